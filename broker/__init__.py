@@ -1,0 +1,1 @@
+"""Gatehouse broker: policy, masking, audit cores and the I/O edges around them."""

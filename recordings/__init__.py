@@ -1,0 +1,1 @@
+"""Session recordings: asciicast v2 format, keyframe index, search and replay (pure)."""

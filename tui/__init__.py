@@ -1,0 +1,1 @@
+"""Gatehouse terminal interface (Textual), served over SSH by the broker."""
