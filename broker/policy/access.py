@@ -1,0 +1,108 @@
+"""Access and command rules: who may reach which connection and run what; first match wins."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+from typing import Literal
+
+Action = Literal["allow", "approval", "deny"]
+ACTIONS: tuple[Action, ...] = ("allow", "approval", "deny")
+DEFAULT_DENY = "default-deny"
+
+
+@dataclass(frozen=True)
+class AccessRule:
+    """Groups × connection globs → an action."""
+
+    name: str
+    """Rule name, shown in denials and the audit log."""
+    groups: tuple[str, ...]
+    """The rule applies to members of any of these groups (`*` matches everyone)."""
+    connections: tuple[str, ...]
+    """Connection-name globs (`web-*`, `shell`)."""
+    action: Action
+    """What happens when the rule matches."""
+    approvers: tuple[str, ...] = ()
+    """Groups allowed to approve (action `approval`)."""
+    approvals: int = 1
+    """Number of distinct approvals needed."""
+    grant_seconds: int = 3600
+    """How long an approval grants access."""
+
+
+@dataclass(frozen=True)
+class CommandRule:
+    """A regex over a command line → an action."""
+
+    name: str
+    pattern: re.Pattern[str]
+    action: Action
+    groups: tuple[str, ...] = ("*",)
+    """Members of these groups are subject to the rule."""
+    connections: tuple[str, ...] = ("*",)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The outcome of a policy question."""
+
+    action: Action
+    rule: str
+    """Name of the deciding rule, or `default-deny`."""
+    approvers: tuple[str, ...] = ()
+    approvals: int = 0
+    grant_seconds: int = 0
+
+    @property
+    def allowed(self) -> bool:
+        return self.action == "allow"
+
+
+def _groups_match(rule_groups: Iterable[str], groups: Iterable[str]) -> bool:
+    mine = set(groups)
+    return any(g == "*" or g in mine for g in rule_groups)
+
+
+def _conn_match(globs: Iterable[str], connection: str) -> bool:
+    return any(fnmatchcase(connection, g) for g in globs)
+
+
+def decide_access(rules: Sequence[AccessRule], groups: Iterable[str], connection: str) -> Decision:
+    """Decide whether members of ``groups`` may open ``connection``.
+
+    The first rule whose groups and connection globs both match decides;
+    with no match the answer is deny by ``default-deny``.
+    """
+    groups = tuple(groups)
+    for rule in rules:
+        if _groups_match(rule.groups, groups) and _conn_match(rule.connections, connection):
+            return Decision(
+                action=rule.action,
+                rule=rule.name,
+                approvers=rule.approvers,
+                approvals=rule.approvals if rule.action == "approval" else 0,
+                grant_seconds=rule.grant_seconds if rule.action == "approval" else 0,
+            )
+    return Decision(action="deny", rule=DEFAULT_DENY)
+
+
+def decide_command(
+    rules: Sequence[CommandRule], groups: Iterable[str], connection: str, command: str
+) -> Decision:
+    """Decide whether ``command`` may run; the first matching rule decides, else allow.
+
+    Command rules refine an access that was already allowed, so with no
+    matching rule the command is allowed.
+    """
+    groups = tuple(groups)
+    for rule in rules:
+        if (
+            _groups_match(rule.groups, groups)
+            and _conn_match(rule.connections, connection)
+            and rule.pattern.search(command)
+        ):
+            return Decision(action=rule.action, rule=rule.name)
+    return Decision(action="allow", rule="no-command-rule")

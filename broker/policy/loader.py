@@ -1,0 +1,153 @@
+"""Policy files (`policies/*.yaml`) → a PolicySet of frozen rules; errors name file:line."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from broker.policy.access import ACTIONS, AccessRule, Action, CommandRule
+from broker.yamlsrc import KeyPath, Reader, Source, load_yaml
+
+_DURATION = re.compile(r"^(\d+)\s*([smhd])$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+POLICY_KEYS = ("access", "commands", "sql", "masking")
+
+
+@dataclass(frozen=True)
+class PolicySet:
+    """All rules from all policy files, in file order (first match wins)."""
+
+    access: tuple[AccessRule, ...] = ()
+    commands: tuple[CommandRule, ...] = ()
+    sql: tuple[Mapping[str, Any], ...] = ()
+    """SQL rules, kept raw until the SQL feature parses them."""
+    masking: tuple[Source, ...] = field(default=())
+    """Masking sections with their sources, parsed by the masking engine."""
+
+
+def parse_duration(text: object) -> int | None:
+    """`90s`, `15m`, `1h`, `2d` → seconds; None if malformed."""
+    if isinstance(text, int) and not isinstance(text, bool) and text > 0:
+        return text
+    m = _DURATION.match(str(text).strip())
+    return int(m.group(1)) * _UNITS[m.group(2)] if m and int(m.group(1)) > 0 else None
+
+
+def _action(r: Reader, path: KeyPath) -> Action:
+    value = r.string(path, required=True)
+    for action in ACTIONS:
+        if value == action:
+            return action
+    raise r.src.error(path, f"must be one of {', '.join(ACTIONS)}, got {value!r}")
+
+
+def _rules(r: Reader, key: str) -> list[tuple[KeyPath, Mapping[str, Any]]]:
+    raw = r.get((key,))
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise r.src.error((key,), "must be a list of rules")
+    out: list[tuple[KeyPath, Mapping[str, Any]]] = []
+    for i, item in enumerate(raw):
+        if not isinstance(item, Mapping):
+            raise r.src.error((key, i), "each rule must be a mapping")
+        out.append(((key, i), item))
+    return out
+
+
+def _parse_access(r: Reader, names: set[str]) -> list[AccessRule]:
+    rules = []
+    for path, _ in _rules(r, "access"):
+        r.only_keys(
+            path, ("name", "groups", "connections", "action", "approvers", "approvals", "grant")
+        )
+        name = r.string((*path, "name"), required=True)
+        if name in names:
+            raise r.src.error((*path, "name"), f"duplicate rule name {name!r}")
+        names.add(name)
+        groups = r.strings((*path, "groups")) or ("*",)
+        conns = r.strings((*path, "connections"))
+        if not conns:
+            raise r.src.error((*path, "connections"), "is required (a list of globs)")
+        action = _action(r, (*path, "action"))
+        approvers = r.strings((*path, "approvers"))
+        if action == "approval" and not approvers:
+            raise r.src.error((*path, "approvers"), "is required when action is approval")
+        grant = parse_duration(r.get((*path, "grant")) or "1h")
+        if grant is None:
+            raise r.src.error((*path, "grant"), "must be a duration like 30m, 1h or 2d")
+        rules.append(
+            AccessRule(
+                name=name,
+                groups=groups,
+                connections=conns,
+                action=action,
+                approvers=approvers,
+                approvals=r.integer((*path, "approvals"), default=1, lo=1, hi=10),
+                grant_seconds=grant,
+            )
+        )
+    return rules
+
+
+def _parse_commands(r: Reader, names: set[str]) -> list[CommandRule]:
+    rules = []
+    for path, _ in _rules(r, "commands"):
+        r.only_keys(path, ("name", "match", "action", "groups", "connections"))
+        name = r.string((*path, "name"), required=True)
+        if name in names:
+            raise r.src.error((*path, "name"), f"duplicate rule name {name!r}")
+        names.add(name)
+        text = r.string((*path, "match"), required=True)
+        try:
+            pattern = re.compile(text)
+        except re.error as exc:
+            raise r.src.error((*path, "match"), f"invalid regex: {exc}") from None
+        rules.append(
+            CommandRule(
+                name=name,
+                pattern=pattern,
+                action=_action(r, (*path, "action")),
+                groups=r.strings((*path, "groups")) or ("*",),
+                connections=r.strings((*path, "connections")) or ("*",),
+            )
+        )
+    return rules
+
+
+def parse_policy(src: Source, names: set[str] | None = None) -> PolicySet:
+    """Validate one parsed policy document.
+
+    Raises:
+        ConfigError: naming file, line and key of the first problem.
+    """
+    names = set() if names is None else names
+    r = Reader(src)
+    if not isinstance(src.data, Mapping):
+        raise src.error((), "a policy file must be a mapping (access, commands, sql, masking)")
+    r.only_keys((), POLICY_KEYS)
+    sql = tuple(item for _, item in _rules(r, "sql"))
+    masking = (src,) if r.get(("masking",)) is not None else ()
+    if masking:
+        r.mapping(("masking",))
+    return PolicySet(
+        access=tuple(_parse_access(r, names)),
+        commands=tuple(_parse_commands(r, names)),
+        sql=sql,
+        masking=masking,
+    )
+
+
+def load_policies(paths: Sequence[Path]) -> PolicySet:
+    """Load and merge policy files in order; rule names must be unique across them."""
+    names: set[str] = set()
+    parts = [parse_policy(load_yaml(p), names) for p in paths]
+    return PolicySet(
+        access=tuple(rule for part in parts for rule in part.access),
+        commands=tuple(rule for part in parts for rule in part.commands),
+        sql=tuple(rule for part in parts for rule in part.sql),
+        masking=tuple(src for part in parts for src in part.masking),
+    )
