@@ -1,0 +1,73 @@
+// OpenID Connect provider for Gatehouse tests: device authorization grant, dev login pages, groups claim.
+// Env: OIDC_PORT (0 = any free port), OIDC_CLIENT_SECRET (for the confidential client),
+// OIDC_ACCOUNTS (JSON object: account id -> list of groups). Prints one JSON line when listening.
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import http from 'node:http';
+import Provider from 'oidc-provider';
+
+const DEVICE = 'urn:ietf:params:oauth:grant-type:device_code';
+const accounts = JSON.parse(process.env.OIDC_ACCOUNTS || JSON.stringify({
+  alice: ['engineers'],
+  bob: ['approvers', 'reviewers', 'auditors'],
+  carol: [],
+}));
+const signingKey = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' });
+
+const server = http.createServer();
+server.listen(Number(process.env.OIDC_PORT || 0), '127.0.0.1', () => {
+  const { port } = server.address();
+  const issuer = `http://127.0.0.1:${port}`;
+  const clients = [{
+    client_id: 'gatehouse',
+    token_endpoint_auth_method: 'none',
+    grant_types: [DEVICE, 'refresh_token'],
+    response_types: [],
+    redirect_uris: [],
+  }];
+  if (process.env.OIDC_CLIENT_SECRET) {
+    clients.push({
+      client_id: 'gatehouse-confidential',
+      client_secret: process.env.OIDC_CLIENT_SECRET,
+      token_endpoint_auth_method: 'client_secret_post',
+      grant_types: [DEVICE, 'refresh_token'],
+      response_types: [],
+      redirect_uris: [],
+    });
+  }
+  const provider = new Provider(issuer, {
+    clients,
+    jwks: { keys: [{ ...signingKey, kid: 'test-rs256', use: 'sig', alg: 'RS256' }] },
+    cookies: { keys: [randomBytes(32).toString('hex')] },
+    features: { deviceFlow: { enabled: true }, devInteractions: { enabled: true } },
+    conformIdTokenClaims: false,
+    scopes: ['openid', 'offline_access', 'email', 'profile', 'groups'],
+    claims: {
+      openid: ['sub'],
+      email: ['email', 'email_verified'],
+      profile: ['name', 'preferred_username'],
+      groups: ['groups'],
+    },
+    issueRefreshToken: async (ctx, client) => client.grantTypeAllowed('refresh_token'),
+    async findAccount(ctx, id) {
+      return {
+        accountId: id,
+        async claims() {
+          return {
+            sub: id,
+            name: id,
+            preferred_username: id,
+            email: `${id}@example.test`,
+            email_verified: true,
+            groups: accounts[id] ?? [],
+          };
+        },
+      };
+    },
+  });
+  server.on('request', provider.callback());
+  process.stdout.write(`${JSON.stringify({ listening: port, issuer })}\n`);
+});
+
+for (const signal of ['SIGTERM', 'SIGINT']) {
+  process.on(signal, () => process.exit(0));
+}
