@@ -1,0 +1,171 @@
+"""The `gatehouse` command: init, serve, check, secret, demo (audit/evidence/recordings plug in)."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import getpass
+import importlib
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from broker.cli_support import load_all
+from broker.config import load_config
+from broker.errors import ConfigError, GatehouseError
+from broker.state import StatePaths, ensure_keys, init_state
+
+log = logging.getLogger("gatehouse")
+DEFAULT_CONFIG = "gatehouse.yaml"
+# Sub-command modules that register themselves: (module, function).
+PLUGINS = (
+    ("broker.auditlog.cli", "add_commands"),
+    ("recordings.cli", "add_commands"),
+)
+
+
+def _config_path(args: argparse.Namespace) -> Path:
+    return Path(args.config or os.environ.get("GATEHOUSE_CONFIG") or DEFAULT_CONFIG)
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    config = init_state(Path(args.dir))
+    print(f"created {config}")
+    print(f"next: add users to it, then `gatehouse serve -c {config}`")
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    config, policies = load_all(_config_path(args))
+    print(
+        f"ok: {config.path}: {len(config.users)} users, {len(config.connections)} connections, "
+        f"{len(policies.access)} access rules, {len(policies.commands)} command rules"
+    )
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from broker.server.app import serve
+
+    config, policies = load_all(_config_path(args))
+    return serve(config, policies, port=args.port)
+
+
+def cmd_secret_set(args: argparse.Namespace) -> int:
+    config = load_config(_config_path(args))
+    conn = config.connections.get(args.connection)
+    if conn is None:
+        raise GatehouseError(f"unknown connection {args.connection!r} in {config.path}")
+    if not conn.credential:
+        raise GatehouseError(f"connection {conn.name!r} has no `credential` key")
+    if sys.stdin.isatty():
+        value = getpass.getpass(f"credential for {conn.name} (password): ").encode()
+    else:
+        value = sys.stdin.buffer.read(64 * 1024 + 1)
+    paths = StatePaths(config.state_dir)
+    ensure_keys(paths)
+    paths.vault().set(conn.credential, value)
+    del value
+    from broker.server.app import record_cli_event
+
+    record_cli_event(
+        config, getpass.getuser(), "secret.set", conn.name, {"credential": conn.credential}
+    )
+    print(f"stored credential {conn.credential!r} for connection {conn.name!r}", file=sys.stderr)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from broker.demo import run_demo
+
+    status: int = run_demo(Path(args.dir), port=args.port)
+    return status
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gatehouse",
+        description="Gatehouse privileged-access broker.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(
+        name: str, func: Callable[[argparse.Namespace], int], help_: str
+    ) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_, description=help_)
+        p.set_defaults(func=func)
+        return p
+
+    p = add("init", cmd_init, "create a config file and state dir (keys, vault) in DIR")
+    p.add_argument("dir")
+    p = add("serve", cmd_serve, "run the broker")
+    p.add_argument(
+        "-c", "--config", help=f"config file (default: ${{GATEHOUSE_CONFIG}} or {DEFAULT_CONFIG})"
+    )
+    p.add_argument("--port", type=int, default=None, help="override the listen port")
+    p = add("check", cmd_check, "validate config and policies")
+    p.add_argument("-c", "--config")
+    p = add("demo", cmd_demo, "serve a self-contained demo on 127.0.0.1:2222")
+    p.add_argument("--dir", default="demo-state", help="demo state dir (default ./demo-state)")
+    p.add_argument("--port", type=int, default=2222)
+    secret = sub.add_parser("secret", help="manage credentials in the vault")
+    secret_sub = secret.add_subparsers(dest="secret_command", required=True, metavar="ACTION")
+    p = secret_sub.add_parser("set", help="store CONNECTION's credential, read from stdin")
+    p.add_argument("connection")
+    p.add_argument("-c", "--config")
+    p.set_defaults(func=cmd_secret_set)
+    for module_name, attr in PLUGINS:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+            continue
+        getattr(module, attr)(sub)
+    return parser
+
+
+def _resolve_state(args: argparse.Namespace) -> None:
+    """Give plugin commands `args.state_dir` and `args.config_obj` from the config file."""
+    if not hasattr(args, "config"):
+        args.config = None
+    if getattr(args, "needs_state", True) and args.func not in (cmd_init, cmd_demo):
+        path = _config_path(args)
+        if path.exists():
+            config = load_config(path)
+            args.config_obj = config
+            args.state_dir = config.state_dir
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    logging.getLogger("asyncssh").setLevel(logging.WARNING)
+    try:
+        _resolve_state(args)
+        code: int = args.func(args)
+    except ConfigError as exc:
+        print(f"gatehouse: invalid configuration:\n  {exc.render()}", file=sys.stderr)
+        return 2
+    except GatehouseError as exc:
+        print(f"gatehouse: {exc}", file=sys.stderr)
+        return 1
+    except FileExistsError as exc:
+        print(f"gatehouse: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    with contextlib.suppress(BrokenPipeError):
+        sys.exit(main())

@@ -1,0 +1,49 @@
+"""What every upstream (ssh target, local pty) offers the relay, and the output pipeline type."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+OutputCallback = Callable[[bytes, bool], None]
+"""Called with (data, is_stderr) for every chunk the target sends."""
+
+
+class Upstream(Protocol):
+    """A running session on a target: a shell in a pty, or one command."""
+
+    def write(self, data: bytes) -> None:
+        """Send the user's input to the target."""
+
+    def write_eof(self) -> None:
+        """Tell the target the user's input has ended."""
+
+    def resize(self, cols: int, rows: int) -> None:
+        """Forward a window change."""
+
+    def pause_reading(self) -> None:
+        """Stop reading target output (the user is slow)."""
+
+    def resume_reading(self) -> None:
+        """Resume reading target output."""
+
+    def close(self) -> None:
+        """End the session now."""
+
+    async def wait(self) -> int:
+        """Wait for the session to end; its exit status (255 if unknown)."""
+        ...
+
+
+class OutputFilter(Protocol):
+    """A stage that sees target output before the user does (the masker, the recorder)."""
+
+    @property
+    def pending(self) -> bool:
+        """Whether output is held back, waiting for more input or a flush."""
+
+    def feed(self, data: bytes, stderr: bool) -> bytes:
+        """Return what may be passed on now."""
+
+    def flush(self, stderr: bool) -> bytes:
+        """Return what was held back (end of stream or hold-back timeout)."""

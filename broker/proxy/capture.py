@@ -1,0 +1,90 @@
+"""Command-line capture from a terminal session's echo: the line on screen when Enter is pressed."""
+
+from __future__ import annotations
+
+import re
+
+_CSI = re.compile(r"\x1b\[([0-9;?]*)([@-~])")
+_OSC = re.compile(r"\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)")
+_OTHER_ESC = re.compile(r"\x1b[()][0-9A-Za-z]|\x1b[=>78DEHMc]")
+_PROMPT = re.compile(r"^.{0,200}?[$#%>]\s")
+MAX_LINE = 4096
+
+
+class LineCapture:
+    """Tracks the current output line (after the last newline) of a terminal.
+
+    Only the text after the last newline is kept, so bulk output costs one
+    ``rfind`` per chunk. Keystrokes are never stored: the command is read from
+    what the target echoed, so a password typed at a no-echo prompt is never seen.
+    """
+
+    def __init__(self) -> None:
+        self._tail = ""
+
+    def feed_output(self, text: str) -> None:
+        """Note output sent to the user."""
+        cut = max(text.rfind("\n"), -1)
+        self._tail = text[cut + 1 :] if cut >= 0 else self._tail + text
+        if len(self._tail) > 4 * MAX_LINE:
+            self._tail = self._tail[-4 * MAX_LINE :]
+
+    def enter_pressed(self) -> str:
+        """The command on the current line (prompt removed), then start afresh."""
+        line = render_line(self._tail)
+        self._tail = ""
+        match = _PROMPT.match(line)
+        return (line[match.end() :] if match else line).strip()
+
+
+def render_line(raw: str) -> str:
+    """Apply a line's cursor movements and erasures; the text a person sees on it."""
+    raw = _OSC.sub("", _OTHER_ESC.sub("", raw))
+    cells: list[str] = []
+    col = 0
+    pos = 0
+    while pos < len(raw):
+        ch = raw[pos]
+        if ch == "\x1b":
+            m = _CSI.match(raw, pos)
+            if m is None:
+                pos += 1
+                continue
+            params, final = m.group(1), m.group(2)
+            n = int(params) if params.isdigit() else 1
+            if final == "K":
+                mode = int(params) if params.isdigit() else 0
+                if mode == 0:
+                    del cells[col:]
+                elif mode == 2:
+                    cells = [" "] * col
+                else:
+                    cells[:col] = [" "] * min(col, len(cells))
+            elif final == "C":
+                col += n
+            elif final == "D":
+                col = max(0, col - n)
+            elif final == "G":
+                col = max(0, n - 1)
+            elif final == "P":
+                del cells[col : col + n]
+            elif final == "@":
+                cells[col:col] = [" "] * n
+            pos = m.end()
+            continue
+        if ch == "\r":
+            col = 0
+        elif ch == "\b":
+            col = max(0, col - 1)
+        elif ch >= " " and ch != "\x7f":
+            while len(cells) < col:
+                cells.append(" ")
+            if col < len(cells):
+                cells[col] = ch
+            else:
+                cells.append(ch)
+            col += 1
+        pos += 1
+        if col > MAX_LINE:
+            break
+    return "".join(cells).rstrip()

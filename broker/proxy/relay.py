@@ -1,0 +1,158 @@
+"""The pass-through relay: user input to the target; target output through filters to the user."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Sequence
+
+from broker.proxy.base import OutputFilter, Upstream
+from broker.proxy.capture import LineCapture
+from broker.server.channel import TerminalChannel
+
+log = logging.getLogger(__name__)
+
+HIGH_WATER = 512 * 1024
+"""Pause the target when this much output waits for the user."""
+HOLDBACK_FLUSH = 0.03
+"""Seconds a filter may hold output back before it is flushed anyway."""
+
+
+class Relay:
+    """Connects one user channel to one upstream session until the upstream ends."""
+
+    def __init__(
+        self,
+        channel: TerminalChannel,
+        filters: Sequence[OutputFilter] = (),
+        *,
+        on_command: Callable[[str], None] | None = None,
+        split_stderr: bool = False,
+    ) -> None:
+        self.channel = channel
+        self.filters = tuple(filters)
+        self.on_command = on_command
+        self.split_stderr = split_stderr
+        self.upstream: Upstream | None = None
+        self.bytes_in = 0
+        self.bytes_out = 0
+        self._capture = LineCapture() if on_command else None
+        self._loop = asyncio.get_running_loop()
+        self._flush_handle: asyncio.TimerHandle | None = None
+        self._drainer: asyncio.Task[None] | None = None
+        self._failure: BaseException | None = None
+
+    # -- target → user -------------------------------------------------
+
+    def on_output(self, data: bytes, stderr: bool) -> None:
+        """Upstream callback: one chunk of target output."""
+        if self._failure is not None:
+            return
+        stderr = stderr and self.split_stderr
+        try:
+            for stage in self.filters:
+                data = stage.feed(data, stderr)
+        except Exception as exc:  # a filter failing closes the session (fail closed)
+            self._fail(exc)
+            return
+        self._deliver(data, stderr)
+        if any(stage.pending for stage in self.filters) and self._flush_handle is None:
+            self._flush_handle = self._loop.call_later(HOLDBACK_FLUSH, self._flush_filters)
+
+    def _deliver(self, data: bytes, stderr: bool) -> None:
+        if not data:
+            return
+        self.bytes_out += len(data)
+        if self._capture is not None:
+            self._capture.feed_output(data.decode("utf-8", "replace"))
+        if stderr:
+            self.channel.write_stderr(data)
+        else:
+            self.channel.write(data)
+        if self.channel.send_buffer > HIGH_WATER and self._drainer is None and self.upstream:
+            self.upstream.pause_reading()
+            self._drainer = self._loop.create_task(self._drain())
+
+    async def _drain(self) -> None:
+        try:
+            await self.channel.drain()
+        finally:
+            self._drainer = None
+            if self.upstream is not None:
+                self.upstream.resume_reading()
+
+    def _flush_filters(self) -> None:
+        """Push held-back output through the remaining stages, in pipeline order."""
+        self._flush_handle = None
+        for stderr in (False, True) if self.split_stderr else (False,):
+            data = b""
+            try:
+                for stage in self.filters:
+                    data = (stage.feed(data, stderr) if data else b"") + stage.flush(stderr)
+            except Exception as exc:
+                self._fail(exc)
+                return
+            self._deliver(data, stderr)
+
+    def _fail(self, exc: BaseException) -> None:
+        log.error("[%s] output filter failed, ending session: %r", self.channel.principal.name, exc)
+        self._failure = exc
+        if self.upstream is not None:
+            self.upstream.close()
+
+    # -- user → target (InputConsumer) ----------------------------------
+
+    def data_received(self, data: bytes) -> None:
+        if self.upstream is None:
+            return
+        self.bytes_in += len(data)
+        if self._capture is not None and self.on_command is not None and b"\r" in data:
+            command = self._capture.enter_pressed()
+            if command:
+                self.on_command(command)
+        self.upstream.write(data)
+
+    def size_changed(self, cols: int, rows: int) -> None:
+        if self.upstream is not None:
+            self.upstream.resize(cols, rows)
+
+    def eof_received(self) -> None:
+        if self.upstream is not None:
+            self.upstream.write_eof()
+
+    # -- lifetime ---------------------------------------------------------
+
+    @property
+    def failure(self) -> BaseException | None:
+        """Why the relay ended the session, if a filter failed."""
+        return self._failure
+
+    async def run(self, upstream: Upstream, *, take_input: bool = True) -> int:
+        """Relay until ``upstream`` ends; returns its exit status."""
+        self.upstream = upstream
+        if take_input:
+            self.channel.set_consumer(self)
+        closed = asyncio.ensure_future(self.channel.wait_closed())
+        waiter = asyncio.ensure_future(upstream.wait())
+        try:
+            await asyncio.wait({closed, waiter}, return_when=asyncio.FIRST_COMPLETED)
+            if not waiter.done():
+                upstream.close()
+            status = await waiter
+        finally:
+            closed.cancel()
+            if not waiter.done():
+                upstream.close()
+                waiter.cancel()
+            if take_input:
+                self.channel.set_consumer(None)
+            if self._flush_handle is not None:
+                self._flush_handle.cancel()
+            if self._drainer is not None:
+                self._drainer.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._drainer
+        self._flush_filters()
+        await self.channel.drain()
+        return status

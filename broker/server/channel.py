@@ -1,0 +1,162 @@
+"""One SSH session channel: input routed to one consumer, output written with backpressure."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import asyncssh
+
+log = logging.getLogger(__name__)
+
+MAX_COLS = 1000
+MAX_ROWS = 500
+READ_SIZE = 65536
+SEND_BUFFER_LIMIT = 1 << 20
+"""Above this many queued bytes a stalled client gets frames dropped, not buffered forever."""
+
+
+def clamp_size(cols: int, rows: int) -> tuple[int, int]:
+    """Clamp a client-supplied terminal size to something sane (zero/huge sizes are user input)."""
+    cols = cols if 0 < cols <= MAX_COLS else (80 if cols <= 0 else MAX_COLS)
+    rows = rows if 0 < rows <= MAX_ROWS else (24 if rows <= 0 else MAX_ROWS)
+    return max(cols, 10), max(rows, 3)
+
+
+class InputConsumer(Protocol):
+    """Whoever currently owns the user's keystrokes (the TUI, or a relay to a target)."""
+
+    def data_received(self, data: bytes) -> None: ...
+
+    def size_changed(self, cols: int, rows: int) -> None: ...
+
+    def eof_received(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Principal:
+    """An authenticated user of one SSH connection."""
+
+    name: str
+    """The login name."""
+    groups: tuple[str, ...]
+    """Groups from config (or OIDC)."""
+    client_addr: str = ""
+    """`ip:port` of the SSH client."""
+    key_fingerprint: str = ""
+    """SHA256 fingerprint of the key used to log in."""
+    conn_id: int = 0
+    """Broker-wide connection number, for log context."""
+
+
+class TerminalChannel:
+    """Wraps an asyncssh server process: routes input, writes output, tracks size.
+
+    Exactly one reader task reads the channel; what it reads goes to the current
+    :class:`InputConsumer`. Writers call :meth:`write`; when the client stops
+    reading, :attr:`congested` turns true and frame-oriented writers (the TUI)
+    drop frames and repaint once :meth:`wait_drained` returns.
+    """
+
+    def __init__(self, process: asyncssh.SSHServerProcess[bytes], principal: Principal) -> None:
+        self.process = process
+        self.principal = principal
+        self.term_type = process.get_terminal_type() or ""
+        cols, rows, _, _ = process.get_terminal_size()
+        self.cols, self.rows = clamp_size(cols, rows)
+        env: dict[Any, Any] = dict(process.env or {})
+        self.colorterm = str(env.get("COLORTERM", ""))
+        self._consumer: InputConsumer | None = None
+        self._pending: list[bytes] = []
+        self._closed = asyncio.Event()
+        self.on_close: list[Callable[[], None]] = []
+
+    @property
+    def has_pty(self) -> bool:
+        return bool(self.term_type)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed.is_set()
+
+    def set_consumer(self, consumer: InputConsumer | None) -> None:
+        """Route further input to ``consumer`` (None: hold input until someone takes it)."""
+        self._consumer = consumer
+        if consumer is not None:
+            pending, self._pending = self._pending, []
+            for chunk in pending:
+                consumer.data_received(chunk)
+
+    @property
+    def send_buffer(self) -> int:
+        return int(self.process.channel.get_write_buffer_size())
+
+    @property
+    def congested(self) -> bool:
+        return self.send_buffer > SEND_BUFFER_LIMIT
+
+    def write(self, data: bytes) -> None:
+        """Queue ``data`` for the client (callers that must not lose data await :meth:`drain`)."""
+        if not self.closed and data:
+            try:
+                self.process.stdout.write(data)
+            except (asyncssh.Error, OSError, BrokenPipeError):
+                self._closed.set()
+
+    def write_stderr(self, data: bytes) -> None:
+        if not self.closed and data:
+            try:
+                self.process.stderr.write(data)
+            except (asyncssh.Error, OSError, BrokenPipeError):
+                self._closed.set()
+
+    async def drain(self) -> None:
+        """Wait until the client has taken what was written (flow control)."""
+        if not self.closed:
+            try:
+                await self.process.stdout.drain()
+            except (asyncssh.Error, OSError, BrokenPipeError):
+                self._closed.set()
+
+    async def wait_closed(self) -> None:
+        await self._closed.wait()
+
+    async def read_loop(self) -> None:
+        """Read the channel until EOF, dispatching to the consumer. Run as one task."""
+        try:
+            while True:
+                try:
+                    data = await self.process.stdin.read(READ_SIZE)
+                except asyncssh.TerminalSizeChanged as change:
+                    self.cols, self.rows = clamp_size(change.width, change.height)
+                    if self._consumer is not None:
+                        self._consumer.size_changed(self.cols, self.rows)
+                    continue
+                except (asyncssh.BreakReceived, asyncssh.SignalReceived):
+                    continue
+                if not data:
+                    break
+                if self._consumer is None:
+                    if sum(map(len, self._pending)) < READ_SIZE:
+                        self._pending.append(data)
+                else:
+                    self._consumer.data_received(data)
+        except (asyncssh.Error, OSError, ConnectionError) as exc:
+            log.info("[%s] channel read ended: %s", self.principal.name, exc)
+        finally:
+            self._closed.set()
+            if self._consumer is not None:
+                self._consumer.eof_received()
+            for callback in self.on_close:
+                callback()
+
+    def exit(self, status: int) -> None:
+        """Close the session with an exit status."""
+        self._closed.set()
+        try:
+            self.process.exit(status)
+        except (asyncssh.Error, OSError):
+            self.process.close()

@@ -1,0 +1,44 @@
+"""The Gatehouse Textual app: one per SSH session, talking only to the broker's services."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from textual.app import App
+from textual.binding import Binding
+
+from tui.compat import build_console
+from tui.screens.connections import ConnectionsScreen
+from tui.screens.help import HelpScreen
+
+if TYPE_CHECKING:
+    from broker.server.channel import Principal, TerminalChannel
+    from broker.services import Services
+
+
+class GatehouseApp(App[None]):
+    """The interface a user sees after `ssh -p 2222 USER@gatehouse`."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "Gatehouse"
+    ENABLE_COMMAND_PALETTE = False
+    BINDINGS = [
+        Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
+        Binding("question_mark", "help", "Help"),
+    ]
+
+    def __init__(self, services: Services, channel: TerminalChannel, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.services = services
+        self.channel = channel
+        self.principal: Principal = channel.principal
+        self.console = build_console(channel.term_type, channel.colorterm)
+        groups = ", ".join(self.principal.groups) or "no groups"
+        self.sub_title = f"{self.principal.name} · {groups}"
+
+    def on_mount(self) -> None:
+        self.push_screen(ConnectionsScreen())
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())

@@ -1,0 +1,154 @@
+"""A Textual driver that talks to one SSH channel instead of the process's own terminal."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from codecs import getincrementaldecoder
+from typing import TYPE_CHECKING, Any
+
+from textual import events
+from textual._xterm_parser import XTermParser
+from textual.driver import Driver
+from textual.geometry import Size
+from textual.message import Message
+
+from tui.compat import ESCAPE_DELAY
+
+if TYPE_CHECKING:
+    from textual.app import App
+
+    from broker.server.channel import TerminalChannel
+
+log = logging.getLogger(__name__)
+
+_ENTER = (
+    "\x1b[?1049h\x1b[?1000h\x1b[?1003h\x1b[?1015h\x1b[?1006h\x1b[?25l\x1b[?1004h\x1b[?2004h\x1b[?7l"
+)
+_LEAVE = (
+    "\x1b[?2004l\x1b[?7h\x1b[?1000l\x1b[?1003l\x1b[?1015l\x1b[?1006l\x1b[?1004l\x1b[?1049l\x1b[?25h"
+)
+
+
+class ChannelDriver(Driver):
+    """Drives one in-process App over a :class:`TerminalChannel`.
+
+    Output frames are written to the channel; when the client stops reading
+    (send buffer above the channel's limit) frames are dropped and, once the
+    buffer drains, the whole screen is repainted (pitfall 7). Input is decoded
+    and fed to Textual's xterm parser; a lone Esc is delivered by a timer
+    after the escape delay (pitfall 2).
+    """
+
+    def __init__(
+        self,
+        app: App[Any],
+        *,
+        debug: bool = False,
+        mouse: bool = True,
+        size: tuple[int, int] | None = None,
+        channel: TerminalChannel,
+    ) -> None:
+        super().__init__(app, debug=debug, mouse=mouse, size=size)
+        self.channel = channel
+        self._parser = XTermParser(debug=False)
+        self._decode = getincrementaldecoder("utf-8")(errors="replace").decode
+        self._tick: asyncio.TimerHandle | None = None
+        self._active = False
+        self._drainer: asyncio.Task[None] | None = None
+        self.frames_dropped = 0
+
+    @property
+    def is_headless(self) -> bool:
+        return False
+
+    @property
+    def can_suspend(self) -> bool:
+        return True
+
+    # -- output ----------------------------------------------------------
+
+    def write(self, data: str) -> None:
+        if not self._active or self.channel.closed:
+            return
+        if self._drainer is not None or self.channel.congested:
+            self.frames_dropped += 1
+            if self._drainer is None:
+                self._drainer = self._loop.create_task(self._drain_then_repaint())
+            return
+        self.channel.write(data.encode("utf-8", "replace"))
+
+    async def _drain_then_repaint(self) -> None:
+        try:
+            await self.channel.drain()
+        finally:
+            self._drainer = None
+        if self._active and not self.channel.closed:
+            self._send_size()
+
+    def flush(self) -> None:
+        """Writes go straight to the channel; nothing is buffered here."""
+
+    # -- modes -----------------------------------------------------------
+
+    def _send_size(self) -> None:
+        size = Size(self.channel.cols, self.channel.rows)
+        self._app.post_message(events.Resize(size, size))
+
+    def start_application_mode(self) -> None:
+        self._active = True
+        self.channel.write(_ENTER.encode())
+        self.channel.set_consumer(self)
+        self._send_size()
+
+    def disable_input(self) -> None:
+        if self.channel._consumer is self:
+            self.channel.set_consumer(None)
+
+    def stop_application_mode(self) -> None:
+        self.disable_input()
+        if self._active:
+            self.channel.write(_LEAVE.encode())
+        self._active = False
+        if self._tick is not None:
+            self._tick.cancel()
+            self._tick = None
+
+    def close(self) -> None:
+        if self._drainer is not None:
+            self._drainer.cancel()
+
+    # -- input (InputConsumer) ---------------------------------------------
+
+    def send_message(self, message: Message) -> None:
+        # Already on the app's loop: post directly instead of run_coroutine_threadsafe.
+        self._app.post_message(message)
+
+    def data_received(self, data: bytes) -> None:
+        text = self._decode(data)
+        if not text:
+            return
+        try:
+            for event in self._parser.feed(text):
+                self.process_message(event)
+        except Exception:  # a malformed sequence must not kill the session
+            log.warning("[%s] unparseable input dropped", self.channel.principal.name)
+            self._parser = XTermParser(debug=False)
+            return
+        self._schedule_tick()
+
+    def _schedule_tick(self) -> None:
+        if self._tick is None and getattr(self._parser, "_timeout_time", None) is not None:
+            self._tick = self._loop.call_later(ESCAPE_DELAY + 0.005, self._on_tick)
+
+    def _on_tick(self) -> None:
+        self._tick = None
+        for event in self._parser.tick():
+            self.process_message(event)
+        self._schedule_tick()
+
+    def size_changed(self, cols: int, rows: int) -> None:
+        self._send_size()
+
+    def eof_received(self) -> None:
+        self._app.call_later(self._app.exit)

@@ -1,0 +1,40 @@
+"""In-process SessionRunner: one Textual App per SSH channel, on the broker's own loop."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from typing import TYPE_CHECKING
+
+from tui.compat import apply_textual_patches
+from tui.driver import ChannelDriver
+
+if TYPE_CHECKING:
+    from broker.server.channel import TerminalChannel
+    from broker.services import Services
+
+log = logging.getLogger(__name__)
+
+
+class InProcessRunner:
+    """Runs :class:`tui.app.GatehouseApp` in the broker's loop (≈1 MB per session).
+
+    A runner that starts the TUI in a pty subprocess (crash and CPU isolation,
+    ~24 MB per session) can be added behind the same seam.
+    """
+
+    def __init__(self) -> None:
+        apply_textual_patches()
+
+    async def run(self, channel: TerminalChannel, services: Services) -> None:
+        from tui.app import GatehouseApp
+
+        app = GatehouseApp(
+            services,
+            channel,
+            driver_class=functools.partial(ChannelDriver, channel=channel),
+        )
+        try:
+            await app.run_async(size=(channel.cols, channel.rows))
+        finally:
+            channel.set_consumer(None)

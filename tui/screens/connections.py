@@ -1,0 +1,152 @@
+"""The connection picker: the connections the user's groups allow, filter-as-you-type, Enter."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from textual import events, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Input, Static
+
+from broker.errors import GatehouseError
+
+if TYPE_CHECKING:
+    from broker.services import ConnectionView
+    from tui.app import GatehouseApp
+
+
+class FilterInput(Input):
+    """The filter box; `q` and `?` act as commands while it is empty."""
+
+    async def _on_key(self, event: events.Key) -> None:
+        if not self.value and event.key in ("q", "question_mark"):
+            event.stop()
+            event.prevent_default()
+            app = self.app
+            if event.key == "q":
+                app.exit()
+            else:
+                await app.run_action("help")
+            return
+        await super()._on_key(event)
+
+
+def _matches(view: ConnectionView, text: str) -> bool:
+    hay = f"{view.name} {view.type} {view.target} {view.description}".lower()
+    return all(word in hay for word in text.lower().split())
+
+
+class ConnectionsScreen(Screen[None]):
+    """Pick a connection and open a pass-through session on it."""
+
+    BINDINGS = [
+        Binding("up", "move(-1)", "Up", show=False),
+        Binding("down", "move(1)", "Down", show=False),
+        Binding("escape", "clear_filter", "Clear filter", show=False),
+        Binding("enter", "connect", "Connect"),
+        Binding("question_mark", "app.help", "Help"),
+        Binding("ctrl+q", "app.quit", "Quit"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._views: list[ConnectionView] = []
+        self._shown: list[ConnectionView] = []
+
+    @property
+    def gh_app(self) -> GatehouseApp:
+        from tui.app import GatehouseApp
+
+        assert isinstance(self.app, GatehouseApp)
+        return self.app
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield FilterInput(
+            placeholder="type to filter connections…   (? help · q quit)", id="filter"
+        )
+        table: DataTable[str] = DataTable(id="connections", cursor_type="row", zebra_stripes=True)
+        yield table
+        yield Static("", id="status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one("#connections", DataTable)
+        table.add_columns("connection", "type", "target", "access", "description")
+        self._views = self.gh_app.services.connections_for(self.gh_app.principal)
+        self._refill("")
+        self.query_one("#filter", FilterInput).focus()
+        if not self._views:
+            groups = ", ".join(self.gh_app.principal.groups) or "none"
+            self._status(
+                f"No connection is open to you (your groups: {groups}). Ask an administrator.",
+                error=True,
+            )
+
+    def _refill(self, text: str) -> None:
+        table = self.query_one("#connections", DataTable)
+        table.clear()
+        self._shown = [v for v in self._views if _matches(v, text)]
+        for view in self._shown:
+            access = "⏳ approval" if view.needs_approval else "allowed"
+            table.add_row(
+                view.name, view.type, view.target, access, view.description, key=view.name
+            )
+        if self._views and not self._shown:
+            self._status(f"No connection matches {text!r}.")
+        elif self._views:
+            self._status(f"{len(self._shown)} of {len(self._views)} connections · Enter to connect")
+
+    def _status(self, text: str, *, error: bool = False) -> None:
+        status = self.query_one("#status", Static)
+        status.update(text)
+        status.set_class(error, "error")
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        self._refill(event.value)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.action_connect()
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        self.action_connect()
+
+    def action_move(self, delta: int) -> None:
+        table = self.query_one("#connections", DataTable)
+        if table.row_count:
+            table.move_cursor(row=max(0, min(table.row_count - 1, table.cursor_row + delta)))
+
+    def action_clear_filter(self) -> None:
+        self.query_one("#filter", FilterInput).value = ""
+
+    @property
+    def selected(self) -> ConnectionView | None:
+        table = self.query_one("#connections", DataTable)
+        if not self._shown or not 0 <= table.cursor_row < len(self._shown):
+            return None
+        return self._shown[table.cursor_row]
+
+    def action_connect(self) -> None:
+        view = self.selected
+        if view is None:
+            self._status("Nothing selected.", error=True)
+            return
+        self._status(f"Connecting to {view.name}…")
+        self.open_session(view.name)
+
+    @work(exclusive=True, group="session", exit_on_error=False)
+    async def open_session(self, name: str) -> None:
+        """Open the session, step aside for the pass-through, come back when it ends."""
+        app = self.gh_app
+        try:
+            session = await app.services.open_terminal(app.principal, name, app.channel)
+            with app.suspend():
+                result = await session.run()
+        except GatehouseError as exc:
+            self._status(f"{name}: {exc}", error=True)
+            self.notify(str(exc), title="Cannot connect", severity="error", timeout=8)
+            return
+        self._status(f"Session on {name} ended (exit status {result.exit_status}).")

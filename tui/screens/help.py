@@ -1,0 +1,36 @@
+"""The help overlay: keys of the connection picker and how the pass-through works."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+HELP_TEXT = """\
+[b]Gatehouse[/b] — every session is brokered, masked, recorded and audited.
+
+[b]Connection picker[/b]
+  type          filter the list (name, type, target)
+  ↑ ↓           move;   Enter  connect
+  Esc           clear the filter
+  q             leave Gatehouse (when the filter is empty);  Ctrl+Q always
+  ?             this help
+
+[b]In a session[/b]
+  Your terminal talks straight to the target (vim, colours, resize work).
+  Exit the remote shell (exit / Ctrl+D) to come back to the picker.
+  ⏳ marks connections that need an approval first.
+
+Press Esc, q or ? to close."""
+
+
+class HelpScreen(ModalScreen[None]):
+    """Key help."""
+
+    BINDINGS = [
+        Binding("escape,q,question_mark", "dismiss", "Close"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        yield Static(HELP_TEXT, id="help")
