@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Final
@@ -13,7 +13,7 @@ from typing import Final
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from broker.audit.canonical import chain_hash, format_time
-from broker.audit.record import Checkpoint, RecordFormatError, parse_checkpoint
+from broker.audit.record import AuditRecord, Checkpoint, RecordFormatError, parse_checkpoint
 from broker.audit.signing import KeyRing, as_keyring
 from broker.audit.verify import ChainVerifier, VerifyReport
 from broker.errors import AuditVerificationError
@@ -125,6 +125,8 @@ def verify_log(
     *,
     checkpoints: Sequence[Checkpoint] | None = None,
     every_signature: bool = False,
+    visit: Callable[[AuditRecord, bytes], None] | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> VerifyReport:
     """Verify an audit directory: segment links, chain, signatures and checkpoints.
 
@@ -158,6 +160,8 @@ def verify_log(
         every_signature=every_signature,
         checkpoints=checkpoints,
     )
+    total = sum(path.stat().st_size for _index, path in segments[start:])
+    done = 0
     for position in range(start, len(segments)):
         path = segments[position][1]
         previous = segments[position - 1][1].name if position else None
@@ -167,9 +171,14 @@ def verify_log(
             empty = False
             if not complete:
                 verifier.fail("truncated line (no newline: the segment was cut short)", lineno)
-            verifier.feed(line, lineno)
+            record = verifier.feed(line, lineno)
+            if visit is not None:
+                visit(record, line)
         if empty:
             verifier.fail("empty segment (truncated)", 0)
+        done += path.stat().st_size
+        if progress is not None:
+            progress(done, total)
     return verifier.finish()
 
 
