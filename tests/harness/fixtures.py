@@ -82,7 +82,11 @@ def pty_client() -> Iterator[Callable[..., PtyClient]]:
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    """Print how long each real component took to start, when any was started."""
-    if STARTUP_SECONDS:
+    """Print how long each real component took to start, when any was started.
+
+    Idempotent: the hook may be registered by more than one conftest that star-imports this.
+    """
+    if STARTUP_SECONDS and not getattr(terminalreporter, "_gatehouse_startup_printed", False):
+        terminalreporter._gatehouse_startup_printed = True
         figures = ", ".join(f"{name} {seconds:.2f}s" for name, seconds in STARTUP_SECONDS.items())
         terminalreporter.write_line(f"real components started: {figures}")

@@ -49,7 +49,7 @@ class TmuxClient:
     Attributes:
         socket_name: The private ``-L`` socket name.
         server_pid: PID of the tmux server.
-        pane_pid: PID of the program in the pane.
+        pane_pid: PID of the pane's process (a ``sh`` that runs the program and notes its status).
         cols: Current width.
         rows: Current height.
     """
@@ -62,6 +62,7 @@ class TmuxClient:
         self.server_pid = 0
         self.pane_pid = 0
         self.socket_path: Path | None = None
+        self.status_path = workdir / "exit-status"
 
     @classmethod
     def start(
@@ -97,6 +98,8 @@ class TmuxClient:
                 [
                     "set -g status off",
                     "set -g remain-on-exit on",
+                    # Without this, a dead pane scrolls a "Pane is dead" line over the last screen.
+                    'set -g remain-on-exit-format ""',
                     "set -g history-limit 5000",
                     "set -g escape-time 0",
                     f'set -g default-terminal "{term or _default_term()}"',
@@ -108,7 +111,10 @@ class TmuxClient:
         for key, value in (env or {}).items():
             env_args += ["-e", f"{key}={value}"]
         command = ["new-session", "-d", "-s", SESSION, "-x", str(cols), "-y", str(rows)]
-        command += ["-c", str(cwd or workdir), *env_args, "--", *argv]
+        # tmux loses the exit status of a program that ends during new-session, so a shell
+        # wrapper writes it to a file; it prints nothing and passes signals to the program.
+        wrapper = ["sh", "-c", '"$@"; echo $? > "$0"', str(client.status_path), *argv]
+        command += ["-c", str(cwd or workdir), *env_args, *wrapper]
         try:
             client._tmux(*command, config=config)
             # Set after the session exists: in tmux 3.3a this line in the config file kills the
@@ -181,7 +187,11 @@ class TmuxClient:
         """Return the program's exit status once it has exited, else ``None``."""
         fields = self._tmux("display-message", "-p", "#{pane_dead}:#{pane_dead_status}").strip()
         dead, _, status = fields.partition(":")
-        return int(status) if dead == "1" and status.lstrip("-").isdigit() else None
+        if dead != "1":
+            return None
+        with contextlib.suppress(OSError, ValueError):
+            return int(self.status_path.read_text())
+        return int(status) if status.lstrip("-").isdigit() else None
 
     def wait_exit(self, timeout: float = 10.0) -> int:
         """Wait for the program to exit and return its status.
