@@ -70,8 +70,10 @@ class TerminalChannel:
         env: dict[Any, Any] = dict(process.env or {})
         self.colorterm = str(env.get("COLORTERM", ""))
         self._consumer: InputConsumer | None = None
-        self._pending: list[bytes] = []
+        self._has_consumer = asyncio.Event()
+        self._held: list[bytes] = []
         self._closed = asyncio.Event()
+        self._eof = False
         self.on_close: list[Callable[[], None]] = []
 
     @property
@@ -83,12 +85,17 @@ class TerminalChannel:
         return self._closed.is_set()
 
     def set_consumer(self, consumer: InputConsumer | None) -> None:
-        """Route further input to ``consumer`` (None: hold input until someone takes it)."""
+        """Route further input to ``consumer``; with None, input waits unread (flow control)."""
         self._consumer = consumer
-        if consumer is not None:
-            pending, self._pending = self._pending, []
-            for chunk in pending:
-                consumer.data_received(chunk)
+        if consumer is None:
+            self._has_consumer.clear()
+            return
+        self._has_consumer.set()
+        held, self._held = self._held, []
+        for data in held:
+            consumer.data_received(data)
+        if self._eof:
+            consumer.eof_received()
 
     @property
     def send_buffer(self) -> int:
@@ -128,6 +135,7 @@ class TerminalChannel:
         """Read the channel until EOF, dispatching to the consumer. Run as one task."""
         try:
             while True:
+                await self._has_consumer.wait()
                 try:
                     data = await self.process.stdin.read(READ_SIZE)
                 except asyncssh.TerminalSizeChanged as change:
@@ -138,17 +146,22 @@ class TerminalChannel:
                 except (asyncssh.BreakReceived, asyncssh.SignalReceived):
                     continue
                 if not data:
+                    # EOF on the user's input is not the end of the session:
+                    # tell the consumer, keep the channel open for output.
+                    if self._consumer is not None:
+                        self._consumer.eof_received()
+                    self._eof = True
+                    await self.process.channel.wait_closed()
                     break
-                if self._consumer is None:
-                    if sum(map(len, self._pending)) < READ_SIZE:
-                        self._pending.append(data)
-                else:
+                if self._consumer is not None:
                     self._consumer.data_received(data)
+                else:  # the consumer left while we were reading: keep it for the next one
+                    self._held.append(data)
         except (asyncssh.Error, OSError, ConnectionError) as exc:
             log.info("[%s] channel read ended: %s", self.principal.name, exc)
         finally:
             self._closed.set()
-            if self._consumer is not None:
+            if self._consumer is not None and not self._eof:
                 self._consumer.eof_received()
             for callback in self.on_close:
                 callback()

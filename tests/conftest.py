@@ -1,0 +1,3 @@
+"""Project-wide fixtures: the real components of the test harness."""
+
+from tests.harness.fixtures import *  # noqa: F403
