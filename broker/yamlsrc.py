@@ -39,32 +39,28 @@ class Source:
         return ConfigError(message, file=self.file, line=self.line(path), key=key)
 
 
-def _walk(node: yaml.Node, path: KeyPath, lines: dict[KeyPath, int], file: str) -> Any:
+def _walk(node: yaml.Node, path: KeyPath, lines: dict[KeyPath, int], file: str) -> None:
+    """Record the line of every key and item; refuse duplicate and non-scalar keys."""
     lines.setdefault(path, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
-        out: dict[str, Any] = {}
+        seen: set[str] = set()
         for key_node, value_node in node.value:
+            where = ".".join(str(p) for p in path)
+            line = key_node.start_mark.line + 1
             if not isinstance(key_node, yaml.ScalarNode):
                 raise ConfigError(
-                    "mapping keys must be plain strings",
-                    file=file,
-                    line=key_node.start_mark.line + 1,
-                    key=".".join(str(p) for p in path),
+                    "mapping keys must be plain strings", file=file, line=line, key=where
                 )
-            key = str(yaml.safe_load(yaml.serialize(key_node)))
-            if key in out:
-                raise ConfigError(
-                    "duplicate key",
-                    file=file,
-                    line=key_node.start_mark.line + 1,
-                    key=".".join(str(p) for p in (*path, key)),
-                )
-            lines[(*path, key)] = key_node.start_mark.line + 1
-            out[key] = _walk(value_node, (*path, key), lines, file)
-        return out
-    if isinstance(node, yaml.SequenceNode):
-        return [_walk(item, (*path, i), lines, file) for i, item in enumerate(node.value)]
-    return yaml.safe_load(yaml.serialize(node))
+            key = str(key_node.value)
+            if key in seen:
+                dotted = ".".join(str(p) for p in (*path, key))
+                raise ConfigError("duplicate key", file=file, line=line, key=dotted)
+            seen.add(key)
+            lines[(*path, key)] = line
+            _walk(value_node, (*path, key), lines, file)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _walk(item, (*path, i), lines, file)
 
 
 def parse_yaml(text: str, file: str) -> Source:
@@ -73,16 +69,26 @@ def parse_yaml(text: str, file: str) -> Source:
     Raises:
         ConfigError: on a syntax error, naming the line.
     """
+    lines: dict[KeyPath, int] = {}
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        line = mark.line + 1 if mark is not None else 0
-        raise ConfigError(f"invalid YAML: {exc.problem}", file=file, line=line) from None
+        loader = yaml.SafeLoader(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"invalid YAML: {exc}", file=file) from None
-    lines: dict[KeyPath, int] = {}
-    data = {} if node is None else _walk(node, (), lines, file)
+    try:
+        node = loader.get_single_node()
+        if node is not None:
+            _walk(node, (), lines, file)
+        data = {} if node is None else loader.construct_document(node)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else 0
+        raise ConfigError(
+            f"invalid YAML: {exc.problem or exc.context}", file=file, line=line
+        ) from None
+    except (yaml.YAMLError, ValueError, TypeError, RecursionError) as exc:
+        raise ConfigError(f"invalid YAML: {exc}", file=file) from None
+    finally:
+        loader.dispose()
     return Source(file=file, data=data, lines=lines)
 
 

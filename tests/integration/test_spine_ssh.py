@@ -192,4 +192,5 @@ def test_credentials_never_leak(broker: BrokerProcess, sshd_target: SshdTarget) 
         if path.is_file() and "_ed25519" not in path.name:
             seen += path.read_bytes()
     for secret in planted:
-        assert secret and secret not in seen
+        assert secret
+        assert secret not in seen

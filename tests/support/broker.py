@@ -104,7 +104,7 @@ class BrokerProcess:
                     continue
                 buf += chunk
         sel.close()
-        line = [ln for ln in buf.decode().splitlines() if "listening on" in ln][0]
+        line = next(ln for ln in buf.decode().splitlines() if "listening on" in ln)
         self.port = int(line.rsplit(":", 1)[1])
         return self
 
