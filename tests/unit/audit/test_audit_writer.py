@@ -46,7 +46,14 @@ async def test_concurrent_appends_get_consecutive_seqs(tmp_path: Path) -> None:
         records = await asyncio.gather(
             *(log.append("bob", "command.run", "db", {"n": n}) for n in range(300))
         )
-    assert sorted(r.seq for r in records) == list(range(3, 303))
+    seqs = [r.seq for r in records]
+    assert seqs == sorted(seqs)  # queued in call order, sealed in queue order
+    headers = [
+        line["seq"]
+        for line in all_lines(tmp_path / "audit")[2:]
+        if line["action"] == "audit.segment"
+    ]
+    assert sorted(seqs + headers) == list(range(3, 303 + len(headers)))
     report = verify_log(tmp_path / "audit", PUB, every_signature=True)
     assert report.segments > 3
     assert report.last_seq == max(r.seq for r in records)
