@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import struct
 import zlib
@@ -297,7 +298,8 @@ class IndexBuilder:
 
 
 def _ms(t: float) -> int:
-    return round(t * 1000)
+    """Milliseconds, rounded up so that the screen at that time includes the event."""
+    return math.ceil(round(t * 1000, 3))
 
 
 def _from_table(idx: Path, txt: Path, t: dict[str, Any]) -> Index:
