@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import secrets
@@ -43,6 +44,14 @@ CLIENT_OPTIONS = (
 )
 
 
+def _user_exists(name: str) -> bool:
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        return False
+    return True
+
+
 def ensure_user(name: str = DEFAULT_USER) -> str:
     """Create the system test user if missing and give it a known random password.
 
@@ -57,17 +66,21 @@ def ensure_user(name: str = DEFAULT_USER) -> str:
     """
     if os.geteuid() != 0:
         raise HarnessError("the sshd target needs root to create its system test user")
-    try:
-        pwd.getpwnam(name)
-    except KeyError:
-        run(["useradd", "--create-home", "--shell", "/bin/bash", name])
+    if not _user_exists(name):
+        try:
+            run(["useradd", "--create-home", "--shell", "/bin/bash", name])
+        except HarnessError:
+            if not _user_exists(name):  # else another test run created it a moment before us
+                raise
     PASSWORD_DIR.mkdir(mode=0o700, exist_ok=True)
     secret_file = PASSWORD_DIR / f"{name}.password"
-    if not secret_file.exists():
+    with contextlib.suppress(FileExistsError):
         fd = os.open(secret_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as handle:
             handle.write(secrets.token_urlsafe(18))
-    password = secret_file.read_text().strip()
+    password = wait_until(
+        lambda: secret_file.read_text().strip() or None, timeout=5, what=f"{secret_file}"
+    )
     run(["chpasswd"], input_text=f"{name}:{password}\n")
     home = Path(pwd.getpwnam(name).pw_dir)
     if not home.is_dir():

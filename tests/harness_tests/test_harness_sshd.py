@@ -7,6 +7,7 @@ import pwd
 import subprocess
 from pathlib import Path
 
+import asyncssh
 import pytest
 
 from tests.harness import HarnessError, SshdTarget, askpass_env, ssh_client_argv
@@ -115,3 +116,59 @@ def test_stop_frees_the_port_and_removes_everything() -> None:
     assert not planted.exists()
     assert not key_file.exists()
     assert os.path.exists("/run/sshd")
+
+
+def test_two_targets_side_by_side_keep_their_keys_apart(sshd_target: SshdTarget) -> None:
+    with SshdTarget() as second:
+        assert second.port != sshd_target.port
+        assert second.password == sshd_target.password
+        assert ssh(second.ssh_argv("echo second")).stdout == "second\n"
+        crossed = ssh_client_argv(
+            second.port, second.user, sshd_target.client_key, "echo nope", tty=False
+        )
+        result = ssh(crossed)
+        assert result.returncode == 255
+        assert "Permission denied" in result.stderr
+    assert ssh(sshd_target.ssh_argv("echo first")).stdout == "first\n"
+
+
+async def test_asyncssh_client_with_pinned_host_key(sshd_target: SshdTarget) -> None:
+    known = asyncssh.import_known_hosts(sshd_target.known_hosts_line + "\n")
+    async with asyncssh.connect(
+        "127.0.0.1",
+        sshd_target.port,
+        username=sshd_target.user,
+        client_keys=[str(sshd_target.client_key)],
+        known_hosts=known,
+        login_timeout=10,
+    ) as conn:
+        result = await conn.run("echo via-key", check=True, timeout=10)
+    assert result.stdout == "via-key\n"
+
+
+async def test_asyncssh_password_login(sshd_target: SshdTarget) -> None:
+    async with asyncssh.connect(
+        "127.0.0.1",
+        sshd_target.port,
+        username=sshd_target.user,
+        password=sshd_target.password,
+        client_keys=None,
+        known_hosts=None,
+        login_timeout=10,
+    ) as conn:
+        result = await conn.run("echo via-password", check=True, timeout=10)
+    assert result.stdout == "via-password\n"
+
+
+async def test_asyncssh_refuses_another_host_key(sshd_target: SshdTarget) -> None:
+    other = asyncssh.generate_private_key("ssh-ed25519").export_public_key().decode().strip()
+    known = asyncssh.import_known_hosts(f"[127.0.0.1]:{sshd_target.port} {other}\n")
+    with pytest.raises(asyncssh.HostKeyNotVerifiable):
+        await asyncssh.connect(
+            "127.0.0.1",
+            sshd_target.port,
+            username=sshd_target.user,
+            client_keys=[str(sshd_target.client_key)],
+            known_hosts=known,
+            login_timeout=10,
+        )
