@@ -5,7 +5,6 @@ from __future__ import annotations
 import bisect
 import mmap
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -166,7 +165,7 @@ def search_text_file(
     Args:
         path: the text index.
         text: what to look for (one line; tabs and newlines never match).
-        ignore_case: ASCII case-insensitive when True.
+        ignore_case: ASCII case-insensitive when True (costs a lowercase copy of the file).
         limit: stop after this many matches.
 
     Raises:
@@ -189,15 +188,14 @@ def search_text_file(
 
 def _search(data: mmap.mmap, needle: bytes, ignore_case: bool, limit: int) -> list[Match]:
     out: list[Match] = []
-    pattern = re.compile(re.escape(needle), re.IGNORECASE) if ignore_case else None
+    hay: bytes | mmap.mmap = data
+    if ignore_case:  # ASCII case folding keeps byte offsets, so lines are cut from ``data``
+        hay = data[:].lower()
+        needle = needle.lower()
     pos = 0
     last_line = -1
     while len(out) < limit:
-        if pattern is not None:
-            m = pattern.search(data, pos)
-            hit = m.start() if m else -1
-        else:
-            hit = data.find(needle, pos)
+        hit = hay.find(needle, pos)
         if hit < 0:
             break
         start = data.rfind(b"\n", 0, hit) + 1
