@@ -90,7 +90,8 @@ def test_round_trip_in_a_fresh_directory(audit_dir: Path, tmp_path: Path) -> Non
     assert report.tables["masking"] == 1
     assert report.tables["approvals"] == 1
     assert report.tables["logins"] == 0
-    assert progress and progress[-1][0] == progress[-1][1]
+    assert progress
+    assert progress[-1][0] == progress[-1][1]
 
 
 def test_bundle_contents(audit_dir: Path, tmp_path: Path) -> None:
