@@ -363,6 +363,11 @@ class RecordingWriter:
         """
         if self._closed:
             raise RecordingError("recording is closed")
+        if event.code == "r":
+            try:
+                parse_resize(event.data)
+            except ValueError as exc:
+                raise RecordingError(str(exc)) from None
         t = max(round(event.time, 6), self._last_time)
         event = Event(t, event.code, event.data)
         try:

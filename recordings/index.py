@@ -142,6 +142,7 @@ class IndexBuilder:
         keyframe_seconds: float = 10.0,
         sample_seconds: float = 0.25,
         gap_seconds: float = 1.0,
+        rebuild: bool = False,
     ) -> None:
         """Open the sidecar files for writing.
 
@@ -154,11 +155,19 @@ class IndexBuilder:
             sample_seconds: the screen is read for the text index before an event that comes
                 this long after the last reading, so every screen that stood this long is in.
             gap_seconds: pauses longer than this are listed for idle skipping.
+            rebuild: build both sidecars under temporary names and swap them in at
+                :meth:`close` (a live build writes the text index in place instead, so
+                that search sees a session while it runs).
 
         Raises:
             RecordingError: the sidecar files cannot be created.
         """
+        self.cast_path = Path(cast_path)
         self.idx_path, self.txt_path = sidecar_paths(cast_path)
+        self.rebuild = rebuild
+        part = ".rebuild" if rebuild else ".part"
+        self._idx_part = self.idx_path.with_suffix(".idx" + part)
+        self._txt_open = self.txt_path.with_suffix(".txt" + part) if rebuild else self.txt_path
         self.header = header
         self.keyframe_bytes = keyframe_bytes
         self.keyframe_seconds = keyframe_seconds
@@ -178,8 +187,8 @@ class IndexBuilder:
         self._rows: list[str] = [""] * header.height
         self._closed = False
         try:
-            self._idx: IO[bytes] = open(self.idx_path, "wb")  # noqa: SIM115 - closed in close()
-            self._txt: IO[bytes] = open(self.txt_path, "wb")  # noqa: SIM115 - closed in close()
+            self._idx: IO[bytes] = open(self._idx_part, "wb")  # noqa: SIM115 - closed in close()
+            self._txt: IO[bytes] = open(self._txt_open, "wb")  # noqa: SIM115 - closed in close()
             self._idx.write(INDEX_MAGIC)
         except OSError as exc:
             raise RecordingError(f"cannot create index {self.idx_path}: {exc.strerror}") from None
@@ -291,10 +300,26 @@ class IndexBuilder:
             self._idx.write(json.dumps(table, ensure_ascii=False).encode())
             self._idx.write(_TRAILER.pack(pos, TRAILER_MAGIC))
             self._idx.close()
+            txt_inode = os.fstat(self._txt.fileno()).st_ino
             self._txt.close()
+            if self.rebuild:
+                os.replace(self._txt_open, self.txt_path)
+            elif _inode(self.txt_path) != txt_inode:
+                # the sidecars were rebuilt while we were live: ours are out of date
+                self._idx_part.unlink(missing_ok=True)
+                build_index(self.cast_path)
+                return load_index(self.cast_path)
+            os.replace(self._idx_part, self.idx_path)
         except OSError as exc:
             raise RecordingError(f"cannot write index {self.idx_path}: {exc.strerror}") from None
         return _from_table(self.idx_path, self.txt_path, table)
+
+
+def _inode(path: Path) -> int:
+    try:
+        return os.stat(path).st_ino
+    except FileNotFoundError:
+        return -1
 
 
 def _ms(t: float) -> int:
@@ -367,7 +392,7 @@ def build_index(cast_path: str | os.PathLike[str], **options: Any) -> Path:
     try:
         with open(name, "rb") as f:
             header, start = header_end(f, path=name)
-            builder = IndexBuilder(name, header, start, **options)
+            builder = IndexBuilder(name, header, start, rebuild=True, **options)
             try:
                 for event, end in scan_events(f, start, path=name):
                     builder.feed(event, end)

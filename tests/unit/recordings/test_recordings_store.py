@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from broker.errors import RecordingError
-from recordings.asciicast import Header, SessionMeta, read_recording
+from recordings.asciicast import Event, Header, SessionMeta, read_recording
 from recordings.replay import render_text
 from recordings.store import RecordingStore, check_id
 
@@ -144,3 +144,25 @@ def test_recordings_never_import_textual() -> None:
         "sys.exit(1 if 'textual' in sys.modules else 0)"
     )
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def test_opening_a_live_recording_does_not_corrupt_its_index(tmp_path: Path) -> None:
+    store = RecordingStore(tmp_path)
+    writer = store.create(Header(40, 6, 5, "xterm", SessionMeta("live")))
+    writer.output(0.1, "first-part\r\n")
+    writer.maybe_flush(10.0)
+    assert "first-part" in render_text(store.open("live").screen_at(1.0))  # rebuilds sidecars
+    writer.output(2.0, "second-part\r\n")
+    writer.close()
+    player = store.open("live")
+    assert [m.line_text for m in player.search("second-part")] == ["second-part"]
+    assert [m.line_text for m in player.search("first-part")] == ["first-part"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["live.cast", "live.idx", "live.txt"]
+
+
+@pytest.mark.parametrize("size", ["0x0", "80x", "2000x10"])
+def test_writer_refuses_bad_resize_events(tmp_path: Path, size: str) -> None:
+    writer = RecordingStore(tmp_path).create(Header(40, 6, 5, "xterm", SessionMeta("r")))
+    with pytest.raises(RecordingError):
+        writer.write(Event(0.1, "r", size))
+    writer.close()
