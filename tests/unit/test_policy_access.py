@@ -69,8 +69,18 @@ def test_command_rules() -> None:
 
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [("30s", 30), ("15m", 900), ("1h", 3600), ("2d", 172800), (90, 90), ("0h", None),
-     ("1w", None), ("h", None), ("-1h", None), (True, None)],
+    [
+        ("30s", 30),
+        ("15m", 900),
+        ("1h", 3600),
+        ("2d", 172800),
+        (90, 90),
+        ("0h", None),
+        ("1w", None),
+        ("h", None),
+        ("-1h", None),
+        (True, None),
+    ],
 )
 def test_parse_duration(text: object, seconds: int | None) -> None:
     assert parse_duration(text) == seconds
