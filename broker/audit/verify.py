@@ -243,8 +243,7 @@ class ChainVerifier:
             if record.seq < expected:
                 return f"reordered or replayed record: seq {record.seq} where {expected} was due"
             return (
-                f"seq gap: seq {record.seq} where {expected} was due"
-                " (records missing or reordered)"
+                f"seq gap: seq {record.seq} where {expected} was due (records missing or reordered)"
             )
         if self._prev is not None and record.prev != self._prev:
             return "broken chain: prev is not the hash of the record before"
