@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING, Any
 
 from textual.app import App
@@ -35,6 +36,13 @@ class GatehouseApp(App[None]):
         self.console = build_console(channel.term_type, channel.colorterm)
         groups = ", ".join(self.principal.groups) or "no groups"
         self.sub_title = f"{self.principal.name} · {groups}"
+
+    def step_aside(self) -> contextlib.AbstractContextManager[None]:
+        """Give the user's terminal to a pass-through session (no-op where it cannot be)."""
+        driver = self._driver
+        if driver is None or not driver.can_suspend:
+            return contextlib.nullcontext()
+        return self.suspend()
 
     def on_mount(self) -> None:
         self.push_screen(ConnectionsScreen())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 from textual import events, work
@@ -11,6 +12,8 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from broker.errors import GatehouseError
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from broker.services import ConnectionView
@@ -143,10 +146,14 @@ class ConnectionsScreen(Screen[None]):
         app = self.gh_app
         try:
             session = await app.services.open_terminal(app.principal, name, app.channel)
-            with app.suspend():
+            with app.step_aside():
                 result = await session.run()
         except GatehouseError as exc:
             self._status(f"{name}: {exc}", error=True)
             self.notify(str(exc), title="Cannot connect", severity="error", timeout=8)
+            return
+        except Exception:
+            log.exception("[%s] session on %s failed", app.principal.name, name)
+            self._status(f"{name}: internal error; the session was ended", error=True)
             return
         self._status(f"Session on {name} ended (exit status {result.exit_status}).")

@@ -1,0 +1,64 @@
+"""Fakes for Pilot tests: services and a channel with no sockets behind them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from broker.errors import UpstreamError
+from broker.server.channel import Principal
+from broker.services import ConnectionView, SessionResult
+
+
+@dataclass
+class FakeChannel:
+    principal: Principal = field(
+        default_factory=lambda: Principal("alice", ("engineers", "reviewers"))
+    )
+    term_type: str = "xterm-256color"
+    colorterm: str = ""
+    cols: int = 120
+    rows: int = 40
+    written: list[bytes] = field(default_factory=list)
+
+    def write(self, data: bytes) -> None:
+        self.written.append(data)
+
+
+class FakeSession:
+    def __init__(self, status: int) -> None:
+        self.status = status
+
+    async def run(self) -> SessionResult:
+        return SessionResult(self.status, 10, 20, 0.5)
+
+
+class FakeServices:
+    """Connections as policy would show them; records what the TUI asked for."""
+
+    def __init__(self, views: list[ConnectionView] | None = None) -> None:
+        self.views = (
+            views
+            if views is not None
+            else [
+                ConnectionView("db-1", "postgres", "app@10.0.0.5:5432/shop", "orders", False, "r"),
+                ConnectionView("prod-web", "ssh", "deploy@prod:22", "", True, "p"),
+                ConnectionView("shell", "local", "bash -l", "broker shell", False, "r"),
+                ConnectionView("web-1", "ssh", "deploy@127.0.0.1:22", "staging web", False, "r"),
+            ]
+        )
+        self.opened: list[str] = []
+        self.fail_with: Exception | None = None
+
+    def connections_for(self, principal: Principal) -> list[ConnectionView]:
+        return list(self.views)
+
+    async def open_terminal(self, principal: Principal, name: str, channel: Any) -> FakeSession:
+        self.opened.append(name)
+        if self.fail_with is not None:
+            raise self.fail_with
+        return FakeSession(0)
+
+
+def unreachable() -> Exception:
+    return UpstreamError("web-1: cannot connect to 127.0.0.1:1: Connection refused")
