@@ -1,0 +1,267 @@
+"""The masking engine: find sensitive values in bytes and replace them, with proof events."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+from itertools import chain
+
+from broker.errors import MaskingError
+from broker.masking.ansi import StripMap, escapes_in, strip_ansi
+from broker.masking.detector import Detector, Trigger
+from broker.masking.events import MaskEvent, MaskFailure
+from broker.masking.policy import MaskingPolicy, Strategy
+
+_HMAC_DOMAIN = b"gatehouse.masking.v1\x00"
+_NORMALISE_SEPARATORS = b" -."
+
+
+@dataclass(frozen=True)
+class Span:
+    """A value to mask, in stripped-text coordinates."""
+
+    start: int
+    """First byte of the value."""
+    end: int
+    """One past the last byte."""
+    detector: Detector
+    """The detector that found it (the first one when overlapping matches were merged)."""
+
+
+class MaskingEngine:
+    """Finds and replaces sensitive values according to a ``MaskingPolicy``.
+
+    The engine is pure and reusable across sessions; per-stream state lives in ``StreamMasker``.
+    """
+
+    def __init__(
+        self,
+        policy: MaskingPolicy,
+        *,
+        key: bytes,
+        on_error: Callable[[MaskFailure], None] | None = None,
+    ) -> None:
+        """Build an engine.
+
+        Args:
+            policy: The resolved masking policy.
+            key: The deployment's masking key (at least 16 bytes) for value HMACs.
+            on_error: Told about every failure of ``mask_text``/``mask_value``/``mask_bytes``.
+        """
+        if len(key) < 16:
+            raise ValueError("masking key must be at least 16 bytes")
+        self.policy = policy
+        self._key = key
+        self._on_error = on_error
+        self._detectors = policy.detectors
+        block = 64
+        padded = key if len(key) <= block else hashlib.sha256(key).digest()
+        padded = padded.ljust(block, b"\0")
+        self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in padded) + _HMAC_DOMAIN)
+        self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in padded))
+
+    @property
+    def unsafe_best_effort(self) -> bool:
+        """True when failures pass data through unmasked instead of withholding it."""
+        return self.policy.mode == "unsafe_best_effort"
+
+    def find(self, text: bytes) -> list[Span]:
+        """Return the values to mask in ``text``, overlapping matches merged, in order.
+
+        Args:
+            text: Visible text (escape sequences already stripped).
+        """
+        lowered: bytes | None = None
+
+        def lower() -> bytes:
+            nonlocal lowered
+            if lowered is None:
+                lowered = text.lower()
+            return lowered
+
+        run_cache: dict[str, list[tuple[int, int, int, bool]]] = {}
+
+        def runs(trigger: Trigger) -> list[tuple[int, int, int, bool]]:
+            got = run_cache.get(trigger.name)
+            if got is None:
+                got = run_cache[trigger.name] = trigger.runs(text)
+            return got
+
+        found: list[tuple[int, int, int, Detector]] = []
+        for rank, det in enumerate(self._detectors):
+            windows = det.windows(text, lower, runs)
+            if windows is None:
+                matches: Iterable[re.Match[bytes]] = det.regex.finditer(text)
+            elif not windows:
+                continue
+            else:
+                matches = chain.from_iterable(det.regex.finditer(text, a, b) for a, b in windows)
+            group = det.group
+            for m in matches:
+                if isinstance(group, tuple):
+                    start, end = next((m.span(g) for g in group if m.start(g) >= 0), (-1, -1))
+                else:
+                    start, end = m.span(group)
+                if start >= end:
+                    continue
+                if det.extend_left is not None:
+                    window = text[max(0, start - 256) : start][::-1]
+                    left = det.extend_left.match(window)
+                    if left is None:
+                        continue
+                    start -= left.end()
+                if det.validator is not None and not det.validator(text[start:end]):
+                    continue
+                found.append((start, end, rank, det))
+        if not found:
+            return []
+        found.sort(key=lambda f: (f[0], -f[1], f[2]))
+        merged: list[Span] = []
+        cur_s, cur_e, _, cur_d = found[0]
+        for start, end, _, det in found[1:]:
+            if start < cur_e:
+                cur_e = max(cur_e, end)
+            else:
+                merged.append(Span(cur_s, cur_e, cur_d))
+                cur_s, cur_e, cur_d = start, end, det
+        merged.append(Span(cur_s, cur_e, cur_d))
+        return merged
+
+    def value_hmac(self, value: bytes) -> str:
+        """Hex HMAC-SHA256 of ``value`` under the deployment key (domain-separated)."""
+        inner = self._inner.copy()
+        inner.update(value)
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.hexdigest()
+
+    def proof(self, detector: Detector, value: bytes) -> str:
+        """HMAC of a detected value, separators dropped for numeric personal data."""
+        if detector.category == "pii" and detector.name != "email":
+            value = value.translate(None, _NORMALISE_SEPARATORS)
+        return self.value_hmac(value)
+
+    @staticmethod
+    def replacement(name: str, strategy: Strategy, value: bytes, digest: str) -> bytes:
+        """Return the visible replacement for a value.
+
+        ``redact`` → ``[MASKED:name]``; ``partial`` → ``[MASKED:...1111]`` (last four kept when
+        the value has at least eight; otherwise nothing kept); ``hash`` → ``[HASH:<12 hex>]``.
+        """
+        if strategy == "hash":
+            return b"[HASH:" + digest[:12].encode("ascii") + b"]"
+        if strategy == "partial":
+            visible = bytes(b for b in value if 0x21 <= b <= 0x7E and b not in b"-. ")
+            keep = visible[-4:] if len(visible) >= 8 else b""
+            return b"[MASKED:..." + keep + b"]"
+        return b"[MASKED:" + name.encode("ascii", "replace") + b"]"
+
+    def render(
+        self,
+        data: bytes,
+        smap: StripMap,
+        spans: list[Span],
+        lo: int,
+        hi: int,
+        *,
+        stream: str,
+        stream_offset: int,
+        events: list[MaskEvent],
+    ) -> bytes:
+        """Render ``data[lo:hi]`` with ``spans`` replaced; bytes outside spans are untouched.
+
+        Escape sequences inside a masked value are kept (after the replacement) so colours and
+        cursor state stay intact. ``stream_offset`` is the stream position of ``data[0]``.
+        """
+        out: list[bytes] = []
+        cursor = lo
+        text = smap.text
+        for span in spans:
+            start = max(smap.orig(span.start), lo)
+            end = min(smap.orig_end(span.end), hi)
+            if end <= start:
+                continue
+            value = text[span.start : span.end]
+            det = span.detector
+            strategy = self.policy.strategy_for(det.name)
+            digest = self.proof(det, value)
+            out.append(data[cursor:start])
+            out.append(self.replacement(det.name, strategy, value, digest))
+            out.append(escapes_in(data, start, end))
+            events.append(
+                MaskEvent(det.name, strategy, stream, stream_offset + start, end - start, digest)
+            )
+            cursor = end
+        out.append(data[cursor:hi])
+        return b"".join(out)
+
+    def _failed(self, exc: Exception, stream: str, length: int) -> None:
+        failure = MaskFailure(stream, 0, length, type(exc).__name__, not self.unsafe_best_effort)
+        if self._on_error is not None:
+            self._on_error(failure)
+        if not self.unsafe_best_effort:
+            raise MaskingError(f"masking failed on {stream}: {type(exc).__name__}") from exc
+
+    def mask_bytes(self, data: bytes, *, stream: str = "bytes") -> tuple[bytes, list[MaskEvent]]:
+        """Mask a complete byte string (escape-sequence aware).
+
+        Raises:
+            MaskingError: The engine failed and the mode is ``fail_closed``.
+        """
+        events: list[MaskEvent] = []
+        try:
+            smap = strip_ansi(data)
+            spans = self.find(smap.text)
+            if not spans:
+                return data, events
+            return self.render(
+                data, smap, spans, 0, len(data), stream=stream, stream_offset=0, events=events
+            ), events
+        except MaskingError:
+            raise
+        except Exception as exc:
+            self._failed(exc, stream, len(data))
+            return data, []
+
+    def mask_text(self, text: str, *, stream: str = "text") -> tuple[str, list[MaskEvent]]:
+        """Mask a whole string (an error message, a SQL cell); offsets count UTF-8 bytes."""
+        data = text.encode("utf-8", "surrogateescape")
+        out, events = self.mask_bytes(data, stream=stream)
+        if not events:
+            return text, events
+        return out.decode("utf-8", "surrogateescape"), events
+
+    def mask_value(self, column: str, value: object) -> tuple[object, list[MaskEvent]]:
+        """Mask one SQL result cell: column-name rules first, then the detectors.
+
+        Returns the value unchanged (same object) when nothing is masked; a masked value comes
+        back as ``str`` (``bytes`` for binary cells). ``None`` and booleans are never masked.
+        """
+        if value is None or isinstance(value, bool):
+            return value, []
+        stream = f"column:{column}"
+        raw = (
+            bytes(value)
+            if isinstance(value, bytes | bytearray | memoryview)
+            else str(value).encode("utf-8", "surrogateescape")
+        )
+        for rule in self.policy.columns:
+            if rule.match.search(column):
+                digest = self.value_hmac(raw)
+                shown = self.replacement("column", rule.strategy, raw, digest)
+                event = MaskEvent("column", rule.strategy, stream, 0, len(raw), digest)
+                masked: object = (
+                    shown if isinstance(value, bytes | bytearray | memoryview) else shown.decode()
+                )
+                return masked, [event]
+        if isinstance(value, bytes | bytearray | memoryview):
+            out, events = self.mask_bytes(raw, stream=stream)
+            return (out if events else value), events
+        if isinstance(value, str | int | float | Decimal):
+            text, events = self.mask_text(str(value), stream=stream)
+            return (text if events else value), events
+        text, events = self.mask_text(str(value), stream=stream)
+        return (text if events else value), events
