@@ -68,7 +68,7 @@ def cmd_secret_set(args: argparse.Namespace) -> int:
     ensure_keys(paths)
     paths.vault().set(conn.credential, value)
     del value
-    from broker.server.app import record_cli_event
+    from broker.server.audit_events import record_cli_event
 
     record_cli_event(
         config, getpass.getuser(), "secret.set", conn.name, {"credential": conn.credential}
@@ -141,8 +141,13 @@ def _resolve_state(args: argparse.Namespace) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # `-c FILE` is accepted anywhere on the line, for every command.
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("-c", "--config")
+    known, rest = pre.parse_known_args(argv)
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(rest)
+    args.config = known.config
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

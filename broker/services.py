@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -9,7 +10,13 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from broker.config import Config, Connection
-from broker.errors import ApprovalRequired, GatehouseError, PolicyDenied, UpstreamError
+from broker.errors import (
+    ApprovalRequired,
+    GatehouseError,
+    HostKeyMismatch,
+    PolicyDenied,
+    UpstreamError,
+)
 from broker.policy.access import Decision, decide_access, decide_command
 from broker.policy.loader import PolicySet
 from broker.proxy import ssh as ssh_proxy
@@ -84,6 +91,25 @@ class Services:
         self.vault = vault
         self.events: EventSink = events or LogEvents()
         self._filters = filters or (lambda principal, conn: ())
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def emit_soon(self, actor: str, action: str, target: str, details: Mapping[str, Any]) -> None:
+        """Record an event from synchronous code (kept, reaped, failures logged)."""
+        task = asyncio.get_running_loop().create_task(
+            self.events.emit(actor, action, target, details)
+        )
+        self._tasks.add(task)
+        task.add_done_callback(self._reap)
+
+    def _reap(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("event could not be recorded: %r", task.exception())
+
+    async def settle(self) -> None:
+        """Wait for events recorded with :meth:`emit_soon`."""
+        while self._tasks:
+            await asyncio.wait(set(self._tasks))
 
     # -- policy -------------------------------------------------------------
 
@@ -117,6 +143,8 @@ class Services:
             PolicyDenied: unknown connection, or denied (naming the rule).
             ApprovalRequired: policy asks for an approval first.
         """
+        if not getattr(self.events, "healthy", True):
+            raise GatehouseError("the audit log cannot be written; no new sessions (strict mode)")
         conn = self.config.connections.get(name)
         if conn is None:
             await self._deny(principal, name, "unknown-connection")
@@ -144,6 +172,37 @@ class Services:
     # -- sessions -------------------------------------------------------------
 
     async def _open(
+        self,
+        principal: Principal,
+        conn: Connection,
+        on_output: OutputCallback,
+        *,
+        command: str | None,
+        term_type: str | None,
+        size: tuple[int, int],
+    ) -> Upstream:
+        try:
+            return await self._open_upstream(
+                conn, on_output, command=command, term_type=term_type, size=size
+            )
+        except HostKeyMismatch as exc:
+            await self.events.emit(
+                principal.name,
+                "upstream.host_key_mismatch",
+                conn.name,
+                {"host": f"{conn.host}:{conn.port}", "client": principal.client_addr},
+            )
+            raise exc from None
+        except GatehouseError as exc:
+            await self.events.emit(
+                principal.name,
+                "session.failed",
+                conn.name,
+                {"reason": str(exc), "client": principal.client_addr},
+            )
+            raise
+
+    async def _open_upstream(
         self,
         conn: Connection,
         on_output: OutputCallback,
@@ -175,6 +234,7 @@ class Services:
         conn = await self.authorize(principal, name)
         session = OpenSession(self, principal, conn, channel)
         session.upstream = await self._open(
+            principal,
             conn,
             session.relay.on_output,
             command=None,
@@ -217,6 +277,7 @@ class Services:
         relay = Relay(channel, self._filters(principal, conn), split_stderr=True)
         started = time.monotonic()
         upstream = await self._open(
+            principal,
             conn,
             relay.on_output,
             command=command,
@@ -247,11 +308,24 @@ class OpenSession:
         self.principal = principal
         self.conn = conn
         self.commands: list[str] = []
-        self.relay = Relay(
-            channel, services._filters(principal, conn), on_command=self.commands.append
-        )
+        self.relay = Relay(channel, services._filters(principal, conn), on_command=self._on_command)
         self.upstream: Upstream | None = None
         self.started = time.monotonic()
+
+    def _on_command(self, line: str) -> str | None:
+        """A command line was entered: audit it; return a refusal if a command rule forbids it."""
+        services, who = self.services, self.principal
+        verdict = decide_command(services.policies.commands, who.groups, self.conn.name, line)
+        self.commands.append(line)
+        details: dict[str, Any] = {
+            "command": line,
+            "decision": verdict.action,
+            "rule": verdict.rule,
+        }
+        services.emit_soon(who.name, "command.line", self.conn.name, details)
+        if verdict.action == "allow":
+            return None
+        return f"command {'needs an approval' if verdict.action == 'approval' else 'denied'} by rule {verdict.rule!r}"
 
     async def run(self) -> SessionResult:
         """Relay until the target shell exits; returns how it ended."""
@@ -262,8 +336,7 @@ class OpenSession:
             status, relay.bytes_in, relay.bytes_out, time.monotonic() - self.started
         )
         emit = self.services.events.emit
-        for line in self.commands:
-            await emit(self.principal.name, "command.line", self.conn.name, {"command": line})
+        await self.services.settle()
         await emit(self.principal.name, "session.end", self.conn.name, _session_details(result))
         if relay.failure is not None:
             raise GatehouseError("session ended: output could not be filtered safely")

@@ -8,9 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import asyncssh
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from broker.auditlog.keys import generate_signing_key
 from broker.vault import Vault, create_key
 
 POLICY_SOURCE = Path(__file__).resolve().parent.parent / "policies"
@@ -77,17 +76,7 @@ def ensure_keys(paths: StatePaths) -> list[Path]:
         create_key(paths.vault_key)
         made.append(paths.vault_key)
     if not paths.audit_key.exists():
-        signing = Ed25519PrivateKey.generate()
-        pem = signing.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-        _write_private(paths.audit_key, pem)
-        pub = signing.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-        paths.audit_key.with_suffix(".pub").write_bytes(pub)
+        generate_signing_key(paths.audit_key)
         made.append(paths.audit_key)
     if not paths.masking_key.exists():
         _write_private(paths.masking_key, os.urandom(32))

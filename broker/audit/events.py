@@ -13,6 +13,7 @@ class Action(StrEnum):
     LOGIN_FAILURE = "login.failure"
     SESSION_START = "session.start"
     SESSION_END = "session.end"
+    SESSION_FAILED = "session.failed"
     COMMAND_RUN = "command.run"
     COMMAND_LINE = "command.line"
     POLICY_DENIED = "policy.denied"

@@ -7,7 +7,7 @@ import re
 _CSI = re.compile(r"\x1b\[([0-9;?]*)([@-~])")
 _OSC = re.compile(r"\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)")
 _OTHER_ESC = re.compile(r"\x1b[()][0-9A-Za-z]|\x1b[=>78DEHMc]")
-_PROMPT = re.compile(r"^.{0,200}?[$#%>]\s")
+_PROMPT = re.compile(r"^.{0,200}?[$#%>](?:\s|$)")
 MAX_LINE = 4096
 
 
@@ -29,9 +29,13 @@ class LineCapture:
         if len(self._tail) > 4 * MAX_LINE:
             self._tail = self._tail[-4 * MAX_LINE :]
 
-    def enter_pressed(self) -> str:
-        """The command on the current line (prompt removed), then start afresh."""
-        line = render_line(self._tail)
+    def enter_pressed(self, typed: str = "") -> str:
+        """The command on the current line (prompt removed), then start afresh.
+
+        Args:
+            typed: Input that arrived in the same chunk as Enter (a paste), not yet echoed.
+        """
+        line = render_line(self._tail + typed)
         self._tail = ""
         match = _PROMPT.match(line)
         return (line[match.end() :] if match else line).strip()

@@ -27,7 +27,7 @@ class Relay:
         channel: TerminalChannel,
         filters: Sequence[OutputFilter] = (),
         *,
-        on_command: Callable[[str], None] | None = None,
+        on_command: Callable[[str], str | None] | None = None,
         split_stderr: bool = False,
     ) -> None:
         self.channel = channel
@@ -107,10 +107,18 @@ class Relay:
         if self.upstream is None:
             return
         self.bytes_in += len(data)
-        if self._capture is not None and self.on_command is not None and b"\r" in data:
-            command = self._capture.enter_pressed()
-            if command:
-                self.on_command(command)
+        if self._capture is not None and self.on_command is not None:
+            enter = max(data.find(b"\r"), data.find(b"\n"))
+            if enter >= 0:
+                typed = data[:enter].decode("utf-8", "replace")
+                command = self._capture.enter_pressed(typed)
+                refusal = self.on_command(command) if command else None
+                if refusal is not None:
+                    # Input-layer protection: the line is wiped on the target, never run.
+                    self.upstream.write(data[:enter] + b"\x05\x15")
+                    self.channel.write(f"\r\n[gatehouse: {refusal}]\r\n".encode())
+                    self.upstream.write(b"\r")
+                    return
         self.upstream.write(data)
 
     def size_changed(self, cols: int, rows: int) -> None:

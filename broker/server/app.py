@@ -6,39 +6,26 @@ import asyncio
 import logging
 import signal
 import sys
-from collections.abc import Mapping
-from typing import Any
 
 from broker.config import Config
 from broker.policy.loader import PolicySet
+from broker.server.audit_events import AuditEvents
 from broker.server.loop import BrokerEventLoop
 from broker.server.runner import load_runner
 from broker.server.ssh_server import FrontDoor
 from broker.server.watchdog import LoopWatchdog
-from broker.services import EventSink, LogEvents, Services
+from broker.services import Services
 from broker.state import StatePaths, ensure_keys
 
 log = logging.getLogger(__name__)
 
 
-def make_events(config: Config) -> EventSink:
-    """The event sink for this broker (the audit log once configured)."""
-    return LogEvents()
-
-
-def record_cli_event(
-    config: Config, actor: str, action: str, target: str, details: Mapping[str, Any]
-) -> None:
-    """Record an event from a CLI command (e.g. `secret set`)."""
-    sink = make_events(config)
-    asyncio.run(sink.emit(actor, action, target, details))
-
-
-def build_services(config: Config, policies: PolicySet) -> tuple[Services, StatePaths]:
-    """Everything a session needs, from config."""
+async def build_services(config: Config, policies: PolicySet) -> tuple[Services, StatePaths]:
+    """Everything a session needs, from config (opens and verifies the audit log)."""
     paths = StatePaths(config.state_dir)
     ensure_keys(paths)
-    services = Services(config, policies, paths.vault(), make_events(config))
+    events = await AuditEvents.open(config)
+    services = Services(config, policies, paths.vault(), events)
     return services, paths
 
 
@@ -50,12 +37,13 @@ async def run_broker(
     ready: asyncio.Event | None = None,
 ) -> None:
     """Run until SIGINT/SIGTERM (or cancellation)."""
-    services, paths = build_services(config, policies)
+    services, paths = await build_services(config, policies)
+    events = services.events
+    assert isinstance(events, AuditEvents)
     front = FrontDoor(config, services, load_runner(), paths.host_key)
     bound = await front.start(port=port)
     watchdog = LoopWatchdog()
     watchdog.start()
-    await services.events.emit("gatehouse", "broker.start", "gatehouse", {"port": bound})
     print(f"gatehouse: listening on {config.listen_host}:{bound}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -63,12 +51,22 @@ async def run_broker(
         loop.add_signal_handler(sig, stop.set)
     if ready is not None:
         ready.set()
+    audit_failed = asyncio.ensure_future(events.audit.wait_failed())
+    stopped = asyncio.ensure_future(stop.wait())
     try:
-        await stop.wait()
+        await asyncio.wait({audit_failed, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        if audit_failed.done() and events.strict:
+            log.critical(
+                "audit log cannot be written (%s); ending every session", audit_failed.result()
+            )
+            await front.close(reason="the audit log cannot be written; access is suspended")
     finally:
+        audit_failed.cancel()
+        stopped.cancel()
         log.info("shutting down")
         await front.close()
         await watchdog.stop()
+        await events.close()
 
 
 def serve(config: Config, policies: PolicySet, *, port: int | None = None) -> int:

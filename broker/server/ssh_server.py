@@ -102,6 +102,7 @@ class FrontDoor:
         self.sessions: set[asyncio.Task[None]] = set()
         self._event_tasks: set[asyncio.Task[None]] = set()
         self._acceptor: asyncssh.SSHAcceptor | None = None
+        self.closing_reason = ""
 
     def note_event(self, actor: str, action: str, details: dict[str, str]) -> None:
         """Record an event from a synchronous asyncssh callback (kept, reaped, logged)."""
@@ -139,11 +140,13 @@ class FrontDoor:
         sockets = self._acceptor.sockets
         return int(sockets[0].getsockname()[1]) if sockets else 0
 
-    async def close(self) -> None:
-        """Stop listening and end every session."""
+    async def close(self, reason: str = "the broker is shutting down") -> None:
+        """Stop listening and end every session, telling each user ``reason``."""
+        self.closing_reason = reason
         if self._acceptor is not None:
             self._acceptor.close()
             await self._acceptor.wait_closed()
+            self._acceptor = None
         for task in list(self.sessions):
             task.cancel()
         if self.sessions:
@@ -173,7 +176,7 @@ class FrontDoor:
         try:
             status = await self._dispatch(channel, process.command)
         except asyncio.CancelledError:
-            channel.write_stderr(b"gatehouse: the broker is shutting down\r\n")
+            channel.write_stderr(f"\r\ngatehouse: {self.closing_reason}\r\n".encode())
             raise
         except Exception:
             log.exception(

@@ -45,3 +45,15 @@ def test_bulk_output_keeps_only_the_tail() -> None:
 @given(st.text(max_size=300))
 def test_render_never_crashes(raw: str) -> None:
     assert "\n" not in render_line(raw.replace("\n", ""))
+
+
+def test_pasted_line_with_enter_in_the_same_chunk() -> None:
+    cap = LineCapture()
+    cap.feed_output("user@h:~$ ")
+    assert cap.enter_pressed("echo pasted") == "echo pasted"
+
+
+def test_bare_prompt_is_no_command() -> None:
+    cap = LineCapture()
+    cap.feed_output("user@h:~$ ")
+    assert cap.enter_pressed() == ""
