@@ -23,6 +23,7 @@ from broker.proxy import ssh as ssh_proxy
 from broker.proxy.base import OutputCallback, OutputFilter, Upstream
 from broker.proxy.local import LocalUpstream
 from broker.proxy.relay import Relay
+from broker.review import ReviewServices
 from broker.server.channel import Principal, TerminalChannel
 from broker.vault import Vault
 
@@ -92,6 +93,8 @@ class Services:
         self.events: EventSink = events or LogEvents()
         self._filters = filters or (lambda principal, conn: ())
         self._tasks: set[asyncio.Task[None]] = set()
+        state = config.state_dir
+        self.review = ReviewServices(state / "recordings", state / "audit", state, self.events.emit)
 
     def emit_soon(self, actor: str, action: str, target: str, details: Mapping[str, Any]) -> None:
         """Record an event from synchronous code (kept, reaped, failures logged)."""

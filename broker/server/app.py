@@ -26,6 +26,7 @@ async def build_services(config: Config, policies: PolicySet) -> tuple[Services,
     ensure_keys(paths)
     events = await AuditEvents.open(config)
     services = Services(config, policies, paths.vault(), events)
+    services.review.subscribe = events.audit.add_listener
     return services, paths
 
 
