@@ -84,9 +84,26 @@ def _mac(text: bytes, i: int, j: int, marks: int) -> bool:
     return j - i >= 17 and (text.count(b":", i, j) >= 5 or text.count(b"-", i, j) >= 5)
 
 
-_AWS_PREFIXES = (b"A3T", b"AKIA", b"ASIA", b"ABIA", b"ACCA", b"AGPA", b"AIDA", b"AIPA")
+_AWS_PREFIXES: tuple[bytes, ...] = (
+    b"A3T",
+    b"AKIA",
+    b"ASIA",
+    b"ABIA",
+    b"ACCA",
+    b"AGPA",
+    b"AIDA",
+    b"AIPA",
+)
 _AWS_PREFIXES += (b"ANPA", b"ANVA", b"APKA", b"AROA", b"ASCA")
-_GITLAB_PREFIXES = (b"glpat-", b"gldt-", b"glrt-", b"glptt-", b"glcbt-", b"glimt-", b"glsoat-")
+_GITLAB_PREFIXES: tuple[bytes, ...] = (
+    b"glpat-",
+    b"gldt-",
+    b"glrt-",
+    b"glptt-",
+    b"glcbt-",
+    b"glimt-",
+    b"glsoat-",
+)
 _GITLAB_PREFIXES += (b"glft-", b"gloas-", b"GR1348941")
 
 SECRET_DETECTORS: tuple[Detector, ...] = (

@@ -6,7 +6,6 @@ import hashlib
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from decimal import Decimal
 from itertools import chain
 
 from broker.errors import MaskingError
@@ -260,8 +259,5 @@ class MaskingEngine:
         if isinstance(value, bytes | bytearray | memoryview):
             out, events = self.mask_bytes(raw, stream=stream)
             return (out if events else value), events
-        if isinstance(value, str | int | float | Decimal):
-            text, events = self.mask_text(str(value), stream=stream)
-            return (text if events else value), events
         text, events = self.mask_text(str(value), stream=stream)
         return (text if events else value), events

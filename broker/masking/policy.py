@@ -66,11 +66,12 @@ def _fail(message: str, path: tuple[str | int, ...], file: str, line_of: PathLin
 
 
 def _strategy(value: object, path: tuple[str | int, ...], file: str, line_of: PathLine) -> Strategy:
-    if value not in STRATEGIES:
-        raise _fail(
-            f"strategy must be one of {', '.join(STRATEGIES)}, not {value!r}", path, file, line_of
-        )
-    return cast(Strategy, value)
+    for strategy in STRATEGIES:
+        if value == strategy:
+            return strategy
+    raise _fail(
+        f"strategy must be one of {', '.join(STRATEGIES)}, not {value!r}", path, file, line_of
+    )
 
 
 def _name_list(

@@ -1,0 +1,227 @@
+"""Streaming masking of one output stream: bounded hold-back, context carry-over, fail closed.
+
+Release rule (what ``feed`` returns at once and what it holds back):
+
+* Everything is released except a tail that could still be the start of a value:
+  1. a value the detectors matched that reaches the end of the data (it may continue);
+  2. a trailing token: the last run of printable non-space ASCII, plus digit groups joined to
+     it by single spaces (``4111 1111 11``), when it is at least two bytes long and is not a
+     pure-letter word of one to three letters (so ``l``, ``ls``, ``cd`` echo at once);
+  3. an open quoted value after a password-like key (``password="my secr``);
+  4. an incomplete escape sequence at the end.
+* The tail considered never reaches into bytes already released, so a lone keystroke echo
+  (one byte, or a complete escape sequence such as ``\\x1b[K``, or ``\\r\\n``) is never held.
+* At most ``max_holdback`` bytes are held; a longer value is masked up to the bound and its
+  continuation is masked on the next call. ``pending_since`` says since when bytes are held, so
+  the caller can ``flush()`` after a short delay (e.g. 50 ms).
+* The last ``CONTEXT_BYTES`` of released input are kept and rescanned with new data, so a value
+  split across calls is still found; the part not yet released is masked.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from bisect import bisect_left
+from collections.abc import Callable
+
+from broker.masking.ansi import strip_ansi
+from broker.masking.detector import Detector
+from broker.masking.engine import MaskingEngine, Span
+from broker.masking.events import MaskCounter, MaskEvent, MaskFailure
+
+NOTICE = b"\r\n[gatehouse: output withheld: masking failed]\r\n"
+CONTEXT_BYTES = 512
+TAIL_WINDOW = 4096
+MAX_HOLDBACK = 16384
+CHUNK_BYTES = 65536
+
+# Reversed text: a token, then digit groups each preceded (in reverse) by one space.
+_REV_TAIL = re.compile(rb"[!-~]*(?: [0-9()+.\-]+)*")
+_OPEN_QUOTE = re.compile(
+    rb"(?i:pass|secret|pwd|key|token)[^\r\n]*?[=:][ \t]*[\"']([^\"'\r\n]*)\Z",
+)
+
+
+def _merge(spans: list[Span]) -> list[Span]:
+    spans.sort(key=lambda s: (s.start, -s.end))
+    merged: list[Span] = []
+    for span in spans:
+        if merged and span.start < merged[-1].end:
+            last = merged[-1]
+            if span.end > last.end:
+                merged[-1] = Span(last.start, span.end, last.detector)
+        else:
+            merged.append(span)
+    return merged
+
+
+def tail_start(text: bytes, floor: int) -> int:
+    """Return where the held-back tail of ``text`` starts (``len(text)`` when none).
+
+    Args:
+        text: Visible text (escape sequences removed).
+        floor: The tail never starts before this offset (the first unreleased byte).
+    """
+    size = len(text)
+    lo = max(floor, size - TAIL_WINDOW)
+    hold = size
+    m = _REV_TAIL.match(text[lo:][::-1])
+    n = m.end() if m is not None else 0
+    if n >= 2 and not (n < 4 and text[size - n :].isalpha()):
+        hold = size - n
+    line_start = max(lo, text.rfind(b"\n", lo) + 1)
+    if b'"' in text[line_start:] or b"'" in text[line_start:]:
+        q = _OPEN_QUOTE.search(text, line_start)
+        if q is not None:
+            hold = min(hold, q.start(1))
+    esc = text.rfind(b"\x1b", max(lo, size - 64))
+    if esc >= 0:
+        hold = min(hold, esc)
+    return hold
+
+
+class StreamMasker:
+    """Masks one byte stream (a channel's stdout or stderr) fed in arbitrary chunks."""
+
+    def __init__(
+        self,
+        engine: MaskingEngine,
+        *,
+        stream: str,
+        max_holdback: int = MAX_HOLDBACK,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """Start masking a stream.
+
+        Args:
+            engine: The engine (shared across streams).
+            stream: Name recorded in events, e.g. ``stdout``.
+            max_holdback: Most visible bytes ever held back.
+            clock: Time source for ``pending_since``.
+        """
+        self.engine = engine
+        self.stream = stream
+        self.max_holdback = max_holdback
+        self.counter = MaskCounter()
+        self.pending_since: float | None = None
+        self._clock = clock
+        self._buf = b""
+        self._ctx = b""
+        self._offset = 0
+        self._open: Detector | None = None
+        self._events: list[MaskEvent] = []
+        self._failures: list[MaskFailure] = []
+
+    @property
+    def held(self) -> int:
+        """Bytes currently held back."""
+        return len(self._buf)
+
+    def feed(self, data: bytes) -> bytes:
+        """Take the next chunk; return the bytes that may be released now (masked).
+
+        Large inputs are processed in ``CHUNK_BYTES`` pieces; callers on an event loop should
+        feed at most that much per call and yield between calls.
+        """
+        out: list[bytes] = []
+        for i in range(0, len(data), CHUNK_BYTES):
+            self._buf += data[i : i + CHUNK_BYTES]
+            out.append(self._step(final=False))
+        return b"".join(out)
+
+    def flush(self) -> bytes:
+        """Release everything held (end of stream or hold-back timeout), masked."""
+        return self._step(final=True)
+
+    def take_events(self) -> list[MaskEvent]:
+        """Return and forget the mask events produced since the last call."""
+        events, self._events = self._events, []
+        return events
+
+    def take_failures(self) -> list[MaskFailure]:
+        """Return and forget the masking failures since the last call (for the audit log)."""
+        failures, self._failures = self._failures, []
+        return failures
+
+    def _step(self, *, final: bool) -> bytes:
+        if not self._buf:
+            self.pending_since = None
+            return b""
+        try:
+            out = self._process(final=final)
+        except Exception as exc:
+            return self._fail(exc)
+        if not self._buf:
+            self.pending_since = None
+        elif self.pending_since is None:
+            self.pending_since = self._clock()
+        return out
+
+    def _fail(self, exc: Exception) -> bytes:
+        unsafe = self.engine.unsafe_best_effort
+        data, size = self._buf, len(self._buf)
+        self._failures.append(
+            MaskFailure(self.stream, self._offset, size, type(exc).__name__, not unsafe)
+        )
+        self._offset += size
+        self._buf = b""
+        self._ctx = b""
+        self._open = None
+        self.pending_since = None
+        return data if unsafe else NOTICE
+
+    def _process(self, *, final: bool) -> bytes:
+        scan = self._ctx + self._buf
+        base = len(self._ctx)
+        smap = strip_ansi(scan)
+        text = smap.text
+        size = len(text)
+        sbase = bisect_left(range(size + 1), base, key=smap.orig) if smap.positions else base
+        spans = self.engine.find(text)
+        opened = self._open
+        if opened is not None and opened.continuation is not None:
+            cont = opened.continuation.match(text, sbase)
+            if cont is not None and cont.end() > sbase:
+                spans = _merge([*spans, Span(sbase, cont.end(), opened)])
+        spans = [s for s in spans if s.end > sbase]
+
+        hold = size
+        if not final:
+            hold = tail_start(text, sbase)
+            for span in spans:
+                if span.end >= size and span.start >= sbase:
+                    hold = min(hold, span.start)
+            floor = max(sbase, size - self.max_holdback)
+            hold = max(hold, floor)
+            for span in reversed(spans):
+                if span.start < hold < span.end and span.start >= floor:
+                    hold = span.start
+
+        new_open: Detector | None = opened if hold <= sbase else None
+        for span in spans:
+            cut = span.end > hold or (final and span.end >= size)
+            if span.detector.continuation is not None and span.start < hold and cut:
+                new_open = span.detector
+        self._open = new_open
+
+        hi = smap.orig(hold) if hold < size else len(scan)
+        events: list[MaskEvent] = []
+        live = [s for s in spans if s.start < hold]
+        out = self.engine.render(
+            scan,
+            smap,
+            live,
+            base,
+            hi,
+            stream=self.stream,
+            stream_offset=self._offset - base,
+            events=events,
+        )
+        if events:
+            self._events.extend(events)
+            self.counter.add(events)
+        self._offset += hi - base
+        self._ctx = scan[max(0, hi - CONTEXT_BYTES) : hi]
+        self._buf = scan[hi:]
+        return out
