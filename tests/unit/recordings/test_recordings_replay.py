@@ -183,6 +183,7 @@ def test_property_seek_equals_linear(
         writer.write(e)
     writer.close()
     player = Player(path, load_index(path), header)
+    events = list(read_recording(path).events)  # times as written (rounded to microseconds)
     end = events[-1].time
     for t in data.draw(st.lists(st.floats(0, end + 1), min_size=1, max_size=4)):
         head = player.seek(t)
