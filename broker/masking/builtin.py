@@ -31,6 +31,7 @@ def _d(
     accept: Accept | None = None,
     window: tuple[int, int] = (0, 512),
     token: bool = False,
+    continuation: re.Pattern[bytes] | None = None,
     default_on: bool = True,
 ) -> Detector:
     return Detector(
@@ -46,7 +47,7 @@ def _d(
         accept=accept,
         window=window,
         extend_left=re.compile(extend_left) if extend_left is not None else None,
-        continuation=TOKEN_CONTINUATION if token else None,
+        continuation=TOKEN_CONTINUATION if token else continuation,
         default_on=default_on,
     )
 
@@ -113,6 +114,7 @@ SECRET_DETECTORS: tuple[Detector, ...] = (
         rb"-----BEGIN ((?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?)-----(?:[\s\S]*?-----END \1-----|[\s\S]*)",
         anchors=(b"-----BEGIN ",),
         window=(0, 1 << 30),
+        continuation=_PEM_CONTINUATION,
     ),
     _d(
         "jwt",
@@ -260,7 +262,7 @@ SECRET_DETECTORS: tuple[Detector, ...] = (
         "secret",
         rb"(?<![A-Za-z0-9])(?i:pg|(?:[a-z0-9]+[_.\-])*)(?i:" + _PASSWORD_KEYS + rb")"
         rb"(?i:[_.\-][a-z0-9]+){0,3}[\"']?[ \t]*(?:=|:(?!//))[ \t]*"
-        rb"(?:\"([^\"\r\n]*)\"|'([^'\r\n]*)'|([^\s\"',;&}]+))",
+        rb"(?:\"([^\"\r\n]*)\"?|'([^'\r\n]*)'?|([^\s\"',;&}]+))",
         group=(1, 2, 3),
         anchors_ci=(b"pass", b"secret", b"mysql_pwd", b"apikey", b"api_key", b"api-key"),
         window=(64, 1024),

@@ -65,19 +65,20 @@ def tail_start(text: bytes, floor: int) -> int:
     """
     size = len(text)
     lo = max(floor, size - TAIL_WINDOW)
-    hold = size
-    m = _REV_TAIL.match(text[lo:][::-1])
+    end = size
+    esc = text.rfind(b"\x1b", max(lo, size - 64))
+    if esc >= 0:
+        end = esc
+    hold = end
+    m = _REV_TAIL.match(text[lo:end][::-1])
     n = m.end() if m is not None else 0
-    if n >= 2 and not (n < 4 and text[size - n :].isalpha()):
-        hold = size - n
-    line_start = max(lo, text.rfind(b"\n", lo) + 1)
+    if n >= 2 and not (n < 4 and text[end - n : end].isalpha()):
+        hold = end - n
+    line_start = max(0, size - TAIL_WINDOW, text.rfind(b"\n") + 1)
     if b'"' in text[line_start:] or b"'" in text[line_start:]:
         q = _OPEN_QUOTE.search(text, line_start)
         if q is not None:
             hold = min(hold, q.start(1))
-    esc = text.rfind(b"\x1b", max(lo, size - 64))
-    if esc >= 0:
-        hold = min(hold, esc)
     return hold
 
 

@@ -1,0 +1,74 @@
+"""Per-detector tables: valid values are masked, bad checksums and near misses are not."""
+
+from __future__ import annotations
+
+import pytest
+from masking_samples import INVALID_CHECKSUM, NEAR_MISS, ORDINARY, VALID
+
+from broker.masking import BUILTIN_BY_NAME, BUILTIN_DETECTORS, MaskingEngine, MaskingPolicy
+
+KEY = b"test-key-0123456789abcdef"
+
+
+def _only(name: str) -> MaskingEngine:
+    return MaskingEngine(MaskingPolicy(detectors=(BUILTIN_BY_NAME[name],)), key=KEY)
+
+
+VALID_CASES = [(name, text, secret) for name, rows in VALID.items() for text, secret in rows]
+INVALID_CASES = [(name, text) for name, rows in INVALID_CHECKSUM.items() for text in rows]
+NEAR_CASES = [(name, text) for name, rows in NEAR_MISS.items() for text in rows]
+
+
+def test_at_least_thirty_builtin_detectors_with_unique_names() -> None:
+    names = [d.name for d in BUILTIN_DETECTORS]
+    assert len(names) >= 30
+    assert len(set(names)) == len(names)
+    assert {d.category for d in BUILTIN_DETECTORS} == {"secret", "pii", "network"}
+
+
+def test_every_detector_has_valid_and_near_miss_samples() -> None:
+    for det in BUILTIN_DETECTORS:
+        assert VALID.get(det.name), det.name
+        assert NEAR_MISS.get(det.name), det.name
+
+
+def test_network_detectors_are_off_by_default_and_others_on() -> None:
+    default = set(MaskingPolicy().detector_names)
+    for det in BUILTIN_DETECTORS:
+        assert (det.name in default) == (det.category != "network")
+
+
+@pytest.mark.parametrize(("name", "text", "secret"), VALID_CASES)
+def test_valid_sample_is_masked(name: str, text: str, secret: str) -> None:
+    out, events = _only(name).mask_text(text)
+    assert secret not in out
+    assert [e.detector for e in events] == [name]
+    assert f"[MASKED:{name}]" in out
+
+
+@pytest.mark.parametrize(("name", "text", "secret"), VALID_CASES)
+def test_valid_sample_is_masked_by_default_engine_when_enabled(
+    name: str, text: str, secret: str
+) -> None:
+    engine = MaskingEngine(MaskingPolicy(detectors=BUILTIN_DETECTORS), key=KEY)
+    out, events = engine.mask_text(f"before {text} after")
+    assert secret not in out
+    assert events
+
+
+@pytest.mark.parametrize(("name", "text"), INVALID_CASES)
+def test_invalid_checksum_is_not_masked(name: str, text: str) -> None:
+    out, events = _only(name).mask_text(text)
+    assert (out, events) == (text, [])
+
+
+@pytest.mark.parametrize(("name", "text"), NEAR_CASES)
+def test_near_miss_is_not_masked(name: str, text: str) -> None:
+    out, events = _only(name).mask_text(text)
+    assert (out, events) == (text, [])
+
+
+@pytest.mark.parametrize("text", ORDINARY)
+def test_ordinary_output_is_untouched_by_default_policy(text: str) -> None:
+    engine = MaskingEngine(MaskingPolicy(), key=KEY)
+    assert engine.mask_text(text) == (text, [])
