@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -15,6 +14,7 @@ from broker.errors import (
     GatehouseError,
     HostKeyMismatch,
     PolicyDenied,
+    RecordingError,
     UpstreamError,
 )
 from broker.policy.access import Decision, decide_access, decide_command
@@ -22,9 +22,9 @@ from broker.policy.loader import PolicySet
 from broker.proxy import ssh as ssh_proxy
 from broker.proxy.base import OutputCallback, OutputFilter, Upstream
 from broker.proxy.local import LocalUpstream
-from broker.proxy.relay import Relay
 from broker.review import ReviewServices
 from broker.server.channel import Principal, TerminalChannel
+from broker.sessions import BrokeredSession, SessionResult
 from broker.vault import Vault
 
 log = logging.getLogger(__name__)
@@ -66,16 +66,6 @@ class ConnectionView:
     """The rule that decided."""
 
 
-@dataclass(frozen=True)
-class SessionResult:
-    """How a relayed session ended."""
-
-    exit_status: int
-    bytes_in: int
-    bytes_out: int
-    seconds: float
-
-
 class Services:
     """Everything a session may ask of the broker, checked against policy."""
 
@@ -91,26 +81,41 @@ class Services:
         self.policies = policies
         self.vault = vault
         self.events: EventSink = events or LogEvents()
-        self._filters = filters or (lambda principal, conn: ())
+        self.output_filters: FilterFactory = filters or (lambda principal, conn: ())
         self._tasks: set[asyncio.Task[None]] = set()
+        self._optional: set[asyncio.Task[None]] = set()
         state = config.state_dir
         self.review = ReviewServices(state / "recordings", state / "audit", state, self.events.emit)
 
     def emit_soon(self, actor: str, action: str, target: str, details: Mapping[str, Any]) -> None:
         """Record an event from synchronous code (kept, reaped, failures logged)."""
-        task = asyncio.get_running_loop().create_task(
-            self.events.emit(actor, action, target, details)
-        )
+        self.spawn(self.events.emit(actor, action, target, details))
+
+    def spawn(self, work: Coroutine[Any, Any, None], *, essential: bool = True) -> None:
+        """Run background work that outlives its caller (kept, reaped, failures logged).
+
+        Non-essential work (e.g. indexing a recording, which is redone on demand) is
+        cancelled at shutdown; essential work (audit records) is waited for.
+        """
+        task = asyncio.get_running_loop().create_task(work)
         self._tasks.add(task)
+        if not essential:
+            self._optional.add(task)
         task.add_done_callback(self._reap)
+
+    def cancel_optional(self) -> None:
+        """Cancel non-essential background work (shutdown)."""
+        for task in self._optional:
+            task.cancel()
 
     def _reap(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
+        self._optional.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("event could not be recorded: %r", task.exception())
 
     async def settle(self) -> None:
-        """Wait for events recorded with :meth:`emit_soon`."""
+        """Wait for background work started with :meth:`spawn` (used at shutdown and in tests)."""
         while self._tasks:
             await asyncio.wait(set(self._tasks))
 
@@ -226,30 +231,40 @@ class Services:
             )
         raise UpstreamError(f"{conn.name}: a {conn.type} connection has no terminal; use sql")
 
+    def _session(
+        self, principal: Principal, conn: Connection, channel: TerminalChannel, kind: str
+    ) -> BrokeredSession:
+        try:
+            return BrokeredSession(self, principal, conn, channel, kind)
+        except RecordingError as exc:
+            if self.config.recording.strict:
+                raise GatehouseError(f"session refused: it cannot be recorded ({exc})") from None
+            log.error("recording unavailable, strict mode off: %s", exc)
+            return BrokeredSession(self, principal, conn, channel, kind, record=False)
+
     async def open_terminal(
         self, principal: Principal, name: str, channel: TerminalChannel
-    ) -> OpenSession:
+    ) -> BrokeredSession:
         """Authorize and open a terminal session on ``name``; relay it with ``run()``.
 
         Raises:
-            PolicyDenied, ApprovalRequired, UpstreamError, VaultError.
+            PolicyDenied, ApprovalRequired, UpstreamError, VaultError, GatehouseError.
         """
         conn = await self.authorize(principal, name)
-        session = OpenSession(self, principal, conn, channel)
-        session.upstream = await self._open(
-            principal,
-            conn,
-            session.relay.on_output,
-            command=None,
-            term_type=channel.term_type or "xterm-256color",
-            size=(channel.cols, channel.rows),
-        )
-        await self.events.emit(
-            principal.name,
-            "session.start",
-            name,
-            {"kind": "terminal", "client": principal.client_addr},
-        )
+        session = self._session(principal, conn, channel, "terminal")
+        try:
+            upstream = await self._open(
+                principal,
+                conn,
+                session.relay.on_output,
+                command=None,
+                term_type=channel.term_type or "xterm-256color",
+                size=(channel.cols, channel.rows),
+            )
+        except BaseException:
+            await session.abandon()
+            raise
+        await session.started(upstream, {"kind": "terminal"})
         return session
 
     async def terminal(
@@ -265,7 +280,7 @@ class Services:
         """Run one command on ``name``, stdout and stderr apart; returns its exit status.
 
         Raises:
-            PolicyDenied, ApprovalRequired, UpstreamError, VaultError.
+            PolicyDenied, ApprovalRequired, UpstreamError, VaultError, GatehouseError.
         """
         conn = await self.authorize(principal, name)
         verdict = decide_command(self.policies.commands, principal.groups, name, command)
@@ -277,79 +292,19 @@ class Services:
                     rule=verdict.rule,
                 )
             raise PolicyDenied(f"command denied by rule {verdict.rule!r}", rule=verdict.rule)
-        relay = Relay(channel, self._filters(principal, conn), split_stderr=True)
-        started = time.monotonic()
-        upstream = await self._open(
-            principal,
-            conn,
-            relay.on_output,
-            command=command,
-            term_type=None,
-            size=(channel.cols, channel.rows),
-        )
-        await self.events.emit(
-            principal.name,
-            "command.run",
-            name,
-            {"command": command, "client": principal.client_addr},
-        )
-        status = await relay.run(upstream)
-        result = SessionResult(status, relay.bytes_in, relay.bytes_out, time.monotonic() - started)
-        await self.events.emit(principal.name, "session.end", name, _session_details(result))
-        if relay.failure is not None:
-            raise GatehouseError("command ended: output could not be filtered safely")
-        return result
-
-
-class OpenSession:
-    """A terminal session whose upstream is open, ready to be relayed."""
-
-    def __init__(
-        self, services: Services, principal: Principal, conn: Connection, channel: TerminalChannel
-    ) -> None:
-        self.services = services
-        self.principal = principal
-        self.conn = conn
-        self.commands: list[str] = []
-        self.relay = Relay(channel, services._filters(principal, conn), on_command=self._on_command)
-        self.upstream: Upstream | None = None
-        self.started = time.monotonic()
-
-    def _on_command(self, line: str) -> str | None:
-        """A command line was entered: audit it; return a refusal if a command rule forbids it."""
-        services, who = self.services, self.principal
-        verdict = decide_command(services.policies.commands, who.groups, self.conn.name, line)
-        self.commands.append(line)
-        details: dict[str, Any] = {
-            "command": line,
-            "decision": verdict.action,
-            "rule": verdict.rule,
-        }
-        services.emit_soon(who.name, "command.line", self.conn.name, details)
-        if verdict.action == "allow":
-            return None
-        return f"command {'needs an approval' if verdict.action == 'approval' else 'denied'} by rule {verdict.rule!r}"
-
-    async def run(self) -> SessionResult:
-        """Relay until the target shell exits; returns how it ended."""
-        assert self.upstream is not None, "open_terminal() opens the upstream first"
-        status = await self.relay.run(self.upstream)
-        relay = self.relay
-        result = SessionResult(
-            status, relay.bytes_in, relay.bytes_out, time.monotonic() - self.started
-        )
-        emit = self.services.events.emit
-        await self.services.settle()
-        await emit(self.principal.name, "session.end", self.conn.name, _session_details(result))
-        if relay.failure is not None:
-            raise GatehouseError("session ended: output could not be filtered safely")
-        return result
-
-
-def _session_details(result: SessionResult) -> dict[str, Any]:
-    return {
-        "exit_status": result.exit_status,
-        "bytes_in": result.bytes_in,
-        "bytes_out": result.bytes_out,
-        "seconds": round(result.seconds, 3),
-    }
+        session = self._session(principal, conn, channel, "run")
+        try:
+            upstream = await self._open(
+                principal,
+                conn,
+                session.relay.on_output,
+                command=command,
+                term_type=None,
+                size=(channel.cols, channel.rows),
+            )
+        except BaseException:
+            await session.abandon()
+            raise
+        session.note_command(command)
+        await session.started(upstream, {"kind": "run", "command": command})
+        return await session.run()

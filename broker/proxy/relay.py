@@ -29,11 +29,13 @@ class Relay:
         *,
         on_command: Callable[[str], str | None] | None = None,
         split_stderr: bool = False,
+        on_resize: Callable[[int, int], None] | None = None,
     ) -> None:
         self.channel = channel
         self.filters = tuple(filters)
         self.on_command = on_command
         self.split_stderr = split_stderr
+        self.on_resize = on_resize
         self.upstream: Upstream | None = None
         self.bytes_in = 0
         self.bytes_out = 0
@@ -124,6 +126,11 @@ class Relay:
     def size_changed(self, cols: int, rows: int) -> None:
         if self.upstream is not None:
             self.upstream.resize(cols, rows)
+        if self.on_resize is not None:
+            try:
+                self.on_resize(cols, rows)
+            except Exception as exc:
+                self._fail(exc)
 
     def eof_received(self) -> None:
         if self.upstream is not None:

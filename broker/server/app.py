@@ -66,6 +66,12 @@ async def run_broker(
         stopped.cancel()
         log.info("shutting down")
         await front.close()
+        services.cancel_optional()
+        try:
+            async with asyncio.timeout(30):
+                await services.settle()  # pending audit records, recording indexes
+        except TimeoutError:
+            log.error("background work still running at shutdown; recordings index on open")
         await watchdog.stop()
         await events.close()
 

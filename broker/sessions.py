@@ -1,0 +1,163 @@
+"""One brokered session's life: relay, masking, recording, command capture, and its audit trail."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from broker.config import Connection
+from broker.errors import GatehouseError
+from broker.policy.access import decide_command
+from broker.proxy.base import OutputFilter, Upstream
+from broker.proxy.relay import Relay
+from broker.recorder import SessionRecorder, build_index_detached, new_session_id
+from broker.server.channel import Principal, TerminalChannel
+from recordings.asciicast import SessionMeta
+
+if TYPE_CHECKING:
+    from broker.services import Services
+
+
+@dataclass(frozen=True)
+class SessionResult:
+    """How a relayed session ended."""
+
+    exit_status: int
+    bytes_in: int
+    bytes_out: int
+    seconds: float
+    session_id: str = ""
+    recording_sha256: str = ""
+
+
+class BrokeredSession:
+    """Target output → maskers → recorder → user; user input → command capture → target."""
+
+    def __init__(
+        self,
+        services: Services,
+        principal: Principal,
+        conn: Connection,
+        channel: TerminalChannel,
+        kind: str,
+        *,
+        record: bool = True,
+    ) -> None:
+        self.services = services
+        self.principal = principal
+        self.conn = conn
+        self.kind = kind
+        self.session_id = new_session_id()
+        self.commands: list[str] = []
+        self.recorder: SessionRecorder | None = None
+        if record:
+            meta = SessionMeta(
+                session_id=self.session_id,
+                user=principal.name,
+                connection=conn.name,
+                client_addr=principal.client_addr,
+                kind=kind,
+            )
+            self.recorder = SessionRecorder(
+                services.review.store,
+                meta,
+                cols=channel.cols,
+                rows=channel.rows,
+                term=channel.term_type,
+            )
+        self.maskers: list[OutputFilter] = list(services.output_filters(principal, conn))
+        stages: list[OutputFilter] = [*self.maskers]
+        if self.recorder is not None:
+            stages.append(self.recorder)
+        self.relay = Relay(
+            channel,
+            stages,
+            on_command=self._on_command if kind == "terminal" else None,
+            split_stderr=kind == "run",
+            on_resize=self.recorder.resize if self.recorder is not None else None,
+        )
+        self.upstream: Upstream | None = None
+        self.started_at = time.monotonic()
+
+    async def _emit(self, action: str, details: dict[str, Any]) -> None:
+        await self.services.events.emit(self.principal.name, action, self.conn.name, details)
+
+    async def started(self, upstream: Upstream, details: dict[str, Any]) -> None:
+        """The upstream is open: record the start."""
+        self.upstream = upstream
+        await self._emit(
+            "session.start",
+            {**details, "session": self.session_id, "client": self.principal.client_addr},
+        )
+
+    def note_command(self, line: str) -> None:
+        """A command is about to run (`run`): mark it in the recording."""
+        self.commands.append(line)
+        if self.recorder is not None:
+            self.recorder.marker(line)
+
+    def _on_command(self, line: str) -> str | None:
+        """A command line was entered in the terminal: audit and mark it; refuse if forbidden."""
+        services, who = self.services, self.principal
+        verdict = decide_command(services.policies.commands, who.groups, self.conn.name, line)
+        self.note_command(line)
+        details: dict[str, Any] = {
+            "command": line,
+            "decision": verdict.action,
+            "rule": verdict.rule,
+            "session": self.session_id,
+        }
+        services.emit_soon(who.name, "command.line", self.conn.name, details)
+        if verdict.action == "allow":
+            return None
+        what = "needs an approval" if verdict.action == "approval" else "denied"
+        return f"command {what} by rule {verdict.rule!r}"
+
+    async def abandon(self) -> None:
+        """The upstream never opened: close and keep the (empty) recording."""
+        await self._close_recording()
+
+    async def _close_recording(self) -> str:
+        if self.recorder is None:
+            return ""
+        sha = await self.recorder.close()
+        await self._emit("recording.closed", {"session": self.session_id, "sha256": sha})
+        self.services.spawn(build_index_detached(self.recorder.path), essential=False)
+        return sha
+
+    async def run(self) -> SessionResult:
+        """Relay until the target ends; then close the recording and audit the outcome."""
+        assert self.upstream is not None, "the upstream is opened first"
+        relay = self.relay
+        status = await relay.run(self.upstream)
+        sha = await self._close_recording()
+        for stage in self.maskers:
+            summary = getattr(stage, "summary", None)
+            if callable(summary):
+                report = summary()
+                if report:
+                    await self._emit("masking.summary", {"session": self.session_id, **report})
+        result = SessionResult(
+            status,
+            relay.bytes_in,
+            relay.bytes_out,
+            time.monotonic() - self.started_at,
+            self.session_id,
+            sha,
+        )
+        await self._emit(
+            "session.end",
+            {
+                "session": self.session_id,
+                "exit_status": status,
+                "bytes_in": relay.bytes_in,
+                "bytes_out": relay.bytes_out,
+                "seconds": round(result.seconds, 3),
+                "recording_sha256": sha,
+                "commands": len(self.commands),
+            },
+        )
+        if relay.failure is not None:
+            raise GatehouseError(f"session ended: {relay.failure}")
+        return result
