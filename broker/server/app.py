@@ -9,6 +9,7 @@ import sys
 
 from broker.config import Config
 from broker.policy.loader import PolicySet
+from broker.retention import retention_loop
 from broker.server.audit_events import AuditEvents
 from broker.server.loop import BrokerEventLoop
 from broker.server.runner import load_runner
@@ -52,6 +53,7 @@ async def run_broker(
         loop.add_signal_handler(sig, stop.set)
     if ready is not None:
         ready.set()
+    retention = asyncio.ensure_future(retention_loop(services))
     audit_failed = asyncio.ensure_future(events.audit.wait_failed())
     stopped = asyncio.ensure_future(stop.wait())
     try:
@@ -64,6 +66,7 @@ async def run_broker(
     finally:
         audit_failed.cancel()
         stopped.cancel()
+        retention.cancel()
         log.info("shutting down")
         await front.close()
         services.cancel_optional()
