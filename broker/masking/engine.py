@@ -153,7 +153,7 @@ class MaskingEngine:
         if strategy == "hash":
             return b"[HASH:" + digest[:12].encode("ascii") + b"]"
         if strategy == "partial":
-            visible = bytes(b for b in value if 0x21 <= b <= 0x7E and b not in b"-. ")
+            visible = bytes(b for b in value if 0x21 <= b <= 0x7E and b != 0x2D)
             keep = visible[-4:] if len(visible) >= 8 else b""
             return b"[MASKED:..." + keep + b"]"
         return b"[MASKED:" + name.encode("ascii", "replace") + b"]"
