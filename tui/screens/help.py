@@ -14,6 +14,7 @@ HELP_TEXT = """\
   type          filter the list (name, type, target)
   ↑ ↓           move;   Enter  connect
   Esc           clear the filter
+  a             audit log (auditors; when the filter is empty)
   q             leave Gatehouse (when the filter is empty);  Ctrl+Q always
   ?             this help
 

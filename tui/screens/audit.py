@@ -1,0 +1,365 @@
+"""The audit pane (auditors only): a live, filtered tail of the signed audit log."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Final
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.message import Message
+from textual.screen import ModalScreen, Screen
+from textual.widgets import DataTable, Footer, Header, Input, Static
+
+from broker.audit.record import AuditRecord
+from broker.auditlog.cli import parse_when
+from broker.auditlog.query import RecordFilter, RecordView
+from broker.errors import GatehouseError
+from broker.review import ReviewServices
+from tui.widgets.audit_table import AuditTable, is_pending, live_view
+
+if TYPE_CHECKING:
+    from textual.app import App
+
+    from broker.server.channel import Principal
+    from tui.app import GatehouseApp
+
+log = logging.getLogger(__name__)
+
+LIMIT: Final = 500
+"""Records read back when the pane opens or a filter is applied."""
+
+_DATE: Final = re.compile(r"\d{4}-\d{2}-\d{2}")
+_FIELDS: Final = (
+    ("user", "user (exact)"),
+    ("action", "action, or prefix like login."),
+    ("target", "connection / target"),
+    ("since", "since: 24h, 2026-11-22, RFC 3339"),
+    ("until", "until"),
+)
+
+
+def can_audit(principal: Principal) -> bool:
+    """Tell whether ``principal`` may open the audit pane (member of ``auditors``)."""
+    return ReviewServices.is_auditor(principal)
+
+
+def audit_key_enabled(app: App[None]) -> bool:
+    """Tell whether `a` opens the pane now: on the picker, unless text is being typed."""
+    from tui.screens.connections import ConnectionsScreen
+
+    focused = app.focused
+    typing = isinstance(focused, Input) and bool(focused.value)
+    return isinstance(app.screen, ConnectionsScreen) and not typing
+
+
+@dataclass(frozen=True, slots=True)
+class FilterText:
+    """The filter fields as typed."""
+
+    user: str = ""
+    action: str = ""
+    target: str = ""
+    since: str = ""
+    until: str = ""
+
+
+def parse_filter(text: FilterText, *, now: datetime | None = None) -> RecordFilter:
+    """Turn typed filter fields into a :class:`RecordFilter`.
+
+    A bare date as ``until`` means the end of that day.
+
+    Raises:
+        ValueError: A time is not understood, or ``since`` is after ``until``; the message
+            names the field.
+    """
+    since = _when("since", text.since.strip(), now)
+    until = _when("until", text.until.strip(), now)
+    if until is not None and _DATE.fullmatch(text.until.strip()):
+        until += timedelta(days=1, microseconds=-1)
+    if since is not None and until is not None and since > until:
+        raise ValueError("since: is after until")
+    return RecordFilter(
+        actor=text.user.strip(),
+        action=text.action.strip(),
+        target=text.target.strip(),
+        since=since,
+        until=until,
+    )
+
+
+def _when(name: str, value: str, now: datetime | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return parse_when(value, now=now)
+    except (argparse.ArgumentTypeError, ValueError, OverflowError) as exc:
+        raise ValueError(f"{name}: {exc}") from None
+
+
+def describe(where: RecordFilter) -> str:
+    """The active filters in a few words (``"all records"`` when none)."""
+    parts = [
+        f"{label} {value}"
+        for label, value in (
+            ("user", where.actor),
+            ("action", where.action),
+            ("target", where.target),
+            ("since", where.since.isoformat() if where.since else ""),
+            ("until", where.until.isoformat() if where.until else ""),
+        )
+        if value
+    ]
+    return ", ".join(parts) or "all records"
+
+
+def summary(views: list[RecordView]) -> tuple[str, bool]:
+    """Counts and the chain's state for the status line; the flag is True on a problem."""
+    bad = [v for v in views if not v.ok and not is_pending(v)]
+    pending = sum(1 for v in views if is_pending(v))
+    text = f"{len(views)} record{'s' if len(views) != 1 else ''}"
+    if pending:
+        text += f" · {pending} awaiting verification"
+    if not bad:
+        return f"{text} · ✓ chain verified" if views else text, False
+    first = bad[0]
+    where = f"seq {first.record.seq}" if first.record else f"a line in {first.segment}"
+    return f"{text} · ✗ {len(bad)} failed; first: {where}: {first.status}", True
+
+
+class AuditDetailScreen(ModalScreen[None]):
+    """One record in full, with its verification status and reason."""
+
+    BINDINGS = [Binding("escape,q", "dismiss", "Back")]
+
+    def __init__(self, view: RecordView) -> None:
+        super().__init__()
+        self.view = view
+
+    def compose(self) -> ComposeResult:
+        view = self.view
+        if view.ok:
+            verdict = "✓ verified: signature and chain link check out"
+        elif is_pending(view):
+            verdict = f"… {view.status}"
+        else:
+            verdict = f"✗ {view.status}"
+        if view.record is not None:
+            body = json.dumps(view.record.to_dict(), indent=2, ensure_ascii=False)
+            title = f"Audit record {view.record.seq} · {view.record.action}"
+        else:
+            body = view.line.decode("utf-8", errors="replace")
+            title = "Malformed audit line"
+        with VerticalScroll(id="audit-detail"):
+            yield Static(title, id="audit-detail-title", markup=False)
+            yield Static(
+                verdict,
+                id="audit-detail-verdict",
+                classes="ok" if view.ok else "bad",
+                markup=False,
+            )
+            if view.segment:
+                yield Static(f"segment {view.segment}", id="audit-detail-segment", markup=False)
+            yield Static(body, id="audit-detail-body", markup=False)
+            yield Static("Esc to go back", id="audit-detail-hint")
+
+
+class AuditScreen(Screen[None]):
+    """Recent audit records, filtered, with live arrivals and a per-record verification mark."""
+
+    BINDINGS = [
+        Binding("escape", "app.pop_screen", "Back"),
+        Binding("enter", "detail", "Detail", show=False),
+        Binding("slash", "focus_filter", "Filter"),
+        Binding("ctrl+r", "reload", "Reload"),
+        Binding("question_mark", "app.help", "Help", show=False),
+    ]
+
+    class RecordsArrived(Message):
+        """Records were written to the log (drained from the screen's queue)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.where = RecordFilter()
+        self._arrived: list[AuditRecord] = []
+        self._load_token = 0
+        """Non-zero while a load is in flight (live records wait for it)."""
+        self._loads = 0
+        self._unsubscribe: Callable[[], None] | None = None
+        self._to_verify: set[int] = set()
+        self._verifying = False
+
+    @property
+    def gh_app(self) -> GatehouseApp:
+        from tui.app import GatehouseApp
+
+        assert isinstance(self.app, GatehouseApp)
+        return self.app
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="audit-filters"):
+            for name, placeholder in _FIELDS:
+                yield Input(placeholder=placeholder, id=f"audit-{name}", classes="audit-filter")
+        yield AuditTable(id="audit-table")
+        yield Static("", id="audit-status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        app = self.gh_app
+        self.query_one(AuditTable).focus()
+        try:
+            self._unsubscribe = app.services.review.watch_audit(app.principal, self._on_record)
+        except GatehouseError as exc:
+            self._status(str(exc), error=True)
+            return
+        self.load()
+
+    def on_unmount(self) -> None:
+        unsubscribe, self._unsubscribe = self._unsubscribe, None
+        if unsubscribe is not None:
+            unsubscribe()
+
+    # -- live records -----------------------------------------------------------------
+
+    def _on_record(self, record: AuditRecord) -> None:
+        """Called by the broker (on its loop) for each record written; queues it."""
+        self._arrived.append(record)
+        if len(self._arrived) == 1:
+            self.post_message(self.RecordsArrived())
+
+    def on_audit_screen_records_arrived(self, event: AuditScreen.RecordsArrived) -> None:
+        event.stop()
+        self._drain()
+
+    def _drain(self) -> None:
+        if self._load_token or not self._arrived:
+            return
+        table = self.query_one(AuditTable)
+        arrived, self._arrived = self._arrived, []
+        new = [r for r in arrived if self.where.matches(r) and not table.has_seq(r.seq)]
+        if not new:
+            return
+        table.append([live_view(r) for r in new])
+        self._to_verify.update(r.seq for r in new)
+        self._refresh_status()
+        if not self._verifying:
+            self._verifying = True
+            self.verify_new()
+
+    @work(group="audit-verify", exit_on_error=False)
+    async def verify_new(self) -> None:
+        """Read live records back from the log and show what verifying them found."""
+        app, table = self.gh_app, self.query_one(AuditTable)
+        misses = 0
+        try:
+            while self._to_verify:
+                await asyncio.sleep(0.05)
+                wanted = {seq for seq in self._to_verify if table.has_seq(seq)}
+                self._to_verify &= wanted
+                if not wanted:
+                    break
+                oldest = min(
+                    (v.record.time for v in table.views if v.record and v.record.seq in wanted),
+                    default="",
+                )
+                where = self.where
+                if oldest:
+                    since = datetime.fromisoformat(oldest.replace("Z", "+00:00"))
+                    where = RecordFilter(
+                        where.actor, where.action, where.target, since, where.until
+                    )
+                views = await app.services.review.audit_records(
+                    app.principal, where, limit=len(wanted) + 1000
+                )
+                found = [v for v in views if v.record is not None and v.record.seq in wanted]
+                table.update_status(found)
+                self._to_verify -= {v.record.seq for v in found if v.record is not None}
+                misses = 0 if found else misses + 1
+                if misses >= 3:
+                    table.fail_pending(self._to_verify, "written, but not found in the log")
+                    self._to_verify.clear()
+                self._refresh_status()
+        except GatehouseError as exc:
+            self._status(f"Could not verify new records: {exc}", error=True)
+        except Exception:
+            log.exception("[%s] verifying new audit records failed", app.principal.name)
+            self._status("Internal error while verifying new records.", error=True)
+        finally:
+            self._verifying = False
+
+    # -- loading and filters -------------------------------------------------------------
+
+    def _typed(self) -> FilterText:
+        values = {name: self.query_one(f"#audit-{name}", Input).value for name, _ in _FIELDS}
+        return FilterText(**values)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        try:
+            self.where = parse_filter(self._typed())
+        except ValueError as exc:
+            self._status(f"Filter not applied: {exc}", error=True)
+            return
+        self._to_verify.clear()
+        self.load()
+
+    def action_focus_filter(self) -> None:
+        self.query_one("#audit-user", Input).focus()
+
+    def action_reload(self) -> None:
+        self.load()
+
+    @work(exclusive=True, group="audit-load", exit_on_error=False)
+    async def load(self) -> None:
+        """Read the newest records matching the filter (the read runs in a thread)."""
+        app = self.gh_app
+        self._loads += 1
+        token = self._load_token = self._loads
+        self._status(f"Reading the audit log ({describe(self.where)})…")
+        try:
+            views = await app.services.review.audit_records(app.principal, self.where, LIMIT)
+        except GatehouseError as exc:
+            self._status(str(exc), error=True)
+            self.notify(str(exc), title="Audit log", severity="error", timeout=8)
+            return
+        except Exception:
+            log.exception("[%s] reading the audit log failed", app.principal.name)
+            self._status("Internal error while reading the audit log.", error=True)
+            return
+        finally:
+            if self._load_token == token:
+                self._load_token = 0
+        self._to_verify.clear()
+        self.query_one(AuditTable).show(views)
+        self._refresh_status()
+        self._drain()
+
+    # -- detail and status -----------------------------------------------------------------
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.action_detail()
+
+    def action_detail(self) -> None:
+        view = self.query_one(AuditTable).view_at_cursor()
+        if view is not None:
+            self.app.push_screen(AuditDetailScreen(view))
+
+    def _refresh_status(self) -> None:
+        text, problem = summary(self.query_one(AuditTable).views)
+        self._status(f"{text} · {describe(self.where)} · Enter detail · / filter", error=problem)
+
+    def _status(self, text: str, *, error: bool = False) -> None:
+        status = self.query_one("#audit-status", Static)
+        status.update(text)
+        status.set_class(error, "error")
