@@ -24,6 +24,7 @@ def _d(
     *,
     group: int | str | tuple[int, ...] = 0,
     anchors: tuple[bytes, ...] = (),
+    anchor_re: bytes | None = None,
     anchors_ci: tuple[bytes, ...] = (),
     extend_left: bytes | None = None,
     trigger: Trigger | None = None,
@@ -41,6 +42,7 @@ def _d(
         validator=validator,
         group=group,
         anchors=anchors,
+        anchor_re=re.compile(anchor_re) if anchor_re is not None else None,
         anchors_ci=anchors_ci,
         trigger=trigger,
         marks=marks,
@@ -96,16 +98,6 @@ _AWS_PREFIXES: tuple[bytes, ...] = (
     b"AIPA",
 )
 _AWS_PREFIXES += (b"ANPA", b"ANVA", b"APKA", b"AROA", b"ASCA")
-_GITLAB_PREFIXES: tuple[bytes, ...] = (
-    b"glpat-",
-    b"gldt-",
-    b"glrt-",
-    b"glptt-",
-    b"glcbt-",
-    b"glimt-",
-    b"glsoat-",
-)
-_GITLAB_PREFIXES += (b"glft-", b"gloas-", b"GR1348941")
 
 SECRET_DETECTORS: tuple[Detector, ...] = (
     _d(
@@ -129,7 +121,7 @@ SECRET_DETECTORS: tuple[Detector, ...] = (
         "aws_access_key_id",
         "secret",
         rb"(?<![A-Z0-9])(?:" + b"|".join(_AWS_PREFIXES) + rb")[A-Z0-9]{16}(?![A-Z0-9])",
-        anchors=_AWS_PREFIXES,
+        anchor_re=rb"A(?:3T|KIA|SIA|BIA|CCA|GPA|IDA|IPA|NPA|NVA|PKA|ROA|SCA)",
     ),
     _d(
         "aws_secret_access_key",
@@ -167,7 +159,7 @@ SECRET_DETECTORS: tuple[Detector, ...] = (
         "github_token",
         "secret",
         rb"gh[pousr]_[A-Za-z0-9]{36,251}(?![A-Za-z0-9])",
-        anchors=(b"ghp_", b"gho_", b"ghu_", b"ghs_", b"ghr_"),
+        anchor_re=rb"gh[pousr]_",
         token=True,
     ),
     _d(
@@ -182,14 +174,14 @@ SECRET_DETECTORS: tuple[Detector, ...] = (
         "secret",
         rb"(?:gl(?:pat|dt|rt|ptt|cbt|imt|soat|ft|oas)-|GR1348941)[0-9A-Za-z_\-]{20,}"
         rb"(?:\.[0-9a-z]{2}\.[0-9a-z]{7,9})?",
-        anchors=_GITLAB_PREFIXES,
+        anchor_re=rb"gl(?:pat|dt|rt|ptt|cbt|imt|soat|ft|oas)-|GR1348941",
         token=True,
     ),
     _d(
         "slack_token",
         "secret",
         rb"(?:xox[abpors]-|xapp-[0-9]-)[0-9A-Za-z\-]{10,250}",
-        anchors=(b"xox", b"xapp-"),
+        anchor_re=rb"xox[abpors]-|xapp-",
         token=True,
     ),
     _d(
@@ -204,7 +196,7 @@ SECRET_DETECTORS: tuple[Detector, ...] = (
         "stripe_key",
         "secret",
         rb"(?:sk|rk|pk)_(?:live|test)_[0-9A-Za-z]{10,247}",
-        anchors=(b"_live_", b"_test_"),
+        anchor_re=rb"_(?:live|test)_",
         window=(2, 300),
         token=True,
     ),
