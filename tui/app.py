@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING, Any
 
+from textual import events
 from textual.app import App
 from textual.binding import Binding
 
@@ -12,6 +13,7 @@ from tui.compat import build_console
 from tui.screens.audit import AuditScreen, audit_key_enabled, can_audit
 from tui.screens.connections import ConnectionsScreen
 from tui.screens.help import HelpScreen
+from tui.screens.recordings import RecordingsScreen, recordings_key_enabled
 
 if TYPE_CHECKING:
     from broker.server.channel import Principal, TerminalChannel
@@ -27,6 +29,7 @@ class GatehouseApp(App[None]):
     BINDINGS = [
         Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
         Binding("question_mark", "help", "Help"),
+        Binding("r", "recordings", "Recordings", priority=True),
     ]
 
     def __init__(self, services: Services, channel: TerminalChannel, **kwargs: Any) -> None:
@@ -52,9 +55,22 @@ class GatehouseApp(App[None]):
     def on_mount(self) -> None:
         self.push_screen(ConnectionsScreen())
 
+    async def on_event(self, event: events.Event) -> None:
+        # A focused Input takes every printable key, so Textual drops app bindings for letters
+        # while the picker's filter has focus. Priority letter bindings still act whenever
+        # their check_action allows (on the picker, filter empty), as `q` and `?` do there.
+        if isinstance(event, events.Key) and event.is_printable and not event.is_forwarded:
+            for binding in self._bindings.key_to_bindings.get(event.key, ()):
+                if binding.priority and self.check_action(binding.action, ()):
+                    await self.run_action(binding.action)
+                    return
+        await super().on_event(event)
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "audit":
             return audit_key_enabled(self)
+        if action == "recordings":
+            return recordings_key_enabled(self)
         return True
 
     def action_audit(self) -> None:
@@ -66,6 +82,10 @@ class GatehouseApp(App[None]):
             )
         elif not isinstance(self.screen, AuditScreen):
             self.push_screen(AuditScreen())
+
+    def action_recordings(self) -> None:
+        if not isinstance(self.screen, RecordingsScreen):
+            self.push_screen(RecordingsScreen())
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):

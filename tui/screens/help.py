@@ -15,6 +15,7 @@ HELP_TEXT = """\
   ↑ ↓           move;   Enter  connect
   Esc           clear the filter
   a             audit log (auditors; when the filter is empty)
+  r             recordings: find and replay sessions (when the filter is empty)
   q             leave Gatehouse (when the filter is empty);  Ctrl+Q always
   ?             this help
 

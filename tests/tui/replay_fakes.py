@@ -1,0 +1,109 @@
+"""Recordings written with the real writer, and review services over a temp store, for Pilot."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from textual.app import App
+
+from broker.errors import PolicyDenied
+from broker.review import Viewing
+from broker.server.channel import Principal
+from recordings.asciicast import Header, SessionMeta
+from recordings.replay import Player
+from recordings.store import RecordingInfo, RecordingStore, StoreMatch
+from tests.tui.fakes import FakeServices
+from tui.screens.replay import ReplayScreen
+
+CASTS = Path(__file__).parents[1] / "data" / "casts"
+
+
+def write_session(
+    store: RecordingStore,
+    sid: str,
+    *,
+    user: str = "alice",
+    connection: str = "web-1",
+    ts: int = 1_700_000_000,
+    width: int = 60,
+    height: int = 8,
+) -> str:
+    """A shell session: three commands, a long idle pause, output that scrolls off the top.
+
+    Times: ``ls`` at 1.0 (output 1.5), a pause 2..32, ``cat log`` at 32.0 (20 lines, scrolls),
+    ``echo needle-42`` at 40.0 (output 40.5), the end at 45.0.
+    """
+    header = Header(width, height, ts, "xterm-256color", SessionMeta(sid, user, connection))
+    w = store.create(header, keyframe_seconds=5.0)
+    w.output(0.1, "$ ")
+    w.output(1.0, "ls")
+    w.marker(1.0, "ls")
+    w.output(1.5, "\r\n\x1b[01;34mdocs\x1b[0m  notes.txt\r\n$ ")
+    w.output(2.0, "")
+    w.output(32.0, "cat log")
+    w.marker(32.0, "cat log")
+    w.output(32.2, "\r\n" + "".join(f"log line {i:02d}\r\n" for i in range(20)) + "$ ")
+    w.output(40.0, "echo needle-42")
+    w.marker(40.0, "echo needle-42")
+    w.output(40.5, "\r\nneedle-42\r\n$ ")
+    w.output(45.0, "")
+    return w.close()
+
+
+class PlayerApp(App[None]):
+    """Hosts one :class:`ReplayScreen`, as `gatehouse recordings play` does."""
+
+    CSS_PATH = str(Path(__file__).parents[2] / "tui" / "app.tcss")
+
+    def __init__(self, player: Player, **screen_args: Any) -> None:
+        super().__init__()
+        self.player = player
+        self.screen_args = screen_args
+        self.closed = 0
+
+    def on_mount(self) -> None:
+        self.push_screen(ReplayScreen(self.player, on_close=self._on_close, **self.screen_args))
+
+    def _on_close(self) -> None:
+        self.closed += 1
+
+
+class FakeReview:
+    """``services.review`` over a real store, with the same visibility rule and a call log."""
+
+    def __init__(self, store: RecordingStore) -> None:
+        self.store = store
+        self.calls: list[tuple[str, str]] = []
+        self.closed: list[str] = []
+
+    @staticmethod
+    def _visible(principal: Principal, info: RecordingInfo) -> bool:
+        meta = info.header.meta
+        return "reviewers" in principal.groups or (meta is not None and meta.user == principal.name)
+
+    async def list_recordings(self, principal: Principal) -> list[RecordingInfo]:
+        self.calls.append(("list", principal.name))
+        return [i for i in self.store.list() if self._visible(principal, i)]
+
+    async def search_recordings(self, principal: Principal, text: str) -> list[StoreMatch]:
+        self.calls.append(("search", text))
+        ids = [i.session_id for i in await self.list_recordings(principal)]
+        return self.store.search(text, session_ids=ids)
+
+    async def open_recording(self, principal: Principal, session_id: str) -> Viewing:
+        self.calls.append(("open", session_id))
+        if session_id not in {i.session_id for i in await self.list_recordings(principal)}:
+            raise PolicyDenied(f"no recording {session_id!r} that you may view", rule="reviewers")
+        return Viewing(session_id, self.store.open(session_id), 0.0)
+
+    async def close_recording(self, principal: Principal, viewing: Viewing) -> None:
+        self.closed.append(viewing.session_id)
+
+
+class FakeServicesWithReview(FakeServices):
+    """The picker's fake services plus ``review``."""
+
+    def __init__(self, store: RecordingStore) -> None:
+        super().__init__()
+        self.review = FakeReview(store)
