@@ -39,9 +39,13 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     config, policies = load_all(_config_path(args))
+    from broker.masking_filter import load_masking_policy
+
+    masking = load_masking_policy(policies)
     print(
         f"ok: {config.path}: {len(config.users)} users, {len(config.connections)} connections, "
-        f"{len(policies.access)} access rules, {len(policies.commands)} command rules"
+        f"{len(policies.access)} access rules, {len(policies.commands)} command rules, "
+        f"{len(masking.detectors)} masking detectors"
     )
     return 0
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Coroutine, Mapping, Sequence
+from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
 from broker.config import Config, Connection
@@ -17,10 +17,12 @@ from broker.errors import (
     RecordingError,
     UpstreamError,
 )
+from broker.masking import MaskFailure, MaskingEngine
+from broker.masking_filter import UNMASKED_GROUP, MaskingFilter
 from broker.policy.access import Decision, decide_access, decide_command
 from broker.policy.loader import PolicySet
 from broker.proxy import ssh as ssh_proxy
-from broker.proxy.base import OutputCallback, OutputFilter, Upstream
+from broker.proxy.base import OutputCallback, Upstream
 from broker.proxy.local import LocalUpstream
 from broker.review import ReviewServices
 from broker.server.channel import Principal, TerminalChannel
@@ -49,9 +51,6 @@ class LogEvents:
         log.info("event %s %s %s", actor, action, target)
 
 
-FilterFactory = Callable[[Principal, Connection], Sequence[OutputFilter]]
-
-
 @dataclass(frozen=True)
 class ConnectionView:
     """A connection as a user may see it in the picker."""
@@ -75,13 +74,13 @@ class Services:
         policies: PolicySet,
         vault: Vault,
         events: EventSink | None = None,
-        filters: FilterFactory | None = None,
+        masking: MaskingEngine | None = None,
     ) -> None:
         self.config = config
         self.policies = policies
         self.vault = vault
         self.events: EventSink = events or LogEvents()
-        self.output_filters: FilterFactory = filters or (lambda principal, conn: ())
+        self.masking = masking
         self._tasks: set[asyncio.Task[None]] = set()
         self._optional: set[asyncio.Task[None]] = set()
         state = config.state_dir
@@ -118,6 +117,26 @@ class Services:
         """Wait for background work started with :meth:`spawn` (used at shutdown and in tests)."""
         while self._tasks:
             await asyncio.wait(set(self._tasks))
+
+    def maskers_for(self, principal: Principal, conn: Connection) -> list[MaskingFilter]:
+        """The masking stage for a session (none for the break-glass group, which is audited)."""
+        if self.masking is None:
+            return []
+        if UNMASKED_GROUP in principal.groups:
+            self.emit_soon(principal.name, "masking.bypassed", conn.name, {"group": UNMASKED_GROUP})
+            return []
+
+        def failed(failure: MaskFailure) -> None:
+            self.emit_soon(principal.name, "masking.error", conn.name, asdict(failure))
+
+        return [MaskingFilter(self.masking, on_failure=failed)]
+
+    def mask_message(self, text: str) -> str:
+        """Mask a message shown to a user (errors can quote target output)."""
+        if self.masking is None:
+            return text
+        masked, _ = self.masking.mask_text(text, stream="message")
+        return masked
 
     # -- policy -------------------------------------------------------------
 

@@ -29,6 +29,8 @@ class SessionResult:
     seconds: float
     session_id: str = ""
     recording_sha256: str = ""
+    masked: str = ""
+    """`N values masked (…)` when masking ran."""
 
 
 class BrokeredSession:
@@ -66,7 +68,7 @@ class BrokeredSession:
                 rows=channel.rows,
                 term=channel.term_type,
             )
-        self.maskers: list[OutputFilter] = list(services.output_filters(principal, conn))
+        self.maskers = services.maskers_for(principal, conn)
         stages: list[OutputFilter] = [*self.maskers]
         if self.recorder is not None:
             stages.append(self.recorder)
@@ -74,6 +76,7 @@ class BrokeredSession:
             channel,
             stages,
             on_command=self._on_command if kind == "terminal" else None,
+            check_command=self._check_command if kind == "terminal" else None,
             split_stderr=kind == "run",
             on_resize=self.recorder.resize if self.recorder is not None else None,
         )
@@ -97,20 +100,27 @@ class BrokeredSession:
         if self.recorder is not None:
             self.recorder.marker(line)
 
-    def _on_command(self, line: str) -> str | None:
-        """A command line was entered in the terminal: audit and mark it; refuse if forbidden."""
+    def _on_command(self, line: str) -> None:
+        """The target echoed an entered command line: audit it and mark the recording."""
+        self.note_command(line)
+        details: dict[str, Any] = {"command": line, "session": self.session_id}
+        self.services.emit_soon(self.principal.name, "command.line", self.conn.name, details)
+
+    def _check_command(self, line: str) -> str | None:
+        """Enter was pressed on ``line``: a refusal if a command rule forbids it.
+
+        ``line`` may hold input the target never echoed, so it is judged, never stored.
+        """
         services, who = self.services, self.principal
         verdict = decide_command(services.policies.commands, who.groups, self.conn.name, line)
-        self.note_command(line)
-        details: dict[str, Any] = {
-            "command": line,
-            "decision": verdict.action,
-            "rule": verdict.rule,
-            "session": self.session_id,
-        }
-        services.emit_soon(who.name, "command.line", self.conn.name, details)
         if verdict.action == "allow":
             return None
+        details: dict[str, Any] = {
+            "rule": verdict.rule,
+            "reason": f"command line {verdict.action}",
+            "session": self.session_id,
+        }
+        services.emit_soon(who.name, "policy.denied", self.conn.name, details)
         what = "needs an approval" if verdict.action == "approval" else "denied"
         return f"command {what} by rule {verdict.rule!r}"
 
@@ -132,12 +142,12 @@ class BrokeredSession:
         relay = self.relay
         status = await relay.run(self.upstream)
         sha = await self._close_recording()
+        masked = []
         for stage in self.maskers:
-            summary = getattr(stage, "summary", None)
-            if callable(summary):
-                report = summary()
-                if report:
-                    await self._emit("masking.summary", {"session": self.session_id, **report})
+            report = stage.summary()
+            if report:
+                await self._emit("masking.summary", {"session": self.session_id, **report})
+            masked.append(stage.describe())
         result = SessionResult(
             status,
             relay.bytes_in,
@@ -145,6 +155,7 @@ class BrokeredSession:
             time.monotonic() - self.started_at,
             self.session_id,
             sha,
+            "; ".join(masked),
         )
         await self._emit(
             "session.end",

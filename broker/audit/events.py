@@ -19,6 +19,7 @@ class Action(StrEnum):
     POLICY_DENIED = "policy.denied"
     MASKING_SUMMARY = "masking.summary"
     MASKING_ERROR = "masking.error"
+    MASKING_BYPASSED = "masking.bypassed"
     SECRET_SET = "secret.set"  # noqa: S105 (an event name, not a secret)
     SECRET_ROTATED = "secret.rotated"  # noqa: S105
     CONFIG_LOAD = "config.load"

@@ -11,34 +11,48 @@ _PROMPT = re.compile(r"^.{0,200}?[$#%>](?:\s|$)")
 MAX_LINE = 4096
 
 
-class LineCapture:
-    """Tracks the current output line (after the last newline) of a terminal.
+def strip_prompt(line: str) -> str:
+    """The command part of a rendered line (a shell prompt before it removed)."""
+    match = _PROMPT.match(line)
+    return (line[match.end() :] if match else line).strip()
 
-    Only the text after the last newline is kept, so bulk output costs one
-    ``rfind`` per chunk. Keystrokes are never stored: the command is read from
-    what the target echoed, so a password typed at a no-echo prompt is never seen.
+
+class LineCapture:
+    """Reads command lines from what the target echoes.
+
+    Only the text after the last newline is kept, so bulk output costs one ``rfind``
+    per chunk. What is stored is always the *echoed* line, captured when the echo of
+    an entered line completes: input the target did not echo (a password at a
+    no-echo prompt) is never part of it.
     """
 
     def __init__(self) -> None:
         self._tail = ""
+        self._entered = False
 
-    def feed_output(self, text: str) -> None:
-        """Note output sent to the user."""
-        cut = max(text.rfind("\n"), -1)
+    def feed_output(self, text: str) -> str | None:
+        """Note output sent to the user; returns a command line when its echo completes."""
+        captured = None
+        if self._entered:
+            newline = text.find("\n")
+            if newline >= 0:
+                self._entered = False
+                captured = strip_prompt(render_line(self._tail + text[:newline]))
+        cut = text.rfind("\n")
         self._tail = text[cut + 1 :] if cut >= 0 else self._tail + text
         if len(self._tail) > 4 * MAX_LINE:
             self._tail = self._tail[-4 * MAX_LINE :]
+        return captured or None
 
     def enter_pressed(self, typed: str = "") -> str:
-        """The command on the current line (prompt removed), then start afresh.
+        """Enter was pressed: the line to judge against command rules, NOT to store.
 
         Args:
-            typed: Input that arrived in the same chunk as Enter (a paste), not yet echoed.
+            typed: Input that came in the same chunk as Enter (a paste). It is
+                included for the policy decision only, since it may never be echoed.
         """
-        line = render_line(self._tail + typed)
-        self._tail = ""
-        match = _PROMPT.match(line)
-        return (line[match.end() :] if match else line).strip()
+        self._entered = True
+        return strip_prompt(render_line(self._tail + typed))
 
 
 def render_line(raw: str) -> str:

@@ -27,13 +27,15 @@ class Relay:
         channel: TerminalChannel,
         filters: Sequence[OutputFilter] = (),
         *,
-        on_command: Callable[[str], str | None] | None = None,
+        on_command: Callable[[str], None] | None = None,
+        check_command: Callable[[str], str | None] | None = None,
         split_stderr: bool = False,
         on_resize: Callable[[int, int], None] | None = None,
     ) -> None:
         self.channel = channel
         self.filters = tuple(filters)
         self.on_command = on_command
+        self.check_command = check_command
         self.split_stderr = split_stderr
         self.on_resize = on_resize
         self.upstream: Upstream | None = None
@@ -67,7 +69,9 @@ class Relay:
             return
         self.bytes_out += len(data)
         if self._capture is not None:
-            self._capture.feed_output(data.decode("utf-8", "replace"))
+            command = self._capture.feed_output(data.decode("utf-8", "replace"))
+            if command and self.on_command is not None:
+                self.on_command(command)
         if stderr:
             self.channel.write_stderr(data)
         else:
@@ -109,12 +113,13 @@ class Relay:
         if self.upstream is None:
             return
         self.bytes_in += len(data)
-        if self._capture is not None and self.on_command is not None:
+        if self._capture is not None:
             enter = max(data.find(b"\r"), data.find(b"\n"))
             if enter >= 0:
                 typed = data[:enter].decode("utf-8", "replace")
-                command = self._capture.enter_pressed(typed)
-                refusal = self.on_command(command) if command else None
+                line = self._capture.enter_pressed(typed)
+                check = self.check_command
+                refusal = check(line) if line and check is not None else None
                 if refusal is not None:
                     # Input-layer protection: the line is wiped on the target, never run.
                     self.upstream.write(data[:enter] + b"\x05\x15")

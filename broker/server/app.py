@@ -8,6 +8,7 @@ import signal
 import sys
 
 from broker.config import Config
+from broker.masking_filter import load_engine
 from broker.policy.loader import PolicySet
 from broker.retention import retention_loop
 from broker.server.audit_events import AuditEvents
@@ -26,7 +27,8 @@ async def build_services(config: Config, policies: PolicySet) -> tuple[Services,
     paths = StatePaths(config.state_dir)
     ensure_keys(paths)
     events = await AuditEvents.open(config)
-    services = Services(config, policies, paths.vault(), events)
+    engine = load_engine(policies, paths.masking_key)
+    services = Services(config, policies, paths.vault(), events, masking=engine)
     services.review.subscribe = events.audit.add_listener
     return services, paths
 

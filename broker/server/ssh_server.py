@@ -233,12 +233,9 @@ class FrontDoor:
                 return result.exit_status
             out(b"gatehouse: sql is not available on this broker yet\n")
             return 2
-        except ApprovalRequired as exc:
-            out(f"gatehouse: {exc}\n".encode())
-            return 1
-        except PolicyDenied as exc:
-            out(f"gatehouse: {exc}\n".encode())
+        except (ApprovalRequired, PolicyDenied) as exc:
+            out(f"gatehouse: {self.services.mask_message(str(exc))}\n".encode())
             return 1
         except GatehouseError as exc:
-            out(f"gatehouse: {exc}\n".encode())
+            out(f"gatehouse: {self.services.mask_message(str(exc))}\n".encode())
             return 255

@@ -75,8 +75,9 @@ def test_picker_to_target_and_back(
     client.send_text("clear; tput cols; tput lines\n")
     client.wait_for(re.compile(r"^100\n30$", re.M))
     client.send_text("exit\n")
-    screen = client.wait_for("Session on web-1 ended (exit status 0)", timeout=15)
-    assert "Gatehouse — alice" in screen  # back in the picker, filter kept
+    client.wait_for("Session on web-1 ended (exit status 0) · 0 values masked", timeout=15)
+    screen = client.wait_for("Gatehouse — alice")  # back in the picker, at the new size
+    assert "web-1" in screen
     client.send_keys("Escape")
     client.wait_for("4 of 4 connections")
     client.send_keys("q")

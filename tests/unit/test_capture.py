@@ -9,6 +9,15 @@ from hypothesis import strategies as st
 from broker.proxy.capture import LineCapture, render_line
 
 
+def echo(chunks: list[str], typed: str = "") -> tuple[str, str | None]:
+    """Feed output chunks, press Enter, then the target echoes a newline."""
+    cap = LineCapture()
+    for chunk in chunks:
+        cap.feed_output(chunk)
+    decision = cap.enter_pressed(typed)
+    return decision, cap.feed_output("\r\n")
+
+
 @pytest.mark.parametrize(
     ("chunks", "command"),
     [
@@ -23,17 +32,31 @@ from broker.proxy.capture import LineCapture, render_line
     ],
 )
 def test_capture(chunks: list[str], command: str) -> None:
-    cap = LineCapture()
-    for chunk in chunks:
-        cap.feed_output(chunk)
-    assert cap.enter_pressed() == command
+    decision, captured = echo(chunks)
+    assert decision == command
+    assert captured == command
 
 
-def test_enter_resets() -> None:
+def test_unechoed_input_is_judged_but_never_captured() -> None:
+    decision, captured = echo(["Password: "], typed="hunter2")
+    assert "hunter2" in decision
+    assert captured == "Password:"
+
+
+def test_paste_is_captured_from_its_echo() -> None:
     cap = LineCapture()
-    cap.feed_output("$ one")
-    assert cap.enter_pressed() == "one"
-    assert cap.enter_pressed() == ""
+    cap.feed_output("user@h:~$ ")
+    assert cap.enter_pressed("echo pasted") == "echo pasted"
+    assert cap.feed_output("echo pasted\r\npasted\r\nuser@h:~$ ") == "echo pasted"
+
+
+def test_no_capture_without_enter() -> None:
+    cap = LineCapture()
+    assert cap.feed_output("user@h:~$ ls\r\nfile\r\n") is None
+
+
+def test_bare_prompt_is_no_command() -> None:
+    assert echo(["user@h:~$ "]) == ("", None)
 
 
 def test_bulk_output_keeps_only_the_tail() -> None:
@@ -45,15 +68,3 @@ def test_bulk_output_keeps_only_the_tail() -> None:
 @given(st.text(max_size=300))
 def test_render_never_crashes(raw: str) -> None:
     assert "\n" not in render_line(raw.replace("\n", ""))
-
-
-def test_pasted_line_with_enter_in_the_same_chunk() -> None:
-    cap = LineCapture()
-    cap.feed_output("user@h:~$ ")
-    assert cap.enter_pressed("echo pasted") == "echo pasted"
-
-
-def test_bare_prompt_is_no_command() -> None:
-    cap = LineCapture()
-    cap.feed_output("user@h:~$ ")
-    assert cap.enter_pressed() == ""

@@ -156,4 +156,5 @@ class ConnectionsScreen(Screen[None]):
             log.exception("[%s] session on %s failed", app.principal.name, name)
             self._status(f"{name}: internal error; the session was ended", error=True)
             return
-        self._status(f"Session on {name} ended (exit status {result.exit_status}).")
+        masked = f" · {result.masked}" if result.masked else ""
+        self._status(f"Session on {name} ended (exit status {result.exit_status}){masked}.")
