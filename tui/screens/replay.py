@@ -9,11 +9,12 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
+from pathlib import Path
 from typing import ClassVar
 
 from rich.text import Text
 from textual import events, work
-from textual.app import ComposeResult
+from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.message import Message
@@ -464,3 +465,28 @@ class ReplayScreen(Screen[None]):
 
     async def on_unmount(self) -> None:
         await self._finish()
+
+
+class ReplayApp(App[None]):
+    """A local app holding only the player (``gatehouse recordings play``; no broker, no ssh)."""
+
+    CSS_PATH = str(Path(__file__).resolve().parents[1] / "app.tcss")
+    TITLE = "Gatehouse"
+    ENABLE_COMMAND_PALETTE = False
+
+    def __init__(self, player: Player, *, title: str = "", start: float = 0.0) -> None:
+        super().__init__()
+        self.player = player
+        self.replay_title = title
+        self.start_at = start
+
+    def on_mount(self) -> None:
+        screen = ReplayScreen(
+            self.player, on_close=self.exit, title=self.replay_title, start=self.start_at
+        )
+        self.push_screen(screen)
+
+
+def run_player(player: Player, *, title: str = "", start: float = 0.0) -> None:
+    """Run the player in this process's terminal until the user closes it."""
+    ReplayApp(player, title=title, start=start).run()
