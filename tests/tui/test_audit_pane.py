@@ -1,0 +1,325 @@
+"""The audit pane under Pilot: access, filters, live records, verification marks, detail."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from textual.widgets import Input, Static
+
+from broker.auditlog.query import RecordFilter
+from tests.tui.audit_fakes import AUDITOR, ENGINEER, FakeReview, make_app, record
+from tui.app import GatehouseApp
+from tui.screens.audit import AuditDetailScreen, AuditScreen
+from tui.screens.connections import ConnectionsScreen
+from tui.widgets import audit_table
+from tui.widgets.audit_table import AuditTable
+
+SIZE = (140, 40)
+
+
+def rows(app: GatehouseApp) -> list[tuple[str, ...]]:
+    table = app.screen.query_one(AuditTable)
+    return [tuple(str(c) for c in table.get_row_at(i)) for i in range(table.row_count)]
+
+
+def seqs(app: GatehouseApp) -> list[str]:
+    return [row[0] for row in rows(app)]
+
+
+def status(app: GatehouseApp) -> str:
+    return str(app.screen.query_one("#audit-status", Static).render())
+
+
+def notes_of(app: GatehouseApp, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    notes: list[str] = []
+    monkeypatch.setattr(app, "notify", lambda message, **kw: notes.append(str(message)))
+    return notes
+
+
+async def open_pane(pilot: Any) -> None:
+    await pilot.press("a")
+    await pilot.pause(0.1)
+    assert isinstance(pilot.app.screen, AuditScreen)
+
+
+async def set_filter(pilot: Any, **fields: str) -> None:
+    """Type the given filter fields and press Enter in the last one."""
+    screen = pilot.app.screen
+    last = None
+    for name, value in fields.items():
+        box = screen.query_one(f"#audit-{name}", Input)
+        box.value = value
+        last = box
+    assert last is not None
+    last.focus()
+    await pilot.press("enter")
+    await pilot.pause(0.1)
+
+
+async def test_a_opens_the_pane_for_an_auditor() -> None:
+    app, review = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await open_pane(pilot)
+        assert seqs(app) == ["1", "2", "3", "4", "5", "6"]
+        second = rows(app)[1]
+        assert second[1:6] == ("2026-11-22 10:00:02", "alice", "command.run", "shell", second[5])
+        assert "command=echo hi" in second[5]
+        assert all(row[6] == "✓" for row in rows(app))
+        assert "6 records · ✓ chain verified · all records" in status(app)
+        assert review.queries == [(RecordFilter(), 500)]
+        assert len(review.listeners) == 1
+        assert app.screen.query_one(AuditTable).cursor_row == 5  # follows the tail
+
+
+async def test_footer_shows_the_key_to_auditors_only() -> None:
+    for principal, shown in ((AUDITOR, True), (ENGINEER, False)):
+        app, _ = make_app(principal)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("tab")  # to the connections table: the filter hides letter keys
+            await pilot.pause()
+            assert app.focused is app.screen.query_one("#connections")
+            active = app.screen.active_bindings.get("a")
+            assert (active is not None and active.binding.show) is shown, principal.name
+            if shown:
+                await pilot.press("a")
+                await pilot.pause()
+                assert isinstance(app.screen, AuditScreen)
+
+
+async def test_non_auditor_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    app, review = make_app(ENGINEER)
+    notes = notes_of(app, monkeypatch)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("a")
+        await pilot.pause()
+        assert isinstance(app.screen, ConnectionsScreen)
+        assert notes == ["The audit log is open to members of the auditors group only."]
+        assert review.queries == []
+        assert review.listeners == []
+
+
+async def test_pane_pushed_for_non_auditor_reads_nothing() -> None:
+    app, review = make_app(ENGINEER)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.push_screen(AuditScreen())
+        await pilot.pause(0.1)
+        assert rows(app) == []
+        assert "auditors group" in status(app)
+        assert app.screen.query_one("#audit-status").has_class("error")
+        assert review.queries == []
+
+
+async def test_a_is_a_letter_once_the_picker_filter_has_text() -> None:
+    app, review = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("s", "h", "a")
+        await pilot.pause()
+        assert isinstance(app.screen, ConnectionsScreen)
+        assert app.screen.query_one("#filter", Input).value == "sha"
+        assert review.queries == []
+
+
+async def test_a_is_a_letter_in_the_panes_own_filters() -> None:
+    app, review = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await open_pane(pilot)
+        await pilot.press("slash", "a", "l", "a")
+        await pilot.pause()
+        assert app.screen.query_one("#audit-user", Input).value == "ala"
+        assert isinstance(app.screen, AuditScreen)
+        assert len(app.screen_stack) == 3  # default, picker, pane: not pushed twice
+        assert len(review.queries) == 1
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        ({"user": "bob"}, ["3", "4", "5"]),
+        ({"action": "login."}, ["1", "3"]),
+        ({"action": "command.run"}, ["2", "4"]),
+        ({"action": "command."}, ["2", "4"]),
+        ({"action": "command"}, []),
+        ({"target": "shell"}, ["2", "6"]),
+        ({"user": "bob", "target": "web-1"}, ["4"]),
+        ({"since": "2026-11-22T10:00:04Z"}, ["4", "5", "6"]),
+        ({"until": "2026-11-22T10:00:02Z"}, ["1", "2"]),
+        ({"until": "2026-11-22"}, ["1", "2", "3", "4", "5", "6"]),
+        ({"until": "2026-11-21"}, []),
+        ({"since": "2026-11-23"}, []),
+        ({"user": "nobody"}, []),
+    ],
+)
+async def test_filters(fields: dict[str, str], expected: list[str]) -> None:
+    app, review = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await open_pane(pilot)
+        await set_filter(pilot, **fields)
+        assert seqs(app) == expected
+        assert len(review.queries) == 2
+        for name in fields:
+            assert f"{name} " in status(app).split(" · ")[-3]  # the filters in force
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"since": "yesterday"}, "since: 'yesterday': expected"),
+        ({"until": "2026-13-45"}, "until: '2026-13-45': expected"),
+        ({"since": "24x"}, "since: '24x'"),
+        ({"since": "2026-11-23", "until": "2026-11-22"}, "since: is after until"),
+    ],
+)
+async def test_bad_time_is_refused_and_keeps_the_rows(fields: dict[str, str], message: str) -> None:
+    app, review = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await open_pane(pilot)
+        await set_filter(pilot, **fields)
+        assert f"Filter not applied: {message}" in status(app)
+        assert app.screen.query_one("#audit-status").has_class("error")
+        assert len(seqs(app)) == 6
+        assert len(review.queries) == 1
+
+
+async def test_enter_shows_the_record_in_full_and_esc_returns() -> None:
+    app, _ = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await open_pane(pilot)
+        await pilot.press("up", "up", "up", "enter")  # seq 3
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, AuditDetailScreen)
+        title = str(screen.query_one("#audit-detail-title", Static).render())
+        body = str(screen.query_one("#audit-detail-body", Static).render())
+        verdict = str(screen.query_one("#audit-detail-verdict", Static).render())
+        assert title == "Audit record 3 · login.failure"
+        for text in ('"actor": "bob"', '"reason": "unknown key"', '"seq": 3', '"sig": "c2ln"'):
+            assert text in body
+        assert verdict.startswith("✓ verified")
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, AuditScreen)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, ConnectionsScreen)
+
+
+async def test_bad_record_is_marked_with_its_reason() -> None:
+    review = FakeReview()
+    review.problems[4] = "bad signature (key 0000000000000000)"
+    app, _ = make_app(review=review)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_pane(pilot)
+        marks = [row[6] for row in rows(app)]
+        assert marks == ["✓", "✓", "✓", "✗", "✓", "✓"]
+        assert "✗ 1 failed; first: seq 4: bad signature" in status(app)
+        assert "chain verified" not in status(app)
+        assert app.screen.query_one("#audit-status").has_class("error")
+        await pilot.press("up", "up", "enter")
+        await pilot.pause()
+        verdict = app.screen.query_one("#audit-detail-verdict", Static)
+        assert str(verdict.render()) == "✗ bad signature (key 0000000000000000)"
+        assert verdict.has_class("bad")
+
+
+async def test_malformed_line_is_shown_raw() -> None:
+    review = FakeReview()
+    review.malformed.append(b'{"seq": 7, "trunc')
+    app, _ = make_app(review=review)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_pane(pilot)
+        last = rows(app)[-1]
+        assert (last[0], last[3], last[6]) == ("?", "(malformed line)", "✗")
+        assert "first: a line in 0001.jsonl: malformed JSON" in status(app)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert str(app.screen.query_one("#audit-detail-title", Static).render()) == (
+            "Malformed audit line"
+        )
+        assert '{"seq": 7, "trunc' in str(app.screen.query_one("#audit-detail-body").render())
+
+
+async def test_live_record_appears_then_is_verified() -> None:
+    app, review = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await open_pane(pilot)
+        review.write(record(7, "dave", "command.run", "shell", {"command": "id"}))
+        review.write(record(8, "dave", "session.end", "shell", {"exit_status": 0}))
+        await pilot.pause()
+        assert seqs(app) == ["1", "2", "3", "4", "5", "6", "7", "8"]
+        assert rows(app)[7][2:4] == ("dave", "session.end")
+        assert app.screen.query_one(AuditTable).cursor_row == 7
+        await pilot.pause(0.3)
+        assert [row[6] for row in rows(app)][-2:] == ["✓", "✓"]
+        assert "8 records · ✓ chain verified" in status(app)
+        since = review.queries[-1][0].since
+        assert since is not None
+        assert since.isoformat() == "2026-11-22T10:00:07+00:00"
+
+
+async def test_live_record_outside_the_filter_is_not_shown() -> None:
+    app, review = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await open_pane(pilot)
+        await set_filter(pilot, user="bob")
+        asked = len(review.queries)
+        review.write(record(7, "dave"))
+        review.write(record(8, "bob", "login.success", "", {}))
+        await pilot.pause(0.3)
+        assert seqs(app) == ["3", "4", "5", "8"]
+        assert len(review.queries) == asked + 1  # the read-back of seq 8 alone
+
+
+async def test_live_record_missing_from_the_log_is_marked_bad() -> None:
+    review = FakeReview()
+    review.keep_written = False
+    app, _ = make_app(review=review)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_pane(pilot)
+        review.write(record(7))
+        await pilot.pause()
+        assert rows(app)[-1][6] == "…"
+        assert "1 awaiting verification" in status(app)
+        await pilot.pause(0.6)
+        assert rows(app)[-1][6] == "✗"
+        assert "first: seq 7: written, but not found in the log" in status(app)
+
+
+async def test_live_records_while_loading_are_not_lost_or_doubled() -> None:
+    app, review = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await open_pane(pilot)
+        screen = app.screen
+        assert isinstance(screen, AuditScreen)
+        screen.load()
+        review.write(record(7))  # read back by the load and reported live
+        await pilot.pause(0.3)
+        assert seqs(app) == ["1", "2", "3", "4", "5", "6", "7"]
+
+
+async def test_leaving_the_pane_unsubscribes() -> None:
+    app, review = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await open_pane(pilot)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, ConnectionsScreen)
+        assert review.listeners == []
+        assert review.unsubscribed == 1
+        review.write(record(7))  # nobody listens: nothing breaks
+        await pilot.press("a")
+        await pilot.pause(0.1)
+        assert seqs(app)[-1] == "7"
+        assert len(review.listeners) == 1
+
+
+async def test_oldest_rows_are_dropped_past_the_cap(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(audit_table, "MAX_ROWS", 5)
+    app, review = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await open_pane(pilot)
+        assert seqs(app) == ["2", "3", "4", "5", "6"]
+        review.write(record(7))
+        await pilot.pause(0.3)
+        assert seqs(app) == ["3", "4", "5", "6", "7"]
+        assert rows(app)[-1][6] == "✓"
