@@ -1,0 +1,146 @@
+"""The `gatehouse` command: init, check (file:line errors), serve refusing bad config, the demo."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from tests.harness.process import free_port
+from tests.harness.ssh_client import ssh_client_argv
+from tests.harness.tmux import TmuxClient
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def gatehouse(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "broker.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+        timeout=timeout,
+        check=False,
+    )
+
+
+def test_init_then_check(tmp_path: Path) -> None:
+    result = gatehouse("init", str(tmp_path / "gh"))
+    assert result.returncode == 0, result.stderr
+    keys = tmp_path / "gh" / "state" / "keys"
+    for name in ("ssh_host_ed25519", "vault.key", "audit_ed25519", "masking.key"):
+        assert (keys / name).stat().st_mode & 0o777 == 0o600, name
+    assert (keys / "audit_ed25519.pub").exists()
+    checked = gatehouse("check", "-c", str(tmp_path / "gh" / "gatehouse.yaml"))
+    assert checked.returncode == 0, checked.stderr
+    assert "ok:" in checked.stdout
+    again = gatehouse("init", str(tmp_path / "gh"))
+    assert again.returncode == 1
+    assert "already exists" in again.stderr
+
+
+def test_check_and_serve_refuse_bad_config(tmp_path: Path) -> None:
+    gatehouse("init", str(tmp_path / "gh"))
+    config = tmp_path / "gh" / "gatehouse.yaml"
+    text = config.read_text().replace("command: [bash, -l]", "command: bash")
+    config.write_text(text)
+    line = next(i for i, ln in enumerate(text.splitlines(), 1) if "command: bash" in ln)
+    for args in (("check", "-c", str(config)), ("serve", "-c", str(config), "--port", "0")):
+        result = gatehouse(*args)
+        assert result.returncode == 2, args
+        assert f"{config}:{line}: connections.shell.command: must be a list" in result.stderr
+        assert "listening" not in result.stdout
+    policy = tmp_path / "gh" / "policies" / "default.yaml"
+    policy.write_text(policy.read_text().replace("action: deny}", "action: nope}", 1))
+    config.write_text(text.replace("command: bash", "command: [bash]"))
+    result = gatehouse("check", "-c", str(config))
+    assert result.returncode == 2
+    assert re.search(
+        rf"{re.escape(str(policy))}:\d+: commands\.0\.action: must be one of", result.stderr
+    )
+
+
+def test_secret_set_never_echoes(tmp_path: Path) -> None:
+    gatehouse("init", str(tmp_path / "gh"))
+    config = tmp_path / "gh" / "gatehouse.yaml"
+    config.write_text(
+        config.read_text().replace(
+            "connections:\n",
+            "connections:\n  web-1: {type: ssh, host: 127.0.0.1, user: u, credential: web-1,\n"
+            '          host_key: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"}\n',
+        )
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "broker.cli", "secret", "set", "web-1", "-c", str(config)],
+        input="planted-Secret-991\n",
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "planted-Secret-991" not in result.stdout + result.stderr
+    tail = gatehouse("audit", "tail", "-c", str(config))
+    assert "secret.set" in tail.stdout
+    assert "planted-Secret-991" not in tail.stdout
+    unknown = gatehouse("secret", "set", "nope", "-c", str(config))
+    assert unknown.returncode == 1
+    assert "unknown connection 'nope'" in unknown.stderr
+
+
+def test_demo_from_nothing_to_a_shell(
+    tmp_path: Path, tmux_client: Callable[..., TmuxClient]
+) -> None:
+    """A newcomer: `gatehouse demo`, the printed ssh command, the picker, a shell, back, quit."""
+    home = tmp_path / "home"
+    home.mkdir()
+    port = free_port()
+    demo = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "broker.cli",
+            "demo",
+            "--dir",
+            str(tmp_path / "demo"),
+            "--port",
+            str(port),
+        ],
+        cwd=ROOT,
+        env={**os.environ, "HOME": str(home), "PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert demo.stdout is not None
+        lines = []
+        for line in demo.stdout:
+            lines.append(line)
+            if "listening on" in line or len(lines) > 50:
+                break
+        printed = "".join(lines)
+        assert "generated a demo key" in printed
+        command = next(ln.strip() for ln in lines if ln.strip().startswith("ssh "))
+        assert f"-p {port} demo@127.0.0.1" in command
+        key = tmp_path / "demo" / "demo_ed25519"
+        client = tmux_client(ssh_client_argv(port, "demo", key, tty=True))
+        client.wait_for("type to filter connections", timeout=15)
+        client.send_keys("Enter")
+        client.wait_for(re.compile(r"[$#]\s*$", re.M), timeout=15)
+        client.send_text("echo demo-$((2*21))\n")
+        client.wait_for("demo-42")
+        client.send_text("exit\n")
+        client.wait_for("Session on shell ended", timeout=15)
+        client.send_keys("q")
+        assert client.wait_exit(timeout=10) == 0
+    finally:
+        demo.terminate()
+        demo.wait(timeout=15)
