@@ -1,0 +1,277 @@
+"""Shared set-up for the spine benchmarks: a private sshd, a broker in front of it, stats, tables."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import math
+import re
+import shutil
+import statistics
+import sys
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncssh
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from tests.harness.process import LOOPBACK  # noqa: E402
+from tests.harness.sshd import CLIENT_OPTIONS, SshdTarget  # noqa: E402
+from tests.support.broker import BrokerProcess  # noqa: E402
+
+USER = "alice"
+"""Masked like any user."""
+UNMASKED_USER = "bob"
+"""In the break-glass group ``unmasked``: the broker does not mask bob's sessions (audited)."""
+POLICY = "access:\n  - {name: bench-all, groups: [bench], connections: ['*'], action: allow}\n"
+SSH_BASE = (
+    "ssh",
+    *CLIENT_OPTIONS,
+    "-o",
+    "BatchMode=yes",
+    "-o",
+    "IdentitiesOnly=yes",
+)
+
+
+@dataclass
+class Spine:
+    """A running private sshd and a broker whose connection ``web`` points at it."""
+
+    sshd: SshdTarget
+    broker: BrokerProcess
+
+    def target_argv(
+        self, *remote: str, options: Sequence[str] = (), tty: bool = False
+    ) -> list[str]:
+        """Direct OpenSSH to the sshd."""
+        return self.sshd.ssh_argv(*remote, tty=tty, options=options)
+
+    def broker_argv(
+        self, *remote: str, options: Sequence[str] = (), tty: bool = False, user: str = USER
+    ) -> list[str]:
+        """OpenSSH to the broker as ``user`` (``alice``: masked; ``bob``: unmasked)."""
+        argv = [*SSH_BASE, "-i", str(self.broker.keys[user]), *options]
+        if tty:
+            argv.append("-tt")
+        return [*argv, "-p", str(self.broker.port), f"{user}@{LOOPBACK}", *remote]
+
+    def proxyjump_config(self, directory: Path, cipher: str | None = None) -> Path:
+        """An ssh_config with aliases ``jump`` and ``target`` (via ``jump``), both this sshd.
+
+        ``-J`` to the same host:port is refused as a loop, so two aliases are needed. The
+        cipher goes in the file so that the jump leg (a child ``ssh -W``) uses it as well.
+        """
+        common = [
+            "  HostName 127.0.0.1",
+            f"  Port {self.sshd.port}",
+            f"  User {self.sshd.user}",
+            f"  IdentityFile {self.sshd.client_key}",
+            "  IdentitiesOnly yes",
+            "  BatchMode yes",
+            "  StrictHostKeyChecking no",
+            "  UserKnownHostsFile /dev/null",
+            "  KexAlgorithms curve25519-sha256",
+            "  LogLevel ERROR",
+        ]
+        if cipher:
+            common.append(f"  Ciphers {cipher}")
+        lines = ["Host jump", *common, "Host target", *common, "  ProxyJump jump", ""]
+        path = directory / f"ssh_config.{cipher or 'default'}"
+        path.write_text("\n".join(lines))
+        return path
+
+
+@contextlib.contextmanager
+def spine(connections: Mapping[str, Mapping[str, Any]] | None = None) -> Iterator[Spine]:
+    """Start a private sshd and a broker (user ``alice``, connection ``web`` + ``connections``).
+
+    Both are stopped, and their work dirs removed, on exit.
+    """
+    with SshdTarget() as sshd:
+        web = {
+            "type": "ssh",
+            "host": LOOPBACK,
+            "port": sshd.port,
+            "user": sshd.user,
+            "credential": "web",
+            "host_key": sshd.host_key_line,
+        }
+        all_connections = {"web": web, **(connections or {})}
+        broker = BrokerProcess(
+            {USER: ["bench"], UNMASKED_USER: ["bench", "unmasked"]}, all_connections, POLICY
+        )
+        try:
+            broker.set_secret("web", sshd.client_key.read_bytes())
+            with broker:
+                yield Spine(sshd, broker)
+        finally:
+            broker.stop()
+            shutil.rmtree(broker.dir, ignore_errors=True)
+
+
+def percentile(values: Sequence[float], pct: float) -> float:
+    """Nearest-rank percentile (``pct`` in 0..100) of a non-empty sequence."""
+    ordered = sorted(values)
+    rank = max(1, math.ceil(pct / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values)
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """Format a plain-text table, first column left-aligned, the others right-aligned."""
+    cells = [[str(h) for h in headers], *[[_fmt(c) for c in row] for row in rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+
+    def line(row: Sequence[str]) -> str:
+        first = row[0].ljust(widths[0])
+        rest = [cell.rjust(width) for cell, width in zip(row[1:], widths[1:], strict=True)]
+        return "  ".join([first, *rest]).rstrip()
+
+    out = [line(cells[0]), "  ".join("-" * w for w in widths)]
+    out += [line(row) for row in cells[1:]]
+    return "\n".join(out)
+
+
+def _fmt(cell: object) -> str:
+    if isinstance(cell, float):
+        return f"{cell:,.2f}" if abs(cell) < 1000 else f"{cell:,.0f}"
+    return str(cell)
+
+
+@dataclass(frozen=True)
+class Memory:
+    """A process's memory from /proc/PID/smaps_rollup, in KiB."""
+
+    rss: int
+    pss: int
+
+
+def memory(pid: int) -> Memory:
+    """Read RSS and PSS of ``pid`` (Linux)."""
+    fields: dict[str, int] = {}
+    for raw in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        name, _, rest = raw.partition(":")
+        parts = rest.split()
+        if parts and parts[0].isdigit():
+            fields[name] = int(parts[0])
+    return Memory(fields["Rss"], fields["Pss"])
+
+
+def settle(seconds: float) -> None:
+    """Let the machine quiet down between measurements (and collect our own garbage)."""
+    gc.collect()
+    time.sleep(seconds)
+
+
+class TuiSession:
+    """An asyncssh client with a pty on the broker, its output timestamped as it arrives."""
+
+    def __init__(self, conn: asyncssh.SSHClientConnection) -> None:
+        self.conn = conn
+        self.proc: asyncssh.SSHClientProcess[bytes] | None = None
+        self.raw = bytearray()
+        self.chunks: list[tuple[float, int]] = []
+        self._changed = asyncio.Event()
+        self._reader: asyncio.Task[None] | None = None
+        self.eof = False
+
+    @classmethod
+    async def open(
+        cls, port: int, key: Path, user: str = USER, size: tuple[int, int] = (120, 40)
+    ) -> tuple[TuiSession, float, float]:
+        """Log in and request a pty shell; returns the session, login and first-paint seconds.
+
+        Login is TCP connect + key exchange + authentication; first paint runs from asking for
+        the session until the picker's text has arrived.
+        """
+        began = time.perf_counter()
+        conn = await asyncssh.connect(
+            LOOPBACK,
+            port,
+            username=user,
+            client_keys=[str(key)],
+            known_hosts=None,
+            agent_path=None,
+            config=None,
+        )
+        logged_in = time.perf_counter()
+        session = cls(conn)
+        try:
+            session.proc = await conn.create_process(
+                term_type="xterm-256color", term_size=size, encoding=None
+            )
+            session._reader = asyncio.get_running_loop().create_task(session._read())
+            painted = await session.wait(PICKER, timeout=30)
+        except BaseException:
+            await session.close()
+            raise
+        return session, logged_in - began, painted - logged_in
+
+    async def _read(self) -> None:
+        assert self.proc is not None
+        try:
+            while data := await self.proc.stdout.read(65536):
+                self.raw += data
+                self.chunks.append((time.perf_counter(), len(self.raw)))
+                self._changed.set()
+        except (asyncssh.Error, OSError):
+            pass
+        finally:
+            self.eof = True
+            self._changed.set()
+
+    async def wait(self, pattern: re.Pattern[bytes], since: int = 0, timeout: float = 10) -> float:
+        """Wait until ``pattern`` occurs after byte ``since``; returns when its last chunk came."""
+        deadline = time.perf_counter() + timeout
+        while True:
+            match = pattern.search(self.raw, since)
+            if match:
+                return next(at for at, end in self.chunks if end >= match.end())
+            left = deadline - time.perf_counter()
+            if left <= 0 or self.eof:
+                tail = bytes(self.raw[-300:])
+                raise TimeoutError(f"no {pattern.pattern!r} within {timeout}s; tail {tail!r}")
+            self._changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), left)
+
+    def send(self, data: bytes) -> float:
+        """Type ``data``; returns the time it was written."""
+        assert self.proc is not None
+        self.proc.stdin.write(data)
+        return time.perf_counter()
+
+    async def keystroke_redraw(self, key: bytes, expect: re.Pattern[bytes]) -> float:
+        """Seconds from typing ``key`` until ``expect`` arrives in the output."""
+        mark = len(self.raw)
+        sent = self.send(key)
+        return await self.wait(expect, since=mark) - sent
+
+    async def close(self, *, quit_key: bool = False) -> None:
+        """Leave with ``q`` (waiting for the exit) or by dropping the connection."""
+        if quit_key and self.proc is not None and not self.eof:
+            self.send(b"q")
+            with contextlib.suppress(TimeoutError, asyncssh.Error, OSError):
+                await asyncio.wait_for(self.proc.wait_closed(), 10)
+        self.conn.close()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.conn.wait_closed(), 10)
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+
+
+PICKER = re.compile(rb"to filter connections")
+"""The picker's placeholder: its arrival is first paint."""
