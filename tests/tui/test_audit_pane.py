@@ -323,3 +323,18 @@ async def test_oldest_rows_are_dropped_past_the_cap(monkeypatch: pytest.MonkeyPa
         await pilot.pause(0.3)
         assert seqs(app) == ["3", "4", "5", "6", "7"]
         assert rows(app)[-1][6] == "✓"
+
+
+async def test_record_text_is_never_read_as_markup() -> None:
+    review = FakeReview([record(1, "[b]eve", "command.run", "[red]x", {"command": "echo [/oops]"})])
+    review.problems[1] = "bad signature [/nope]"
+    app, _ = make_app(review=review)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_pane(pilot)
+        row = rows(app)[0]
+        assert row[2:6] == ("[b]eve", "command.run", "[red]x", "command=echo [/oops]")
+        assert "seq 1: bad signature [/nope]" in status(app)
+        await pilot.press("enter")
+        await pilot.pause()
+        verdict = str(app.screen.query_one("#audit-detail-verdict", Static).render())
+        assert verdict == "✗ bad signature [/nope]"

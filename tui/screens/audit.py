@@ -211,7 +211,7 @@ class AuditScreen(Screen[None]):
             for name, placeholder in _FIELDS:
                 yield Input(placeholder=placeholder, id=f"audit-{name}", classes="audit-filter")
         yield AuditTable(id="audit-table")
-        yield Static("", id="audit-status")
+        yield Static("", id="audit-status", markup=False)
         yield Footer()
 
     def on_mount(self) -> None:
@@ -311,6 +311,7 @@ class AuditScreen(Screen[None]):
             self._status(f"Filter not applied: {exc}", error=True)
             return
         self._to_verify.clear()
+        self.query_one(AuditTable).focus()
         self.load()
 
     def action_focus_filter(self) -> None:
@@ -330,7 +331,7 @@ class AuditScreen(Screen[None]):
             views = await app.services.review.audit_records(app.principal, self.where, LIMIT)
         except GatehouseError as exc:
             self._status(str(exc), error=True)
-            self.notify(str(exc), title="Audit log", severity="error", timeout=8)
+            self.notify(str(exc), title="Audit log", severity="error", timeout=8, markup=False)
             return
         except Exception:
             log.exception("[%s] reading the audit log failed", app.principal.name)

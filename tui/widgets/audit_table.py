@@ -63,20 +63,25 @@ def short_details(details: dict[str, Any], width: int = 60) -> str:
     return line if len(line) <= width else line[: width - 1] + "…"
 
 
-def cells(view: RecordView) -> tuple[str | Text, ...]:
-    """The row for ``view`` (a malformed line shows what is wrong with it)."""
+def cells(view: RecordView) -> tuple[Text, ...]:
+    """The row for ``view`` (a malformed line shows what is wrong with it).
+
+    Every cell is a :class:`Text`: a plain ``str`` would be parsed as console markup, and
+    record fields hold whatever users typed.
+    """
     record = view.record
     if record is None:
-        return ("?", "", "", "(malformed line)", "", view.status, mark(view))
-    return (
-        str(record.seq),
-        short_time(record.time),
-        record.actor,
-        record.action,
-        record.target,
-        short_details(record.details),
-        mark(view),
-    )
+        texts = ("?", "", "", "(malformed line)", "", view.status)
+    else:
+        texts = (
+            str(record.seq),
+            short_time(record.time),
+            record.actor,
+            record.action,
+            record.target,
+            short_details(record.details),
+        )
+    return (*(Text(text, no_wrap=True, end="") for text in texts), mark(view))
 
 
 class AuditTable(DataTable[Any]):
