@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from textual.widgets import Input, Static
 
-from broker.auditlog.query import RecordFilter
+from broker.auditlog.query import RecordFilter, RecordView
 from tests.tui.audit_fakes import AUDITOR, ENGINEER, FakeReview, make_app, record
 from tui.app import GatehouseApp
-from tui.screens.audit import AuditDetailScreen, AuditScreen
+from tui.screens.audit import AuditDetailScreen, AuditScreen, FilterText, parse_filter, summary
 from tui.screens.connections import ConnectionsScreen
 from tui.widgets import audit_table
-from tui.widgets.audit_table import AuditTable
+from tui.widgets.audit_table import AuditTable, live_view, short_details
 
 SIZE = (140, 40)
 
@@ -132,53 +135,55 @@ async def test_a_is_a_letter_in_the_panes_own_filters() -> None:
         assert len(review.queries) == 1
 
 
-@pytest.mark.parametrize(
-    ("fields", "expected"),
-    [
-        ({"user": "bob"}, ["3", "4", "5"]),
-        ({"action": "login."}, ["1", "3"]),
-        ({"action": "command.run"}, ["2", "4"]),
-        ({"action": "command."}, ["2", "4"]),
-        ({"action": "command"}, []),
-        ({"target": "shell"}, ["2", "6"]),
-        ({"user": "bob", "target": "web-1"}, ["4"]),
-        ({"since": "2026-11-22T10:00:04Z"}, ["4", "5", "6"]),
-        ({"until": "2026-11-22T10:00:02Z"}, ["1", "2"]),
-        ({"until": "2026-11-22"}, ["1", "2", "3", "4", "5", "6"]),
-        ({"until": "2026-11-21"}, []),
-        ({"since": "2026-11-23"}, []),
-        ({"user": "nobody"}, []),
-    ],
-)
-async def test_filters(fields: dict[str, str], expected: list[str]) -> None:
+FILTER_CASES: list[tuple[dict[str, str], list[str]]] = [
+    ({"user": "bob"}, ["3", "4", "5"]),
+    ({"action": "login."}, ["1", "3"]),
+    ({"action": "command.run"}, ["2", "4"]),
+    ({"action": "command."}, ["2", "4"]),
+    ({"action": "command"}, []),
+    ({"target": "shell"}, ["2", "6"]),
+    ({"user": "bob", "target": "web-1"}, ["4"]),
+    ({"since": "2026-11-22T10:00:04Z"}, ["4", "5", "6"]),
+    ({"until": "2026-11-22T10:00:02Z"}, ["1", "2"]),
+    ({"until": "2026-11-22"}, ["1", "2", "3", "4", "5", "6"]),
+    ({"until": "2026-11-21"}, []),
+    ({"since": "2026-11-23"}, []),
+    ({"user": "nobody"}, []),
+]
+FIELDS = ("user", "action", "target", "since", "until")
+
+
+async def test_filters() -> None:
     app, review = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await open_pane(pilot)
-        await set_filter(pilot, **fields)
-        assert seqs(app) == expected
-        assert len(review.queries) == 2
-        for name in fields:
-            assert f"{name} " in status(app).split(" · ")[-3]  # the filters in force
+        for number, (fields, expected) in enumerate(FILTER_CASES, start=2):
+            await set_filter(pilot, **{name: fields.get(name, "") for name in FIELDS})
+            assert seqs(app) == expected, fields
+            assert len(review.queries) == number
+            in_force = status(app).split(" · ")[-3]
+            assert all(f"{name} " in in_force for name in fields), (fields, in_force)
+            assert app.focused is app.screen.query_one(AuditTable)
 
 
-@pytest.mark.parametrize(
-    ("fields", "message"),
-    [
-        ({"since": "yesterday"}, "since: 'yesterday': expected"),
-        ({"until": "2026-13-45"}, "until: '2026-13-45': expected"),
-        ({"since": "24x"}, "since: '24x'"),
-        ({"since": "2026-11-23", "until": "2026-11-22"}, "since: is after until"),
-    ],
-)
-async def test_bad_time_is_refused_and_keeps_the_rows(fields: dict[str, str], message: str) -> None:
+BAD_TIMES: list[tuple[dict[str, str], str]] = [
+    ({"since": "yesterday"}, "since: 'yesterday': expected"),
+    ({"until": "2026-13-45"}, "until: '2026-13-45': expected"),
+    ({"since": "24x"}, "since: '24x'"),
+    ({"since": "2026-11-23", "until": "2026-11-22"}, "since: is after until"),
+]
+
+
+async def test_bad_time_is_refused_and_keeps_the_rows() -> None:
     app, review = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await open_pane(pilot)
-        await set_filter(pilot, **fields)
-        assert f"Filter not applied: {message}" in status(app)
-        assert app.screen.query_one("#audit-status").has_class("error")
-        assert len(seqs(app)) == 6
-        assert len(review.queries) == 1
+        for fields, message in BAD_TIMES:
+            await set_filter(pilot, **{name: fields.get(name, "") for name in FIELDS})
+            assert f"Filter not applied: {message}" in status(app), fields
+            assert app.screen.query_one("#audit-status").has_class("error")
+            assert len(seqs(app)) == 6
+            assert len(review.queries) == 1
 
 
 async def test_enter_shows_the_record_in_full_and_esc_returns() -> None:
@@ -338,3 +343,67 @@ async def test_record_text_is_never_read_as_markup() -> None:
         await pilot.pause()
         verdict = str(app.screen.query_one("#audit-detail-verdict", Static).render())
         assert verdict == "✗ bad signature [/nope]"
+
+
+# -- the pure helpers behind the pane ------------------------------------------------------
+
+NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("typed", "since", "until"),
+    [
+        (FilterText(), None, None),
+        (FilterText(since="24h"), "2026-11-21T12:00:00+00:00", None),
+        (FilterText(since=" 90m "), "2026-11-22T10:30:00+00:00", None),
+        (FilterText(since="2026-11-22T10:00:00Z"), "2026-11-22T10:00:00+00:00", None),
+        (FilterText(since="2026-11-22T10:00:00+02:00"), "2026-11-22T10:00:00+02:00", None),
+        (FilterText(since="2026-11-22 10:00"), "2026-11-22T10:00:00+00:00", None),
+        (FilterText(until="2026-11-22"), None, "2026-11-22T23:59:59.999999+00:00"),
+        (FilterText(until="2026-11-22T08:00:00Z"), None, "2026-11-22T08:00:00+00:00"),
+        (FilterText(since="1d", until="now"), "2026-11-21T12:00:00+00:00", NOW.isoformat()),
+    ],
+)
+def test_parse_filter_times(typed: FilterText, since: str | None, until: str | None) -> None:
+    where = parse_filter(typed, now=NOW)
+    assert (where.since.isoformat() if where.since else None) == since
+    assert (where.until.isoformat() if where.until else None) == until
+
+
+def test_parse_filter_strips_the_text_fields() -> None:
+    where = parse_filter(FilterText(" bob ", " login. ", " web-1 "), now=NOW)
+    assert (where.actor, where.action, where.target) == ("bob", "login.", "web-1")
+
+
+@given(since=st.text(max_size=30), until=st.text(max_size=30))
+@settings(max_examples=300, deadline=None)
+def test_parse_filter_only_raises_value_error_naming_the_field(since: str, until: str) -> None:
+    try:
+        where = parse_filter(FilterText(since=since, until=until), now=NOW)
+    except ValueError as exc:
+        assert str(exc).startswith(("since:", "until:"))  # noqa: PT017
+    else:
+        if where.since and where.until:
+            assert where.since <= where.until
+
+
+def test_summary_counts_and_first_problem() -> None:
+    good = RecordView(record(1), b"", "s", True, "verified")
+    bad = RecordView(record(2), b"", "s", False, "broken chain: prev is not the hash")
+    worse = RecordView(None, b"x", "s2", False, "malformed JSON")
+    assert summary([]) == ("0 records", False)
+    assert summary([good]) == ("1 record · ✓ chain verified", False)
+    assert summary([good, live_view(record(3))]) == (
+        "2 records · 1 awaiting verification · ✓ chain verified",
+        False,
+    )
+    text, problem = summary([good, bad, worse])
+    assert problem
+    assert text == "3 records · ✗ 2 failed; first: seq 2: broken chain: prev is not the hash"
+
+
+def test_short_details_is_one_bounded_line() -> None:
+    assert short_details({"a": "x", "n": 3, "l": [1]}) == "a=x n=3 l=[1]"
+    assert short_details({"cmd": "a\nb"}) == "cmd=a⏎b"
+    cut = short_details({"k": "v" * 100}, width=20)
+    assert (len(cut), cut[-1]) == (20, "…")
