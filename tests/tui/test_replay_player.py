@@ -195,6 +195,19 @@ async def test_search_next_and_previous_match(player: Any) -> None:
     assert "match 3/3" in status(screen)
 
 
+async def test_a_match_that_scrolled_off_points_to_the_scrollback(player: Any) -> None:
+    _, pilot, screen = player
+    await pilot.press("slash", *"line 07", "enter")
+    await pilot.pause(0.1)
+    assert 32.0 <= screen.position <= 32.2
+    assert "line 07" not in shown(screen)  # it went by within one burst of output
+    assert "scrolled off the screen here" in status(screen)
+    await pilot.press("slash", *"line 17", "enter")
+    await pilot.pause(0.1)
+    assert "line 17" in shown(screen)
+    assert "scrolled off" not in status(screen)
+
+
 async def test_search_without_matches_says_so(player: Any) -> None:
     _, pilot, screen = player
     await pilot.press("slash", *"absent", "enter")

@@ -311,3 +311,5 @@ class RecordingsScreen(Screen[None]):
     async def _close_viewing(self, viewing: Viewing) -> None:
         app = self.gh_app
         await app.services.review.close_recording(app.principal, viewing)
+        if self.is_attached:
+            self.refill()

@@ -138,17 +138,17 @@ class ReplayScreen(Screen[None]):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("space", "toggle_play", "Play/pause"),
-        Binding("left", "step(-5)", "-5s"),
-        Binding("right", "step(5)", "+5s"),
+        Binding("left", "step(-5)", "-5s", show=False),
+        Binding("right", "step(5)", "+5s", show=False),
         Binding("home", "seek_to(0)", "Start", show=False),
         Binding("end", "seek_end", "End", show=False),
         Binding("plus,equals_sign", "speed(1)", "Faster"),
         Binding("minus", "speed(-1)", "Slower"),
         Binding("i", "toggle_idle", "Skip idle"),
-        Binding("left_square_bracket", "command(-1)", "Prev cmd"),
+        Binding("left_square_bracket", "command(-1)", "Prev cmd", show=False),
         Binding("right_square_bracket", "command(1)", "Next cmd"),
         Binding("slash", "search", "Search"),
-        Binding("n", "match(1)", "Next match"),
+        Binding("n", "match(1)", "Next match", show=False),
         Binding("N", "match(-1)", "Prev match", show=False),
         Binding("b", "scrollback", "Scrollback"),
         Binding("c", "focus_commands", "Commands", show=False),
@@ -390,8 +390,14 @@ class ReplayScreen(Screen[None]):
         m = self.matches[self.match_index]
         self.seek(m.time)
         n = len(self.matches)
+        where = ""
+        if (
+            m.kind == "screen"
+            and self.search_text.lower() not in "\n".join(self.view.text_lines()).lower()
+        ):
+            where = "  (scrolled off the screen here: b shows the scrollback)"
         self._status(
-            f"match {self.match_index + 1}/{n} at {fmt_time(m.time)}: {m.line_text.strip()}"
+            f"match {self.match_index + 1}/{n} at {fmt_time(m.time)}: {m.line_text.strip()}{where}"
         )
 
     def action_match(self, direction: int) -> None:
