@@ -15,7 +15,7 @@ HELP_TEXT = """\
   ↑ ↓           move;   Enter  connect
   Esc           clear the filter
   a             audit log (auditors; when the filter is empty)
-  r             recordings: find and replay sessions (when the filter is empty)
+  r             recordings and replay (when the filter is empty)
   q             leave Gatehouse (when the filter is empty);  Ctrl+Q always
   ?             this help
 
@@ -23,6 +23,12 @@ HELP_TEXT = """\
   Your terminal talks straight to the target (vim, colours, resize work).
   Exit the remote shell (exit / Ctrl+D) to come back to the picker.
   ⏳ marks connections that need an approval first.
+
+[b]Replay[/b] (r, then Enter on a recording)
+  space  play/pause    + -  speed        i  skip idle gaps
+  ← →    seek 5 s      \\[ ]  commands     c  command list
+  /      search        n N  next, prev   b  scrollback
+  Click the bar to seek; Shift+arrows pan a screen larger than yours.
 
 Press Esc, q or ? to close."""
 
