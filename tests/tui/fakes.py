@@ -7,7 +7,8 @@ from typing import Any
 
 from broker.errors import UpstreamError
 from broker.server.channel import Principal
-from broker.services import ConnectionView, SessionResult
+from broker.services import ConnectionView
+from broker.sessions import SessionResult
 
 
 @dataclass
