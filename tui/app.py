@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from textual import events
 from textual.app import App
 from textual.binding import Binding
+from textual.widgets import Input
 
 from tui.compat import build_console
 from tui.screens.audit import AuditScreen, audit_key_enabled, can_audit
@@ -62,9 +63,20 @@ class GatehouseApp(App[None]):
         if isinstance(event, events.Key) and event.is_printable and not event.is_forwarded:
             for binding in self._bindings.key_to_bindings.get(event.key, ()):
                 if binding.priority and self.check_action(binding.action, ()):
-                    await self.run_action(binding.action)
+                    if isinstance(self.focused, Input):
+                        # Keys typed before this one may still wait in the Input's queue
+                        # ("prod" arrives at once): decide once they are in.
+                        self.focused.call_later(self._letter_key, self.focused, binding, event)
+                    else:
+                        await self.run_action(binding.action)
                     return
         await super().on_event(event)
+
+    async def _letter_key(self, box: Input, binding: Binding, event: events.Key) -> None:
+        if self.check_action(binding.action, ()):
+            await self.run_action(binding.action)
+        elif event.character is not None:
+            box.insert_text_at_cursor(event.character)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "audit":

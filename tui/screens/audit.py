@@ -38,6 +38,9 @@ log = logging.getLogger(__name__)
 LIMIT: Final = 500
 """Records read back when the pane opens or a filter is applied."""
 
+READ_BACK_MARGIN: Final = 100
+"""Extra records read back when verifying live ones (arrivals while the read runs)."""
+
 _DATE: Final = re.compile(r"\d{4}-\d{2}-\d{2}")
 _FIELDS: Final = (
     ("user", "user (exact)"),
@@ -268,18 +271,13 @@ class AuditScreen(Screen[None]):
                 self._to_verify &= wanted
                 if not wanted:
                     break
-                oldest = min(
-                    (v.record.time for v in table.views if v.record and v.record.seq in wanted),
-                    default="",
-                )
-                where = self.where
-                if oldest:
-                    since = datetime.fromisoformat(oldest.replace("Z", "+00:00"))
-                    where = RecordFilter(
-                        where.actor, where.action, where.target, since, where.until
-                    )
+                # Every matching record written since the oldest one waiting was reported
+                # here, so reading back that many (and a margin for those still on their
+                # way) covers them all; the read stops there instead of scanning the log.
+                oldest = min(wanted)
+                newer = sum(1 for v in table.views if v.record and v.record.seq >= oldest)
                 views = await app.services.review.audit_records(
-                    app.principal, where, limit=len(wanted) + 1000
+                    app.principal, self.where, limit=newer + READ_BACK_MARGIN
                 )
                 found = [v for v in views if v.record is not None and v.record.seq in wanted]
                 table.update_status(found)
