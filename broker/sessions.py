@@ -93,6 +93,9 @@ class BrokeredSession:
             "session.start",
             {**details, "session": self.session_id, "client": self.principal.client_addr},
         )
+        if self.kind == "run":
+            for line in self.commands:
+                await self._emit("command.run", {"command": line, "session": self.session_id})
 
     def note_command(self, line: str) -> None:
         """A command is about to run (`run`): mark it in the recording."""

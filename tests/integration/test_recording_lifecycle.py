@@ -118,3 +118,14 @@ def test_retention_deletes_and_audits(tmp_path: Path) -> None:
     assert deleted[0][2] == "old-one"
     assert deleted[0][3]["sha256"] == expected_sha
     assert deleted[0][3]["user"] == "bob"
+
+
+def test_run_command_is_audited_as_command_run(broker: BrokerProcess) -> None:
+    broker.run_ssh("alice", "run", "shell", "--", "echo audited-run")
+    runs = [r for r in audit_records(broker) if r["action"] == "command.run"]
+    assert runs
+    last = runs[-1]
+    assert isinstance(last["details"], dict)
+    assert last["details"]["command"] == "echo audited-run"
+    assert last["actor"] == "alice"
+    assert last["target"] == "shell"
