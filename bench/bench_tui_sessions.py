@@ -173,8 +173,11 @@ async def run(sp: Spine, levels: list[int], quiet: float) -> None:
         f"targets: <= 3 MiB per extra session -> {mib(per):.2f} MiB "
         f"({'met' if mib(per) <= 3 else 'NOT met'}); first paint < 200 ms p50 -> "
         f"{max(all_paints):.0f} ms at worst level "
-        f"({'met' if max(all_paints) < 200 else 'NOT met'}); no leak -> second cycle grew "
-        f"{growth:+.2f} MiB ({'met' if growth < 0.05 * top else 'NOT met'}); "
+        f"({'met' if max(all_paints) < 200 else 'NOT met'}); memory back to baseline -> "
+        f"{mib(after1.pss - base.pss):+.1f} MiB after closing "
+        f"({'met' if mib(after1.pss - base.pss) < 0.2 * mib(per) * top else 'NOT met'}); "
+        f"no growth per cycle -> second cycle {growth:+.2f} MiB "
+        f"({'met' if growth < 0.05 * top else 'NOT met'}); "
         f"broker still serving: {'yes' if still.returncode == 0 else 'NO'}"
     )
 
