@@ -134,7 +134,7 @@ def test_demo_from_nothing_to_a_shell(
         client = tmux_client(ssh_client_argv(port, "demo", key, tty=True))
         client.wait_for("type to filter connections", timeout=15)
         client.send_keys("Enter")
-        client.wait_for(re.compile(r"[$#]\s*$", re.M), timeout=15)
+        client.wait_for(re.compile(r"@[\w.-]+:\S*[$#]\s*$", re.M), timeout=15)
         client.send_text("echo demo-$((2*21))\n")
         client.wait_for("demo-42")
         client.send_text("exit\n")
