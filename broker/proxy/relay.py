@@ -13,8 +13,8 @@ from broker.server.channel import TerminalChannel
 
 log = logging.getLogger(__name__)
 
-HIGH_WATER = 512 * 1024
-"""Pause the target when this much output waits for the user."""
+HIGH_WATER = 2 << 20
+"""Pause the target when this much output waits for the user (the channel's drain high mark)."""
 HOLDBACK_FLUSH = 0.03
 """Seconds a filter may hold output back before it is flushed anyway."""
 

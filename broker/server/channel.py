@@ -17,6 +17,9 @@ MAX_ROWS = 500
 READ_SIZE = 65536
 SEND_BUFFER_LIMIT = 1 << 20
 """Above this many queued bytes a stalled client gets frames dropped, not buffered forever."""
+DRAIN_HIGH = 2 << 20
+DRAIN_LOW = 1 << 20
+"""`drain()` waits from DRAIN_HIGH down to DRAIN_LOW queued bytes: the pipe never runs dry."""
 
 
 def clamp_size(cols: int, rows: int) -> tuple[int, int]:
@@ -64,6 +67,7 @@ class TerminalChannel:
     def __init__(self, process: asyncssh.SSHServerProcess[bytes], principal: Principal) -> None:
         self.process = process
         self.principal = principal
+        process.channel.set_write_buffer_limits(high=DRAIN_HIGH, low=DRAIN_LOW)
         self.term_type = process.get_terminal_type() or ""
         cols, rows, _, _ = process.get_terminal_size()
         self.cols, self.rows = clamp_size(cols, rows)
