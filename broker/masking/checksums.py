@@ -216,8 +216,8 @@ def ipv4_ok(value: bytes) -> bool:
 
 
 def ipv6_ok(value: bytes) -> bool:
-    """Validate an IPv6 address (at least two colons, parseable)."""
-    if value.count(b":") < 2:
+    """Validate an IPv6 address: at least two colons, seven characters (not ``::1``), parseable."""
+    if len(value) < 7 or value.count(b":") < 2:
         return False
     try:
         ipaddress.IPv6Address(value.decode("ascii"))

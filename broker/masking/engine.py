@@ -13,6 +13,7 @@ from broker.masking.ansi import StripMap, escapes_in, strip_ansi
 from broker.masking.detector import Detector, Trigger
 from broker.masking.events import MaskEvent, MaskFailure
 from broker.masking.policy import MaskingPolicy, Strategy
+from broker.masking.prefilter import Prefilter
 
 _HMAC_DOMAIN = b"gatehouse.masking.v1\x00"
 _NORMALISE_SEPARATORS = b" -."
@@ -56,6 +57,7 @@ class MaskingEngine:
         self._key = key
         self._on_error = on_error
         self._detectors = policy.detectors
+        self._prefilter = Prefilter(policy.detectors)
         block = 64
         padded = key if len(key) <= block else hashlib.sha256(key).digest()
         padded = padded.ljust(block, b"\0")
@@ -90,8 +92,10 @@ class MaskingEngine:
             return got
 
         found: list[tuple[int, int, int, Detector]] = []
+        covered = self._prefilter.covered
+        fast = self._prefilter.windows(text)
         for rank, det in enumerate(self._detectors):
-            windows = det.windows(text, lower, runs)
+            windows = fast.get(rank, []) if rank in covered else det.windows(text, lower, runs)
             if windows is None:
                 matches: Iterable[re.Match[bytes]] = det.regex.finditer(text)
             elif not windows:
