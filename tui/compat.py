@@ -7,13 +7,16 @@ the tests in tests/tui/test_compat.py fail without them.
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Iterator
 from typing import IO, Any
 
 import textual.app
 from rich.console import Console
 from textual import constants
+from textual._styles_cache import StylesCache
 from textual._xterm_parser import XTermParser
+from textual.filter import ANSIToTruecolor
 
 ESCAPE_DELAY: float = constants.ESCAPE_DELAY
 """Seconds after a lone Esc before the parser gives up waiting for a sequence (pitfall 2)."""
@@ -42,7 +45,37 @@ def apply_textual_patches() -> None:
     cached: Any = XTermParser._parse_extended_key
     if hasattr(cached, "__wrapped__"):
         XTermParser._parse_extended_key = cached.__wrapped__  # type: ignore[method-assign]
+    _patch_style_caches()
     _applied = True
+
+
+def _patch_style_caches() -> None:
+    """Two more method-level lru_caches that keep finished sessions alive (same as pitfall 4).
+
+    `StylesCache.get_inner_outer` (declared with `cls` but not a classmethod) keys its cache on
+    every StylesCache instance, and `ANSIToTruecolor.truecolor_style` on every filter; both
+    hold closed apps' widgets and strips. The first is independent of its instance, so one
+    shared cache serves all; the second gets a cache per instance, freed with it.
+    """
+    inner_outer: Any = StylesCache.get_inner_outer
+    if hasattr(inner_outer, "__wrapped__"):
+        plain = inner_outer.__wrapped__
+        shared = functools.lru_cache(1024)(lambda base, background: plain(None, base, background))
+
+        def get_inner_outer(self: StylesCache, base: Any, background: Any) -> Any:
+            return shared(base, background)
+
+        setattr(StylesCache, "get_inner_outer", get_inner_outer)  # noqa: B010
+    truecolor: Any = ANSIToTruecolor.truecolor_style
+    if hasattr(truecolor, "__wrapped__"):
+        plain_tc = truecolor.__wrapped__
+        original_init = ANSIToTruecolor.__init__
+
+        def __init__(self: ANSIToTruecolor, *args: Any, **kwargs: Any) -> None:
+            original_init(self, *args, **kwargs)
+            self.truecolor_style = functools.lru_cache(1024)(functools.partial(plain_tc, self))
+
+        setattr(ANSIToTruecolor, "__init__", __init__)  # noqa: B010
 
 
 def color_system_for(term_type: str, colorterm: str = "") -> str | None:

@@ -48,6 +48,26 @@ def test_finished_parsers_are_not_kept_alive() -> None:
     assert not hasattr(XTermParser._parse_extended_key, "cache_info")
 
 
+def test_style_caches_do_not_keep_sessions_alive() -> None:
+    from rich.terminal_theme import DEFAULT_TERMINAL_THEME
+    from textual._styles_cache import StylesCache
+    from textual.color import Color
+    from textual.filter import ANSIToTruecolor
+
+    cache = StylesCache()
+    inner, outer = cache.get_inner_outer(Color(1, 2, 3), Color(4, 5, 6))
+    assert inner != outer
+    flt = ANSIToTruecolor(DEFAULT_TERMINAL_THEME)
+    from rich.color import Color as RichColor
+    from rich.style import Style
+
+    flt.truecolor_style(Style(color="red"), RichColor.parse("black"))
+    refs = [weakref.ref(cache), weakref.ref(flt)]
+    del cache, flt
+    gc.collect()
+    assert [r() for r in refs] == [None, None]
+
+
 # Pitfall 5: Textual installs asyncio.eager_task_factory on the running loop (Python ≥ 3.12).
 def test_broker_loop_refuses_the_eager_task_factory(monkeypatch: pytest.MonkeyPatch) -> None:
     def eager(loop: Any, coro: Any, **kw: Any) -> Any:

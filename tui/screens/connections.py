@@ -90,13 +90,20 @@ class ConnectionsScreen(Screen[None]):
 
     def _refill(self, text: str) -> None:
         table = self.query_one("#connections", DataTable)
+        shown = [v for v in self._views if _matches(v, text)]
+        if shown == self._shown and table.row_count == len(shown):
+            self._status_counts(text)
+            return  # same rows: no redraw of the table on this keystroke
         table.clear()
-        self._shown = [v for v in self._views if _matches(v, text)]
+        self._shown = shown
         for view in self._shown:
             access = "⏳ approval" if view.needs_approval else "allowed"
             table.add_row(
                 view.name, view.type, view.target, access, view.description, key=view.name
             )
+        self._status_counts(text)
+
+    def _status_counts(self, text: str) -> None:
         if self._views and not self._shown:
             self._status(f"No connection matches {text!r}.")
         elif self._views:
