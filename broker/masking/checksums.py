@@ -6,6 +6,7 @@ import base64
 import binascii
 import ipaddress
 import json
+from operator import mul
 
 # Per-country IBAN lengths (SWIFT IBAN registry).
 IBAN_LENGTHS: dict[str, int] = {
@@ -56,14 +57,20 @@ def digits_of(value: bytes) -> str:
 
 
 _LUHN_DOUBLE = (0, 2, 4, 6, 8, 1, 3, 5, 7, 9)
+# ASCII digit to its value, and to the digit sum of twice its value (Luhn's doubled digits).
+_VALUE = bytes(b - 48 if 48 <= b <= 57 else 0 for b in range(256))
+_DOUBLED = bytes(_LUHN_DOUBLE[b - 48] if 48 <= b <= 57 else 0 for b in range(256))
+
+
+def _luhn_bytes(d: bytes) -> bool:
+    return (sum(d[-1::-2].translate(_VALUE)) + sum(d[-2::-2].translate(_DOUBLED))) % 10 == 0
 
 
 def luhn_ok(digits: str) -> bool:
     """Return True if ``digits`` passes the Luhn (mod 10) check."""
     if not digits.isdigit() or not digits.isascii():
         return False
-    total = sum(map(int, digits[-1::-2])) + sum(_LUHN_DOUBLE[int(c)] for c in digits[-2::-2])
-    return total % 10 == 0
+    return _luhn_bytes(digits.encode("ascii"))
 
 
 def verhoeff_check_digit(digits: str) -> str:
@@ -107,8 +114,8 @@ def card_brand(digits: str) -> str | None:
 
 def card_ok(value: bytes) -> bool:
     """Validate a payment card number: known scheme prefix and length, and Luhn."""
-    d = digits_of(value)
-    return 13 <= len(d) <= 19 and card_brand(d) is not None and luhn_ok(d)
+    d = value.translate(None, _NOT_DIGITS)
+    return 13 <= len(d) <= 19 and _luhn_bytes(d) and card_brand(d.decode("ascii")) is not None
 
 
 def iban_ok(value: bytes) -> bool:
@@ -159,15 +166,16 @@ def sin_ok(value: bytes) -> bool:
 
 def cpf_ok(value: bytes) -> bool:
     """Validate a Brazilian CPF: two mod-11 check digits; repeated digits are rejected."""
-    d = digits_of(value)
-    if len(d) != 11 or len(set(d)) == 1:
+    n = value.translate(None, _NOT_DIGITS).translate(_VALUE)
+    if len(n) != 11 or n.count(n[0]) == 11:
         return False
-    n = [ord(c) - 48 for c in d]
-    for pos in (9, 10):
-        total = sum(n[i] * (pos + 1 - i) for i in range(pos))
-        if (total * 10) % 11 % 10 != n[pos]:
-            return False
-    return True
+    first = sum(map(mul, n[:9], _CPF_WEIGHTS[1:])) * 10 % 11 % 10
+    if first != n[9]:
+        return False
+    return sum(map(mul, n[:10], _CPF_WEIGHTS)) * 10 % 11 % 10 == n[10]
+
+
+_CPF_WEIGHTS = (11, 10, 9, 8, 7, 6, 5, 4, 3, 2)
 
 
 def aadhaar_ok(value: bytes) -> bool:
@@ -178,8 +186,8 @@ def aadhaar_ok(value: bytes) -> bool:
 
 def imei_ok(value: bytes) -> bool:
     """Validate an IMEI: fifteen digits, Luhn."""
-    d = digits_of(value)
-    return len(d) == 15 and luhn_ok(d)
+    d = value.translate(None, _NOT_DIGITS)
+    return len(d) == 15 and _luhn_bytes(d)
 
 
 _NINO_BAD_PREFIXES = frozenset({"BG", "GB", "KN", "NK", "NT", "TN", "ZZ"})
@@ -192,7 +200,7 @@ def nino_ok(value: bytes) -> bool:
 
 def e164_ok(value: bytes) -> bool:
     """Validate an E.164 number: 8 to 15 digits after the plus."""
-    return 8 <= len(digits_of(value)) <= 15
+    return 8 <= len(value.translate(None, _NOT_DIGITS)) <= 15
 
 
 def jwt_ok(value: bytes) -> bool:

@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 import hashlib
-import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
-from itertools import chain
 
 from broker.errors import MaskingError
 from broker.masking.ansi import StripMap, escapes_in, strip_ansi
 from broker.masking.detector import Detector, Trigger
-from broker.masking.events import MaskEvent, MaskFailure
+from broker.masking.events import MaskEvent, MaskFailure, new_event
 from broker.masking.policy import MaskingPolicy, Strategy
 from broker.masking.prefilter import Prefilter
 
 _HMAC_DOMAIN = b"gatehouse.masking.v1\x00"
 _NORMALISE_SEPARATORS = b" -."
+
+
+Hit = tuple[int, int, Detector]
+"""A value to mask as ``(start, end, detector)`` in stripped-text coordinates."""
+
+
+def _order(found: tuple[int, int, int, Detector]) -> tuple[int, int, int]:
+    return found[0], -found[1], found[2]
 
 
 @dataclass(frozen=True)
@@ -63,6 +69,7 @@ class MaskingEngine:
         padded = padded.ljust(block, b"\0")
         self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in padded) + _HMAC_DOMAIN)
         self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in padded))
+        self._looks: dict[str, tuple[Strategy, bytes, bool]] = {}
 
     @property
     def unsafe_best_effort(self) -> bool:
@@ -75,6 +82,10 @@ class MaskingEngine:
         Args:
             text: Visible text (escape sequences already stripped).
         """
+        return [Span(start, end, det) for start, end, det in self.find_hits(text)]
+
+    def find_hits(self, text: bytes) -> list[Hit]:
+        """Like ``find``, as ``(start, end, detector)`` tuples (no objects per value)."""
         lowered: bytes | None = None
 
         def lower() -> bytes:
@@ -92,45 +103,49 @@ class MaskingEngine:
             return got
 
         found: list[tuple[int, int, int, Detector]] = []
+        add = found.append
         covered = self._prefilter.covered
         fast = self._prefilter.windows(text)
         for rank, det in enumerate(self._detectors):
-            windows = fast.get(rank, []) if rank in covered else det.windows(text, lower, runs)
+            windows = fast.get(rank) if rank in covered else det.windows(text, lower, runs)
             if windows is None:
-                matches: Iterable[re.Match[bytes]] = det.regex.finditer(text)
-            elif not windows:
-                continue
-            else:
-                matches = chain.from_iterable(det.regex.finditer(text, a, b) for a, b in windows)
+                if rank in covered:
+                    continue
+                windows = [(0, len(text))]
+            finditer = det.regex.finditer
             group = det.group
-            for m in matches:
-                if isinstance(group, tuple):
-                    start, end = next((m.span(g) for g in group if m.start(g) >= 0), (-1, -1))
-                else:
-                    start, end = m.span(group)
-                if start >= end:
-                    continue
-                if det.extend_left is not None:
-                    window = text[max(0, start - 256) : start][::-1]
-                    left = det.extend_left.match(window)
-                    if left is None:
+            validator = det.validator
+            extend_left = det.extend_left
+            for a, b in windows:
+                for m in finditer(text, a, b):
+                    if isinstance(group, tuple):
+                        start, end = next((m.span(g) for g in group if m.start(g) >= 0), (-1, -1))
+                    else:
+                        start, end = m.span(group)
+                    if start >= end:
                         continue
-                    start -= left.end()
-                if det.validator is not None and not det.validator(text[start:end]):
-                    continue
-                found.append((start, end, rank, det))
+                    if extend_left is not None:
+                        left = extend_left.match(text[max(0, start - 256) : start][::-1])
+                        if left is None:
+                            continue
+                        start -= left.end()
+                    if validator is not None and not validator(text[start:end]):
+                        continue
+                    add((start, end, rank, det))
         if not found:
             return []
-        found.sort(key=lambda f: (f[0], -f[1], f[2]))
-        merged: list[Span] = []
+        if len(found) > 1:
+            found.sort(key=_order)
+        merged: list[Hit] = []
         cur_s, cur_e, _, cur_d = found[0]
         for start, end, _, det in found[1:]:
             if start < cur_e:
-                cur_e = max(cur_e, end)
+                if end > cur_e:
+                    cur_e = end
             else:
-                merged.append(Span(cur_s, cur_e, cur_d))
+                merged.append((cur_s, cur_e, cur_d))
                 cur_s, cur_e, cur_d = start, end, det
-        merged.append(Span(cur_s, cur_e, cur_d))
+        merged.append((cur_s, cur_e, cur_d))
         return merged
 
     def value_hmac(self, value: bytes) -> str:
@@ -179,27 +194,71 @@ class MaskingEngine:
         Escape sequences inside a masked value are kept (after the replacement) so colours and
         cursor state stay intact. ``stream_offset`` is the stream position of ``data[0]``.
         """
+        hits = [(s.start, s.end, s.detector) for s in spans]
+        return self.render_hits(
+            data, smap, hits, lo, hi, stream=stream, stream_offset=stream_offset, events=events
+        )
+
+    def render_hits(
+        self,
+        data: bytes,
+        smap: StripMap,
+        hits: list[Hit],
+        lo: int,
+        hi: int,
+        *,
+        stream: str,
+        stream_offset: int,
+        events: list[MaskEvent],
+    ) -> bytes:
+        """Like ``render``, for ``(start, end, detector)`` tuples from ``find_hits``."""
         out: list[bytes] = []
+        put = out.append
         cursor = lo
         text = smap.text
-        for span in spans:
-            start = max(smap.orig(span.start), lo)
-            end = min(smap.orig_end(span.end), hi)
+        plain = not smap.positions
+        looks = self._looks
+        digests: dict[tuple[bool, bytes], str] = {}
+        inner_copy = self._inner.copy
+        outer_copy = self._outer.copy
+        for span_start, span_end, det in hits:
+            if plain:
+                start = span_start if span_start > lo else lo
+                end = span_end if span_end < hi else hi
+            else:
+                start = max(smap.orig(span_start), lo)
+                end = min(smap.orig_end(span_end), hi)
             if end <= start:
                 continue
-            value = text[span.start : span.end]
-            det = span.detector
-            strategy = self.policy.strategy_for(det.name)
-            digest = self.proof(det, value)
-            out.append(data[cursor:start])
-            out.append(self.replacement(det.name, strategy, value, digest))
-            out.append(escapes_in(data, start, end))
+            value = text[span_start:span_end]
+            look = looks.get(det.name)
+            if look is None:
+                look = looks[det.name] = self._look(det)
+            strategy, fixed, numeric = look
+            key = (numeric, value)
+            digest = digests.get(key)
+            if digest is None:
+                inner = inner_copy()
+                inner.update(value.translate(None, _NORMALISE_SEPARATORS) if numeric else value)
+                outer = outer_copy()
+                outer.update(inner.digest())
+                digest = digests[key] = outer.hexdigest()
+            put(data[cursor:start])
+            put(fixed or self.replacement(det.name, strategy, value, digest))
+            if not plain:
+                put(escapes_in(data, start, end))
             events.append(
-                MaskEvent(det.name, strategy, stream, stream_offset + start, end - start, digest)
+                new_event(det.name, strategy, stream, stream_offset + start, end - start, digest)
             )
             cursor = end
-        out.append(data[cursor:hi])
+        put(data[cursor:hi])
         return b"".join(out)
+
+    def _look(self, det: Detector) -> tuple[Strategy, bytes, bool]:
+        """Strategy, fixed replacement (redact only) and whether the proof drops separators."""
+        strategy = self.policy.strategy_for(det.name)
+        fixed = self.replacement(det.name, strategy, b"", "") if strategy == "redact" else b""
+        return strategy, fixed, det.category == "pii" and det.name != "email"
 
     def _failed(self, exc: Exception, stream: str, length: int) -> None:
         failure = MaskFailure(stream, 0, length, type(exc).__name__, not self.unsafe_best_effort)
@@ -217,11 +276,11 @@ class MaskingEngine:
         events: list[MaskEvent] = []
         try:
             smap = strip_ansi(data)
-            spans = self.find(smap.text)
-            if not spans:
+            hits = self.find_hits(smap.text)
+            if not hits:
                 return data, events
-            return self.render(
-                data, smap, spans, 0, len(data), stream=stream, stream_offset=0, events=events
+            return self.render_hits(
+                data, smap, hits, 0, len(data), stream=stream, stream_offset=0, events=events
             ), events
         except MaskingError:
             raise

@@ -40,6 +40,29 @@ class MaskFailure:
     """True when the chunk was withheld (fail closed), False when passed through unmasked."""
 
 
+_new = object.__new__
+
+
+def new_event(
+    detector: str, strategy: str, stream: str, offset: int, length: int, value_hmac: str
+) -> MaskEvent:
+    """Build a ``MaskEvent`` without the frozen dataclass ``__init__`` (one per masked value).
+
+    Equivalent to ``MaskEvent(detector, strategy, stream, offset, length, value_hmac)``: the
+    generated ``__init__`` only sets these six attributes, one ``object.__setattr__`` each.
+    """
+    event: MaskEvent = _new(MaskEvent)
+    event.__dict__.update(
+        detector=detector,
+        strategy=strategy,
+        stream=stream,
+        offset=offset,
+        length=length,
+        value_hmac=value_hmac,
+    )
+    return event
+
+
 class MaskCounter:
     """Counts masked values per detector, for the session's "N values masked" indicator."""
 

@@ -62,9 +62,13 @@ _NUM_GUARD = rb"(?<![a-z]00)(?<!0[ \-.]00)"
 _NUM_LONG = rb"(?=(?:[ \-.]?0){7})"
 
 
+# After a digit-group value: not a letter or digit, nor a separator and a digit.
+_NA = rb"(?![a-z0])(?![ \-.]0)"
+
+
 def _num(rest: bytes, hi: int) -> Probe:
     """A value of digit groups starting at the pivot (the run's first two digits)."""
-    return Probe("fold", b"00", rest, -3, hi, _NUM_GUARD + _NUM_LONG)
+    return Probe("fold", b"00", b"(?=" + rest + _NA + b")", -3, hi, _NUM_GUARD + _NUM_LONG)
 
 
 BUILTIN_PROBES: dict[str, tuple[Probe, ...]] = {
@@ -111,7 +115,9 @@ BUILTIN_PROBES: dict[str, tuple[Probe, ...]] = {
         _p("fold", b"_", rb"(?<=api_)(?=key)", -3 - 64, 4 + 1024),
         _p("fold", b"-", rb"(?<=api-)(?=key)", -3 - 64, 4 + 1024),
     ),
-    "credit_card": (_num(rb"(?=00[ \-]?0000[ \-]?0000[ \-]?0|00[ \-]?000000[ \-]?0000)", 25),),
+    "credit_card": (
+        _num(rb"(?:00[ \-]?0000[ \-]?0000[ \-]?0{1,7}|00[ \-]?000000[ \-]?0{4,5})", 25),
+    ),
     "iban": (
         _p(
             "fold",
@@ -123,22 +129,22 @@ BUILTIN_PROBES: dict[str, tuple[Probe, ...]] = {
             rb"(?<=[a-z]00)",
         ),
     ),
-    "us_ssn": (_num(rb"(?=0[ \-]00[ \-]0000)", 14),),
-    "us_itin": (_num(rb"(?=0[ \-]00[ \-]0000)", 14),),
+    "us_ssn": (_num(rb"0[ \-]00[ \-]0000", 14),),
+    "us_itin": (_num(rb"0[ \-]00[ \-]0000", 14),),
     "aba_routing": (
         _word(b"routing", 0, 80),
         _word(b"aba", 0, 80),
         _word(b"rtn", 0, 80),
         _word(b"transit", 0, 80),
     ),
-    "ca_sin": (_num(rb"(?=0[ \-]000[ \-]000)", 14),),
+    "ca_sin": (_num(rb"0[ \-]000[ \-]000", 14),),
     "uk_nino": (
         _p("fold", b"00", rb"(?<=[a-z][a-z]00)(?= ?00 ?00 ?[a-d])", -5, 16, rb"(?<=[a-z]00)"),
         _p("fold", b"00", rb"(?<=[a-z][a-z] 00)(?= ?00 ?00 ?[a-d])", -6, 16, rb"(?<= 00)"),
     ),
-    "br_cpf": (_num(rb"(?=0(?:\.000\.000-|000000)00)", 17),),
-    "in_aadhaar": (_num(rb"(?=00[ \-]?0000[ \-]?0000)", 17),),
-    "imei": (_num(rb"(?=[ \-]?000000[ \-]?000000[ \-]?0)", 21),),
+    "br_cpf": (_num(rb"0(?:\.000\.000-|000000)00", 17),),
+    "in_aadhaar": (_num(rb"00[ \-]?0000[ \-]?0000", 17),),
+    "imei": (_num(rb"[ \-]?000000[ \-]?000000[ \-]?0", 21),),
     "email": (_p("raw", b"@", b"", 0, 1 + 256),),
     "phone_e164": (_p("fold", b"+", rb"(?=0(?:[ \-.]?\(?0\)?){6})", -3, 61),),
     "ipv4": (_p("fold", b".", rb"(?<=0\.)(?=0{1,3}\.0{1,3}\.0)", -6, 15),),
@@ -208,13 +214,18 @@ class Prefilter:
                     for rank, lo, hi in targets:
                         found.setdefault(rank, []).append((p + lo, p + hi))
                 continue
+            # The marks are empty groups: ``groups()`` is a position-free key (b"" or None each).
+            chosen: dict[tuple[bytes | None, ...], list[Target]] = {}
             for m in scan.regex.finditer(subject):
                 p = m.start()
-                regs = m.regs
-                for index, targets in slots:
-                    if regs[index][0] >= 0:
-                        for rank, lo, hi in targets:
-                            found.setdefault(rank, []).append((p + lo, p + hi))
+                key = m.groups()
+                targets_at = chosen.get(key)
+                if targets_at is None:
+                    targets_at = chosen[key] = [
+                        t for i, ts in slots if key[i - 1] is not None for t in ts
+                    ]
+                for rank, lo, hi in targets_at:
+                    found.setdefault(rank, []).append((p + lo, p + hi))
         size = len(text)
         return {rank: merge_windows(spans, size) for rank, spans in found.items()}
 

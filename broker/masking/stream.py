@@ -27,7 +27,7 @@ from collections.abc import Callable
 
 from broker.masking.ansi import strip_ansi
 from broker.masking.detector import Detector
-from broker.masking.engine import MaskingEngine, Span
+from broker.masking.engine import Hit, MaskingEngine
 from broker.masking.events import MaskCounter, MaskEvent, MaskFailure
 
 NOTICE = b"\r\n[gatehouse: output withheld: masking failed]\r\n"
@@ -43,14 +43,14 @@ _OPEN_QUOTE = re.compile(
 )
 
 
-def _merge(spans: list[Span]) -> list[Span]:
-    spans.sort(key=lambda s: (s.start, -s.end))
-    merged: list[Span] = []
+def _merge(spans: list[Hit]) -> list[Hit]:
+    spans.sort(key=lambda s: (s[0], -s[1]))
+    merged: list[Hit] = []
     for span in spans:
-        if merged and span.start < merged[-1].end:
+        if merged and span[0] < merged[-1][1]:
             last = merged[-1]
-            if span.end > last.end:
-                merged[-1] = Span(last.start, span.end, last.detector)
+            if span[1] > last[1]:
+                merged[-1] = (last[0], span[1], last[2])
         else:
             merged.append(span)
     return merged
@@ -179,37 +179,38 @@ class StreamMasker:
         text = smap.text
         size = len(text)
         sbase = bisect_left(range(size + 1), base, key=smap.orig) if smap.positions else base
-        spans = self.engine.find(text)
+        spans = self.engine.find_hits(text)
         opened = self._open
         if opened is not None and opened.continuation is not None:
             cont = opened.continuation.match(text, sbase)
             if cont is not None and cont.end() > sbase:
-                spans = _merge([*spans, Span(sbase, cont.end(), opened)])
-        spans = [s for s in spans if s.end > sbase]
+                spans = _merge([*spans, (sbase, cont.end(), opened)])
+        if spans and spans[0][1] <= sbase:
+            spans = [s for s in spans if s[1] > sbase]
 
         hold = size
         if not final:
             hold = tail_start(text, sbase)
-            for span in spans:
-                if span.end >= size and span.start >= sbase:
-                    hold = min(hold, span.start)
+            for start, end, _ in spans:
+                if end >= size and start >= sbase:
+                    hold = min(hold, start)
             floor = max(sbase, size - self.max_holdback)
             hold = max(hold, floor)
-            for span in reversed(spans):
-                if span.start < hold < span.end and span.start >= floor:
-                    hold = span.start
+            for start, end, _ in reversed(spans):
+                if start < hold < end and start >= floor:
+                    hold = start
 
         new_open: Detector | None = opened if hold <= sbase else None
-        for span in spans:
-            cut = span.end > hold or (final and span.end >= size)
-            if span.detector.continuation is not None and span.start < hold and cut:
-                new_open = span.detector
+        for start, end, det in spans:
+            cut = end > hold or (final and end >= size)
+            if det.continuation is not None and start < hold and cut:
+                new_open = det
         self._open = new_open
 
         hi = smap.orig(hold) if hold < size else len(scan)
         events: list[MaskEvent] = []
-        live = [s for s in spans if s.start < hold]
-        out = self.engine.render(
+        live = spans if not spans or spans[-1][0] < hold else [s for s in spans if s[0] < hold]
+        out = self.engine.render_hits(
             scan,
             smap,
             live,
