@@ -169,10 +169,11 @@ def cpf_ok(value: bytes) -> bool:
     n = value.translate(None, _NOT_DIGITS).translate(_VALUE)
     if len(n) != 11 or n.count(n[0]) == 11:
         return False
-    first = sum(map(mul, n[:9], _CPF_WEIGHTS[1:])) * 10 % 11 % 10
+    first: int = sum(map(mul, n[:9], _CPF_WEIGHTS[1:])) * 10 % 11 % 10
     if first != n[9]:
         return False
-    return sum(map(mul, n[:10], _CPF_WEIGHTS)) * 10 % 11 % 10 == n[10]
+    second: int = sum(map(mul, n[:10], _CPF_WEIGHTS)) * 10 % 11 % 10
+    return second == n[10]
 
 
 _CPF_WEIGHTS = (11, 10, 9, 8, 7, 6, 5, 4, 3, 2)
