@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import signal
 import sys
@@ -13,6 +12,7 @@ from broker.masking_filter import load_engine
 from broker.policy.loader import PolicySet
 from broker.retention import retention_loop
 from broker.server.audit_events import AuditEvents
+from broker.server.gcpolicy import full_collections, settle_startup
 from broker.server.loop import BrokerEventLoop
 from broker.server.runner import load_runner
 from broker.server.ssh_server import FrontDoor
@@ -49,10 +49,7 @@ async def run_broker(
     bound = await front.start(port=port)
     watchdog = LoopWatchdog()
     watchdog.start()
-    # Everything loaded so far lives as long as the broker: keep it out of every later
-    # full collection (a full GC pause grows with the objects it must walk).
-    gc.collect()
-    gc.freeze()
+    settle_startup()
     print(f"gatehouse: listening on {config.listen_host}:{bound}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -61,6 +58,7 @@ async def run_broker(
     if ready is not None:
         ready.set()
     retention = asyncio.ensure_future(retention_loop(services))
+    collector = asyncio.ensure_future(full_collections())
     audit_failed = asyncio.ensure_future(events.audit.wait_failed())
     stopped = asyncio.ensure_future(stop.wait())
     try:
@@ -74,6 +72,7 @@ async def run_broker(
         audit_failed.cancel()
         stopped.cancel()
         retention.cancel()
+        collector.cancel()
         log.info("shutting down")
         await front.close()
         services.cancel_optional()

@@ -1,0 +1,39 @@
+"""The broker's GC policy: startup objects frozen, full collections only on the timer."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+
+import pytest
+
+from broker.server.gcpolicy import full_collections, settle_startup
+
+
+def test_settle_startup_freezes_and_defers_full_collections() -> None:
+    before = gc.get_threshold()
+    try:
+        settle_startup()
+        assert gc.get_freeze_count() > 0
+        assert gc.get_threshold()[2] >= 1_000_000
+        assert gc.get_threshold()[:2] == before[:2]
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)
+
+
+async def test_full_collection_runs_on_the_timer(caplog: pytest.LogCaptureFixture) -> None:
+    class Cycle:
+        def __init__(self) -> None:
+            self.me = self
+
+    caplog.set_level(logging.INFO, logger="broker.server.gcpolicy")
+    for _ in range(100):
+        Cycle()
+    task = asyncio.create_task(full_collections(interval=0.05))
+    await asyncio.sleep(0.2)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert any("full garbage collection" in r.message for r in caplog.records)
