@@ -6,6 +6,7 @@ import argparse
 import base64
 import json
 import random
+import string
 import sys
 import time
 from pathlib import Path
@@ -91,6 +92,21 @@ def throughput(engine: MaskingEngine, data: bytes, repeat: int) -> tuple[float, 
     return len(data) / best / 1e6, masked
 
 
+def chunk_rate(engine: MaskingEngine, chunk: bytes, seconds: float) -> float:
+    """Feed the same 64 KiB chunk for about ``seconds``; return MB/s (like `run` relaying)."""
+    masker = StreamMasker(engine, stream="stdout")
+    fed = 0
+    start = time.perf_counter()
+    while True:
+        masker.feed(chunk)
+        fed += len(chunk)
+        elapsed = time.perf_counter() - start
+        if elapsed >= seconds:
+            break
+    masker.flush()
+    return fed / elapsed / 1e6
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small corpus, one repeat")
@@ -123,6 +139,17 @@ def main() -> None:
             if label == "all detectors":
                 masked = count
         print(f"{name:<10}{len(data) / 2**20:>7.1f}" + "".join(cells) + f"{masked:>10}")
+    printable = bytes(rnd.choice(string.printable.encode()) for _ in range(CHUNK))
+    chunks = {"zero": bytes(CHUNK), "printable": printable}
+    print()
+    print(f"one {CHUNK // 1024} KiB chunk fed repeatedly (head -c 200M /dev/zero through `run`)")
+    print(f"{'chunk':<17}" + "".join(f"{p:>18}" for p in policies))
+    for name, chunk in chunks.items():
+        rates = [
+            chunk_rate(MaskingEngine(policy, key=KEY), chunk, 0.2 if args.quick else 1.0)
+            for policy in policies.values()
+        ]
+        print(f"{name:<17}" + "".join(f"{r:>13.1f} MB/s" for r in rates))
 
 
 if __name__ == "__main__":
