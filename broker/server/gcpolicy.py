@@ -27,11 +27,40 @@ def settle_startup() -> None:
     gc.set_threshold(gen0, gen1, 1_000_000)
 
 
+CLOSED_BATCH = 50
+"""After this many sessions closed, a full collection runs even with others still open."""
+
+
+def collect_now(why: str) -> int:
+    """One full collection, logged with its duration."""
+    started = time.perf_counter()
+    found = gc.collect()
+    took = (time.perf_counter() - started) * 1000
+    log.info("full garbage collection (%s): %d objects freed in %.0f ms", why, found, took)
+    return found
+
+
+class SessionCollector:
+    """Frees closed sessions: when the last one closes (no one to stall) or every 50 closes."""
+
+    def __init__(self) -> None:
+        self.closed_since = 0
+        self._pending: asyncio.TimerHandle | None = None
+
+    def session_closed(self, live: int) -> None:
+        self.closed_since += 1
+        if (live == 0 or self.closed_since >= CLOSED_BATCH) and self._pending is None:
+            # a moment later, so the closing session's own callbacks have finished
+            self._pending = asyncio.get_running_loop().call_later(0.5, self._run, live)
+
+    def _run(self, live: int) -> None:
+        self._pending = None
+        self.closed_since = 0
+        collect_now("idle" if live == 0 else f"{CLOSED_BATCH} sessions closed")
+
+
 async def full_collections(interval: float = FULL_INTERVAL) -> None:
-    """Run a full collection every ``interval`` seconds, logging how long it took."""
+    """Run a full collection every ``interval`` seconds."""
     while True:
         await asyncio.sleep(interval)
-        started = time.perf_counter()
-        found = gc.collect()
-        took = (time.perf_counter() - started) * 1000
-        log.info("full garbage collection: %d objects freed in %.0f ms", found, took)
+        collect_now("timer")

@@ -14,6 +14,7 @@ from broker.config import Config
 from broker.errors import ApprovalRequired, GatehouseError, PolicyDenied
 from broker.server.channel import Principal, TerminalChannel
 from broker.server.commands import USAGE, ExecRequest, UsageError, parse_exec
+from broker.server.gcpolicy import SessionCollector
 from broker.server.runner import SessionRunner
 from broker.services import Services
 
@@ -103,6 +104,7 @@ class FrontDoor:
         self._event_tasks: set[asyncio.Task[None]] = set()
         self._acceptor: asyncssh.SSHAcceptor | None = None
         self.closing_reason = ""
+        self.collector = SessionCollector()
 
     def note_event(self, actor: str, action: str, details: dict[str, str]) -> None:
         """Record an event from a synchronous asyncssh callback (kept, reaped, logged)."""
@@ -156,6 +158,7 @@ class FrontDoor:
         task = asyncio.get_running_loop().create_task(self._session(process))
         self.sessions.add(task)
         task.add_done_callback(self._reap)
+        task.add_done_callback(lambda _: self.collector.session_closed(len(self.sessions)))
 
     def _principal(self, process: asyncssh.SSHServerProcess[bytes]) -> Principal:
         info: _Connection = process.get_extra_info("gatehouse")

@@ -37,3 +37,16 @@ async def test_full_collection_runs_on_the_timer(caplog: pytest.LogCaptureFixtur
     with pytest.raises(asyncio.CancelledError):
         await task
     assert any("full garbage collection" in r.message for r in caplog.records)
+
+
+async def test_collects_when_the_last_session_closes(caplog: pytest.LogCaptureFixture) -> None:
+    from broker.server.gcpolicy import SessionCollector
+
+    caplog.set_level(logging.INFO, logger="broker.server.gcpolicy")
+    collector = SessionCollector()
+    collector.session_closed(live=3)
+    await asyncio.sleep(0.7)
+    assert not any("idle" in r.message for r in caplog.records)
+    collector.session_closed(live=0)
+    await asyncio.sleep(0.7)
+    assert any("(idle)" in r.message for r in caplog.records)
