@@ -30,8 +30,8 @@ def broker() -> Iterator[BrokerProcess]:
         yield proc
 
 
-RUN = r"alice\s+(?:command\.run|session\.start)"
-"""How a `run` shows: ``command.run``, or ``session.start`` of kind run (it carries the command)."""
+RUN = r"alice\s+command\.run"
+"""How a `run` shows in the audit log."""
 
 
 def table_part(screen: str) -> str:
