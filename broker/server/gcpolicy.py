@@ -8,9 +8,12 @@ Young generations stay automatic (cheap); full collections run on a timer, count
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import ctypes.util
 import gc
 import logging
 import time
+from collections.abc import Callable
 
 log = logging.getLogger(__name__)
 
@@ -45,18 +48,49 @@ class SessionCollector:
 
     def __init__(self) -> None:
         self.closed_since = 0
+        self.live = 0
         self._pending: asyncio.TimerHandle | None = None
 
     def session_closed(self, live: int) -> None:
         self.closed_since += 1
+        self.live = live
         if (live == 0 or self.closed_since >= CLOSED_BATCH) and self._pending is None:
             # a moment later, so the closing session's own callbacks have finished
-            self._pending = asyncio.get_running_loop().call_later(0.5, self._run, live)
+            self._pending = asyncio.get_running_loop().call_later(0.5, self._run)
 
-    def _run(self, live: int) -> None:
+    def _run(self) -> None:
+        # judged now, not when scheduled: a burst of closes ends with the idle collection
         self._pending = None
         self.closed_since = 0
-        collect_now("idle" if live == 0 else f"{CLOSED_BATCH} sessions closed")
+        collect_now("idle" if self.live == 0 else f"{CLOSED_BATCH} sessions closed")
+        if self.live == 0:
+            release_free_memory()
+
+
+def _libc_trim() -> Callable[[int], int] | None:
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return None
+    try:
+        trim: Callable[[int], int] | None = getattr(ctypes.CDLL(name), "malloc_trim", None)
+    except OSError:
+        return None
+    return trim
+
+
+_MALLOC_TRIM = _libc_trim()
+
+
+def release_free_memory() -> bool:
+    """Hand memory freed by closed sessions back to the OS (glibc keeps it otherwise).
+
+    Without this, the broker's RSS after 100 TUI sessions closed stayed ~220 MiB above
+    its baseline: the memory was free inside malloc's arenas, not leaked.
+    """
+    if _MALLOC_TRIM is None:
+        return False
+    _MALLOC_TRIM(0)
+    return True
 
 
 async def full_collections(interval: float = FULL_INTERVAL) -> None:

@@ -118,3 +118,11 @@ def test_a_dead_recorder_ends_the_session_and_the_next_one_works(broker: BrokerP
     assert again.returncode == 0, again.stderr
     assert b"after-restart" in again.stdout
     assert recorder_of(broker).pid != recorder.pid
+
+
+def test_the_broker_runs_on_the_system_allocator(broker: BrokerProcess) -> None:
+    """Freed session memory can only go back to the OS from malloc (see decision 007)."""
+    assert broker.proc is not None
+    environ = psutil.Process(broker.proc.pid).environ()
+    assert environ.get("PYTHONMALLOC") == "malloc"
+    assert environ.get("PYTHONMALLOC") == recorder_of(broker).environ().get("PYTHONMALLOC")
