@@ -24,6 +24,7 @@ from broker.policy.loader import PolicySet
 from broker.proxy import ssh as ssh_proxy
 from broker.proxy.base import OutputCallback, Upstream
 from broker.proxy.local import LocalUpstream
+from broker.recorder import RecorderLink
 from broker.review import ReviewServices
 from broker.server.channel import Principal, TerminalChannel
 from broker.sessions import BrokeredSession, SessionResult
@@ -85,6 +86,8 @@ class Services:
         self._optional: set[asyncio.Task[None]] = set()
         state = config.state_dir
         self.review = ReviewServices(state / "recordings", state / "audit", state, self.events.emit)
+        self.recorders = RecorderLink()
+        """The recorder process every session's recording goes through."""
 
     def emit_soon(self, actor: str, action: str, target: str, details: Mapping[str, Any]) -> None:
         """Record an event from synchronous code (kept, reaped, failures logged)."""
@@ -268,10 +271,11 @@ class Services:
             )
         raise UpstreamError(f"{conn.name}: a {conn.type} connection has no terminal; use sql")
 
-    def _session(
+    async def _session(
         self, principal: Principal, conn: Connection, channel: TerminalChannel, kind: str
     ) -> BrokeredSession:
         try:
+            await self.recorders.start()
             session = BrokeredSession(self, principal, conn, channel, kind)
         except RecordingError as exc:
             if self.config.recording.strict:
@@ -292,7 +296,7 @@ class Services:
             PolicyDenied, ApprovalRequired, UpstreamError, VaultError, GatehouseError.
         """
         conn = await self.authorize(principal, name)
-        session = self._session(principal, conn, channel, "terminal")
+        session = await self._session(principal, conn, channel, "terminal")
         try:
             upstream = await self._open(
                 principal,
@@ -333,7 +337,7 @@ class Services:
                     rule=verdict.rule,
                 )
             raise PolicyDenied(f"command denied by rule {verdict.rule!r}", rule=verdict.rule)
-        session = self._session(principal, conn, channel, "run")
+        session = await self._session(principal, conn, channel, "run")
         try:
             upstream = await self._open(
                 principal,

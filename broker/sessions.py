@@ -62,6 +62,7 @@ class BrokeredSession:
                 kind=kind,
             )
             self.recorder = SessionRecorder(
+                services.recorders,
                 services.review.store,
                 meta,
                 cols=channel.cols,
@@ -79,7 +80,10 @@ class BrokeredSession:
             check_command=self._check_command if kind == "terminal" else None,
             split_stderr=kind == "run",
             on_resize=self.recorder.resize if self.recorder is not None else None,
+            flow=[self.recorder] if self.recorder is not None else [],
         )
+        if self.recorder is not None:
+            self.recorder.on_failure = self.relay.abort
         self.upstream: Upstream | None = None
         self.started_at = time.monotonic()
 
@@ -135,7 +139,10 @@ class BrokeredSession:
         if self.recorder is None:
             return ""
         sha = await self.recorder.close()
-        await self._emit("recording.closed", {"session": self.session_id, "sha256": sha})
+        details = {"session": self.session_id, "sha256": sha}
+        if self.recorder.error:
+            details["error"] = self.recorder.error
+        await self._emit("recording.closed", details)
         self.services.spawn(build_index_detached(self.recorder.path), essential=False)
         return sha
 

@@ -310,6 +310,10 @@ def read_recording(path: str | os.PathLike[str]) -> Recording:
     return Recording(header, tuple(events), truncated=truncated, size=end)
 
 
+FLUSH_BYTES = 1 << 20
+""":meth:`RecordingWriter.maybe_flush` also flushes once this much is pending (bulk output)."""
+
+
 class RecordingWriter:
     """Append events to a new recording file; the caller drives :meth:`maybe_flush`.
 
@@ -325,8 +329,13 @@ class RecordingWriter:
         index: IndexBuilder | None = None,
         flush_interval: float = 1.0,
         fsync: bool = False,
+        resume: bool = False,
     ) -> None:
         """Create the file (it must not exist) and write the header.
+
+        With ``resume``, the file was made by :func:`start_recording` and holds exactly the
+        header line: the writer appends to it (the recorder process works this way, so that
+        creating the file, and its errors, stay with the caller).
 
         Args:
             path: the ``.cast`` file to create.
@@ -334,6 +343,7 @@ class RecordingWriter:
             index: an index builder fed every event (see ``recordings.index``).
             flush_interval: seconds between flushes driven by :meth:`maybe_flush`.
             fsync: also fsync on each flush (survives power loss, costs latency).
+            resume: append to a file holding only this header (see above).
         """
         self.path = os.fspath(path)
         self.header = header
@@ -342,18 +352,24 @@ class RecordingWriter:
         self.fsync = fsync
         self._hash = hashlib.sha256()
         self._pending: list[bytes] = []
+        self._pending_size = 0
         self._last_flush = 0.0
         self._last_time = 0.0
         self._closed = False
         head = encode_header(header)
         try:
-            self._file: IO[bytes] = open(self.path, "xb")  # noqa: SIM115 - closed in close()
+            self._file: IO[bytes] = open(self.path, "ab" if resume else "xb")  # noqa: SIM115
         except OSError as exc:
             raise RecordingError(f"cannot create recording {self.path}: {exc.strerror}") from None
-        self._hash.update(head)
         self.offset = len(head)
-        self._pending.append(head)
-        self._flush()
+        if resume:
+            if self._file.tell() != len(head):
+                self._file.close()
+                raise RecordingError(f"cannot resume recording {self.path}: not a fresh file")
+            self._hash.update(head)
+        else:
+            self._pending.append(head)
+            self._flush()
 
     def write(self, event: Event) -> int:
         """Append ``event`` (time rounded to microseconds, never before the previous event).
@@ -375,8 +391,8 @@ class RecordingWriter:
         except UnicodeEncodeError:
             raise RecordingError("event data is not valid Unicode text") from None
         self._last_time = t
-        self._hash.update(line)
         self._pending.append(line)
+        self._pending_size += len(line)
         self.offset += len(line)
         if self.index is not None:
             self.index.feed(event, self.offset)
@@ -396,12 +412,12 @@ class RecordingWriter:
         return self.write(Event(time, "m", label))
 
     def maybe_flush(self, now: float) -> bool:
-        """Flush if ``flush_interval`` passed since the last flush; return True if it did.
+        """Flush if ``flush_interval`` passed or ``FLUSH_BYTES`` are pending; True if it did.
 
         Args:
             now: a monotonic clock reading (any origin, same as previous calls).
         """
-        if now - self._last_flush < self.flush_interval:
+        if now - self._last_flush < self.flush_interval and self._pending_size < FLUSH_BYTES:
             return False
         self._last_flush = now
         self._flush()
@@ -410,10 +426,12 @@ class RecordingWriter:
     def _flush(self) -> None:
         if not self._pending:
             return
-        data = b"".join(self._pending)
-        self._pending.clear()
+        pending, self._pending = self._pending, []
+        self._pending_size = 0
+        for piece in pending:  # hashed as written: big pieces release the GIL
+            self._hash.update(piece)
         try:
-            self._file.write(data)
+            self._file.writelines(pending)
             self._file.flush()
             if self.fsync:
                 os.fsync(self._file.fileno())
@@ -434,6 +452,19 @@ class RecordingWriter:
         if self.index is not None:
             self.index.close()
         return self._hash.hexdigest()
+
+
+def start_recording(path: str | os.PathLike[str], header: Header) -> None:
+    """Create ``path`` (it must not exist) holding only the header line.
+
+    Raises:
+        RecordingError: the file exists or cannot be written.
+    """
+    try:
+        with open(path, "xb") as f:
+            f.write(encode_header(header))
+    except OSError as exc:
+        raise RecordingError(f"cannot create recording {path}: {exc.strerror}") from None
 
 
 def file_sha256(path: str | os.PathLike[str]) -> str:

@@ -47,3 +47,14 @@ class OutputFilter(Protocol):
 
     def flush(self, stderr: bool) -> bytes:
         """Return what was held back (end of stream or hold-back timeout)."""
+
+
+class FlowControl(Protocol):
+    """A stage the relay must not outrun (the recorder): pause the target while congested."""
+
+    @property
+    def congested(self) -> bool:
+        """Whether the target should pause until :meth:`drain` returns."""
+
+    async def drain(self) -> None:
+        """Wait until the backlog is down again."""

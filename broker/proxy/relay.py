@@ -7,7 +7,8 @@ import contextlib
 import logging
 from collections.abc import Callable, Sequence
 
-from broker.proxy.base import OutputFilter, Upstream
+from broker.errors import GatehouseError
+from broker.proxy.base import FlowControl, OutputFilter, Upstream
 from broker.proxy.capture import LineCapture
 from broker.server.channel import TerminalChannel
 
@@ -31,6 +32,7 @@ class Relay:
         check_command: Callable[[str], str | None] | None = None,
         split_stderr: bool = False,
         on_resize: Callable[[int, int], None] | None = None,
+        flow: Sequence[FlowControl] = (),
     ) -> None:
         self.channel = channel
         self.filters = tuple(filters)
@@ -38,6 +40,7 @@ class Relay:
         self.check_command = check_command
         self.split_stderr = split_stderr
         self.on_resize = on_resize
+        self.flow = tuple(flow)
         self.upstream: Upstream | None = None
         self.bytes_in = 0
         self.bytes_out = 0
@@ -76,13 +79,18 @@ class Relay:
             self.channel.write_stderr(data)
         else:
             self.channel.write(data)
-        if self.channel.send_buffer > HIGH_WATER and self._drainer is None and self.upstream:
+        if self._drainer is None and self.upstream is not None and self._congested():
             self.upstream.pause_reading()
             self._drainer = self._loop.create_task(self._drain())
+
+    def _congested(self) -> bool:
+        return self.channel.send_buffer > HIGH_WATER or any(f.congested for f in self.flow)
 
     async def _drain(self) -> None:
         try:
             await self.channel.drain()
+            for stage in self.flow:
+                await stage.drain()
         finally:
             self._drainer = None
             if self.upstream is not None:
@@ -100,6 +108,11 @@ class Relay:
                 self._fail(exc)
                 return
             self._deliver(data, stderr)
+
+    def abort(self, reason: str) -> None:
+        """End the session now (a recording failed): fail closed, say why."""
+        if self._failure is None:
+            self._fail(GatehouseError(reason))
 
     def _fail(self, exc: BaseException) -> None:
         log.error("[%s] output filter failed, ending session: %r", self.channel.principal.name, exc)
@@ -151,6 +164,8 @@ class Relay:
     async def run(self, upstream: Upstream, *, take_input: bool = True) -> int:
         """Relay until ``upstream`` ends; returns its exit status."""
         self.upstream = upstream
+        if self._failure is not None:  # failed before the target opened: do not start
+            upstream.close()
         if take_input:
             self.channel.set_consumer(self)
         closed = asyncio.ensure_future(self.channel.wait_closed())

@@ -31,6 +31,7 @@ async def build_services(config: Config, policies: PolicySet) -> tuple[Services,
     engine = load_engine(policies, paths.masking_key)
     services = Services(config, policies, paths.vault(), events, masking=engine)
     services.review.subscribe = events.audit.add_listener
+    await services.recorders.start()
     return services, paths
 
 
@@ -81,6 +82,7 @@ async def run_broker(
                 await services.settle()  # pending audit records, recording indexes
         except TimeoutError:
             log.error("background work still running at shutdown; recordings index on open")
+        await services.recorders.stop()  # writes out and closes any open recording
         await watchdog.stop()
         await events.close()
 
