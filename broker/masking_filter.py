@@ -104,7 +104,10 @@ load_engine = load_engines
 _CSI_DONE = re.compile(rb"\x1b\[[0-?]*[ -/]*[@-~]")
 _ESC_DONE = re.compile(rb"\x1b[ -/]*[0-~]")
 _STRING_INTRO = frozenset(b"]PX^_")
-_STRING_END = re.compile(rb"[\x07\x18\x1a]")
+_OSC_END = re.compile(rb"[\x07\x18\x1a]")
+"""OSC strings end at BEL (or ST, which starts with ESC); CAN and SUB abort any string."""
+_STRING_END = re.compile(rb"[\x18\x1a]")
+"""DCS, SOS, PM and APC strings end only at ST (or CAN/SUB), not at BEL."""
 _MAX_OPEN = 64
 
 
@@ -120,15 +123,15 @@ class OutputBoundary:
     def __init__(self) -> None:
         self._open = b""
         """The unfinished sequence (from its ESC) at the end of the stream, if any."""
-        self._string = False
-        """Inside an OSC/DCS/SOS/PM/APC string, which ends at BEL or ST (or CAN/SUB)."""
+        self._string: re.Pattern[bytes] | None = None
+        """Inside an OSC/DCS/SOS/PM/APC string: what ends it (besides ST)."""
         self._last = b""
         """The stream's last bytes (up to 3), for an unfinished UTF-8 character."""
 
     @property
     def at_rest(self) -> bool:
         """True when nothing is unfinished at the end of what was fed."""
-        return not self._open and not self._string and _utf8_complete(self._last)
+        return not self._open and self._string is None and _utf8_complete(self._last)
 
     def feed(self, data: bytes) -> None:
         """Note ``data`` as the stream's next bytes."""
@@ -137,12 +140,11 @@ class OutputBoundary:
         self._last = (self._last + data)[-3:] if len(data) < 3 else data[-3:]
         esc = data.rfind(b"\x1b")
         if esc >= 0:
-            self._string = False
+            self._string = None
             self._settle(data[esc:])
-        elif self._string:
-            if _STRING_END.search(data) is not None:
-                self._string = False
-                self._open = b""
+        elif self._string is not None:
+            if self._string.search(data) is not None:
+                self._string = None
         elif self._open:
             self._settle(self._open + data[:_MAX_OPEN])
 
@@ -150,7 +152,8 @@ class OutputBoundary:
         """``seq`` starts with the stream's last ESC: is that sequence finished?"""
         self._open = b""
         if len(seq) >= 2 and seq[1] in _STRING_INTRO:
-            self._string = _STRING_END.search(seq, 2) is None
+            end = _OSC_END if seq[1] == 0x5D else _STRING_END
+            self._string = end if end.search(seq, 2) is None else None
             return
         done = _CSI_DONE if seq[1:2] == b"[" else _ESC_DONE
         if done.match(seq) is None:

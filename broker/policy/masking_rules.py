@@ -41,7 +41,7 @@ class MaskingOverride:
     connections: tuple[str, ...]
     """Connection-name globs (fnmatch, case-sensitive); empty means every connection."""
     groups: tuple[str, ...]
-    """The override applies to members of any of these groups; empty means everyone."""
+    """The override applies to members of any of these groups; empty (or ``*``): everyone."""
     policy: MaskingPolicy
     """The base policy with this override's changes applied."""
 
@@ -49,7 +49,7 @@ class MaskingOverride:
         """Whether a session on ``connection`` by a member of ``groups`` is in scope."""
         if self.connections and not any(fnmatchcase(connection, g) for g in self.connections):
             return False
-        return not self.groups or not set(self.groups).isdisjoint(groups)
+        return not self.groups or "*" in self.groups or not set(self.groups).isdisjoint(groups)
 
 
 @dataclass(frozen=True)
@@ -162,14 +162,15 @@ def _detectors(
     else:
         names = _strings(raw.get("enable"), (*path, "enable"), "detector or category names", ctx)
         enable = _expand(names, known, (*path, "enable"), ctx)
-    off = _strings(raw.get("disable"), (*path, "disable"), "detector or category names", ctx)
-    if "all" in off or raw.get("disable") == "all":
+    off = raw.get("disable")
+    if off == "all" or (isinstance(off, list) and "all" in off):
         raise ctx.fail(
             f"an override cannot disable every detector; only the {UNMASKED_GROUP!r} group "
             "switches masking off (and is audited)",
             (*path, "disable"),
         )
-    disable = _expand(off, known, (*path, "disable"), ctx)
+    names = _strings(off, (*path, "disable"), "detector or category names", ctx)
+    disable = _expand(names, known, (*path, "disable"), ctx)
     on = {d.name for d in base.detectors} | enable
     return tuple(d for d in known.values() if d.name in on and d.name not in disable)
 

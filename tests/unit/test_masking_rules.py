@@ -34,6 +34,7 @@ masking:
       strategies: {credit_card: partial}
     - {connections: ["lab-*", shell], detectors: {enable: [ipv4]}}
     - {groups: [auditors], default_strategy: hash}
+    - {connections: ["web-*"], groups: ["*"], strategies: {email: redact}}
 """
 
 
@@ -64,7 +65,8 @@ def _line_of(path: tuple[str | int, ...]) -> int:
         ("shell", ["dba"], "overrides[1]"),
         ("prod-db", ["auditors", "dba"], "prod-dba"),  # first match wins
         ("web-1", ["auditors"], "overrides[2]"),
-        ("web-1", [], "default"),
+        ("db-1", [], "default"),
+        ("web-1", ["anyone"], "overrides[3]"),  # groups: ["*"] is everyone
     ],
 )
 def test_first_matching_override_decides(connection: str, groups: list[str], scope: str) -> None:
@@ -232,6 +234,11 @@ HEAD = "masking:\n  detectors: {enable: all}\n  overrides:\n"
         ),
         (
             HEAD + "    - connections: [a]\n      detectors: {disable: [all]}\n",
+            "5: masking.overrides.0.detectors.disable",
+            "cannot disable every detector",
+        ),
+        (
+            HEAD + "    - connections: [a]\n      detectors: {disable: all}\n",
             "5: masking.overrides.0.detectors.disable",
             "cannot disable every detector",
         ),

@@ -142,6 +142,10 @@ def test_the_audit_summary_names_the_policy() -> None:
         ([b"\x1b]0;title\x1b"], False),
         ([b"\x1b]0;title\x1b", b"\\"], True),
         ([b"\x1bPq#0;2;0;0;0"], False),
+        ([b"\x1bPq#0;2;0;0;0\x07"], False),  # BEL ends an OSC string, not a DCS one
+        ([b"\x1bPq#0", b"\x07 more"], False),
+        ([b"\x1bPq#0", b"\x07 more\x1b\\"], True),
+        ([b"\x1b_app", b"\x18"], True),  # CAN aborts a string
         ([b"\x1b[12\x01"], False),  # malformed: unsure, so not at rest …
         ([b"\x1b[12\x01", b"m x"], False),
         ([b"\x1b[12\x01", b"m \x1b[0m"], True),  # … until the next ESC settles it
@@ -177,6 +181,7 @@ TOKENS = st.sampled_from(
         b"\x1b]0;a title\x07",
         b"\x1b]8;;http://x\x1b\\",
         b"\x1bP1$r0m\x1b\\",
+        b"\x1bPq\x07#0\x1b\\",
     ]
 )
 
