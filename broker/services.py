@@ -17,8 +17,8 @@ from broker.errors import (
     RecordingError,
     UpstreamError,
 )
-from broker.masking import MaskFailure, MaskingEngine
-from broker.masking_filter import UNMASKED_GROUP, MaskingFilter
+from broker.masking import MaskFailure
+from broker.masking_filter import UNMASKED_GROUP, EndsMasking, MaskingEngines, MaskingFilter
 from broker.policy.access import Decision, decide_access, decide_command
 from broker.policy.loader import PolicySet
 from broker.proxy import ssh as ssh_proxy
@@ -75,7 +75,7 @@ class Services:
         policies: PolicySet,
         vault: Vault,
         events: EventSink | None = None,
-        masking: MaskingEngine | None = None,
+        masking: MaskingEngines | None = None,
     ) -> None:
         self.config = config
         self.policies = policies
@@ -121,8 +121,15 @@ class Services:
         while self._tasks:
             await asyncio.wait(set(self._tasks))
 
-    def maskers_for(self, principal: Principal, conn: Connection) -> list[MaskingFilter]:
-        """The masking stage for a session (none for the break-glass group, which is audited)."""
+    def maskers_for(
+        self, principal: Principal, conn: Connection, *, pty: bool = False
+    ) -> list[MaskingFilter]:
+        """The masking stage for a session (none for the break-glass group, which is audited).
+
+        The policy is the one the masking rules resolve for this connection and the user's
+        groups (the engine is shared with every session of that policy). ``pty`` turns on the
+        live window-title indicator (terminal sessions only, never `run`).
+        """
         if self.masking is None:
             return []
         if UNMASKED_GROUP in principal.groups:
@@ -132,13 +139,24 @@ class Services:
         def failed(failure: MaskFailure) -> None:
             self.emit_soon(principal.name, "masking.error", conn.name, asdict(failure))
 
-        return [MaskingFilter(self.masking, on_failure=failed)]
+        scope, engine = self.masking.for_session(conn.name, principal.groups)
+        return [MaskingFilter(engine, on_failure=failed, pty=pty, scope=scope)]
 
-    def mask_message(self, text: str) -> str:
-        """Mask a message shown to a user (errors can quote target output)."""
+    def mask_message(
+        self, text: str, *, connection: str | None = None, groups: Sequence[str] = ()
+    ) -> str:
+        """Mask a message shown to a user (errors can quote target output).
+
+        With the session's ``connection`` (and the user's ``groups``) the policy that applies
+        there masks it; without, every detector any policy enables does (fail closed).
+        """
         if self.masking is None:
             return text
-        masked, _ = self.masking.mask_text(text, stream="message")
+        if connection is None:
+            engine = self.masking.strictest
+        else:
+            _, engine = self.masking.for_session(connection, groups)
+        masked, _ = engine.mask_text(text, stream="message")
         return masked
 
     # -- policy -------------------------------------------------------------
@@ -258,12 +276,16 @@ class Services:
     ) -> BrokeredSession:
         try:
             await self.recorders.start()
-            return BrokeredSession(self, principal, conn, channel, kind)
+            session = BrokeredSession(self, principal, conn, channel, kind)
         except RecordingError as exc:
             if self.config.recording.strict:
                 raise GatehouseError(f"session refused: it cannot be recorded ({exc})") from None
             log.error("recording unavailable, strict mode off: %s", exc)
-            return BrokeredSession(self, principal, conn, channel, kind, record=False)
+            session = BrokeredSession(self, principal, conn, channel, kind, record=False)
+        # A terminal session has a pty: its maskers show the live count in the window title.
+        for masker in session.maskers:
+            masker.pty = kind == "terminal"
+        return session
 
     async def open_terminal(
         self, principal: Principal, name: str, channel: TerminalChannel
@@ -287,7 +309,7 @@ class Services:
         except BaseException:
             await session.abandon()
             raise
-        await session.started(upstream, {"kind": "terminal"})
+        await session.started(EndsMasking(upstream, session.maskers), {"kind": "terminal"})
         return session
 
     async def terminal(
@@ -329,5 +351,6 @@ class Services:
             await session.abandon()
             raise
         session.note_command(command)
+        upstream = EndsMasking(upstream, session.maskers)
         await session.started(upstream, {"kind": "run", "command": command})
         return await session.run()
