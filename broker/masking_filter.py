@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -17,13 +17,11 @@ from broker.policy.masking_rules import (
     MaskingRules,
     load_masking_rules,
 )
-from broker.proxy.base import Upstream
 
 __all__ = [
     "MAX_PROOFS",
     "TITLE_INTERVAL",
     "UNMASKED_GROUP",
-    "EndsMasking",
     "MaskingEngines",
     "MaskingFilter",
     "OutputBoundary",
@@ -291,41 +289,3 @@ class MaskingFilter:
     def describe(self) -> str:
         """`N values masked (…)` for the user."""
         return self.counter.summary()
-
-
-class EndsMasking:
-    """An upstream that tells the session's maskers when the target's output has ended.
-
-    The relay flushes its filters once more after ``wait()`` returns, and a masker told of the
-    end adds its final indicator to that flush (the last window title in a terminal session,
-    the `N values masked` line on stderr after `run`), so the recording gets it too.
-    """
-
-    def __init__(self, upstream: Upstream, maskers: Sequence[MaskingFilter]) -> None:
-        self._upstream = upstream
-        self._maskers = tuple(maskers)
-
-    def write(self, data: bytes) -> None:
-        self._upstream.write(data)
-
-    def write_eof(self) -> None:
-        self._upstream.write_eof()
-
-    def resize(self, cols: int, rows: int) -> None:
-        self._upstream.resize(cols, rows)
-
-    def pause_reading(self) -> None:
-        self._upstream.pause_reading()
-
-    def resume_reading(self) -> None:
-        self._upstream.resume_reading()
-
-    def close(self) -> None:
-        self._upstream.close()
-
-    async def wait(self) -> int:
-        try:
-            return await self._upstream.wait()
-        finally:
-            for masker in self._maskers:
-                masker.end()

@@ -238,6 +238,9 @@ class SessionRecorder:
     def flush(self, stderr: bool) -> bytes:
         return b""
 
+    def end(self) -> None:
+        pass
+
     @property
     def congested(self) -> bool:
         return self.link.congested

@@ -18,7 +18,7 @@ from broker.errors import (
     UpstreamError,
 )
 from broker.masking import MaskFailure
-from broker.masking_filter import UNMASKED_GROUP, EndsMasking, MaskingEngines, MaskingFilter
+from broker.masking_filter import UNMASKED_GROUP, MaskingEngines, MaskingFilter
 from broker.policy.access import Decision, decide_access, decide_command
 from broker.policy.loader import PolicySet
 from broker.proxy import ssh as ssh_proxy
@@ -276,16 +276,12 @@ class Services:
     ) -> BrokeredSession:
         try:
             await self.recorders.start()
-            session = BrokeredSession(self, principal, conn, channel, kind)
+            return BrokeredSession(self, principal, conn, channel, kind)
         except RecordingError as exc:
             if self.config.recording.strict:
                 raise GatehouseError(f"session refused: it cannot be recorded ({exc})") from None
             log.error("recording unavailable, strict mode off: %s", exc)
-            session = BrokeredSession(self, principal, conn, channel, kind, record=False)
-        # A terminal session has a pty: its maskers show the live count in the window title.
-        for masker in session.maskers:
-            masker.pty = kind == "terminal"
-        return session
+            return BrokeredSession(self, principal, conn, channel, kind, record=False)
 
     async def open_terminal(
         self, principal: Principal, name: str, channel: TerminalChannel
@@ -309,7 +305,7 @@ class Services:
         except BaseException:
             await session.abandon()
             raise
-        await session.started(EndsMasking(upstream, session.maskers), {"kind": "terminal"})
+        await session.started(upstream, {"kind": "terminal"})
         return session
 
     async def terminal(
@@ -351,6 +347,5 @@ class Services:
             await session.abandon()
             raise
         session.note_command(command)
-        upstream = EndsMasking(upstream, session.maskers)
         await session.started(upstream, {"kind": "run", "command": command})
         return await session.run()

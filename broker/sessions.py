@@ -69,7 +69,7 @@ class BrokeredSession:
                 rows=channel.rows,
                 term=channel.term_type,
             )
-        self.maskers = services.maskers_for(principal, conn)
+        self.maskers = services.maskers_for(principal, conn, pty=kind == "terminal")
         stages: list[OutputFilter] = [*self.maskers]
         if self.recorder is not None:
             stages.append(self.recorder)

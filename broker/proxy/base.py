@@ -48,6 +48,9 @@ class OutputFilter(Protocol):
     def flush(self, stderr: bool) -> bytes:
         """Return what was held back (end of stream or hold-back timeout)."""
 
+    def end(self) -> None:
+        """The target's output has ended; one last :meth:`flush` follows."""
+
 
 class FlowControl(Protocol):
     """A stage the relay must not outrun (the recorder): pause the target while congested."""

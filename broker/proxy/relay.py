@@ -188,6 +188,8 @@ class Relay:
                 self._drainer.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await self._drainer
+        for stage in self.filters:
+            stage.end()
         self._flush_filters()
         await self.channel.drain()
         return status

@@ -211,6 +211,12 @@ class FrontDoor:
             return 2
         return await self._exec(channel, request)
 
+    def _mask(self, exc: Exception, connection: str, principal: Principal) -> str:
+        """An error for the user, masked by the policy of the connection it is about."""
+        return self.services.mask_message(
+            str(exc), connection=connection or None, groups=principal.groups
+        )
+
     async def _exec(self, channel: TerminalChannel, request: ExecRequest) -> int:
         principal = channel.principal
         out = channel.write_stderr
@@ -237,8 +243,8 @@ class FrontDoor:
             out(b"gatehouse: sql is not available on this broker yet\n")
             return 2
         except (ApprovalRequired, PolicyDenied) as exc:
-            out(f"gatehouse: {self.services.mask_message(str(exc))}\n".encode())
+            out(f"gatehouse: {self._mask(exc, request.connection, principal)}\n".encode())
             return 1
         except GatehouseError as exc:
-            out(f"gatehouse: {self.services.mask_message(str(exc))}\n".encode())
+            out(f"gatehouse: {self._mask(exc, request.connection, principal)}\n".encode())
             return 255

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from broker.errors import UpstreamError
+from broker.masking import MaskingEngine, MaskingPolicy
 from broker.server.channel import Principal
 from broker.services import ConnectionView
 from broker.sessions import SessionResult
@@ -50,6 +51,15 @@ class FakeServices:
         )
         self.opened: list[str] = []
         self.fail_with: Exception | None = None
+        self.masking = MaskingEngine(MaskingPolicy(), key=b"k" * 32)  # the real engine
+        self.masked_for: list[tuple[str | None, tuple[str, ...]]] = []
+
+    def mask_message(
+        self, text: str, *, connection: str | None = None, groups: tuple[str, ...] = ()
+    ) -> str:
+        self.masked_for.append((connection, tuple(groups)))
+        masked, _ = self.masking.mask_text(text, stream="message")
+        return masked
 
     def connections_for(self, principal: Principal) -> list[ConnectionView]:
         return list(self.views)

@@ -6,6 +6,7 @@ from typing import Any
 
 from textual.widgets import DataTable, Static
 
+from broker.errors import UpstreamError
 from tests.tui.fakes import FakeChannel, FakeServices, unreachable
 from tui.app import GatehouseApp
 from tui.screens.connections import ConnectionsScreen
@@ -103,6 +104,20 @@ async def test_upstream_error_shows_and_stays() -> None:
         assert "cannot connect to 127.0.0.1:1" in status(app)
         assert isinstance(app.screen, ConnectionsScreen)
         assert app.screen.query_one("#status").has_class("error")
+
+
+async def test_a_failure_quoting_the_target_is_masked_like_its_output() -> None:
+    services = FakeServices()
+    services.fail_with = UpstreamError("web-1: the target said: card 4111 1111 1111 1111 refused")
+    app, _ = make_app(services)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("enter")
+        await pilot.pause(0.2)
+        shown = status(app) + " ".join(str(n.message) for n in app._notifications)
+        assert "refused" in shown
+        assert "4111 1111 1111 1111" not in shown
+        assert "MASKED" in shown
+        assert services.masked_for == [("db-1", ("engineers", "reviewers"))]
 
 
 async def test_empty_list_explains() -> None:

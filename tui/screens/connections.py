@@ -156,8 +156,12 @@ class ConnectionsScreen(Screen[None]):
             with app.step_aside():
                 result = await session.run()
         except GatehouseError as exc:
-            self._status(f"{name}: {exc}", error=True)
-            self.notify(str(exc), title="Cannot connect", severity="error", timeout=8)
+            # errors can quote the target (a failed command, a banner): mask like its output
+            message = app.services.mask_message(
+                str(exc), connection=name, groups=app.principal.groups
+            )
+            self._status(f"{name}: {message}", error=True)
+            self.notify(message, title="Cannot connect", severity="error", timeout=8, markup=False)
             return
         except Exception:
             log.exception("[%s] session on %s failed", app.principal.name, name)
