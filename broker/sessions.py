@@ -139,9 +139,11 @@ class BrokeredSession:
         if self.recorder is None:
             return ""
         sha = await self.recorder.close()
-        details = {"session": self.session_id, "sha256": sha}
+        details: dict[str, Any] = {"session": self.session_id, "sha256": sha}
         if self.recorder.error:
             details["error"] = self.recorder.error
+        if self.recorder.nul_bytes:
+            details["nul_bytes_not_recorded"] = self.recorder.nul_bytes
         await self._emit("recording.closed", details)
         self.services.spawn(build_index_detached(self.recorder.path), essential=False)
         return sha

@@ -126,3 +126,16 @@ def test_the_broker_runs_on_the_system_allocator(broker: BrokerProcess) -> None:
     environ = psutil.Process(broker.proc.pid).environ()
     assert environ.get("PYTHONMALLOC") == "malloc"
     assert environ.get("PYTHONMALLOC") == recorder_of(broker).environ().get("PYTHONMALLOC")
+
+
+def test_nul_bytes_reach_the_user_and_are_counted_not_recorded(broker: BrokerProcess) -> None:
+    result = broker.run_ssh(
+        "alice", "run", "shell", "--", "printf 'a\\0\\0b\\0'; printf 'c\\0' >&2"
+    )
+    assert result.returncode == 0
+    assert result.stdout == b"a\x00\x00b\x00"
+    assert result.stderr.startswith(b"c\x00")
+    closed = audit(broker, "recording.closed")[-1]
+    assert closed["nul_bytes_not_recorded"] == 4
+    rec = read_recording(broker.dir / "state" / "recordings" / f"{closed['session']}.cast")
+    assert sorted(e.data for e in rec.events if e.code == "o") == ["ab", "c"]
