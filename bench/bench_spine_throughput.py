@@ -1,8 +1,9 @@
 """`run` bulk output through the broker vs direct OpenSSH and an OpenSSH ProxyJump, MiB/s.
 
-Usage: .venv/bin/python bench/bench_spine_throughput.py [--quick] [--reps N]
+Usage: .venv/bin/python bench/bench_spine_throughput.py [--quick] [--reps N] [--payload text]
 
-Each figure is the median of several runs of ``head -c SIZE /dev/zero`` on a private sshd,
+Each figure is the median of several runs of ``head -c SIZE /dev/zero`` (or, with
+``--payload text``, SIZE bytes of repeated log lines from ``yes``) on a private sshd,
 timing the whole ssh command (connection set-up included) with output to /dev/null. Runs of
 the different paths are interleaved so that background load hits them alike.
 """
@@ -20,6 +21,7 @@ from pathlib import Path
 from _common import UNMASKED_USER, USER, Spine, median, settle, spine, table
 
 AES = "aes128-gcm@openssh.com"
+LOG_LINE = "2026-12-04T06:00:00Z GET /api/v1/items?page=3 200 0.004s user=42 host=web-7 msg=ok"
 CHACHA = "chacha20-poly1305@openssh.com"
 
 
@@ -90,10 +92,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="20 MiB, 3 runs each")
     parser.add_argument("--reps", type=int, default=0, help="runs per path (default 5, quick 3)")
+    parser.add_argument(
+        "--payload",
+        choices=("zeros", "text"),
+        default="zeros",
+        help="zeros: the issue's /dev/zero; text: log lines (recorded and scanned as text)",
+    )
     args = parser.parse_args()
     mib = 20 if args.quick else 200
     reps = args.reps or (3 if args.quick else 5)
     command = f"head -c {mib}M /dev/zero"
+    if args.payload == "text":
+        command = f"yes '{LOG_LINE}' | head -c {mib}M"
 
     with spine() as sp, tempfile.TemporaryDirectory(prefix="bench-tp-") as tmp:
         paths = build_paths(sp, Path(tmp), command)

@@ -31,6 +31,7 @@ from recordings.store import RecordingStore
 
 log = logging.getLogger(__name__)
 
+_NULS = bytes(1 << 17)
 CLOSE_TIMEOUT = 60.0
 """Seconds to wait for the recorder to write out a session's backlog and close its file."""
 
@@ -236,7 +237,8 @@ class SessionRecorder:
         if data:
             shown = data
             if b"\0" in data:  # NUL displays nothing; see docs/decisions/008
-                shown = data.translate(None, b"\0")  # 30x faster than replace here
+                # a block of padding costs one compare; translate is 30x faster than replace
+                shown = b"" if _NULS.startswith(data) else data.translate(None, b"\0")
                 self.nul_bytes += len(data) - len(shown)
             if shown:
                 self._send(ERR if stderr else OUT, shown)
