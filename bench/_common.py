@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import gc
 import math
@@ -16,8 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import asyncssh
-
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
@@ -25,6 +22,7 @@ if str(ROOT) not in sys.path:
 from tests.harness.process import LOOPBACK  # noqa: E402
 from tests.harness.sshd import CLIENT_OPTIONS, SshdTarget  # noqa: E402
 from tests.support.broker import BrokerProcess  # noqa: E402
+from tests.support.tui_client import TuiClient  # noqa: E402
 
 USER = "alice"
 """Masked like any user."""
@@ -174,103 +172,22 @@ def settle(seconds: float) -> None:
     time.sleep(seconds)
 
 
-class TuiSession:
-    """An asyncssh client with a pty on the broker, its output timestamped as it arrives."""
+async def open_tui(
+    port: int, key: Path, user: str = USER, size: tuple[int, int] = (120, 40)
+) -> tuple[TuiClient, float, float]:
+    """Log in and open the TUI; returns the client, login and first-paint seconds.
 
-    def __init__(self, conn: asyncssh.SSHClientConnection) -> None:
-        self.conn = conn
-        self.proc: asyncssh.SSHClientProcess[bytes] | None = None
-        self.raw = bytearray()
-        self.chunks: list[tuple[float, int]] = []
-        self._changed = asyncio.Event()
-        self._reader: asyncio.Task[None] | None = None
-        self.eof = False
-
-    @classmethod
-    async def open(
-        cls, port: int, key: Path, user: str = USER, size: tuple[int, int] = (120, 40)
-    ) -> tuple[TuiSession, float, float]:
-        """Log in and request a pty shell; returns the session, login and first-paint seconds.
-
-        Login is TCP connect + key exchange + authentication; first paint runs from asking for
-        the session until the picker's text has arrived.
-        """
-        began = time.perf_counter()
-        conn = await asyncssh.connect(
-            LOOPBACK,
-            port,
-            username=user,
-            client_keys=[str(key)],
-            known_hosts=None,
-            agent_path=None,
-            config=None,
-        )
-        logged_in = time.perf_counter()
-        session = cls(conn)
-        try:
-            session.proc = await conn.create_process(
-                term_type="xterm-256color", term_size=size, encoding=None
-            )
-            session._reader = asyncio.get_running_loop().create_task(session._read())
-            painted = await session.wait(PICKER, timeout=30)
-        except BaseException:
-            await session.close()
-            raise
-        return session, logged_in - began, painted - logged_in
-
-    async def _read(self) -> None:
-        assert self.proc is not None
-        try:
-            while data := await self.proc.stdout.read(65536):
-                self.raw += data
-                self.chunks.append((time.perf_counter(), len(self.raw)))
-                self._changed.set()
-        except (asyncssh.Error, OSError):
-            pass
-        finally:
-            self.eof = True
-            self._changed.set()
-
-    async def wait(self, pattern: re.Pattern[bytes], since: int = 0, timeout: float = 10) -> float:
-        """Wait until ``pattern`` occurs after byte ``since``; returns when its last chunk came."""
-        deadline = time.perf_counter() + timeout
-        while True:
-            match = pattern.search(self.raw, since)
-            if match:
-                return next(at for at, end in self.chunks if end >= match.end())
-            left = deadline - time.perf_counter()
-            if left <= 0 or self.eof:
-                tail = bytes(self.raw[-300:])
-                raise TimeoutError(f"no {pattern.pattern!r} within {timeout}s; tail {tail!r}")
-            self._changed.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), left)
-
-    def send(self, data: bytes) -> float:
-        """Type ``data``; returns the time it was written."""
-        assert self.proc is not None
-        self.proc.stdin.write(data)
-        return time.perf_counter()
-
-    async def keystroke_redraw(self, key: bytes, expect: re.Pattern[bytes]) -> float:
-        """Seconds from typing ``key`` until ``expect`` arrives in the output."""
-        mark = len(self.raw)
-        sent = self.send(key)
-        return await self.wait(expect, since=mark) - sent
-
-    async def close(self, *, quit_key: bool = False) -> None:
-        """Leave with ``q`` (waiting for the exit) or by dropping the connection."""
-        if quit_key and self.proc is not None and not self.eof:
-            self.send(b"q")
-            with contextlib.suppress(TimeoutError, asyncssh.Error, OSError):
-                await asyncio.wait_for(self.proc.wait_closed(), 10)
-        self.conn.close()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.conn.wait_closed(), 10)
-        if self._reader is not None:
-            self._reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reader
+    Login is TCP connect + key exchange + authentication; first paint runs from asking for
+    the session until the picker's text has arrived.
+    """
+    began = time.perf_counter()
+    client = await TuiClient.connect(port, key, user, size)
+    try:
+        painted = await client.wait(PICKER, timeout=30)
+    except BaseException:
+        await client.close()
+        raise
+    return client, client.logged_in_at - began, painted - client.logged_in_at
 
 
 PICKER = re.compile(rb"to filter connections")

@@ -16,15 +16,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import re
 
+import asyncssh
 from _common import (
     Memory,
     Spine,
-    TuiSession,
+    TuiClient,
     median,
     memory,
+    open_tui,
     percentile,
     spine,
     table,
@@ -50,33 +53,41 @@ async def measure_memory(pid: int, quiet: float) -> Memory:
     return memory(pid)
 
 
-async def keystrokes_each(sessions: list[TuiSession]) -> list[float]:
+async def keystrokes_each(sessions: list[TuiClient]) -> list[float]:
     """Type a filter letter on each session in turn (and clear it); redraw latencies, ms."""
     out = []
     for session in sessions:
-        out.append(await session.keystroke_redraw(b"z", FILTERED) * 1000)
-        await session.keystroke_redraw(b"\x7f", UNFILTERED)
+        out.append(await session.keystroke(b"z", FILTERED) * 1000)
+        await session.keystroke(b"\x7f", UNFILTERED)
     return out
 
 
-async def keystrokes_burst(sessions: list[TuiSession]) -> list[float]:
+async def keystrokes_burst(sessions: list[TuiClient]) -> list[float]:
     """Type a filter letter on every session at once; redraw latencies, ms."""
-    got = await asyncio.gather(*(s.keystroke_redraw(b"z", FILTERED) for s in sessions))
-    await asyncio.gather(*(s.keystroke_redraw(b"\x7f", UNFILTERED) for s in sessions))
+    got = await asyncio.gather(*(s.keystroke(b"z", FILTERED) for s in sessions))
+    await asyncio.gather(*(s.keystroke(b"\x7f", UNFILTERED) for s in sessions))
     return [g * 1000 for g in got]
 
 
-async def close_all(sessions: list[TuiSession]) -> None:
-    await asyncio.gather(*(s.close(quit_key=i % 2 == 0) for i, s in enumerate(sessions)))
+async def close_all(sessions: list[TuiClient]) -> None:
+    await asyncio.gather(*(leave(s, quit_key=i % 2 == 0) for i, s in enumerate(sessions)))
     sessions.clear()
 
 
+async def leave(session: TuiClient, *, quit_key: bool) -> None:
+    """Half leave with q (waiting for the exit), half drop the connection."""
+    if quit_key and not session.eof:
+        with contextlib.suppress(TimeoutError, asyncssh.Error, OSError):
+            await session.quit()
+    await session.close()
+
+
 async def open_to(
-    sp: Spine, sessions: list[TuiSession], count: int
+    sp: Spine, sessions: list[TuiClient], count: int
 ) -> tuple[list[float], list[float]]:
     logins, paints = [], []
     while len(sessions) < count:
-        session, login, paint = await TuiSession.open(sp.broker.port, sp.broker.keys["alice"])
+        session, login, paint = await open_tui(sp.broker.port, sp.broker.keys["alice"])
         sessions.append(session)
         logins.append(login * 1000)
         paints.append(paint * 1000)
@@ -86,7 +97,7 @@ async def open_to(
 async def run(sp: Spine, levels: list[int], quiet: float) -> None:
     pid = sp.broker.proc.pid if sp.broker.proc else 0
     cold = memory(pid)
-    sessions: list[TuiSession] = []
+    sessions: list[TuiClient] = []
     await open_to(sp, sessions, 1)  # warm-up: imports, CSS parsing, first App
     await close_all(sessions)
     base = await measure_memory(pid, quiet)

@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import re
-import time
 from collections.abc import Callable, Iterator
 
-import asyncssh
 import psutil
 import pytest
 
-from tests.harness.process import LOOPBACK
 from tests.harness.pty_client import PtyClient
 from tests.support.broker import BrokerProcess
+from tests.support.tui_client import TuiClient
 
 SESSIONS = 50
 REAL_CLIENTS = 3
@@ -37,90 +34,6 @@ def broker() -> Iterator[BrokerProcess]:
         yield proc
 
 
-class Session:
-    """An asyncssh client with a pty; output kept with the time each chunk arrived."""
-
-    def __init__(self, conn: asyncssh.SSHClientConnection) -> None:
-        self.conn = conn
-        self.proc: asyncssh.SSHClientProcess[bytes] | None = None
-        self.raw = bytearray()
-        self.chunks: list[tuple[float, int]] = []
-        self.eof = False
-        self._changed = asyncio.Event()
-        self._reader: asyncio.Task[None] | None = None
-
-    @classmethod
-    async def open(cls, broker: BrokerProcess) -> Session:
-        conn = await asyncssh.connect(
-            LOOPBACK,
-            broker.port,
-            username="alice",
-            client_keys=[str(broker.keys["alice"])],
-            known_hosts=None,
-            agent_path=None,
-            config=None,
-        )
-        session = cls(conn)
-        session.proc = await conn.create_process(
-            term_type="xterm-256color", term_size=(120, 40), encoding=None
-        )
-        session._reader = asyncio.get_running_loop().create_task(session._read())
-        return session
-
-    async def _read(self) -> None:
-        assert self.proc is not None
-        try:
-            while data := await self.proc.stdout.read(65536):
-                self.raw += data
-                self.chunks.append((time.monotonic(), len(self.raw)))
-                self._changed.set()
-        except (asyncssh.Error, OSError):
-            pass
-        finally:
-            self.eof = True
-            self._changed.set()
-
-    async def wait(self, pattern: re.Pattern[bytes], since: int = 0, timeout: float = 10) -> float:
-        deadline = time.monotonic() + timeout
-        while True:
-            match = pattern.search(self.raw, since)
-            if match:
-                return next(at for at, end in self.chunks if end >= match.end())
-            left = deadline - time.monotonic()
-            if left <= 0 or self.eof:
-                raise AssertionError(
-                    f"no {pattern.pattern!r}; output ends {bytes(self.raw[-300:])!r}"
-                )
-            self._changed.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), left)
-
-    async def keystroke(self, key: bytes, expect: re.Pattern[bytes]) -> float:
-        """Seconds from typing ``key`` until ``expect`` arrives."""
-        assert self.proc is not None
-        mark = len(self.raw)
-        sent = time.monotonic()
-        self.proc.stdin.write(key)
-        return await self.wait(expect, since=mark) - sent
-
-    async def quit(self) -> int | None:
-        """Press q, wait for the session's exit status, then hang up as OpenSSH does."""
-        assert self.proc is not None
-        self.proc.stdin.write(b"q")
-        async with asyncio.timeout(10):
-            await self.proc.wait_closed()
-        await self.drop()
-        return self.proc.exit_status
-
-    async def drop(self) -> None:
-        """Vanish without a goodbye (the connection closes under the TUI)."""
-        self.conn.close()
-        async with asyncio.timeout(10):
-            await self.conn.wait_closed()
-        if self._reader is not None:
-            await self._reader
-
-
 def real_keystroke(client: PtyClient, key: bytes, expect: re.Pattern[bytes]) -> float:
     mark = client.raw_length
     sent = client.send_bytes(key)
@@ -133,13 +46,16 @@ def established(pid: int, port: int) -> int:
     return sum(1 for c in conns if c.laddr and c.laddr.port == port and c.status == "ESTABLISHED")
 
 
-async def open_many(broker: BrokerProcess, count: int, batch: int = 8) -> list[Session]:
-    sessions: list[Session] = []
+async def open_many(broker: BrokerProcess, count: int, batch: int = 8) -> list[TuiClient]:
+    sessions: list[TuiClient] = []
     try:
         for start in range(0, count, batch):
             async with asyncio.timeout(60):
                 opened = await asyncio.gather(
-                    *(Session.open(broker) for _ in range(min(batch, count - start)))
+                    *(
+                        TuiClient.connect(broker.port, broker.keys["alice"])
+                        for _ in range(min(batch, count - start))
+                    )
                 )
             sessions += opened
             for session in opened:
@@ -183,7 +99,7 @@ async def test_fifty_sessions_stay_responsive_and_close_cleanly(
     leavers, droppers = sessions[::2], sessions[1::2]
     statuses = await asyncio.gather(*(s.quit() for s in leavers))
     assert statuses == [0] * len(leavers)
-    await asyncio.gather(*(s.drop() for s in droppers))
+    await asyncio.gather(*(s.close() for s in droppers))
     for client in real:
         client.send_bytes(b"q")
         assert await asyncio.to_thread(client.wait_exit, 10) == 0
@@ -194,7 +110,7 @@ async def test_fifty_sessions_stay_responsive_and_close_cleanly(
     assert established(pid, broker.port) == 0
 
     # The broker serves on: a new session paints the picker and answers; nothing failed.
-    fresh = await Session.open(broker)
+    fresh = await TuiClient.connect(broker.port, broker.keys["alice"])
     await fresh.wait(PICKER, timeout=15)
     assert await fresh.keystroke(b"z", FILTERED) < ANSWER_WITHIN
     await fresh.keystroke(b"\x7f", UNFILTERED)  # q quits only with an empty filter
