@@ -56,13 +56,15 @@ def test_auditor_tails_filters_and_reads_a_record(
     assert result.stdout == b"live-42\n"
     client.wait_for(re.compile(RUN + r".*command=echo live-\$\(\(40\+2\)\).*✓"), timeout=15)
     client.wait_for(re.compile(r"session\.end\s+shell\s+.*exit_status=0.*✓"), timeout=15)
-    client.wait_for("✓ chain verified")
+    client.wait_for("✓ chain verified", timeout=15)
 
     # Filter by user; Enter applies and returns to the table.
     client.send_keys("/")
     client.send_text("alice")
     client.send_keys("Enter")
-    screen = client.wait_for(re.compile(r"\d+ records · ✓ chain verified · user alice ·"))
+    screen = client.wait_for(
+        re.compile(r"\d+ records · ✓ chain verified · user alice ·"), timeout=15
+    )
     rows = table_part(screen)
     assert "carol" not in rows
     assert "broker" not in rows
@@ -77,11 +79,13 @@ def test_auditor_tails_filters_and_reads_a_record(
     for text in ('"actor": "alice"', '"exit_status": 0', '"target": "shell"', '"sig": "'):
         assert text in screen, screen
     client.send_keys("Escape")
-    client.wait_for("user alice ·")
+    client.wait_for("user alice ·", timeout=15)
     screen = client.capture()
     assert "✓ verified: signature" not in screen
     client.send_keys("Escape")
-    client.wait_for("No connection is open to you")  # Esc then letters at once read as Alt+letter
+    client.wait_for(
+        "No connection is open to you", timeout=15
+    )  # Esc then letters at once read as Alt+letter
     client.send_keys("q")
     assert client.wait_exit(timeout=10) == 0
 

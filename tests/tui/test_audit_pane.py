@@ -143,6 +143,30 @@ async def test_a_is_a_letter_in_the_panes_own_filters() -> None:
         assert len(review.queries) == 1
 
 
+async def test_keys_typed_ahead_in_one_read_land_in_the_filter() -> None:
+    """ "/alice⏎" arriving at once (one SSH read): the filter gets alice and is applied."""
+    app, _ = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await open_pane(pilot)
+        typed = [("slash", "/"), *((c, c) for c in "alice"), ("enter", "\r")]
+        for key, character in typed:  # queued together, as the driver posts one read
+            app.post_message(events.Key(key, character))
+        await pilot.pause(0.3)
+        assert app.screen.query_one("#audit-user", Input).value == "alice"
+        assert isinstance(app.screen, AuditScreen)
+        assert app.screen.where.actor == "alice"
+        assert isinstance(app.focused, AuditTable)
+
+
+async def test_slash_is_text_inside_a_filter_field() -> None:
+    app, _ = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await open_pane(pilot)
+        await pilot.press("slash", "a", "slash", "b")
+        await pilot.pause()
+        assert app.screen.query_one("#audit-user", Input).value == "a/b"
+
+
 FILTER_CASES: list[tuple[dict[str, str], list[str]]] = [
     ({"user": "bob"}, ["3", "4", "5"]),
     ({"action": "login."}, ["1", "3"]),

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from textual import events
 from textual.pilot import Pilot
 from textual.widgets import Input, Log, OptionList, Static
 
@@ -206,6 +207,19 @@ async def test_a_match_that_scrolled_off_points_to_the_scrollback(player: Any) -
     await pilot.pause(0.1)
     assert "line 17" in shown(screen)
     assert "scrolled off" not in status(screen)
+
+
+async def test_search_typed_ahead_in_one_read_is_not_taken_for_keys(player: Any) -> None:
+    """ "/quit⏎" arriving at once: a search for "quit", not `q` closing the player."""
+    app, pilot, screen = player
+    for key, character in [("slash", "/"), *((c, c) for c in "needle"), ("enter", "\r")]:
+        app.post_message(events.Key(key, character))
+    await pilot.pause(0.3)
+    assert screen.view.highlight == "needle"
+    assert len(screen.matches) == 3
+    await pilot.press("slash", *"a/b", "enter")  # `/` inside the box is text
+    await pilot.pause(0.1)
+    assert screen.view.highlight == "a/b"
 
 
 async def test_search_without_matches_says_so(player: Any) -> None:

@@ -182,7 +182,9 @@ class AuditScreen(Screen[None]):
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Back"),
         Binding("enter", "detail", "Detail", show=False),
-        Binding("slash", "focus_filter", "Filter"),
+        # priority: acted on when the key is read, so that "/alice⏎" arriving in one read
+        # types "alice" into the filter (focus moves before the next key is routed)
+        Binding("slash", "focus_filter", "Filter", priority=True),
         Binding("ctrl+r", "reload", "Reload"),
         Binding("question_mark", "app.help", "Help", show=False),
     ]
@@ -309,11 +311,17 @@ class AuditScreen(Screen[None]):
             self._status(f"Filter not applied: {exc}", error=True)
             return
         self._to_verify.clear()
-        self.query_one(AuditTable).focus()
+        self.set_focus(self.query_one(AuditTable))  # at once: a following Enter opens a row
         self.load()
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "focus_filter":  # in a filter field, `/` is text
+            return not isinstance(self.focused, Input)
+        return True
+
     def action_focus_filter(self) -> None:
-        self.query_one("#audit-user", Input).focus()
+        # now, not on the next loop turn (Widget.focus): keys typed right after `/` go to it
+        self.set_focus(self.query_one("#audit-user", Input))
 
     def action_reload(self) -> None:
         self.load()

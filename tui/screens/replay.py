@@ -147,7 +147,7 @@ class ReplayScreen(Screen[None]):
         Binding("i", "toggle_idle", "Skip idle"),
         Binding("left_square_bracket", "command(-1)", "Prev cmd", show=False),
         Binding("right_square_bracket", "command(1)", "Next cmd"),
-        Binding("slash", "search", "Search"),
+        Binding("slash", "search", "Search", priority=True),  # see AuditScreen
         Binding("n", "match(1)", "Next match", show=False),
         Binding("N", "match(-1)", "Prev match", show=False),
         Binding("b", "scrollback", "Scrollback"),
@@ -349,10 +349,15 @@ class ReplayScreen(Screen[None]):
 
     # -- search ------------------------------------------------------------------------------
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "search":  # in the search box, `/` is text
+            return not isinstance(self.focused, Input)
+        return True
+
     def action_search(self) -> None:
         box = self.query_one("#replay-search", Input)
         box.display = True
-        box.focus()
+        self.set_focus(box)  # now: the search text typed right after `/` goes to the box
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
