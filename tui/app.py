@@ -11,6 +11,7 @@ from textual.binding import Binding
 from textual.widgets import Input
 
 from tui.compat import build_console
+from tui.driver import ChannelDriver
 from tui.screens.audit import AuditScreen, audit_key_enabled, can_audit
 from tui.screens.connections import ConnectionsScreen
 from tui.screens.help import HelpScreen
@@ -45,6 +46,21 @@ class GatehouseApp(App[None]):
         self._bindings.bind(
             "a", "audit", "Audit log", show=can_audit(self.principal), priority=True
         )
+
+    def hold_input(self) -> None:
+        """Stop reading the user's keys: what they type next waits for the session being opened.
+
+        The pass-through relay takes the held input when it starts; :meth:`release_input`
+        gives it back to the TUI if the session does not open.
+        """
+        driver = self._driver
+        if isinstance(driver, ChannelDriver):
+            driver.disable_input()
+
+    def release_input(self) -> None:
+        driver = self._driver
+        if isinstance(driver, ChannelDriver):
+            driver.enable_input()
 
     def step_aside(self) -> contextlib.AbstractContextManager[None]:
         """Give the user's terminal to a pass-through session (no-op where it cannot be)."""

@@ -105,6 +105,11 @@ class ChannelDriver(Driver):
         if self.channel._consumer is self:
             self.channel.set_consumer(None)
 
+    def enable_input(self) -> None:
+        """Read the user's keys again (after :meth:`disable_input`, while the app runs)."""
+        if self._active and self.channel._consumer is None:
+            self.channel.set_consumer(self)
+
     def stop_application_mode(self) -> None:
         self.disable_input()
         if self._active:

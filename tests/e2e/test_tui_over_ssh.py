@@ -84,6 +84,24 @@ def test_picker_to_target_and_back(
     assert client.wait_exit(timeout=10) == 0
 
 
+def test_keys_typed_while_connecting_reach_the_target(
+    broker: BrokerProcess, tmux_client: Callable[..., TmuxClient]
+) -> None:
+    client = open_tui(broker, tmux_client, cols=120, rows=40)
+    client.send_text("web-1")
+    client.wait_for(re.compile(r"1 of \d+ connections"))
+    client.send_keys("Enter")
+    # typed at once, before the target has answered: held for it, not read by the picker
+    client.send_text("echo typed-ahead-$((6*7))")
+    client.send_keys("Enter")
+    client.wait_for("typed-ahead-42", timeout=15)
+    client.send_text("exit")
+    client.send_keys("Enter")
+    client.wait_for("Session on web-1 ended (exit status 0)", timeout=15)
+    client.send_keys("C-q")
+    assert client.wait_exit(timeout=10) == 0
+
+
 def test_unreachable_target_shows_error_and_stays(
     broker: BrokerProcess, tmux_client: Callable[..., TmuxClient]
 ) -> None:

@@ -151,8 +151,13 @@ class ConnectionsScreen(Screen[None]):
     async def open_session(self, name: str) -> None:
         """Open the session, step aside for the pass-through, come back when it ends."""
         app = self.gh_app
+        app.hold_input()  # keys typed while the target connects are for the target
         try:
-            session = await app.services.open_terminal(app.principal, name, app.channel)
+            try:
+                session = await app.services.open_terminal(app.principal, name, app.channel)
+            except BaseException:
+                app.release_input()
+                raise
             with app.step_aside():
                 result = await session.run()
         except GatehouseError as exc:
