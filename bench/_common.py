@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
@@ -88,7 +90,9 @@ class Spine:
 
 
 @contextlib.contextmanager
-def spine(connections: Mapping[str, Mapping[str, Any]] | None = None) -> Iterator[Spine]:
+def spine(
+    connections: Mapping[str, Mapping[str, Any]] | None = None, *, workers: int = 1
+) -> Iterator[Spine]:
     """Start a private sshd and a broker (user ``alice``, connection ``web`` + ``connections``).
 
     Both are stopped, and their work dirs removed, on exit.
@@ -104,7 +108,10 @@ def spine(connections: Mapping[str, Mapping[str, Any]] | None = None) -> Iterato
         }
         all_connections = {"web": web, **(connections or {})}
         broker = BrokerProcess(
-            {USER: ["bench"], UNMASKED_USER: ["bench", "unmasked"]}, all_connections, POLICY
+            {USER: ["bench"], UNMASKED_USER: ["bench", "unmasked"]},
+            all_connections,
+            POLICY,
+            workers=workers,
         )
         try:
             broker.set_secret("web", sshd.client_key.read_bytes())
@@ -156,14 +163,22 @@ class Memory:
 
 
 def memory(pid: int) -> Memory:
-    """Read RSS and PSS of ``pid`` (Linux)."""
-    fields: dict[str, int] = {}
-    for raw in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-        name, _, rest = raw.partition(":")
-        parts = rest.split()
-        if parts and parts[0].isdigit():
-            fields[name] = int(parts[0])
-    return Memory(fields["Rss"], fields["Pss"])
+    """RSS and PSS of ``pid`` and every process under it (workers, the recorder), KiB."""
+    rss = pss = 0
+    for proc in [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]:
+        fields: dict[str, int] = {}
+        try:
+            text = Path(f"/proc/{proc.pid}/smaps_rollup").read_text()
+        except OSError:
+            continue  # it ended meanwhile
+        for raw in text.splitlines():
+            name, _, rest = raw.partition(":")
+            parts = rest.split()
+            if parts and parts[0].isdigit():
+                fields[name] = int(parts[0])
+        rss += fields.get("Rss", 0)
+        pss += fields.get("Pss", 0)
+    return Memory(rss, pss)
 
 
 def settle(seconds: float) -> None:

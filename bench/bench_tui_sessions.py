@@ -137,7 +137,8 @@ async def run(sp: Spine, levels: list[int], quiet: float) -> None:
     still = sp.broker.run_ssh("alice", "list")
 
     print(
-        f"TUI sessions on one broker (asyncssh clients, 120x40 pty), load average "
+        f"TUI sessions on one broker ({sp.broker.workers} worker(s); memory: the whole process "
+        f"tree, recorder included; asyncssh clients, 120x40 pty), load average "
         f"{os.getloadavg()[0]:.1f}; memory MiB; times ms as p50/max or p50/p99/max"
     )
     print(
@@ -197,10 +198,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="levels 1 and 10")
     parser.add_argument("--levels", default="", help="comma-separated session counts")
+    parser.add_argument("--workers", type=int, default=1, help="broker processes (serve --workers)")
     args = parser.parse_args()
     levels = [int(x) for x in args.levels.split(",")] if args.levels else []
     levels = levels or ([1, 10] if args.quick else [1, 10, 50, 100])
-    with spine({"zeta-1": LOCAL, "zeta-2": LOCAL}) as sp:
+    with spine({"zeta-1": LOCAL, "zeta-2": LOCAL}, workers=args.workers) as sp:
         asyncio.run(run(sp, levels, quiet=0.5 if args.quick else 1.0))
 
 

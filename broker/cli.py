@@ -66,12 +66,34 @@ def use_system_malloc() -> None:
     os.execve(sys.executable, [sys.executable, "-m", "broker.cli", *sys.argv[1:]], env)  # noqa: S606
 
 
+def _workers(text: str) -> int:
+    try:
+        count = int(text)
+    except ValueError:
+        count = 0
+    if not 1 <= count <= 64:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 1 to 64, not {text!r}")
+    return count
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from broker.server.app import serve
 
     config, policies = load_all(_config_path(args))
     use_system_malloc()
-    return serve(config, policies, port=args.port)
+    if args.worker is None and args.workers > 1:
+        from broker.server.workers import supervise
+
+        port = config.listen_port if args.port is None else args.port
+        return supervise(config.path, config.listen_host, port, args.workers)
+    if args.worker is not None:
+        for handler in logging.getLogger().handlers:
+            handler.setFormatter(
+                logging.Formatter(
+                    f"%(asctime)s %(levelname)s [worker {args.worker}] %(name)s: %(message)s"
+                )
+            )
+    return serve(config, policies, port=args.port, worker=args.worker)
 
 
 def cmd_secret_set(args: argparse.Namespace) -> int:
@@ -128,6 +150,14 @@ def build_parser() -> argparse.ArgumentParser:
         "-c", "--config", help=f"config file (default: ${{GATEHOUSE_CONFIG}} or {DEFAULT_CONFIG})"
     )
     p.add_argument("--port", type=int, default=None, help="override the listen port")
+    p.add_argument(
+        "--workers",
+        type=_workers,
+        default=1,
+        metavar="N",
+        help="broker processes sharing the port, one core each (default 1)",
+    )
+    p.add_argument("--worker", type=int, default=None, help=argparse.SUPPRESS)
     p = add("check", cmd_check, "validate config and policies")
     p.add_argument("-c", "--config")
     p = add("demo", cmd_demo, "serve a self-contained demo on 127.0.0.1:2222")

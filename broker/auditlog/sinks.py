@@ -137,9 +137,18 @@ class FileSink:
         self._path = path
 
     def emit(self, entries: Sequence[SinkEntry]) -> None:
-        """Append ``entries`` as lines."""
-        with self._path.open("ab") as out:
-            out.write(b"".join(entry.line + b"\n" for entry in entries))
+        """Append ``entries`` as lines, in one ``write`` on an O_APPEND file.
+
+        Several writers (broker workers, a CLI command) append to the same file: one
+        write per batch keeps each batch's lines whole and together.
+        """
+        data = memoryview(b"".join(entry.line + b"\n" for entry in entries))
+        fd = os.open(self._path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            while data:
+                data = data[os.write(fd, data) :]
+        finally:
+            os.close(fd)
 
     def close(self) -> None:
         """Nothing to release."""

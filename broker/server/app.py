@@ -23,11 +23,13 @@ from broker.state import StatePaths, ensure_keys
 log = logging.getLogger(__name__)
 
 
-async def build_services(config: Config, policies: PolicySet) -> tuple[Services, StatePaths]:
+async def build_services(
+    config: Config, policies: PolicySet, *, worker: int | None = None
+) -> tuple[Services, StatePaths]:
     """Everything a session needs, from config (opens and verifies the audit log)."""
     paths = StatePaths(config.state_dir)
     ensure_keys(paths)
-    events = await AuditEvents.open(config)
+    events = await AuditEvents.open(config, worker=worker)
     engine = load_engine(policies, paths.masking_key)
     services = Services(config, policies, paths.vault(), events, masking=engine)
     services.review.subscribe = events.audit.add_listener
@@ -41,9 +43,10 @@ async def run_broker(
     *,
     port: int | None = None,
     ready: asyncio.Event | None = None,
+    worker: int | None = None,
 ) -> None:
-    """Run until SIGINT/SIGTERM (or cancellation)."""
-    services, paths = await build_services(config, policies)
+    """Run until SIGINT/SIGTERM (or cancellation); ``worker``: one of several on the port."""
+    services, paths = await build_services(config, policies, worker=worker)
     events = services.events
     assert isinstance(events, AuditEvents)
     front = FrontDoor(config, services, load_runner(), paths.host_key)
@@ -51,14 +54,18 @@ async def run_broker(
     watchdog = LoopWatchdog()
     watchdog.start()
     settle_startup()
-    print(f"gatehouse: listening on {config.listen_host}:{bound}", flush=True)
+    who = "" if worker is None else f"worker {worker} "
+    print(f"gatehouse: {who}listening on {config.listen_host}:{bound}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     if ready is not None:
         ready.set()
-    retention = asyncio.ensure_future(retention_loop(services))
+    # one sweeper per state dir: with several workers, worker 0 sweeps
+    retention = asyncio.ensure_future(
+        retention_loop(services) if worker in (None, 0) else asyncio.Event().wait()
+    )
     collector = asyncio.ensure_future(full_collections())
     audit_failed = asyncio.ensure_future(events.audit.wait_failed())
     stopped = asyncio.ensure_future(stop.wait())
@@ -87,11 +94,13 @@ async def run_broker(
         await events.close()
 
 
-def serve(config: Config, policies: PolicySet, *, port: int | None = None) -> int:
+def serve(
+    config: Config, policies: PolicySet, *, port: int | None = None, worker: int | None = None
+) -> int:
     """Run the broker on its own loop; returns the process exit status."""
     with asyncio.Runner(loop_factory=BrokerEventLoop) as runner:
         try:
-            runner.run(run_broker(config, policies, port=port))
+            runner.run(run_broker(config, policies, port=port, worker=worker))
         except OSError as exc:
             print(
                 f"gatehouse: cannot listen on {config.listen_host}: {exc.strerror}", file=sys.stderr

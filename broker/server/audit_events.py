@@ -24,7 +24,7 @@ class AuditEvents:
         self.strict = strict
 
     @classmethod
-    async def open(cls, config: Config) -> AuditEvents:
+    async def open(cls, config: Config, *, worker: int | None = None) -> AuditEvents:
         paths = StatePaths(config.state_dir)
         if not paths.audit_key.exists():
             generate_signing_key(paths.audit_key)
@@ -32,7 +32,9 @@ class AuditEvents:
             paths.audit_dir,
             load_signing_key(paths.audit_key),
             sinks_from_config(config.audit.sinks, config.path.parent),
-            startup_details={"config": str(config.path)},
+            startup_details={"config": str(config.path)}
+            if worker is None
+            else {"config": str(config.path), "worker": worker},
         )
         return cls(audit, strict=config.audit.strict)
 

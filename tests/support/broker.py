@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import selectors
 import signal
 import subprocess
@@ -38,6 +39,7 @@ class BrokerProcess:
         policy: str,
         *,
         extra: Mapping[str, Any] | None = None,
+        workers: int = 1,
     ) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="gh-broker-"))
         self.keys: dict[str, Path] = {}
@@ -59,6 +61,7 @@ class BrokerProcess:
         self.config = self.dir / "gatehouse.yaml"
         self.config.write_text(json.dumps(config, indent=1))
         self.port = 0
+        self.workers = workers
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = self.dir / "broker.log"
 
@@ -81,7 +84,10 @@ class BrokerProcess:
         log = self.log_path.open("ab")
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "broker.cli", "serve", "-c", str(self.config), "--port", "0"],
+            [
+                *(sys.executable, "-m", "broker.cli", "serve", "-c", str(self.config)),
+                *("--port", "0", "--workers", str(self.workers)),
+            ],
             stdout=subprocess.PIPE,
             stderr=log,
             cwd=ROOT,
@@ -105,7 +111,9 @@ class BrokerProcess:
                 buf += chunk
         sel.close()
         line = next(ln for ln in buf.decode().splitlines() if "listening on" in ln)
-        self.port = int(line.rsplit(":", 1)[1])
+        found = re.search(r"listening on \S+:(\d+)", line)
+        assert found is not None, line
+        self.port = int(found[1])
         return self
 
     def ssh(self, user: str, *remote: str, tty: bool = False) -> list[str]:
