@@ -10,8 +10,8 @@ from broker.errors import MaskingError
 from broker.masking.ansi import StripMap, escapes_in, strip_ansi
 from broker.masking.detector import Detector, Trigger
 from broker.masking.events import MaskEvent, MaskFailure, new_event
+from broker.masking.hsprefilter import make_prefilter
 from broker.masking.policy import MaskingPolicy, Strategy
-from broker.masking.prefilter import Prefilter
 
 _HMAC_DOMAIN = b"gatehouse.masking.v1\x00"
 _NORMALISE_SEPARATORS = b" -."
@@ -63,7 +63,7 @@ class MaskingEngine:
         self._key = key
         self._on_error = on_error
         self._detectors = policy.detectors
-        self._prefilter = Prefilter(policy.detectors)
+        self._prefilter = make_prefilter(policy.detectors)
         block = 64
         padded = key if len(key) <= block else hashlib.sha256(key).digest()
         padded = padded.ljust(block, b"\0")

@@ -1,0 +1,226 @@
+"""Candidate search with Hyperscan: one C pass over the text for every built-in detector at once.
+
+The pure-Python ``Prefilter`` needs one ``re`` scan per pivot; digit-heavy text (logs, CSV, JSON)
+makes its numeric scan stop at every digit. Hyperscan compiles all probes into one automaton and
+reports only where a probe matched, so Python runs per candidate, never per byte.
+
+Every probe here is a *superset* of its detector: a literal every match contains (a token's
+prefix, a key word), or a pattern every match begins with (lookarounds dropped, back-references
+widened to their class, a left boundary consumed instead of asserted). Hyperscan reports every end
+offset of every probe match, so each window is placed relative to the reported end: ``before``
+covers the longest probe match plus the detector's look-behind context, ``after`` the rest of the
+longest value plus its look-ahead context. The windows contain at least what the pure-Python
+probes open, and both fast paths are property-tested against a whole-text scan of every detector.
+
+Where a detector whose regex starts with a literal (a token prefix, ``@``, ``+``) has many
+candidates in one text, it is scanned whole instead: that is the reference semantics, and ``re``
+finds the literal at C speed, which beats hundreds of small window scans.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from broker.masking.detector import Detector, Window
+from broker.masking.prefilter import Prefilter, merge_windows
+
+try:
+    import hyperscan
+except ImportError:  # pragma: no cover - the dependency is declared; this keeps a fallback
+    hyperscan = None  # type: ignore[assignment]
+
+DENSE = 24
+"""Candidates in one text above which a literal-led detector scans the whole text instead."""
+
+
+@dataclass(frozen=True)
+class HsProbe:
+    """A Hyperscan pattern every match of a detector contains, and the window around it."""
+
+    pattern: bytes
+    """Hyperscan pattern (no look-arounds, no back-references)."""
+    before: int
+    """Window start before the reported end offset."""
+    after: int
+    """Window end after the reported end offset."""
+    caseless: bool = False
+    """Match letters without regard to case (the detector's key words are case-insensitive)."""
+
+
+def _lit(pattern: bytes, before: int, after: int = 512) -> HsProbe:
+    return HsProbe(pattern, before, after)
+
+
+def _ci(pattern: bytes, before: int, after: int) -> HsProbe:
+    return HsProbe(pattern, before, after, caseless=True)
+
+
+# A consumed left boundary: start of text or a byte that is not an ASCII letter or digit (every
+# numeric detector asserts ``(?<![A-Za-z0-9])`` before its value).
+_B = rb"(?:^|[^0-9A-Za-z])"
+_HEX = rb"[0-9A-Fa-f]"
+
+HS_PROBES: dict[str, tuple[HsProbe, ...]] = {
+    "private_key": (_lit(rb"-----BEGIN ", 11, 1 << 30),),
+    "jwt": (_lit(rb"eyJ", 3, 16384),),
+    "aws_access_key_id": (
+        _lit(rb"A(?:3T|KIA|SIA|BIA|CCA|GPA|IDA|IPA|NPA|NVA|PKA|ROA|SCA)", 4, 513),
+    ),
+    "aws_secret_access_key": (_ci(rb"secret", 54, 128),),
+    "gcp_api_key": (_lit(rb"AIza", 4),),
+    "google_oauth_client_secret": (_lit(rb"GOCSPX-", 7),),
+    "azure_storage_key": (_ci(rb"accountkey|accesskey|storage", 42, 163),),
+    "github_token": (_lit(rb"gh[pousr]_", 4),),
+    "github_fine_grained_token": (_lit(rb"github_pat_", 11),),
+    "gitlab_token": (_lit(rb"gl(?:pat|dt|rt|ptt|cbt|imt|soat|ft|oas)-|GR1348941", 9, 516),),
+    "slack_token": (_lit(rb"xox[abpors]-|xapp-", 5),),
+    "slack_webhook": (_lit(rb"hooks\.slack\.com", 23),),
+    "stripe_key": (_lit(rb"_(?:live|test)_", 8, 300),),
+    "npm_token": (_lit(rb"npm_", 4),),
+    "pypi_token": (_lit(rb"pypi-AgE", 8),),
+    "sendgrid_api_key": (_lit(rb"SG\.", 3),),
+    "openai_api_key": (_lit(rb"T3BlbkFJ", 264),),
+    "anthropic_api_key": (_lit(rb"sk-ant-", 7),),
+    "huggingface_token": (_lit(rb"hf_", 3),),
+    "digitalocean_token": (_lit(rb"_v1_", 7, 80),),
+    "url_password": (_lit(rb"://", 3),),
+    "password_assignment": (_ci(rb"pass|secret|mysql_pwd|api[_\-]?key", 73, 1029),),
+    "credit_card": (
+        HsProbe(
+            _B + rb"(?:[0-9]{4}[ \-]?[0-9]{4}[ \-]?[0-9]{4}[ \-]?[0-9]"
+            rb"|3[0-9]{3}[ \-]?[0-9]{6}[ \-]?[0-9]{4})",
+            20,
+            10,
+        ),
+    ),
+    "iban": (HsProbe(_B + rb"[A-Z]{2}[0-9]{2}(?:[A-Z0-9]{11}| [A-Z0-9]{4} [A-Z0-9]{4})", 19, 34),),
+    "us_ssn": (HsProbe(_B + rb"[0-9]{3}[ \-][0-9]{2}[ \-][0-9]{4}", 14, 3),),
+    "us_itin": (HsProbe(_B + rb"9[0-9]{2}[ \-][0-9]{2}[ \-][0-9]{4}", 14, 3),),
+    "aba_routing": (_ci(rb"routing|aba|rtn|transit", 7, 80),),
+    "ca_sin": (HsProbe(_B + rb"[0-9]{3}[ \-][0-9]{3}[ \-][0-9]{3}", 14, 3),),
+    "uk_nino": (HsProbe(_B + rb"[A-Z]{2} ?[0-9]{2} ?[0-9]{2} ?[0-9]{2} ?[A-D]", 16, 3),),
+    "br_cpf": (HsProbe(_B + rb"[0-9]{3}(?:\.[0-9]{3}\.[0-9]{3}-|[0-9]{6})[0-9]{2}", 17, 3),),
+    "in_aadhaar": (HsProbe(_B + rb"[2-9][0-9]{3}[ \-]?[0-9]{4}[ \-]?[0-9]{4}", 17, 3),),
+    "imei": (HsProbe(_B + rb"[0-9]{2}[ \-]?[0-9]{6}[ \-]?[0-9]{6}[ \-]?[0-9]", 21, 3),),
+    "email": (_lit(rb"@", 1, 256),),
+    "phone_e164": (HsProbe(rb"\+[1-9](?:[ \-.]?\(?[0-9]\)?){6}", 29, 53),),
+    "ipv4": (HsProbe(rb"[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]", 16, 5),),
+    "ipv6": (
+        HsProbe(rb"::", 44, 40),
+        HsProbe(rb":(?:" + _HEX + rb"{1,4}:){6}", 73, 29),
+    ),
+    "mac_address": (
+        HsProbe(
+            _HEX + rb"{2}(?::" + _HEX + rb"{2}){5}|" + _HEX + rb"{2}(?:-" + _HEX + rb"{2}){5}",
+            20,
+            3,
+        ),
+    ),
+}
+"""Hyperscan probes of each built-in detector, by name."""
+
+LITERAL_LED = frozenset(
+    {
+        "private_key", "jwt", "gcp_api_key", "google_oauth_client_secret", "github_token",
+        "github_fine_grained_token", "slack_webhook", "npm_token", "pypi_token",
+        "sendgrid_api_key", "anthropic_api_key", "huggingface_token", "url_password", "email",
+        "phone_e164",
+    }
+)  # fmt: skip
+"""Built-in detectors whose regex starts with a literal (a whole-text ``re`` scan is cheap)."""
+
+Target = tuple[int, int, int, bool]  # detector rank, before, after, may scan whole text
+
+
+class HsPrefilter:
+    """The Hyperscan probes of a set of detectors, compiled into one database."""
+
+    def __init__(self, detectors: Sequence[Detector]) -> None:
+        """Compile the probes of the built-in detectors among ``detectors``.
+
+        Raises:
+            RuntimeError: Hyperscan is not installed.
+            hyperscan.error: Hyperscan cannot compile for this CPU.
+        """
+        if hyperscan is None:
+            raise RuntimeError("hyperscan is not installed")
+        from broker.masking.builtin import BUILTIN_BY_NAME
+
+        ids: dict[tuple[bytes, bool], int] = {}
+        targets: list[list[Target]] = []
+        covered: set[int] = set()
+        for rank, det in enumerate(detectors):
+            probes = HS_PROBES.get(det.name)
+            if probes is None or BUILTIN_BY_NAME.get(det.name) is not det:
+                continue
+            covered.add(rank)
+            for probe in probes:
+                key = (probe.pattern, probe.caseless)
+                if key not in ids:
+                    ids[key] = len(targets)
+                    targets.append([])
+                whole = det.name in LITERAL_LED
+                targets[ids[key]].append((rank, probe.before, probe.after, whole))
+        self.covered = frozenset(covered)
+        """Ranks of the detectors whose windows come from this prefilter."""
+        self._targets = tuple(tuple(t) for t in targets)
+        self._db: Any = None
+        self._local = threading.local()
+        if ids:
+            db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+            patterns = list(ids)
+            db.compile(
+                expressions=[p for p, _ in patterns],
+                ids=list(range(len(patterns))),
+                elements=len(patterns),
+                flags=[hyperscan.HS_FLAG_CASELESS if ci else 0 for _, ci in patterns],
+            )
+            self._db = db
+
+    def _scratch(self) -> Any:
+        """Hyperscan scratch space of the calling thread (a scan must not share one)."""
+        scratch = getattr(self._local, "scratch", None)
+        if scratch is None:
+            scratch = self._local.scratch = hyperscan.Scratch(self._db)
+        return scratch
+
+    def windows(self, text: bytes) -> dict[int, list[Window]]:
+        """Return merged windows per covered detector rank (ranks without any are absent)."""
+        if self._db is None or not text:
+            return {}
+        ends: list[list[int]] = [[] for _ in self._targets]
+
+        def on_match(ident: int, _start: int, end: int, _flags: int, _ctx: object) -> None:
+            ends[ident].append(end)
+
+        self._db.scan(text, match_event_handler=on_match, scratch=self._scratch())
+        size = len(text)
+        spans: dict[int, list[Window]] = {}
+        whole: set[int] = set()
+        for ident, found in enumerate(ends):
+            if not found:
+                continue
+            for rank, before, after, may_whole in self._targets[ident]:
+                if rank in whole:
+                    continue
+                if may_whole and len(found) > DENSE:
+                    whole.add(rank)
+                    continue
+                spans.setdefault(rank, []).extend([(e - before, e + after) for e in found])
+        out = {rank: merge_windows(s, size) for rank, s in spans.items() if rank not in whole}
+        for rank in whole:
+            out[rank] = [(0, size)]
+        return out
+
+
+def make_prefilter(detectors: Sequence[Detector]) -> HsPrefilter | Prefilter:
+    """The Hyperscan prefilter when Hyperscan works here, else the pure-Python one."""
+    if hyperscan is None:  # pragma: no cover
+        return Prefilter(detectors)
+    try:
+        return HsPrefilter(detectors)
+    except hyperscan.error:  # pragma: no cover - e.g. a CPU without SSSE3
+        return Prefilter(detectors)

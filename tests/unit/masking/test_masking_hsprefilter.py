@@ -1,0 +1,124 @@
+"""The Hyperscan prefilter opens every window the pure-Python one does, and scans dense text whole."""
+
+from __future__ import annotations
+
+import re
+import threading
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_masking_prefilter import _corpus, fast, straightforward
+
+from broker.masking import (
+    BUILTIN_BY_NAME,
+    BUILTIN_DETECTORS,
+    Detector,
+    MaskingEngine,
+    MaskingPolicy,
+)
+from broker.masking.hsprefilter import DENSE, HS_PROBES, LITERAL_LED, HsPrefilter, make_prefilter
+
+KEY = b"test-key-0123456789abcdef"
+HS = HsPrefilter(BUILTIN_DETECTORS)
+
+
+def _inside(span: tuple[int, int], windows: list[tuple[int, int]]) -> bool:
+    return any(a <= span[0] and span[1] <= b for a, b in windows)
+
+
+def _validated_values(text: bytes) -> list[tuple[int, int, int]]:
+    """``(rank, start, end)`` of every value a whole-text scan of each detector accepts.
+
+    A value widened leftwards (``extend_left``, e.g. an email's local part) is checked from
+    where its regex matched: the widening reads before the window on purpose.
+    """
+    found = []
+    for rank, det in enumerate(BUILTIN_DETECTORS):
+        spans = straightforward((det,), text)
+        if det.extend_left is not None:
+            spans = [(m.start(), m.end(), det.name) for m in det.regex.finditer(text)]
+            spans = [s for s in spans if any(s[1] == v[1] for v in straightforward((det,), text))]
+        found.extend((rank, start, end) for start, end, _ in spans)
+    return found
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=_corpus)
+def test_every_detected_value_lies_inside_one_of_its_windows(text: bytes) -> None:
+    windows = HS.windows(text)
+    for rank, start, end in _validated_values(text):
+        name = BUILTIN_DETECTORS[rank].name
+        assert rank in windows, name
+        assert _inside((start, end), windows[rank]), (name, start, end, windows[rank])
+
+
+def test_every_builtin_detector_has_hyperscan_probes() -> None:
+    assert set(HS_PROBES) == set(BUILTIN_BY_NAME)
+    assert HS.covered == frozenset(range(len(BUILTIN_DETECTORS)))
+    assert isinstance(make_prefilter(BUILTIN_DETECTORS), HsPrefilter)
+
+
+def test_literal_led_detectors_really_start_with_a_literal() -> None:
+    for name in LITERAL_LED:
+        first = BUILTIN_BY_NAME[name].regex.pattern[:1]
+        assert first.isalnum() or first in (b"-", b":", b"@", b"\\"), name
+
+
+def test_many_candidates_switch_a_literal_led_detector_to_a_whole_text_scan() -> None:
+    text = b"".join(
+        b"row %d,user%d@example.com,+1415555%04d\n" % (i, i, i) for i in range(DENSE + 5)
+    )
+    windows = HS.windows(text)
+    email = next(r for r, d in enumerate(BUILTIN_DETECTORS) if d.name == "email")
+    assert windows[email] == [(0, len(text))]
+    engine = MaskingEngine(MaskingPolicy(detectors=BUILTIN_DETECTORS), key=KEY)
+    assert fast(engine, text) == straightforward(BUILTIN_DETECTORS, text)
+    assert sum(name == "email" for _, _, name in fast(engine, text)) == DENSE + 5
+
+
+def test_few_candidates_get_windows_not_the_whole_text() -> None:
+    text = b"x" * 5000 + b" mail bob@example.com now " + b"y" * 5000
+    email = next(r for r, d in enumerate(BUILTIN_DETECTORS) if d.name == "email")
+    (window,) = HS.windows(text)[email]
+    assert window[1] - window[0] < 300
+
+
+def test_text_without_candidates_opens_no_window() -> None:
+    assert HS.windows(b"") == {}
+    assert HS.windows(b"the quick brown fox jumps over the lazy dog\n" * 100) == {}
+
+
+def test_custom_detectors_only_get_no_hyperscan_database() -> None:
+    custom = Detector("t", "secret", re.compile(rb"zz[0-9]{3}"))
+    prefilter = HsPrefilter((custom,))
+    assert prefilter.covered == frozenset()
+    assert prefilter.windows(b"zz123") == {}
+
+
+def test_threads_scan_with_their_own_scratch_space() -> None:
+    text = b"card 4111 1111 1111 1111 mail a@b.co " * 2000
+    expected = HS.windows(text)
+    results: list[bool] = []
+
+    def scan() -> None:
+        results.extend(HS.windows(text) == expected for _ in range(20))
+
+    threads = [threading.Thread(target=scan) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == [True] * 80
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    text=st.lists(
+        st.sampled_from([b"@", b"a", b".", b"co", b"+1", b"4155552671", b" ", b"\n", b"x"]),
+        min_size=DENSE,
+        max_size=200,
+    ).map(b"".join)
+)
+def test_dense_literal_text_agrees_with_a_whole_text_scan(text: bytes) -> None:
+    engine = MaskingEngine(MaskingPolicy(detectors=BUILTIN_DETECTORS), key=KEY)
+    assert fast(engine, text) == straightforward(BUILTIN_DETECTORS, text)
