@@ -8,12 +8,13 @@ from dataclasses import dataclass
 
 from broker.errors import MaskingError
 from broker.masking.ansi import StripMap, escapes_in, strip_ansi
-from broker.masking.detector import Detector, Trigger
+from broker.masking.detector import Detector, Trigger, Window
 from broker.masking.events import MaskEvent, MaskFailure, new_event
-from broker.masking.hsprefilter import make_prefilter
+from broker.masking.hsprefilter import LITERAL_LED, make_prefilter
 from broker.masking.policy import MaskingPolicy, Strategy
 
 _HMAC_DOMAIN = b"gatehouse.masking.v1\x00"
+_new_tuple = tuple.__new__
 _NORMALISE_SEPARATORS = b" -."
 
 
@@ -21,8 +22,87 @@ Hit = tuple[int, int, Detector]
 """A value to mask as ``(start, end, detector)`` in stripped-text coordinates."""
 
 
-def _order(found: tuple[int, int, int, Detector]) -> tuple[int, int, int]:
-    return found[0], -found[1], found[2]
+Found = list[tuple[int, int, int]]
+"""Validated matches as ``(start, -end, rank)``: plain tuples sort in precedence order in C."""
+Reach = dict[int, int]
+"""End offset → smallest start of a validated match ending there (found so far)."""
+
+
+def _scan(
+    det: Detector, rank: int, text: bytes, windows: list[Window], out: Found, reach: Reach
+) -> None:
+    """Append ``(start, -end, rank)`` for each validated match of ``det`` in ``windows``.
+
+    A match ending where an already validated value ends, but starting after it, lies inside it
+    and sorts after it: merging would absorb it whatever its validator says, so the validator
+    is not run (a phone number's digits are a candidate CPF; its checksum need not be computed).
+    """
+    add = out.append
+    finditer = det.regex.finditer
+    validator = det.validator
+    group = det.group
+    if det.extend_left is not None:
+        _scan_extending(det, rank, text, windows, out, reach)
+        return
+    if group == 0 and validator is None:
+        for a, b in windows:
+            for m in finditer(text, a, b):
+                start, end = m.span()
+                if start < end:
+                    add((start, -end, rank))
+                    if reach.get(end, end) > start:
+                        reach[end] = start
+        return
+    for a, b in windows:
+        for m in finditer(text, a, b):
+            if group == 0:
+                start, end = m.span()
+            elif isinstance(group, tuple):
+                start, end = next((m.span(g) for g in group if m.start(g) >= 0), (-1, -1))
+            else:
+                start, end = m.span(group)
+            if start >= end or reach.get(end, end) < start:
+                continue
+            if validator is None or validator(text[start:end]):
+                add((start, -end, rank))
+                if reach.get(end, end) > start:
+                    reach[end] = start
+
+
+def _scan_extending(
+    det: Detector, rank: int, text: bytes, windows: list[Window], out: Found, reach: Reach
+) -> None:
+    """``_scan`` for a detector widened leftwards by ``extend_left`` (e.g. an email's local part).
+
+    ``extend_left`` is matched on the reversed text from the value's start, looking back at most
+    256 bytes (the same as matching the reversed 256 bytes before the value).
+    """
+    assert det.extend_left is not None
+    add = out.append
+    group = det.group
+    validator = det.validator
+    left_match = det.extend_left.match
+    size = len(text)
+    rev = text[::-1]
+    for a, b in windows:
+        for m in det.regex.finditer(text, a, b):
+            if isinstance(group, tuple):
+                start, end = next((m.span(g) for g in group if m.start(g) >= 0), (-1, -1))
+            else:
+                start, end = m.span(group)
+            if start >= end:
+                continue
+            at = size - start
+            left = left_match(rev, at, at + 256)
+            if left is None:
+                continue
+            start -= left.end() - at
+            if reach.get(end, end) < start:
+                continue
+            if validator is None or validator(text[start:end]):
+                add((start, -end, rank))
+                if reach.get(end, end) > start:
+                    reach[end] = start
 
 
 @dataclass(frozen=True)
@@ -35,6 +115,12 @@ class Span:
     """One past the last byte."""
     detector: Detector
     """The detector that found it (the first one when overlapping matches were merged)."""
+
+
+def _drops_separators(det: Detector) -> bool:
+    """Whether a value's proof ignores separators (numeric personal data: ``4111-1111`` and
+    ``4111 1111`` are the same card)."""
+    return det.category == "pii" and det.name != "email"
 
 
 class MaskingEngine:
@@ -64,6 +150,10 @@ class MaskingEngine:
         self._on_error = on_error
         self._detectors = policy.detectors
         self._prefilter = make_prefilter(policy.detectors)
+        # Literal-led detectors (tokens, e-mail, phone) first: their values often contain
+        # digit runs that numeric detectors would otherwise validate for nothing (see ``_scan``).
+        ranked = list(enumerate(policy.detectors))
+        self._scan_order = sorted(ranked, key=lambda rd: (rd[1].name not in LITERAL_LED, rd[0]))
         block = 64
         padded = key if len(key) <= block else hashlib.sha256(key).digest()
         padded = padded.ljust(block, b"\0")
@@ -102,49 +192,37 @@ class MaskingEngine:
                 got = run_cache[trigger.name] = trigger.runs(text)
             return got
 
-        found: list[tuple[int, int, int, Detector]] = []
-        add = found.append
+        found: Found = []
+        reach: Reach = {}
         covered = self._prefilter.covered
         fast = self._prefilter.windows(text)
-        for rank, det in enumerate(self._detectors):
-            windows = fast.get(rank) if rank in covered else det.windows(text, lower, runs)
-            if windows is None:
-                if rank in covered:
+        for rank, det in self._scan_order:
+            if rank in covered:
+                windows = fast.get(rank)
+                if windows is None:
                     continue
-                windows = [(0, len(text))]
-            finditer = det.regex.finditer
-            group = det.group
-            validator = det.validator
-            extend_left = det.extend_left
-            for a, b in windows:
-                for m in finditer(text, a, b):
-                    if isinstance(group, tuple):
-                        start, end = next((m.span(g) for g in group if m.start(g) >= 0), (-1, -1))
-                    else:
-                        start, end = m.span(group)
-                    if start >= end:
-                        continue
-                    if extend_left is not None:
-                        left = extend_left.match(text[max(0, start - 256) : start][::-1])
-                        if left is None:
-                            continue
-                        start -= left.end()
-                    if validator is not None and not validator(text[start:end]):
-                        continue
-                    add((start, end, rank, det))
+            else:
+                windows = det.windows(text, lower, runs)
+                if windows is None:
+                    windows = [(0, len(text))]
+            if windows:
+                _scan(det, rank, text, windows, found, reach)
         if not found:
             return []
         if len(found) > 1:
-            found.sort(key=_order)
+            found.sort()
+        detectors = self._detectors
         merged: list[Hit] = []
-        cur_s, cur_e, _, cur_d = found[0]
-        for start, end, _, det in found[1:]:
+        cur_s, cur_e, rank = found[0]
+        cur_e = -cur_e
+        cur_d = detectors[rank]
+        for start, neg_end, rank in found[1:]:
             if start < cur_e:
-                if end > cur_e:
-                    cur_e = end
+                if -neg_end > cur_e:
+                    cur_e = -neg_end
             else:
                 merged.append((cur_s, cur_e, cur_d))
-                cur_s, cur_e, cur_d = start, end, det
+                cur_s, cur_e, cur_d = start, -neg_end, detectors[rank]
         merged.append((cur_s, cur_e, cur_d))
         return merged
 
@@ -158,7 +236,7 @@ class MaskingEngine:
 
     def proof(self, detector: Detector, value: bytes) -> str:
         """HMAC of a detected value, separators dropped for numeric personal data."""
-        if detector.category == "pii" and detector.name != "email":
+        if _drops_separators(detector):
             value = value.translate(None, _NORMALISE_SEPARATORS)
         return self.value_hmac(value)
 
@@ -212,41 +290,27 @@ class MaskingEngine:
         events: list[MaskEvent],
     ) -> bytes:
         """Like ``render``, for ``(start, end, detector)`` tuples from ``find_hits``."""
+        if not smap.positions:
+            return self._render_plain(data, hits, lo, hi, stream, stream_offset, events)
         out: list[bytes] = []
         put = out.append
         cursor = lo
         text = smap.text
-        plain = not smap.positions
-        looks = self._looks
-        digests: dict[tuple[bool, bytes], str] = {}
-        inner_copy = self._inner.copy
-        outer_copy = self._outer.copy
+        digests: dict[bytes, str] = {}
         for span_start, span_end, det in hits:
-            if plain:
-                start = span_start if span_start > lo else lo
-                end = span_end if span_end < hi else hi
-            else:
-                start = max(smap.orig(span_start), lo)
-                end = min(smap.orig_end(span_end), hi)
+            start = max(smap.orig(span_start), lo)
+            end = min(smap.orig_end(span_end), hi)
             if end <= start:
                 continue
             value = text[span_start:span_end]
-            look = looks.get(det.name)
-            if look is None:
-                look = looks[det.name] = self._look(det)
-            strategy, fixed, numeric = look
-            key = (numeric, value)
-            digest = digests.get(key)
+            strategy, fixed, numeric = self._look(det)
+            proved = value.translate(None, _NORMALISE_SEPARATORS) if numeric else value
+            digest = digests.get(proved)
             if digest is None:
-                inner = inner_copy()
-                inner.update(value.translate(None, _NORMALISE_SEPARATORS) if numeric else value)
-                outer = outer_copy()
-                outer.update(inner.digest())
-                digest = digests[key] = outer.hexdigest()
+                digest = digests[proved] = self.value_hmac(proved)
             put(data[cursor:start])
             put(fixed or self.replacement(det.name, strategy, value, digest))
-            if not plain:
-                put(escapes_in(data, start, end))
+            put(escapes_in(data, start, end))
             events.append(
                 new_event(det.name, strategy, stream, stream_offset + start, end - start, digest)
             )
@@ -254,11 +318,69 @@ class MaskingEngine:
         put(data[cursor:hi])
         return b"".join(out)
 
+    def _render_plain(
+        self,
+        data: bytes,
+        hits: list[Hit],
+        lo: int,
+        hi: int,
+        stream: str,
+        stream_offset: int,
+        events: list[MaskEvent],
+    ) -> bytes:
+        """``render_hits`` for text without escape sequences: the hot loop, one pass per value.
+
+        Digests are cached per call by the bytes they prove (a value repeated in one chunk is
+        hashed once); events are built as in ``new_event``.
+        """
+        out: list[bytes] = []
+        put = out.append
+        add = events.append
+        cursor = lo
+        looks = self._looks
+        digests: dict[bytes, str] = {}
+        inner_copy = self._inner.copy
+        outer_copy = self._outer.copy
+        make = _new_tuple
+        event_type = MaskEvent
+        for span_start, span_end, det in hits:
+            start = span_start if span_start > lo else lo
+            end = span_end if span_end < hi else hi
+            if end <= start:
+                continue
+            name = det.name
+            look = looks.get(name)
+            if look is None:
+                look = self._look(det)
+            strategy, fixed, numeric = look
+            value = data[span_start:span_end]
+            proved = value.translate(None, _NORMALISE_SEPARATORS) if numeric else value
+            digest = digests.get(proved)
+            if digest is None:
+                inner = inner_copy()
+                inner.update(proved)
+                outer = outer_copy()
+                outer.update(inner.digest())
+                digest = digests[proved] = outer.hexdigest()
+            put(data[cursor:start])
+            put(fixed or self.replacement(name, strategy, value, digest))
+            add(
+                make(
+                    event_type, (name, strategy, stream, stream_offset + start, end - start, digest)
+                )
+            )
+            cursor = end
+        put(data[cursor:hi])
+        return b"".join(out)
+
     def _look(self, det: Detector) -> tuple[Strategy, bytes, bool]:
         """Strategy, fixed replacement (redact only) and whether the proof drops separators."""
-        strategy = self.policy.strategy_for(det.name)
-        fixed = self.replacement(det.name, strategy, b"", "") if strategy == "redact" else b""
-        return strategy, fixed, det.category == "pii" and det.name != "email"
+        look = self._looks.get(det.name)
+        if look is None:
+            strategy = self.policy.strategy_for(det.name)
+            fixed = self.replacement(det.name, strategy, b"", "") if strategy == "redact" else b""
+            look = self._looks[det.name] = (strategy, fixed, _drops_separators(det))
+        return look
 
     def _failed(self, exc: Exception, stream: str, length: int) -> None:
         failure = MaskFailure(stream, 0, length, type(exc).__name__, not self.unsafe_best_effort)
