@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from broker.errors import MaskingError
@@ -123,6 +123,27 @@ def _drops_separators(det: Detector) -> bool:
     return det.category == "pii" and det.name != "email"
 
 
+def _merge(found: Found, detectors: Sequence[Detector]) -> list[Hit]:
+    """Merge sorted ``(start, -end, rank)`` matches into hits.
+
+    A match starting before the end of the group so far joins it; a group keeps the start and
+    detector of its first match (sort order: leftmost, longest, earliest rank).
+    """
+    merged: list[Hit] = []
+    cur_s, cur_e, rank = found[0]
+    cur_e = -cur_e
+    cur_d = detectors[rank]
+    for start, neg_end, rank in found[1:]:
+        if start < cur_e:
+            if -neg_end > cur_e:
+                cur_e = -neg_end
+        else:
+            merged.append((cur_s, cur_e, cur_d))
+            cur_s, cur_e, cur_d = start, -neg_end, detectors[rank]
+    merged.append((cur_s, cur_e, cur_d))
+    return merged
+
+
 class MaskingEngine:
     """Finds and replaces sensitive values according to a ``MaskingPolicy``.
 
@@ -211,20 +232,7 @@ class MaskingEngine:
             return []
         if len(found) > 1:
             found.sort()
-        detectors = self._detectors
-        merged: list[Hit] = []
-        cur_s, cur_e, rank = found[0]
-        cur_e = -cur_e
-        cur_d = detectors[rank]
-        for start, neg_end, rank in found[1:]:
-            if start < cur_e:
-                if -neg_end > cur_e:
-                    cur_e = -neg_end
-            else:
-                merged.append((cur_s, cur_e, cur_d))
-                cur_s, cur_e, cur_d = start, -neg_end, detectors[rank]
-        merged.append((cur_s, cur_e, cur_d))
-        return merged
+        return _merge(found, self._detectors)
 
     def value_hmac(self, value: bytes) -> str:
         """Hex HMAC-SHA256 of ``value`` under the deployment key (domain-separated)."""
