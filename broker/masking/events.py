@@ -28,7 +28,8 @@ class MaskEvent(NamedTuple):
     length: int
     """Number of input bytes replaced (escape sequences inside the value included)."""
     value_hmac: str
-    """Hex HMAC-SHA256 of the value under the deployment's masking key."""
+    """Hex keyed BLAKE2b-256 of the value under the deployment's masking key (a MAC; the
+    field keeps its name from when it was HMAC-SHA256)."""
 
 
 @dataclass(frozen=True)
