@@ -23,6 +23,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import repeat
+from operator import add, le, sub
 from typing import Any
 
 from broker.masking.detector import Detector, Window
@@ -193,16 +195,38 @@ class HsPrefilter:
             db.scan(text, match_event_handler=on_match, scratch=scratch)
         size = len(text)
         spans: dict[int, list[Window]] = {}
+        mixed: set[int] = set()  # ranks with windows from several probes: merge them
         for ident, found in enumerate(ends):
             if not found:
                 continue
             for rank, before, after in self._targets[ident]:
-                got = spans.setdefault(rank, [])
                 if after < 0:
-                    got.append((found[0] - before, size))
+                    got = [(max(found[0] - before, 0), size)]
                 else:
-                    got.extend([(e - before, e + after) for e in found])
-        return {rank: merge_windows(s, size) for rank, s in spans.items()}
+                    got = _windows(found, before, after, size)
+                if rank in spans:
+                    spans[rank].extend(got)
+                    mixed.add(rank)
+                else:
+                    spans[rank] = got
+        for rank in mixed:
+            spans[rank] = merge_windows(spans[rank], size)
+        return spans
+
+
+def _windows(ends: list[int], before: int, after: int, size: int) -> list[Window]:
+    """Windows ``(end - before, end + after)`` around ascending ``ends``, merged, clipped.
+
+    Built in ``map``/``zip`` passes; when two windows overlap or touch (or the ends are not
+    ascending), ``merge_windows`` sorts and merges them.
+    """
+    starts = list(map(sub, ends, repeat(before)))
+    stops = list(map(add, ends, repeat(after)))
+    if any(map(le, starts[1:], stops)):
+        return merge_windows(list(zip(starts, stops, strict=True)), size)
+    starts[0] = max(starts[0], 0)
+    stops[-1] = min(stops[-1], size)
+    return list(zip(starts, stops, strict=True))
 
 
 def _compile(probes: list[tuple[tuple[bytes, bool, bool], int]]) -> Any:

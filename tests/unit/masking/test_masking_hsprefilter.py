@@ -16,7 +16,8 @@ from broker.masking import (
     MaskingEngine,
     MaskingPolicy,
 )
-from broker.masking.hsprefilter import HS_PROBES, LITERAL_LED, HsPrefilter, make_prefilter
+from broker.masking.hsprefilter import HS_PROBES, LITERAL_LED, HsPrefilter, _windows, make_prefilter
+from broker.masking.prefilter import merge_windows
 
 KEY = b"test-key-0123456789abcdef"
 HS = HsPrefilter(BUILTIN_DETECTORS)
@@ -136,3 +137,15 @@ def test_a_value_inside_an_earlier_value_is_absorbed_and_one_on_its_own_is_found
     ]:
         assert fast(engine, text) == straightforward(BUILTIN_DETECTORS, text)
         assert [name for _, _, name in fast(engine, text)] == names
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    ends=st.lists(st.integers(min_value=0, max_value=300), min_size=1, max_size=12),
+    before=st.integers(min_value=0, max_value=40),
+    after=st.integers(min_value=0, max_value=40),
+)
+def test_windows_around_ends_equal_merged_windows(ends: list[int], before: int, after: int) -> None:
+    size = 300
+    expected = merge_windows([(e - before, e + after) for e in ends], size)
+    assert _windows(ends, before, after, size) == expected
