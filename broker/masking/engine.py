@@ -218,10 +218,10 @@ class MaskingEngine:
         found: Found = []
         reach: Reach = {}
         covered = self._prefilter.covered
-        fast = self._prefilter.windows(text)
+        candidates = self._prefilter.candidates(text)
         for rank, det in self._scan_order:
             if rank in covered:
-                windows = fast.get(rank)
+                windows = candidates.windows(rank, reach)
                 if windows is None:
                     continue
             else:

@@ -21,7 +21,7 @@ scan beats hundreds of small windows on text dense with e-mail addresses or phon
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import repeat
 from operator import add, le, sub
@@ -48,6 +48,9 @@ class HsProbe:
     """Window end after the reported end offset."""
     caseless: bool = False
     """Match letters without regard to case (the detector's key words are case-insensitive)."""
+    exact: int = 0
+    """When non-zero, every value the probe stands for ends where the probe reports, and is at
+    most this long: a candidate inside a longer value found earlier can be dropped."""
 
 
 def _lit(pattern: bytes, before: int, after: int = 512) -> HsProbe:
@@ -56,6 +59,12 @@ def _lit(pattern: bytes, before: int, after: int = 512) -> HsProbe:
 
 def _ci(pattern: bytes, before: int, after: int) -> HsProbe:
     return HsProbe(pattern, before, after, caseless=True)
+
+
+def _exact(pattern: bytes, longest: int) -> HsProbe:
+    """A probe matching the whole value (after a consumed boundary byte) of at most ``longest``
+    bytes; the window adds three bytes of look-behind and look-ahead context."""
+    return HsProbe(_B + pattern, longest + 3, 3, exact=longest)
 
 
 # A consumed left boundary: start of text or a byte that is not an ASCII letter or digit (every
@@ -97,14 +106,17 @@ HS_PROBES: dict[str, tuple[HsProbe, ...]] = {
         ),
     ),
     "iban": (HsProbe(_B + rb"[A-Z]{2}[0-9]{2}(?:[A-Z0-9]{11}| [A-Z0-9]{4} [A-Z0-9]{4})", 19, 34),),
-    "us_ssn": (HsProbe(_B + rb"[0-9]{3}[ \-][0-9]{2}[ \-][0-9]{4}", 14, 3),),
-    "us_itin": (HsProbe(_B + rb"9[0-9]{2}[ \-][0-9]{2}[ \-][0-9]{4}", 14, 3),),
+    "us_ssn": (_exact(rb"[0-9]{3}[ \-][0-9]{2}[ \-][0-9]{4}", 11),),
+    "us_itin": (_exact(rb"9[0-9]{2}[ \-][0-9]{2}[ \-][0-9]{4}", 11),),
     "aba_routing": (_ci(rb"routing|aba|rtn|transit", 7, 80),),
-    "ca_sin": (HsProbe(_B + rb"[0-9]{3}[ \-][0-9]{3}[ \-][0-9]{3}", 14, 3),),
+    "ca_sin": (_exact(rb"[0-9]{3}[ \-][0-9]{3}[ \-][0-9]{3}", 11),),
     "uk_nino": (HsProbe(_B + rb"[A-Z]{2} ?[0-9]{2} ?[0-9]{2} ?[0-9]{2} ?[A-D]", 16, 3),),
-    "br_cpf": (HsProbe(_B + rb"[0-9]{3}(?:\.[0-9]{3}\.[0-9]{3}-|[0-9]{6})[0-9]{2}", 17, 3),),
-    "in_aadhaar": (HsProbe(_B + rb"[2-9][0-9]{3}[ \-]?[0-9]{4}[ \-]?[0-9]{4}", 17, 3),),
-    "imei": (HsProbe(_B + rb"[0-9]{2}[ \-]?[0-9]{6}[ \-]?[0-9]{6}[ \-]?[0-9]", 21, 3),),
+    "br_cpf": (
+        _exact(rb"[0-9]{11}", 11),
+        _exact(rb"[0-9]{3}\.[0-9]{3}\.[0-9]{3}-[0-9]{2}", 14),
+    ),
+    "in_aadhaar": (_exact(rb"[2-9][0-9]{3}[ \-]?[0-9]{4}[ \-]?[0-9]{4}", 14),),
+    "imei": (_exact(rb"[0-9]{2}[ \-]?[0-9]{6}[ \-]?[0-9]{6}[ \-]?[0-9]", 18),),
     "email": (_lit(rb"@", 1, 256),),
     "phone_e164": (HsProbe(rb"\+[1-9](?:[ \-.]?\(?[0-9]\)?){6}", 29, 53),),
     "ipv4": (HsProbe(rb"[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]", 16, 5),),
@@ -132,7 +144,7 @@ LITERAL_LED = frozenset(
 )  # fmt: skip
 """Built-in detectors whose regex starts with a literal (a whole-text ``re`` scan is cheap)."""
 
-Target = tuple[int, int, int]  # detector rank, before, after (after < 0: to the end of text)
+Target = tuple[int, int, int, int]  # probe id, before, after (< 0: to the end of text), exact
 
 
 class HsPrefilter:
@@ -150,23 +162,20 @@ class HsPrefilter:
         from broker.masking.builtin import BUILTIN_BY_NAME
 
         ids: dict[tuple[bytes, bool, bool], int] = {}
-        targets: list[list[Target]] = []
-        covered: set[int] = set()
+        by_rank: dict[int, list[Target]] = {}
         for rank, det in enumerate(detectors):
             probes = HS_PROBES.get(det.name)
             if probes is None or BUILTIN_BY_NAME.get(det.name) is not det:
                 continue
-            covered.add(rank)
             led = det.name in LITERAL_LED
             for probe in probes:
-                key = (probe.pattern, probe.caseless, led)
-                if key not in ids:
-                    ids[key] = len(targets)
-                    targets.append([])
-                targets[ids[key]].append((rank, probe.before, -1 if led else probe.after))
-        self.covered = frozenset(covered)
+                ident = ids.setdefault((probe.pattern, probe.caseless, led), len(ids))
+                after = -1 if led else probe.after
+                by_rank.setdefault(rank, []).append((ident, probe.before, after, probe.exact))
+        self.covered = frozenset(by_rank)
         """Ranks of the detectors whose windows come from this prefilter."""
-        self._targets = tuple(tuple(t) for t in targets)
+        self._by_rank = {rank: tuple(targets) for rank, targets in by_rank.items()}
+        self._probes = len(ids)
         # Two databases: first-match-only probes make Hyperscan slower on everything else.
         self._dbs: tuple[Any, ...] = tuple(
             _compile([(key, ident) for key, ident in ids.items() if key[2] is led])
@@ -184,34 +193,60 @@ class HsPrefilter:
 
     def windows(self, text: bytes) -> dict[int, list[Window]]:
         """Return merged windows per covered detector rank (ranks without any are absent)."""
-        if not self._dbs or not text:
-            return {}
-        ends: list[list[int]] = [[] for _ in self._targets]
+        found = self.candidates(text)
+        got = {rank: found.windows(rank, {}) for rank in self._by_rank}
+        return {rank: windows for rank, windows in got.items() if windows is not None}
 
-        def on_match(ident: int, _start: int, end: int, _flags: int, _ctx: object) -> None:
-            ends[ident].append(end)
+    def candidates(self, text: bytes) -> HsCandidates:
+        """Scan ``text`` once; windows per detector are then built on demand."""
+        ends: list[list[int]] = [[] for _ in range(self._probes)]
+        if self._dbs and text:
 
-        for db, scratch in zip(self._dbs, self._scratches(), strict=True):
-            db.scan(text, match_event_handler=on_match, scratch=scratch)
-        size = len(text)
-        spans: dict[int, list[Window]] = {}
-        mixed: set[int] = set()  # ranks with windows from several probes: merge them
-        for ident, found in enumerate(ends):
+            def on_match(ident: int, _start: int, end: int, _flags: int, _ctx: object) -> None:
+                ends[ident].append(end)
+
+            for db, scratch in zip(self._dbs, self._scratches(), strict=True):
+                db.scan(text, match_event_handler=on_match, scratch=scratch)
+        return HsCandidates(len(text), ends, self._by_rank)
+
+
+class HsCandidates:
+    """The probe matches in one text, turned into windows per detector when asked."""
+
+    def __init__(self, size: int, ends: list[list[int]], by_rank: dict[int, tuple[Target, ...]]):
+        self._size = size
+        self._ends = ends
+        self._by_rank = by_rank
+
+    def windows(self, rank: int, reach: Mapping[int, int]) -> list[Window] | None:
+        """Merged windows of the detector at ``rank``, or None when it has no candidate.
+
+        Args:
+            rank: A covered detector rank.
+            reach: End offset → smallest start of the values already found. An exact probe's
+                candidate ending where a value that starts before any value the candidate could
+                be also ends is dropped: that value would be absorbed when merging (e.g. the
+                eleven digits of ``+14155552671`` as a CPF inside the phone number).
+        """
+        size = self._size
+        parts: list[list[Window]] = []
+        for ident, before, after, exact in self._by_rank[rank]:
+            found = self._ends[ident]
             if not found:
                 continue
-            for rank, before, after in self._targets[ident]:
-                if after < 0:
-                    got = [(max(found[0] - before, 0), size)]
-                else:
-                    got = _windows(found, before, after, size)
-                if rank in spans:
-                    spans[rank].extend(got)
-                    mixed.add(rank)
-                else:
-                    spans[rank] = got
-        for rank in mixed:
-            spans[rank] = merge_windows(spans[rank], size)
-        return spans
+            if after < 0:
+                parts.append([(max(found[0] - before, 0), size)])
+                continue
+            if exact and reach:
+                found = [e for e in found if reach.get(e, e) >= e - exact]
+                if not found:
+                    continue
+            parts.append(_windows(found, before, after, size))
+        if not parts:
+            return None
+        if len(parts) == 1:
+            return parts[0]
+        return merge_windows([w for part in parts for w in part], size)
 
 
 def _windows(ends: list[int], before: int, after: int, size: int) -> list[Window]:

@@ -149,3 +149,33 @@ def test_windows_around_ends_equal_merged_windows(ends: list[int], before: int, 
     size = 300
     expected = merge_windows([(e - before, e + after) for e in ends], size)
     assert _windows(ends, before, after, size) == expected
+
+
+def test_an_exact_candidate_inside_an_earlier_value_opens_no_window() -> None:
+    text = b"tel +14155552671 ok"
+    cpf = _rank("br_cpf")
+    candidates = HS.candidates(text)
+    assert candidates.windows(cpf, {}) is not None  # eleven digits: a CPF candidate
+    phone_start, phone_end = 4, 16
+    assert candidates.windows(cpf, {phone_end: phone_start}) is None
+    # A value starting no earlier than the candidate could does not absorb it.
+    assert candidates.windows(cpf, {phone_end: phone_start + 1}) is not None
+    assert candidates.windows(cpf, {phone_end + 1: phone_start}) is not None
+
+
+_PHONE_AND_ID_PIECES = [
+    b"+", b"+1", b"11144477735", b"111.444.777-35", b"4155552671", b"123-45-6789", b" ",
+    b"a", b"0", b"9", b"(", b")", b"-", b".", b"/", b"=", b"\n",
+]  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    text=st.lists(
+        st.sampled_from(_PHONE_AND_ID_PIECES),
+        max_size=30,
+    ).map(b"".join)
+)
+def test_phone_numbers_and_national_ids_agree_with_a_whole_text_scan(text: bytes) -> None:
+    engine = MaskingEngine(MaskingPolicy(detectors=BUILTIN_DETECTORS), key=KEY)
+    assert fast(engine, text) == straightforward(BUILTIN_DETECTORS, text)
