@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from broker.errors import MaskingError
 from broker.masking.ansi import StripMap, escapes_in, strip_ansi
-from broker.masking.detector import Detector, Trigger, Window
+from broker.masking.detector import Detector, Trigger
 from broker.masking.events import MaskEvent, MaskFailure, new_event
 from broker.masking.hsprefilter import LITERAL_LED, make_prefilter
 from broker.masking.policy import MaskingPolicy, Strategy
+from broker.masking.scan import Found, Hit, Reach, merge_found, scan_detector
 
 _MAC_PERSON = b"gatehouse.mask.2"
 """BLAKE2b personalisation of value proofs (domain separation; 16 bytes)."""
@@ -19,93 +20,6 @@ _KEY_PERSON = b"gatehouse.mkey.2"
 """BLAKE2b personalisation used to shorten a masking key longer than 64 bytes."""
 _new_tuple = tuple.__new__
 _NORMALISE_SEPARATORS = b" -."
-
-
-Hit = tuple[int, int, Detector]
-"""A value to mask as ``(start, end, detector)`` in stripped-text coordinates."""
-
-
-Found = list[tuple[int, int, int]]
-"""Validated matches as ``(start, -end, rank)``: plain tuples sort in precedence order in C."""
-Reach = dict[int, int]
-"""End offset → smallest start of a validated match ending there (found so far)."""
-
-
-def _scan(
-    det: Detector, rank: int, text: bytes, windows: list[Window], out: Found, reach: Reach
-) -> None:
-    """Append ``(start, -end, rank)`` for each validated match of ``det`` in ``windows``.
-
-    A match ending where an already validated value ends, but starting after it, lies inside it
-    and sorts after it: merging would absorb it whatever its validator says, so the validator
-    is not run (a phone number's digits are a candidate CPF; its checksum need not be computed).
-    """
-    add = out.append
-    finditer = det.regex.finditer
-    validator = det.validator
-    group = det.group
-    if det.extend_left is not None:
-        _scan_extending(det, rank, text, windows, out, reach)
-        return
-    if group == 0 and validator is None:
-        for a, b in windows:
-            for m in finditer(text, a, b):
-                start, end = m.span()
-                if start < end:
-                    add((start, -end, rank))
-                    if reach.get(end, end) > start:
-                        reach[end] = start
-        return
-    for a, b in windows:
-        for m in finditer(text, a, b):
-            if group == 0:
-                start, end = m.span()
-            elif isinstance(group, tuple):
-                start, end = next((m.span(g) for g in group if m.start(g) >= 0), (-1, -1))
-            else:
-                start, end = m.span(group)
-            if start >= end or reach.get(end, end) < start:
-                continue
-            if validator is None or validator(text[start:end]):
-                add((start, -end, rank))
-                if reach.get(end, end) > start:
-                    reach[end] = start
-
-
-def _scan_extending(
-    det: Detector, rank: int, text: bytes, windows: list[Window], out: Found, reach: Reach
-) -> None:
-    """``_scan`` for a detector widened leftwards by ``extend_left`` (e.g. an email's local part).
-
-    ``extend_left`` is matched on the reversed text from the value's start, looking back at most
-    256 bytes (the same as matching the reversed 256 bytes before the value).
-    """
-    assert det.extend_left is not None
-    add = out.append
-    group = det.group
-    validator = det.validator
-    left_match = det.extend_left.match
-    size = len(text)
-    rev = text[::-1]
-    for a, b in windows:
-        for m in det.regex.finditer(text, a, b):
-            if isinstance(group, tuple):
-                start, end = next((m.span(g) for g in group if m.start(g) >= 0), (-1, -1))
-            else:
-                start, end = m.span(group)
-            if start >= end:
-                continue
-            at = size - start
-            left = left_match(rev, at, at + 256)
-            if left is None:
-                continue
-            start -= left.end() - at
-            if reach.get(end, end) < start:
-                continue
-            if validator is None or validator(text[start:end]):
-                add((start, -end, rank))
-                if reach.get(end, end) > start:
-                    reach[end] = start
 
 
 @dataclass(frozen=True)
@@ -124,27 +38,6 @@ def _drops_separators(det: Detector) -> bool:
     """Whether a value's proof ignores separators (numeric personal data: ``4111-1111`` and
     ``4111 1111`` are the same card)."""
     return det.category == "pii" and det.name != "email"
-
-
-def _merge(found: Found, detectors: Sequence[Detector]) -> list[Hit]:
-    """Merge sorted ``(start, -end, rank)`` matches into hits.
-
-    A match starting before the end of the group so far joins it; a group keeps the start and
-    detector of its first match (sort order: leftmost, longest, earliest rank).
-    """
-    merged: list[Hit] = []
-    cur_s, cur_e, rank = found[0]
-    cur_e = -cur_e
-    cur_d = detectors[rank]
-    for start, neg_end, rank in found[1:]:
-        if start < cur_e:
-            if -neg_end > cur_e:
-                cur_e = -neg_end
-        else:
-            merged.append((cur_s, cur_e, cur_d))
-            cur_s, cur_e, cur_d = start, -neg_end, detectors[rank]
-    merged.append((cur_s, cur_e, cur_d))
-    return merged
 
 
 class MaskingEngine:
@@ -229,12 +122,12 @@ class MaskingEngine:
                 if windows is None:
                     windows = [(0, len(text))]
             if windows:
-                _scan(det, rank, text, windows, found, reach)
+                scan_detector(det, rank, text, windows, found, reach)
         if not found:
             return []
         if len(found) > 1:
             found.sort()
-        return _merge(found, self._detectors)
+        return merge_found(found, self._detectors)
 
     def value_hmac(self, value: bytes) -> str:
         """Hex keyed BLAKE2b-256 of ``value`` under the deployment key (domain-separated).
