@@ -368,7 +368,10 @@ PII_DETECTORS: tuple[Detector, ...] = (
         "phone_e164",
         "pii",
         # 8 to 15 digits (E.164, ``ck.e164_ok``) counted by the pattern: no call per number.
-        rb"\+(?<![A-Za-z0-9+/=]\+)[1-9](?:[ \-.]?\(?[0-9]\)?){7,14}(?![0-9])",
+        # The first branch is the common unpunctuated number (a fast single-class repeat); it
+        # only matches where the general second branch would end at the same byte.
+        rb"\+(?<![A-Za-z0-9+/=]\+)[1-9]"
+        rb"(?:[0-9]{7,14}(?![0-9 \-.()])|(?:[ \-.]?\(?[0-9]\)?){7,14}(?![0-9]))",
         trigger=DIGITS,
         marks=(8, 15),
         accept=_plus_near,
