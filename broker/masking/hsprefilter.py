@@ -23,6 +23,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from itertools import repeat
 from operator import add, le, sub
 from typing import Any
@@ -176,12 +177,7 @@ class HsPrefilter:
         """Ranks of the detectors whose windows come from this prefilter."""
         self._by_rank = {rank: tuple(targets) for rank, targets in by_rank.items()}
         self._probes = len(ids)
-        # Two databases: first-match-only probes make Hyperscan slower on everything else.
-        self._dbs: tuple[Any, ...] = tuple(
-            _compile([(key, ident) for key, ident in ids.items() if key[2] is led])
-            for led in (True, False)
-            if any(key[2] is led for key in ids)
-        )
+        self._dbs = _databases(tuple(ids))
         self._local = threading.local()
 
     def _scratches(self) -> list[Any]:
@@ -264,7 +260,24 @@ def _windows(ends: list[int], before: int, after: int, size: int) -> list[Window
     return list(zip(starts, stops, strict=True))
 
 
-def _compile(probes: list[tuple[tuple[bytes, bool, bool], int]]) -> Any:
+ProbeKey = tuple[bytes, bool, bool]  # pattern, caseless, first match only
+
+
+@lru_cache(maxsize=64)
+def _databases(probes: tuple[ProbeKey, ...]) -> tuple[Any, ...]:
+    """Compile probes (ids are their indexes) once per process; databases are read-only.
+
+    Two databases: first-match-only probes make Hyperscan slower on everything else.
+    """
+    ids = list(enumerate(probes))
+    return tuple(
+        _compile([(probe, ident) for ident, probe in ids if probe[2] is led])
+        for led in (True, False)
+        if any(probe[2] is led for probe in probes)
+    )
+
+
+def _compile(probes: list[tuple[ProbeKey, int]]) -> Any:
     """One Hyperscan block-mode database of ``((pattern, caseless, first match only), id)``."""
     db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
     db.compile(

@@ -21,6 +21,7 @@ from broker.masking.prefilter import merge_windows
 
 KEY = b"test-key-0123456789abcdef"
 HS = HsPrefilter(BUILTIN_DETECTORS)
+ENGINE = MaskingEngine(MaskingPolicy(detectors=BUILTIN_DETECTORS), key=KEY)
 
 
 def _inside(span: tuple[int, int], windows: list[tuple[int, int]]) -> bool:
@@ -75,9 +76,8 @@ def test_a_literal_led_detector_scans_from_its_first_candidate_to_the_end() -> N
     windows = HS.windows(text)
     assert windows[_rank("email")] == [(text.index(b"@"), len(text))]
     assert windows[_rank("phone_e164")] == [(text.index(b"+") + 8 - 29, len(text))]
-    engine = MaskingEngine(MaskingPolicy(detectors=BUILTIN_DETECTORS), key=KEY)
-    assert fast(engine, text) == straightforward(BUILTIN_DETECTORS, text)
-    assert sum(name == "email" for _, _, name in fast(engine, text)) == 50
+    assert fast(ENGINE, text) == straightforward(BUILTIN_DETECTORS, text)
+    assert sum(name == "email" for _, _, name in fast(ENGINE, text)) == 50
 
 
 def test_other_detectors_get_a_window_around_each_candidate() -> None:
@@ -123,20 +123,18 @@ def test_threads_scan_with_their_own_scratch_space() -> None:
     ).map(b"".join)
 )
 def test_dense_literal_text_agrees_with_a_whole_text_scan(text: bytes) -> None:
-    engine = MaskingEngine(MaskingPolicy(detectors=BUILTIN_DETECTORS), key=KEY)
-    assert fast(engine, text) == straightforward(BUILTIN_DETECTORS, text)
+    assert fast(ENGINE, text) == straightforward(BUILTIN_DETECTORS, text)
 
 
 def test_a_value_inside_an_earlier_value_is_absorbed_and_one_on_its_own_is_found() -> None:
-    engine = MaskingEngine(MaskingPolicy(detectors=BUILTIN_DETECTORS), key=KEY)
     for text, names in [
         (b"tel +11144477735 ok", ["phone_e164"]),  # its digits are a valid CPF
         (b"cpf 11144477735 ok", ["br_cpf"]),
         (b"cpf 11144477735 tel +11144477735", ["br_cpf", "phone_e164"]),
         (b"a 4111111111111111 b +14111111111111111", ["credit_card"]),
     ]:
-        assert fast(engine, text) == straightforward(BUILTIN_DETECTORS, text)
-        assert [name for _, _, name in fast(engine, text)] == names
+        assert fast(ENGINE, text) == straightforward(BUILTIN_DETECTORS, text)
+        assert [name for _, _, name in fast(ENGINE, text)] == names
 
 
 @settings(max_examples=300, deadline=None)
@@ -177,5 +175,14 @@ _PHONE_AND_ID_PIECES = [
     ).map(b"".join)
 )
 def test_phone_numbers_and_national_ids_agree_with_a_whole_text_scan(text: bytes) -> None:
-    engine = MaskingEngine(MaskingPolicy(detectors=BUILTIN_DETECTORS), key=KEY)
-    assert fast(engine, text) == straightforward(BUILTIN_DETECTORS, text)
+    assert fast(ENGINE, text) == straightforward(BUILTIN_DETECTORS, text)
+
+
+def test_engines_with_the_same_detectors_share_compiled_databases() -> None:
+    first = HsPrefilter(BUILTIN_DETECTORS)
+    again = HsPrefilter(BUILTIN_DETECTORS)
+    assert again._dbs is first._dbs
+    fewer = HsPrefilter(BUILTIN_DETECTORS[:5])
+    assert fewer._dbs is not HS._dbs
+    assert fewer.covered == frozenset(range(5))
+    assert again.windows(b"mail a@b.co") == HS.windows(b"mail a@b.co")
