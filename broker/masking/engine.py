@@ -68,7 +68,7 @@ class MaskingEngine:
         self._detectors = policy.detectors
         self._prefilter = make_prefilter(policy.detectors)
         # Literal-led detectors (tokens, e-mail, phone) first: their values often contain
-        # digit runs that numeric detectors would otherwise validate for nothing (see ``_scan``).
+        # digit runs that numeric detectors would otherwise validate for nothing (see ``scan``).
         ranked = list(enumerate(policy.detectors))
         self._scan_order = sorted(ranked, key=lambda rd: (rd[1].name not in LITERAL_LED, rd[0]))
         if len(key) > hashlib.blake2b.MAX_KEY_SIZE:
@@ -196,7 +196,7 @@ class MaskingEngine:
     ) -> bytes:
         """Like ``render``, for ``(start, end, detector)`` tuples from ``find_hits``."""
         if not smap.positions:
-            return self._render_plain(data, hits, lo, hi, stream, stream_offset, events)
+            return self._render_plain(data, smap.text, hits, lo, hi, stream, stream_offset, events)
         out: list[bytes] = []
         put = out.append
         cursor = lo
@@ -226,6 +226,7 @@ class MaskingEngine:
     def _render_plain(
         self,
         data: bytes,
+        text: bytes,
         hits: list[Hit],
         lo: int,
         hi: int,
@@ -233,7 +234,8 @@ class MaskingEngine:
         stream_offset: int,
         events: list[MaskEvent],
     ) -> bytes:
-        """``render_hits`` for text without escape sequences: the hot loop, one pass per value.
+        """``render_hits`` for data without escape sequences (``text`` equals ``data``): the hot
+        loop, one pass per value.
 
         Digests are cached per call by the bytes they prove (a value repeated in one chunk is
         hashed once); events are built as in ``new_event``.
@@ -257,7 +259,7 @@ class MaskingEngine:
             if look is None:
                 look = self._look(det)
             strategy, fixed, numeric = look
-            value = data[span_start:span_end]
+            value = text[span_start:span_end]
             proved = value.translate(None, _NORMALISE_SEPARATORS) if numeric else value
             digest = digests.get(proved)
             if digest is None:

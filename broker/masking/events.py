@@ -13,8 +13,8 @@ class MaskEvent(NamedTuple):
     """One value was masked; carries a keyed hash of the value, never the value.
 
     An immutable record like the frozen dataclasses elsewhere, but a named tuple: one is built
-    per masked value on the output hot path, and a tuple is built in one C call and is not
-    tracked by the garbage collector (a dataclass instance costs several times as much).
+    per masked value on the output hot path, where a tuple is built in one C call and is soon
+    untracked by the garbage collector (a dataclass instance costs several times as much).
     """
 
     detector: str
