@@ -8,9 +8,10 @@ Every probe here is a *superset* of its detector: a literal every match contains
 prefix, a key word), or a pattern every match begins with (lookarounds dropped, back-references
 widened to their class, a left boundary consumed instead of asserted). Hyperscan reports every end
 offset of every probe match, so each window is placed relative to the reported end: ``before``
-covers the longest probe match plus the detector's look-behind context, ``after`` the rest of the
-longest value plus its look-ahead context. The windows contain at least what the pure-Python
-probes open, and both fast paths are property-tested against a whole-text scan of every detector.
+covers the longest probe match (``re`` look-behinds see before a window anyway), ``after`` the
+rest of the longest value plus its look-ahead context (``re`` does not look past a window's end).
+Every value a detector can find lies inside one of its windows; both fast paths are
+property-tested against a whole-text scan of every detector.
 
 A detector whose regex starts with a literal (a token prefix, ``@``, ``+``) gets one window from
 its first candidate to the end of the text (Hyperscan stops reporting that probe after the first
@@ -149,7 +150,7 @@ Target = tuple[int, int, int, int]  # probe id, before, after (< 0: to the end o
 
 
 class HsPrefilter:
-    """The Hyperscan probes of a set of detectors, compiled into one database."""
+    """The Hyperscan probes of a set of detectors, compiled once per process and shared."""
 
     def __init__(self, detectors: Sequence[Detector]) -> None:
         """Compile the probes of the built-in detectors among ``detectors``.
