@@ -16,7 +16,7 @@ letters, punctuation). The detector's own regex then decides on the original tex
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -198,6 +198,10 @@ class Prefilter:
         self._scans = tuple(scans)
         self._fold = any(s.kind == "fold" for s in scans)
 
+    def candidates(self, text: bytes) -> FixedWindows:
+        """The windows of ``text``, in the shape the engine asks for (see ``HsCandidates``)."""
+        return FixedWindows(self.windows(text))
+
     def windows(self, text: bytes) -> dict[int, list[Window]]:
         """Return merged windows per covered detector rank (ranks without any are absent)."""
         found: dict[int, list[Window]] = {}
@@ -228,6 +232,17 @@ class Prefilter:
                     found.setdefault(rank, []).append((p + lo, p + hi))
         size = len(text)
         return {rank: merge_windows(spans, size) for rank, spans in found.items()}
+
+
+class FixedWindows:
+    """Windows computed up front: values found so far do not change them."""
+
+    def __init__(self, windows: dict[int, list[Window]]) -> None:
+        self._windows = windows
+
+    def windows(self, rank: int, reach: Mapping[int, int]) -> list[Window] | None:
+        """Merged windows of the detector at ``rank``, or None when it has no candidate."""
+        return self._windows.get(rank)
 
 
 # Checked first at every pivot of that kind: the numeric pivot starts a run of digits.

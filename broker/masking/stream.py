@@ -27,8 +27,9 @@ from collections.abc import Callable
 
 from broker.masking.ansi import strip_ansi
 from broker.masking.detector import Detector
-from broker.masking.engine import Hit, MaskingEngine
+from broker.masking.engine import MaskingEngine
 from broker.masking.events import MaskCounter, MaskEvent, MaskFailure
+from broker.masking.scan import Hit
 
 NOTICE = b"\r\n[gatehouse: output withheld: masking failed]\r\n"
 CONTEXT_BYTES = 512

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from masking_samples import INVALID_CHECKSUM, NEAR_MISS, ORDINARY, VALID
 
 from broker.masking import BUILTIN_BY_NAME, BUILTIN_DETECTORS, MaskingEngine, MaskingPolicy
+from broker.masking.checksums import e164_ok
 
 KEY = b"test-key-0123456789abcdef"
 
@@ -72,3 +77,18 @@ def test_near_miss_is_not_masked(name: str, text: str) -> None:
 def test_ordinary_output_is_untouched_by_default_policy(text: str) -> None:
     engine = MaskingEngine(MaskingPolicy(), key=KEY)
     assert engine.mask_text(text) == (text, [])
+
+
+# The phone pattern counts E.164's 8 to 15 digits itself and has a fast branch for unpunctuated
+# numbers; before, one looser pattern matched from 7 digits and ``e164_ok`` rejected those. Both
+# must find exactly the same numbers.
+_LOOSE_PHONE = re.compile(rb"\+(?<![A-Za-z0-9+/=]\+)[1-9](?:[ \-.]?\(?[0-9]\)?){6,14}(?![0-9])")
+_PHONE_PIECES = [bytes([c]) for c in b"0123456789 -.()+a/=\n"] + [b"4155552671", b"1234567890123"]
+
+
+@settings(max_examples=800, deadline=None)
+@given(text=st.lists(st.sampled_from(_PHONE_PIECES), max_size=40).map(b"".join))
+def test_phone_pattern_equals_the_loose_pattern_checked_by_e164_ok(text: bytes) -> None:
+    loose = [m.span() for m in _LOOSE_PHONE.finditer(text) if e164_ok(text[m.start() : m.end()])]
+    exact = [m.span() for m in BUILTIN_BY_NAME["phone_e164"].regex.finditer(text)]
+    assert exact == loose

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import hmac
 import re
 from decimal import Decimal
 
@@ -57,12 +56,25 @@ def test_hash_depends_on_deployment_key() -> None:
     assert other.mask_text(CARD)[0] != _engine(default_strategy="hash").mask_text(CARD)[0]
 
 
-def test_event_hmac_is_keyed_hmac_sha256_of_value() -> None:
+def test_event_proof_is_keyed_blake2b_of_value() -> None:
     _, events = _engine().mask_text("write to alice@example.com")
-    expected = hmac.new(KEY, b"gatehouse.masking.v1\x00alice@example.com", hashlib.sha256)
+    expected = hashlib.blake2b(
+        b"alice@example.com", key=KEY, digest_size=32, person=b"gatehouse.mask.2"
+    )
     assert events == [
         MaskEvent("email", "redact", "text", 9, 17, expected.hexdigest()),
     ]
+
+
+def test_a_key_longer_than_blake2b_takes_is_hashed_first() -> None:
+    long_key = bytes(range(100))
+    engine = MaskingEngine(MaskingPolicy(), key=long_key)
+    short = hashlib.blake2b(long_key, person=b"gatehouse.mkey.2").digest()
+    expected = hashlib.blake2b(b"v", key=short, digest_size=32, person=b"gatehouse.mask.2")
+    assert engine.value_hmac(b"v") == expected.hexdigest()
+    assert engine.value_hmac(b"v") != MaskingEngine(MaskingPolicy(), key=long_key[:99]).value_hmac(
+        b"v"
+    )
 
 
 def test_short_key_is_refused() -> None:

@@ -17,10 +17,15 @@ from broker.masking import (
     MaskingPolicy,
 )
 from broker.masking.detector import TOKEN_CONTINUATION
+from broker.masking.hsprefilter import HsPrefilter
 from broker.masking.prefilter import BUILTIN_PROBES, FOLD, Prefilter
 
 KEY = b"test-key-0123456789abcdef"
 ENGINE = MaskingEngine(MaskingPolicy(detectors=BUILTIN_DETECTORS), key=KEY)
+# The same detectors with the pure-Python prefilter (the fallback when Hyperscan is unavailable).
+PY_ENGINE = MaskingEngine(MaskingPolicy(detectors=BUILTIN_DETECTORS), key=KEY)
+PY_ENGINE._prefilter = Prefilter(BUILTIN_DETECTORS)
+ENGINES = [pytest.param(ENGINE, id="hyperscan"), pytest.param(PY_ENGINE, id="python")]
 
 
 def straightforward(detectors: tuple[Detector, ...], text: bytes) -> list[tuple[int, int, str]]:
@@ -80,28 +85,34 @@ _corpus = st.lists(st.one_of(st.sampled_from(_PIECES), st.sampled_from(_SAMPLES)
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(text=_corpus)
-def test_fast_path_finds_the_same_spans_as_a_whole_text_scan(text: bytes) -> None:
-    assert fast(ENGINE, text) == straightforward(BUILTIN_DETECTORS, text)
+@pytest.mark.parametrize("engine", ENGINES)
+def test_fast_path_finds_the_same_spans_as_a_whole_text_scan(
+    engine: MaskingEngine, text: bytes
+) -> None:
+    assert fast(engine, text) == straightforward(BUILTIN_DETECTORS, text)
 
 
 @settings(max_examples=200, deadline=None)
 @given(text=st.binary(max_size=200))
-def test_fast_path_agrees_on_arbitrary_bytes(text: bytes) -> None:
-    assert fast(ENGINE, text) == straightforward(BUILTIN_DETECTORS, text)
+@pytest.mark.parametrize("engine", ENGINES)
+def test_fast_path_agrees_on_arbitrary_bytes(engine: MaskingEngine, text: bytes) -> None:
+    assert fast(engine, text) == straightforward(BUILTIN_DETECTORS, text)
 
 
 @settings(max_examples=200, deadline=None)
 @given(
     text=st.lists(st.sampled_from(b"0123456789 -.()+:abcdefABCDEF@_xZ\n"), max_size=80).map(bytes)
 )
-def test_fast_path_agrees_on_dense_digit_and_hex_text(text: bytes) -> None:
-    assert fast(ENGINE, text) == straightforward(BUILTIN_DETECTORS, text)
+@pytest.mark.parametrize("engine", ENGINES)
+def test_fast_path_agrees_on_dense_digit_and_hex_text(engine: MaskingEngine, text: bytes) -> None:
+    assert fast(engine, text) == straightforward(BUILTIN_DETECTORS, text)
 
 
+@pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("sample", _SAMPLES)
-def test_fast_path_agrees_on_every_sample_in_context(sample: bytes) -> None:
+def test_fast_path_agrees_on_every_sample_in_context(engine: MaskingEngine, sample: bytes) -> None:
     for text in (sample, b"x " + sample + b" y", b"id=" + sample + b";\n", b"+" + sample):
-        assert fast(ENGINE, text) == straightforward(BUILTIN_DETECTORS, text)
+        assert fast(engine, text) == straightforward(BUILTIN_DETECTORS, text)
 
 
 def test_every_builtin_detector_has_probes() -> None:
@@ -149,8 +160,11 @@ def test_fold_maps_only_digits_and_upper_case() -> None:
         b"the quick brown fox jumps over the lazy dog",
     ],
 )
-def test_ordinary_numbers_open_no_window_for_numeric_detectors(text: bytes) -> None:
-    windows = Prefilter(BUILTIN_DETECTORS).windows(text)
+@pytest.mark.parametrize("kind", [HsPrefilter, Prefilter])
+def test_ordinary_numbers_open_no_window_for_numeric_detectors(
+    kind: type[HsPrefilter | Prefilter], text: bytes
+) -> None:
+    windows = kind(BUILTIN_DETECTORS).windows(text)
     numeric = {d.name for d in BUILTIN_DETECTORS if d.category != "secret"} - {"email"}
     opened = {BUILTIN_DETECTORS[rank].name for rank in windows}
     assert not opened & numeric
@@ -170,6 +184,9 @@ def test_ordinary_numbers_open_no_window_for_numeric_detectors(text: bytes) -> N
         (b"routing: 021000021", "aba_routing"),
     ],
 )
-def test_real_values_open_a_window_for_their_detector(text: bytes, name: str) -> None:
-    windows = Prefilter(BUILTIN_DETECTORS).windows(text)
+@pytest.mark.parametrize("kind", [HsPrefilter, Prefilter])
+def test_real_values_open_a_window_for_their_detector(
+    kind: type[HsPrefilter | Prefilter], text: bytes, name: str
+) -> None:
+    windows = kind(BUILTIN_DETECTORS).windows(text)
     assert name in {BUILTIN_DETECTORS[rank].name for rank in windows}
