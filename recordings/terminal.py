@@ -273,6 +273,19 @@ class Screen(pyte.Screen):
         if how in (0, 1):
             self.erase_in_line(how)
 
+    def insert_characters(self, count: int | None = None) -> None:
+        """ICH: shift the rest of the line right; what passes the right margin is gone.
+
+        pyte 0.8.2 keeps one cell past the margin (it shows up after a resize wider).
+        """
+        self.dirty.add(self.cursor.y)
+        count = count or 1
+        line = self.buffer[self.cursor.y]
+        for x in range(self.columns - 1, self.cursor.x - 1, -1):
+            if x + count < self.columns:
+                line[x + count] = line[x]
+            line.pop(x, None)
+
     def erase_characters(self, count: int | None = None) -> None:
         """ECH: erase characters from the cursor on, with the current colours."""
         self.dirty.add(self.cursor.y)

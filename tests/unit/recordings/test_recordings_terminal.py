@@ -199,3 +199,16 @@ def test_arbitrary_input_never_raises(data: str) -> None:
     state = screen_state(screen)
     assert 0 <= state.cursor_y < 4
     assert 0 <= state.cursor_x <= 12
+
+
+def test_inserted_blanks_push_text_off_the_line_for_good() -> None:
+    """ICH drops what passes the right margin (xterm); pyte kept one cell past it."""
+    screen, stream = new_terminal(10, 2)
+    stream.feed("0123456789\x1b[1;3H\x1b[3@")
+    assert screen.display[0] == "01   23456"
+    screen.resize(2, 15)
+    assert screen.display[0] == "01   23456     "
+    stock = pyte.Screen(10, 2)
+    pyte.Stream(stock).feed("0123456789\x1b[1;3H\x1b[3@")
+    stock.resize(2, 15)
+    assert stock.display[0] != "01   23456     "  # the gap this fixes
