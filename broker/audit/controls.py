@@ -80,7 +80,7 @@ def controls_markdown(
         "",
         *(f"- `tables/{table}.csv` / `.json`: {count} records" for table, count in counts.items()),
         "",
-        "Masking events carry the rule, the count and a keyed hash (HMAC) of each value, never the",
+        "Masking events carry the rule, the count and a keyed hash (BLAKE2b) of each value, never the",
         "value. CSV cells that a spreadsheet would run as formulas start with an apostrophe; the",
         "JSON tables hold the exact values.",
     ]
