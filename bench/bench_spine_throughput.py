@@ -159,6 +159,8 @@ def main() -> None:
     for masking, goal in (("off", 1.0), ("on", 0.5)):
         best = max(rate(p) for p in paths if p.kind == f"broker-masking-{masking}")
         verdict = "met" if best >= goal * pj_best else "NOT met"
+        if args.quick:  # 20 MiB: connection set-up dominates, and the broker's is shorter
+            verdict = "no verdict at 20 MiB: set-up time dominates; judge the full run"
         print(
             f"target masking {masking}: broker >= {goal:.1f}x ProxyJump -> best broker "
             f"{best:.1f} MiB/s vs best ProxyJump {pj_best:.1f} MiB/s = {best / pj_best:.2f}x "
