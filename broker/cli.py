@@ -23,6 +23,7 @@ DEFAULT_CONFIG = "gatehouse.yaml"
 PLUGINS = (
     ("broker.auditlog.cli", "add_commands"),
     ("recordings.cli", "add_commands"),
+    ("tui.cli", "add_commands"),  # after recordings: it gives `recordings play` its player
 )
 
 

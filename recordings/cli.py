@@ -13,10 +13,20 @@ from typing import Any
 from broker.errors import GatehouseError, RecordingError
 from recordings.asciicast import file_sha256, parse_header
 from recordings.index import load_index
-from recordings.replay import render_text
+from recordings.replay import Player, render_text
 from recordings.store import RecordingInfo, RecordingStore
 
 Handler = Callable[[argparse.Namespace, RecordingStore], int]
+PlayerUI = Callable[[Player, str, float], None]
+"""Runs the interactive player for (player, title, start); the TUI registers one."""
+
+_player_ui: PlayerUI | None = None
+
+
+def set_player_ui(play: PlayerUI) -> None:
+    """Let ``recordings play`` use ``play`` (``tui.cli`` registers the TUI's player)."""
+    global _player_ui
+    _player_ui = play
 
 
 def parse_moment(text: str) -> float:
@@ -231,10 +241,11 @@ def cmd_import(args: argparse.Namespace, store: RecordingStore) -> int:
 
 def cmd_play(args: argparse.Namespace, store: RecordingStore) -> int:
     """Replay a recording in this terminal with the TUI's player."""
+    if _player_ui is None:
+        _err("no interactive player is installed (the tui package); try `recordings screen`")
+        return 1
     player = store.open(args.id)
-    from tui.screens.replay import run_player  # the TUI only here: recordings stays pure
-
-    run_player(player, title=f"Replay {args.id}", start=args.at)
+    _player_ui(player, f"Replay {args.id}", args.at)
     return 0
 
 

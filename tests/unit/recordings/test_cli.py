@@ -356,3 +356,15 @@ def test_search_without_matches_exits_1(
     code, out, _ = run(capsys, rdir, "search", text)
     assert code == 1
     assert out == ""
+
+
+def test_play_without_the_tui_player_says_so(
+    capsys: pytest.CaptureFixture[str], rdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import recordings.cli
+
+    monkeypatch.setattr("broker.cli.PLUGINS", (("recordings.cli", "add_commands"),))
+    monkeypatch.setattr(recordings.cli, "_player_ui", None)
+    code, _, err = run(capsys, rdir, "play", "s1")
+    assert code == 1
+    assert "no interactive player is installed" in err
