@@ -26,8 +26,9 @@ from broker.recorder_host import (
     frame,
     header_payload,
 )
-from recordings.asciicast import Header, SessionMeta, start_recording
+from recordings.asciicast import Header, SessionMeta
 from recordings.store import RecordingStore
+from recordings.writer import start_recording
 
 log = logging.getLogger(__name__)
 

@@ -26,7 +26,8 @@ import time
 from collections.abc import Callable
 
 from broker.errors import RecordingError
-from recordings.asciicast import Header, RecordingWriter, SessionMeta
+from recordings.asciicast import Header, SessionMeta
+from recordings.writer import RecordingWriter
 
 HEAD = struct.Struct("<BIdI")
 """op, session number, time (seconds since the session started), payload length."""

@@ -11,10 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from broker.errors import GatehouseError, RecordingError
-from recordings.asciicast import file_sha256, parse_header
+from recordings.asciicast import parse_header
 from recordings.index import load_index
 from recordings.replay import Player, render_text
 from recordings.store import RecordingInfo, RecordingStore
+from recordings.writer import file_sha256
 
 Handler = Callable[[argparse.Namespace, RecordingStore], int]
 PlayerUI = Callable[[Player, str, float], None]

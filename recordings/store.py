@@ -16,16 +16,15 @@ from typing import Any
 from broker.errors import RecordingError
 from recordings.asciicast import (
     Header,
-    RecordingWriter,
     SessionMeta,
     convert_stock,
     encode_header,
-    file_sha256,
     parse_header,
     read_recording,
 )
 from recordings.index import IndexBuilder, build_index, sidecar_paths
 from recordings.replay import Match, Player, search_text_file
+from recordings.writer import RecordingWriter, file_sha256
 
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 

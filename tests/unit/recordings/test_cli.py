@@ -12,11 +12,12 @@ import pytest
 
 from broker.cli import main
 from broker.state import init_state
-from recordings.asciicast import file_sha256, read_recording
+from recordings.asciicast import read_recording
 from recordings.cli import parse_moment
 from recordings.replay import apply_event
 from recordings.store import RecordingStore
 from recordings.terminal import Screen, Stream
+from recordings.writer import file_sha256
 from tests.tui.replay_fakes import CASTS, write_session
 
 T0 = 1_700_000_000

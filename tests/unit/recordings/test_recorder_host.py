@@ -22,7 +22,8 @@ from broker.recorder_host import (
     frame,
     header_payload,
 )
-from recordings.asciicast import Header, SessionMeta, read_recording, start_recording
+from recordings.asciicast import Header, SessionMeta, read_recording
+from recordings.writer import start_recording
 
 HEADER = Header(80, 24, 1_700_000_000, "xterm-256color", SessionMeta("s1", user="alice"))
 

@@ -15,7 +15,6 @@ from recordings.asciicast import (
     Event,
     Header,
     RecordingFormatError,
-    RecordingWriter,
     SessionMeta,
     convert_stock,
     encode_event,
@@ -23,6 +22,7 @@ from recordings.asciicast import (
     parse_resize,
     read_recording,
 )
+from recordings.writer import RecordingWriter
 
 CASTS = Path(__file__).parents[2] / "data" / "casts"
 META = SessionMeta("s-1", user="alice", connection="web-1", client_addr="127.0.0.1", kind="run")

@@ -11,18 +11,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from broker.errors import RecordingError
-from recordings.asciicast import (
-    Event,
-    Header,
-    RecordingWriter,
-    SessionMeta,
-    encode_header,
-    read_recording,
-)
+from recordings.asciicast import Event, Header, SessionMeta, encode_header, read_recording
 from recordings.index import IndexBuilder, build_index, load_index, sidecar_paths
 from recordings.replay import Player, apply_event, compress_idle, search_text_file
 from recordings.snapshot import capture, render_text, restore, screen_state
 from recordings.terminal import Screen, Stream, new_terminal
+from recordings.writer import RecordingWriter
 
 CASTS = Path(__file__).parents[2] / "data" / "casts"
 HEADER = Header(40, 8, 1_700_000_000, "xterm", SessionMeta("s1", user="alice"))
