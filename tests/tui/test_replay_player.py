@@ -13,8 +13,9 @@ from textual.widgets import Input, Log, OptionList, Static
 
 from recordings.store import RecordingStore
 from tests.tui.replay_fakes import PlayerApp, write_session
-from tui.screens.replay import SPEEDS, ReplayScreen, Timeline, fmt_time
+from tui.screens.replay import SPEEDS, ReplayScreen
 from tui.widgets.terminal_view import TerminalView
+from tui.widgets.timeline import Timeline, fmt_time
 
 SIZE = (100, 30)
 

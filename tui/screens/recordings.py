@@ -15,7 +15,8 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from broker.errors import GatehouseError
-from tui.screens.replay import ReplayScreen, fmt_time
+from tui.screens.replay import ReplayScreen
+from tui.widgets.timeline import fmt_time
 
 if TYPE_CHECKING:
     from broker.review import Viewing
