@@ -15,21 +15,12 @@ import psutil
 import pytest
 
 from recordings.asciicast import read_recording
-from tests.support.broker import BrokerProcess
-
-POLICY = """\
-access:
-  - {name: all, groups: [engineers], connections: ["*"], action: allow}
-"""
+from tests.support.broker import BrokerProcess, shell_broker
 
 
 @pytest.fixture(scope="module")
 def broker() -> Iterator[BrokerProcess]:
-    proc = BrokerProcess(
-        {"alice": ["engineers"]},
-        {"shell": {"type": "local", "command": ["bash", "--norc"]}},
-        POLICY,
-    )
+    proc = shell_broker()
     with proc:
         yield proc
 

@@ -19,21 +19,12 @@ from broker.services import LogEvents, Services
 from broker.state import StatePaths, ensure_keys
 from recordings.asciicast import Header, SessionMeta, read_recording
 from recordings.store import RecordingStore
-from tests.support.broker import BrokerProcess
-
-POLICY = """\
-access:
-  - {name: all, groups: [engineers], connections: ["*"], action: allow}
-"""
+from tests.support.broker import BrokerProcess, shell_broker
 
 
 @pytest.fixture(scope="module")
 def broker() -> Iterator[BrokerProcess]:
-    proc = BrokerProcess(
-        {"alice": ["engineers"]},
-        {"shell": {"type": "local", "command": ["bash", "--norc"]}},
-        POLICY,
-    )
+    proc = shell_broker()
     with proc:
         yield proc
 

@@ -14,23 +14,13 @@ from collections.abc import Iterator
 import psutil
 import pytest
 
-from tests.support.broker import ROOT, BrokerProcess
+from tests.support.broker import ROOT, BrokerProcess, shell_broker
 from tests.support.tui_client import TuiClient
-
-POLICY = """\
-access:
-  - {name: all, groups: [engineers], connections: ["*"], action: allow}
-"""
 
 
 @pytest.fixture(scope="module")
 def broker() -> Iterator[BrokerProcess]:
-    proc = BrokerProcess(
-        {"alice": ["engineers"]},
-        {"shell": {"type": "local", "command": ["bash", "--norc"]}},
-        POLICY,
-        workers=2,
-    )
+    proc = shell_broker(workers=2)
     with proc:
         yield proc
 
@@ -108,12 +98,7 @@ def test_a_dead_worker_is_started_again(broker: BrokerProcess) -> None:
 
 
 def test_sigterm_stops_every_worker() -> None:
-    proc = BrokerProcess(
-        {"alice": ["engineers"]},
-        {"shell": {"type": "local", "command": ["bash", "--norc"]}},
-        POLICY,
-        workers=2,
-    )
+    proc = shell_broker(workers=2)
     with proc:
         pids = [w.pid for w in workers(proc)]
         assert len(pids) == 2

@@ -149,3 +149,20 @@ class BrokerProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+SHELL_POLICY = """\
+access:
+  - {name: all, groups: [engineers], connections: ["*"], action: allow}
+"""
+"""alice (engineers) may use every connection."""
+
+
+def shell_broker(*, workers: int = 1) -> BrokerProcess:
+    """A broker with user alice and one `local` connection `shell` (bash), not yet started."""
+    return BrokerProcess(
+        {"alice": ["engineers"]},
+        {"shell": {"type": "local", "command": ["bash", "--norc"]}},
+        SHELL_POLICY,
+        workers=workers,
+    )
