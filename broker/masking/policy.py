@@ -56,7 +56,10 @@ class MaskingPolicy:
         return tuple(d.name for d in self.detectors)
 
 
-def _fail(message: str, path: tuple[str | int, ...], file: str, line_of: PathLine) -> ConfigError:
+def config_error(
+    message: str, path: tuple[str | int, ...], file: str, line_of: PathLine
+) -> ConfigError:
+    """A config error naming ``file:line`` and the key ``masking.<path>``."""
     key = ".".join(["masking", *(str(p) for p in path)])
     try:
         line = line_of(path)
@@ -69,7 +72,7 @@ def _strategy(value: object, path: tuple[str | int, ...], file: str, line_of: Pa
     for strategy in STRATEGIES:
         if value == strategy:
             return strategy
-    raise _fail(
+    raise config_error(
         f"strategy must be one of {', '.join(STRATEGIES)}, not {value!r}", path, file, line_of
     )
 
@@ -78,11 +81,11 @@ def _name_list(
     value: object, path: tuple[str | int, ...], file: str, line_of: PathLine
 ) -> list[str]:
     if isinstance(value, str) or not isinstance(value, Sequence):
-        raise _fail("expected a list of detector or category names", path, file, line_of)
+        raise config_error("expected a list of detector or category names", path, file, line_of)
     names: list[str] = []
     for i, item in enumerate(value):
         if not isinstance(item, str):
-            raise _fail("expected a detector or category name", (*path, i), file, line_of)
+            raise config_error("expected a detector or category name", (*path, i), file, line_of)
         names.append(item)
     return names
 
@@ -92,31 +95,33 @@ def _compile_custom(
 ) -> tuple[Detector, Strategy | None]:
     path: tuple[str | int, ...] = ("custom", index)
     if not isinstance(entry, Mapping):
-        raise _fail("a custom detector is a mapping with name and regex", path, file, line_of)
+        raise config_error(
+            "a custom detector is a mapping with name and regex", path, file, line_of
+        )
     unknown = set(entry) - {"name", "regex", "strategy", "category"}
     if unknown:
-        raise _fail(f"unknown key {sorted(map(str, unknown))[0]!r}", path, file, line_of)
+        raise config_error(f"unknown key {sorted(map(str, unknown))[0]!r}", path, file, line_of)
     name = entry.get("name")
     if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
-        raise _fail(
+        raise config_error(
             "name must be lower-case letters, digits, '_' or '-'", (*path, "name"), file, line_of
         )
     if name in BUILTIN_BY_NAME or name in CATEGORIES or name == "all":
-        raise _fail(
+        raise config_error(
             f"name {name!r} is taken by a built-in detector", (*path, "name"), file, line_of
         )
     pattern = entry.get("regex")
     if not isinstance(pattern, str) or not pattern:
-        raise _fail("regex must be a non-empty string", (*path, "regex"), file, line_of)
+        raise config_error("regex must be a non-empty string", (*path, "regex"), file, line_of)
     try:
         compiled = re.compile(pattern.encode("utf-8"))
     except re.error as exc:
-        raise _fail(f"invalid regex: {exc}", (*path, "regex"), file, line_of) from None
+        raise config_error(f"invalid regex: {exc}", (*path, "regex"), file, line_of) from None
     if compiled.fullmatch(b"") is not None:
-        raise _fail("regex matches the empty string", (*path, "regex"), file, line_of)
+        raise config_error("regex matches the empty string", (*path, "regex"), file, line_of)
     category = entry.get("category", "secret")
     if category not in CATEGORIES:
-        raise _fail(
+        raise config_error(
             f"category must be one of {', '.join(CATEGORIES)}", (*path, "category"), file, line_of
         )
     strategy = entry.get("strategy")
@@ -130,13 +135,14 @@ def _compile_custom(
     return detector, chosen
 
 
-def _select(
+def select_detectors(
     names: list[str],
     known: Mapping[str, Detector],
     path: tuple[str | int, ...],
     file: str,
     line_of: PathLine,
 ) -> set[str]:
+    """Detector names for ``names`` (detector names, categories or ``all``) among ``known``."""
     chosen: set[str] = set()
     for i, name in enumerate(names):
         if name == "all":
@@ -146,7 +152,7 @@ def _select(
         elif name in known:
             chosen.add(name)
         else:
-            raise _fail(f"unknown detector or category {name!r}", (*path, i), file, line_of)
+            raise config_error(f"unknown detector or category {name!r}", (*path, i), file, line_of)
     return chosen
 
 
@@ -168,19 +174,19 @@ def parse_masking_policy(
         ConfigError: Unknown keys, detector names or strategies, or a bad custom regex.
     """
     if not isinstance(section, Mapping):
-        raise _fail("masking must be a mapping", (), file, line_of)
+        raise config_error("masking must be a mapping", (), file, line_of)
     for key in section:
         if key not in _TOP_KEYS:
-            raise _fail(f"unknown key {key!r}", (str(key),), file, line_of)
+            raise config_error(f"unknown key {key!r}", (str(key),), file, line_of)
     custom: list[Detector] = []
     custom_strategies: dict[str, Strategy] = {}
     raw_custom = section.get("custom", [])
     if isinstance(raw_custom, str) or not isinstance(raw_custom, Sequence):
-        raise _fail("custom must be a list", ("custom",), file, line_of)
+        raise config_error("custom must be a list", ("custom",), file, line_of)
     for i, entry in enumerate(raw_custom):
         det, strat = _compile_custom(entry, i, file, line_of)
         if any(c.name == det.name for c in custom):
-            raise _fail(
+            raise config_error(
                 f"duplicate custom detector {det.name!r}", ("custom", i, "name"), file, line_of
             )
         custom.append(det)
@@ -190,12 +196,12 @@ def parse_masking_policy(
 
     raw_det = section.get("detectors", {})
     if not isinstance(raw_det, Mapping):
-        raise _fail(
+        raise config_error(
             "detectors must be a mapping with enable/disable", ("detectors",), file, line_of
         )
     for key in raw_det:
         if key not in ("enable", "disable"):
-            raise _fail(f"unknown key {key!r}", ("detectors", str(key)), file, line_of)
+            raise config_error(f"unknown key {key!r}", ("detectors", str(key)), file, line_of)
     enable = raw_det.get("enable")
     if enable is None:
         enabled = {n for n, d in known.items() if d.default_on}
@@ -203,20 +209,22 @@ def parse_masking_policy(
         enabled = set(known)
     else:
         names = _name_list(enable, ("detectors", "enable"), file, line_of)
-        enabled = _select(names, known, ("detectors", "enable"), file, line_of)
+        enabled = select_detectors(names, known, ("detectors", "enable"), file, line_of)
         enabled.update(d.name for d in custom)
     disable = _name_list(raw_det.get("disable", []), ("detectors", "disable"), file, line_of)
-    enabled -= _select(disable, known, ("detectors", "disable"), file, line_of)
+    enabled -= select_detectors(disable, known, ("detectors", "disable"), file, line_of)
 
     raw_strat = section.get("strategies", {})
     if not isinstance(raw_strat, Mapping):
-        raise _fail(
+        raise config_error(
             "strategies must map detector names to strategies", ("strategies",), file, line_of
         )
     strategies: dict[str, Strategy] = dict(custom_strategies)
     for name, value in raw_strat.items():
         if name not in known:
-            raise _fail(f"unknown detector {name!r}", ("strategies", str(name)), file, line_of)
+            raise config_error(
+                f"unknown detector {name!r}", ("strategies", str(name)), file, line_of
+            )
         strategies[name] = _strategy(value, ("strategies", str(name)), file, line_of)
     default = _strategy(
         section.get("default_strategy", "redact"), ("default_strategy",), file, line_of
@@ -224,25 +232,29 @@ def parse_masking_policy(
 
     raw_cols = section.get("columns", [])
     if isinstance(raw_cols, str) or not isinstance(raw_cols, Sequence):
-        raise _fail("columns must be a list", ("columns",), file, line_of)
+        raise config_error("columns must be a list", ("columns",), file, line_of)
     columns: list[ColumnRule] = []
     for i, col in enumerate(raw_cols):
         if not isinstance(col, Mapping) or not isinstance(col.get("match"), str):
-            raise _fail(
+            raise config_error(
                 "a column rule is a mapping with a match regex", ("columns", i), file, line_of
             )
         if set(col) - {"match", "strategy"}:
-            raise _fail("a column rule has only match and strategy", ("columns", i), file, line_of)
+            raise config_error(
+                "a column rule has only match and strategy", ("columns", i), file, line_of
+            )
         try:
             match = re.compile(col["match"])
         except re.error as exc:
-            raise _fail(f"invalid regex: {exc}", ("columns", i, "match"), file, line_of) from None
+            raise config_error(
+                f"invalid regex: {exc}", ("columns", i, "match"), file, line_of
+            ) from None
         strat = _strategy(col.get("strategy", default), ("columns", i, "strategy"), file, line_of)
         columns.append(ColumnRule(match=match, strategy=strat))
 
     mode = section.get("mode", "fail_closed")
     if mode not in MODES:
-        raise _fail(
+        raise config_error(
             f"mode must be one of {', '.join(MODES)}, not {mode!r}", ("mode",), file, line_of
         )
 

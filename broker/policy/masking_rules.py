@@ -19,8 +19,7 @@ from typing import Any
 
 from broker.errors import ConfigError
 from broker.masking import BUILTIN_BY_NAME, Detector, MaskingPolicy, Strategy, parse_masking_policy
-from broker.masking.detector import CATEGORIES
-from broker.masking.policy import STRATEGIES
+from broker.masking.policy import STRATEGIES, config_error, select_detectors
 from broker.policy.loader import PolicySet
 from broker.yamlsrc import KeyPath, Source
 
@@ -104,12 +103,7 @@ class _Context:
         self.line_of = line_of
 
     def fail(self, message: str, path: KeyPath) -> ConfigError:
-        key = ".".join(["masking", *(str(p) for p in path)])
-        try:
-            line = self.line_of(path)
-        except LookupError:
-            line = 0
-        return ConfigError(message, file=self.file, line=line, key=key)
+        return config_error(message, path, self.file, self.line_of)
 
 
 def _strings(value: object, path: KeyPath, what: str, ctx: _Context) -> tuple[str, ...]:
@@ -126,17 +120,7 @@ def _strings(value: object, path: KeyPath, what: str, ctx: _Context) -> tuple[st
 def _expand(
     names: tuple[str, ...], known: Mapping[str, Detector], path: KeyPath, ctx: _Context
 ) -> set[str]:
-    chosen: set[str] = set()
-    for i, name in enumerate(names):
-        if name == "all":
-            chosen.update(known)
-        elif name in CATEGORIES:
-            chosen.update(n for n, d in known.items() if d.category == name)
-        elif name in known:
-            chosen.add(name)
-        else:
-            raise ctx.fail(f"unknown detector or category {name!r}", (*path, i))
-    return chosen
+    return select_detectors(list(names), known, path, ctx.file, ctx.line_of)
 
 
 def _strategy(value: object, path: KeyPath, ctx: _Context) -> Strategy:
