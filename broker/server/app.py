@@ -10,6 +10,7 @@ import sys
 from broker.config import Config
 from broker.masking_filter import load_engine
 from broker.policy.loader import PolicySet
+from broker.proxy import fastpath
 from broker.retention import retention_loop
 from broker.server.audit_events import AuditEvents
 from broker.server.gcpolicy import full_collections, settle_startup
@@ -98,6 +99,7 @@ def serve(
     config: Config, policies: PolicySet, *, port: int | None = None, worker: int | None = None
 ) -> int:
     """Run the broker on its own loop; returns the process exit status."""
+    fastpath.install()
     with asyncio.Runner(loop_factory=BrokerEventLoop) as runner:
         try:
             runner.run(run_broker(config, policies, port=port, worker=worker))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -43,7 +44,9 @@ def broker(
         "shell": {"type": "local", "command": ["bash", "--norc"]},
     }
     proc = BrokerProcess(
-        {"alice": ["engineers"], "olga": ["ops"], "nobody": []}, connections, POLICY
+        {"alice": ["engineers"], "olga": ["ops"], "ben": ["ops", "unmasked"], "nobody": []},
+        connections,
+        POLICY,
     )
     proc.set_secret("web-key", sshd_target.client_key.read_bytes())
     proc.set_secret("web-pw", sshd_target.password.encode() + b"\n")
@@ -74,6 +77,35 @@ def test_run_bulk_output_is_complete(broker: BrokerProcess) -> None:
     result = broker.run_ssh("alice", "run", "web-key", "--", "head -c 20000000 /dev/zero")
     assert result.returncode == 0
     assert len(result.stdout) == 20_000_000
+
+
+RANDOM_OUTPUT = """\
+import random, sys
+r = random.Random(7)
+out, err = r.randbytes(3_000_000), r.randbytes(600_000)
+for k in range(50):
+    sys.stdout.buffer.write(out[k * 60000 : (k + 1) * 60000])
+    sys.stdout.flush()
+    sys.stderr.buffer.write(err[k * 12000 : (k + 1) * 12000])
+    sys.stderr.flush()
+"""
+
+
+@pytest.mark.parametrize(
+    "cipher", ["aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "chacha20-poly1305@openssh.com"]
+)
+def test_run_binary_output_is_exact_on_each_client_cipher(
+    broker: BrokerProcess, cipher: str
+) -> None:
+    """Random bytes on stdout and stderr, unmasked (break-glass), through the broker's data path
+    to a real OpenSSH client on each AEAD cipher (the broker's fast path, decision 010)."""
+    argv = broker.ssh("ben", "run", "web-key", "--", f"python3 -c '{RANDOM_OUTPUT}'", tty=False)
+    argv[1:1] = ["-c", cipher]
+    result = subprocess.run(argv, capture_output=True, timeout=60, check=False)
+    rng = random.Random(7)
+    assert result.returncode == 0, result.stderr[-500:]
+    assert result.stdout == rng.randbytes(3_000_000)
+    assert result.stderr == rng.randbytes(600_000)
 
 
 def test_local_connection_run(broker: BrokerProcess) -> None:

@@ -1,0 +1,146 @@
+"""A leaner data path for asyncssh channels on AEAD ciphers (decision 010).
+
+asyncssh builds every outgoing channel-data packet with about a dozen full copies of the
+payload (bytearray, slice, ``String``, three concatenations, encrypt, split, re-join) and
+sends an empty ``MSG_IGNORE`` before each packet, a CBC-era countermeasure that AEAD
+ciphers do not need and OpenSSH does not send. On the broker's relay that work is most of
+the CPU per byte. This module replaces the hot method, for the steady state only:
+
+* ``SSHChannel._flush_send_buf``, on AES-GCM or chacha20-poly1305, builds each packet's
+  plaintext with one join, encrypts it (AES-GCM with a cached ``AESGCM``), and writes all
+  the packets of one flush in one transport write, with no ``MSG_IGNORE``;
+* anything else (another cipher, a key exchange due or running, compression, packet
+  logging at debug level) takes asyncssh's own path, unchanged.
+
+It is installed only on the asyncssh version it was written against; on any other version
+asyncssh runs as shipped and the broker logs that the fast path is off.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from typing import Any
+
+import asyncssh
+from asyncssh.channel import SSHChannel
+from asyncssh.crypto.cipher import GCMCipher
+from asyncssh.encryption import ChachaEncryption, GCMEncryption
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+log = logging.getLogger(__name__)
+
+SUPPORTED_VERSION = "2.24.1"
+MSG_CHANNEL_DATA = 94
+MSG_CHANNEL_EXTENDED_DATA = 95
+
+_AEAD = (GCMEncryption, ChachaEncryption)
+_original_flush = SSHChannel._flush_send_buf
+_installed = False
+
+
+def _aead(cipher: GCMCipher) -> AESGCM:
+    """The cipher's AESGCM object, built once per key (a rekey makes a new GCMCipher)."""
+    aead: AESGCM | None = cipher.__dict__.get("_gatehouse_aead")
+    if aead is None:
+        aead = AESGCM(cipher._key)
+        cipher.__dict__["_gatehouse_aead"] = aead
+    return aead
+
+
+def _steady(conn: Any) -> bool:
+    """True if the fast path may send on ``conn`` now (AEAD cipher, no key exchange due)."""
+    return bool(
+        type(conn._send_encryption) in _AEAD
+        and conn._kex_complete
+        and conn._auth_complete
+        and conn._compressor is None
+        and not conn._deferred_packets
+        and conn._rekey_bytes_sent < conn._rekey_bytes
+        and not (conn._rekey_seconds and time.monotonic() >= conn._rekey_time)
+        and not conn.logger.isEnabledFor(logging.DEBUG)
+        and conn._transport is not None
+    )
+
+
+def _seal(conn: Any, head: bytes, data: memoryview) -> bytes:
+    """One encrypted packet on the wire: ``head`` (type, channel, [code]) + string(data)."""
+    size = len(head) + 4 + len(data)
+    padlen = -(conn._send_enchdrlen + size) % conn._send_blocksize
+    if padlen < 4:
+        padlen += conn._send_blocksize
+    plain = b"".join(
+        (bytes((padlen,)), head, len(data).to_bytes(4, "big"), data, os.urandom(padlen))
+    )
+    header = len(plain).to_bytes(4, "big")
+    enc = conn._send_encryption
+    seq = conn._send_seq
+    if type(enc) is GCMEncryption:  # AAD = clear length; ciphertext and tag in one piece
+        cipher: GCMCipher = enc._cipher
+        wire = header + _aead(cipher).encrypt(cipher._iv, plain, header)
+        cipher._update_iv()
+    else:
+        sealed, mac = enc.encrypt_packet(seq, header, plain)
+        wire = sealed + mac
+    conn._send_seq = (seq + 1) & 0xFFFFFFFF
+    conn._rekey_bytes_sent += len(plain)
+    return wire
+
+
+def _flush_send_buf(self: Any) -> None:
+    """``SSHChannel._flush_send_buf`` with the AEAD fast path (same windows and flow control)."""
+    conn = self._conn
+    if conn is None or self._send_chan is None or not _steady(conn):
+        _original_flush(self)
+        return
+    chan = self._send_chan.to_bytes(4, "big")
+    wire: list[bytes] = []
+    while self._send_buf and self._send_window:
+        pktsize = min(self._send_window, self._send_pktsize)
+        buf, datatype = self._send_buf[0]
+        n = min(len(buf), pktsize)
+        if datatype is None:
+            head = bytes((MSG_CHANNEL_DATA,)) + chan
+        else:
+            head = bytes((MSG_CHANNEL_EXTENDED_DATA,)) + chan + datatype.to_bytes(4, "big")
+        with memoryview(buf) as view, view[:n] as chunk:
+            wire.append(_seal(conn, head, chunk))
+        if n == len(buf):
+            del self._send_buf[0]
+        else:
+            del buf[:n]
+        self._send_buf_len -= n
+        self._send_window -= n
+        if not _steady(conn):  # a key exchange fell due: asyncssh's own path from here
+            break
+    if wire:  # one write per flush, before anything asyncssh sends next (order is the IV)
+        conn._transport.write(b"".join(wire) if len(wire) > 1 else wire[0])
+    _original_flush(self)  # the rest, or just its bookkeeping: pause/resume, EOF, close
+
+
+def install() -> bool:
+    """Install the fast path on the supported asyncssh version; True if installed."""
+    global _installed
+    if _installed:
+        return True
+    if os.environ.get("GATEHOUSE_FASTPATH", "1") == "0":
+        log.info("asyncssh fast path off (GATEHOUSE_FASTPATH=0)")
+        return False
+    if asyncssh.__version__ != SUPPORTED_VERSION:
+        log.warning(
+            "asyncssh %s is not %s: the AEAD fast path is off",
+            asyncssh.__version__,
+            SUPPORTED_VERSION,
+        )
+        return False
+    SSHChannel._flush_send_buf = _flush_send_buf  # type: ignore[method-assign]
+    _installed = True
+    return True
+
+
+def uninstall() -> None:
+    """Put asyncssh's own method back (tests compare both paths in one process)."""
+    global _installed
+    SSHChannel._flush_send_buf = _original_flush  # type: ignore[method-assign]
+    _installed = False
