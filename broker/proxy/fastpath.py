@@ -25,8 +25,10 @@ from typing import Any
 
 import asyncssh
 from asyncssh.channel import SSHChannel
+from asyncssh.connection import SSHConnection
 from asyncssh.crypto.cipher import GCMCipher
 from asyncssh.encryption import ChachaEncryption, GCMEncryption
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 log = logging.getLogger(__name__)
@@ -37,7 +39,11 @@ MSG_CHANNEL_EXTENDED_DATA = 95
 
 _AEAD = (GCMEncryption, ChachaEncryption)
 _original_flush = SSHChannel._flush_send_buf
+_original_recv_pkthdr = SSHConnection._recv_pkthdr
+_process_data = SSHChannel._packet_handlers[MSG_CHANNEL_DATA]
 _installed = False
+STATS = {"sent": 0, "received": 0}
+"""Channel-data packets the fast path sent and received in this process (tests, diagnostics)."""
 
 
 def _aead(cipher: GCMCipher) -> AESGCM:
@@ -85,6 +91,7 @@ def _seal(conn: Any, head: bytes, data: memoryview) -> bytes:
         wire = sealed + mac
     conn._send_seq = (seq + 1) & 0xFFFFFFFF
     conn._rekey_bytes_sent += len(plain)
+    STATS["sent"] += 1
     return wire
 
 
@@ -119,6 +126,60 @@ def _flush_send_buf(self: Any) -> None:
     _original_flush(self)  # the rest, or just its bookkeeping: pause/resume, EOF, close
 
 
+def _recv_pkthdr(self: Any) -> bool:
+    """``SSHConnection._recv_pkthdr`` taking a whole AES-GCM channel-data packet at once.
+
+    Only a complete ``MSG_CHANNEL_DATA`` packet for an open channel within its window, in
+    the steady state, is handled here: decrypted in one call from the input buffer and handed
+    to the channel as asyncssh's ``_process_data`` would. Anything else (another packet type,
+    a bad tag, a short buffer, a protocol error to report) goes to asyncssh's own code with
+    the IV untouched, so asyncssh decrypts and judges it as shipped.
+    """
+    enc = self._recv_encryption
+    buf = self._inpbuf
+    if (
+        type(enc) is not GCMEncryption
+        or len(buf) < 4
+        or not self._kex_complete
+        or not self._auth_complete
+        or self._decompressor is not None
+        or self.logger.isEnabledFor(logging.DEBUG)
+    ):
+        return bool(_original_recv_pkthdr(self))
+    pktlen = int.from_bytes(buf[:4], "big")
+    end = 4 + pktlen + 16
+    if pktlen > self._max_recv_pktlen or pktlen < 16:
+        return bool(_original_recv_pkthdr(self))  # asyncssh reports what is wrong
+    if len(buf) < end:
+        return False  # wait for the whole packet (asyncssh would take the header first)
+    cipher: GCMCipher = enc._cipher
+    with memoryview(buf) as view, view[4:end] as sealed, view[:4] as header:
+        try:
+            plain = _aead(cipher).decrypt(cipher._iv, sealed, header)
+        except InvalidTag:
+            return bool(_original_recv_pkthdr(self))  # asyncssh reports the MAC failure
+    padlen = plain[0]
+    if plain[1] != MSG_CHANNEL_DATA or len(plain) < 10 + padlen:
+        return bool(_original_recv_pkthdr(self))
+    chan = self._channels.get(int.from_bytes(plain[2:6], "big"))
+    datalen = int.from_bytes(plain[6:10], "big")
+    if (
+        chan is None
+        or chan._packet_handlers.get(MSG_CHANNEL_DATA) is not _process_data
+        or chan._recv_state != "open"
+        or 10 + datalen + padlen != len(plain)
+        or datalen > chan._recv_window
+    ):
+        return bool(_original_recv_pkthdr(self))
+    cipher._update_iv()
+    self._inpbuf = buf[end:]
+    self._recv_seq = (self._recv_seq + 1) & 0xFFFFFFFF
+    self._auth_final = True
+    STATS["received"] += 1
+    chan._accept_data(plain[10 : 10 + datalen])
+    return True
+
+
 def install() -> bool:
     """Install the fast path on the supported asyncssh version; True if installed."""
     global _installed
@@ -135,6 +196,7 @@ def install() -> bool:
         )
         return False
     SSHChannel._flush_send_buf = _flush_send_buf  # type: ignore[method-assign]
+    SSHConnection._recv_pkthdr = _recv_pkthdr  # type: ignore[method-assign]
     _installed = True
     return True
 
@@ -143,4 +205,5 @@ def uninstall() -> None:
     """Put asyncssh's own method back (tests compare both paths in one process)."""
     global _installed
     SSHChannel._flush_send_buf = _original_flush  # type: ignore[method-assign]
+    SSHConnection._recv_pkthdr = _original_recv_pkthdr  # type: ignore[method-assign]
     _installed = False
