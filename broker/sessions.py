@@ -91,8 +91,9 @@ class BrokeredSession:
         await self.services.events.emit(self.principal.name, action, self.conn.name, details)
 
     async def started(self, upstream: Upstream, details: dict[str, Any]) -> None:
-        """The upstream is open: record the start."""
+        """The upstream is open: record the start (its output waits for :meth:`run`)."""
         self.upstream = upstream
+        self.relay.attach(upstream)
         await self._emit(
             "session.start",
             {**details, "session": self.session_id, "client": self.principal.client_addr},

@@ -49,12 +49,35 @@ class Relay:
         self._flush_handle: asyncio.TimerHandle | None = None
         self._drainer: asyncio.Task[None] | None = None
         self._failure: BaseException | None = None
+        self._held: list[tuple[bytes, bool]] | None = []
+        self._held_bytes = 0
+        self._held_paused = False
 
     # -- target → user -------------------------------------------------
 
+    def attach(self, upstream: Upstream) -> None:
+        """The upstream is open; its output is held until :meth:`run` (see ``on_output``)."""
+        self.upstream = upstream
+
     def on_output(self, data: bytes, stderr: bool) -> None:
-        """Upstream callback: one chunk of target output."""
+        """Upstream callback: one chunk of target output.
+
+        Output that arrives before :meth:`run` is held: until then the user's terminal may
+        still belong to the TUI, whose leaving the alternate screen would wipe it (the
+        target's first prompt, typically). Above HIGH_WATER held bytes the target is paused.
+        """
         if self._failure is not None:
+            return
+        if self._held is not None:
+            self._held.append((data, stderr))
+            self._held_bytes += len(data)
+            if (
+                self._held_bytes > HIGH_WATER
+                and self.upstream is not None
+                and not self._held_paused
+            ):
+                self._held_paused = True
+                self.upstream.pause_reading()
             return
         stderr = stderr and self.split_stderr
         try:
@@ -166,6 +189,11 @@ class Relay:
         self.upstream = upstream
         if self._failure is not None:  # failed before the target opened: do not start
             upstream.close()
+        held, self._held = self._held or [], None
+        for data, stderr in held:
+            self.on_output(data, stderr)
+        if self._held_paused and self._drainer is None:
+            upstream.resume_reading()
         if take_input:
             self.channel.set_consumer(self)
         closed = asyncio.ensure_future(self.channel.wait_closed())
