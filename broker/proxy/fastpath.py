@@ -127,13 +127,14 @@ def _flush_send_buf(self: Any) -> None:
 
 
 def _recv_pkthdr(self: Any) -> bool:
-    """``SSHConnection._recv_pkthdr`` taking a whole AES-GCM channel-data packet at once.
+    """``SSHConnection._recv_pkthdr`` taking whole AES-GCM channel-data packets at once.
 
-    Only a complete ``MSG_CHANNEL_DATA`` packet for an open channel within its window, in
-    the steady state, is handled here: decrypted in one call from the input buffer and handed
-    to the channel as asyncssh's ``_process_data`` would. Anything else (another packet type,
-    a bad tag, a short buffer, a protocol error to report) goes to asyncssh's own code with
-    the IV untouched, so asyncssh decrypts and judges it as shipped.
+    In the steady state, every complete ``MSG_CHANNEL_DATA`` packet at the head of the input
+    buffer, for an open channel within its window, is decrypted in one call straight from the
+    buffer; the buffer is cut once, then the data is handed to the channels in order, as
+    asyncssh's ``_process_data`` would. The first packet that is anything else (another type,
+    a bad tag, a protocol error to report) goes to asyncssh's own code with the IV not
+    advanced for it, so asyncssh decrypts and judges it as shipped. A partial packet waits.
     """
     enc = self._recv_encryption
     buf = self._inpbuf
@@ -146,38 +147,54 @@ def _recv_pkthdr(self: Any) -> bool:
         or self.logger.isEnabledFor(logging.DEBUG)
     ):
         return bool(_original_recv_pkthdr(self))
-    pktlen = int.from_bytes(buf[:4], "big")
-    end = 4 + pktlen + 16
-    if pktlen > self._max_recv_pktlen or pktlen < 16:
-        return bool(_original_recv_pkthdr(self))  # asyncssh reports what is wrong
-    if len(buf) < end:
-        return False  # wait for the whole packet (asyncssh would take the header first)
     cipher: GCMCipher = enc._cipher
-    with memoryview(buf) as view, view[4:end] as sealed, view[:4] as header:
-        try:
-            plain = _aead(cipher).decrypt(cipher._iv, sealed, header)
-        except InvalidTag:
-            return bool(_original_recv_pkthdr(self))  # asyncssh reports the MAC failure
-    padlen = plain[0]
-    if plain[1] != MSG_CHANNEL_DATA or len(plain) < 10 + padlen:
+    aead = _aead(cipher)
+    batch: list[tuple[Any, bytes]] = []
+    taken: dict[int, int] = {}
+    offset, total, slow = 0, len(buf), False
+    with memoryview(buf) as view:
+        while total - offset >= 4:
+            pktlen = int.from_bytes(buf[offset : offset + 4], "big")
+            end = offset + 4 + pktlen + 16
+            if pktlen > self._max_recv_pktlen or pktlen < 16:
+                slow = True  # asyncssh reports what is wrong
+                break
+            if end > total:
+                break  # wait for the whole packet (asyncssh would take the header first)
+            with view[offset + 4 : end] as sealed, view[offset : offset + 4] as header:
+                try:
+                    plain = aead.decrypt(cipher._iv, sealed, header)
+                except InvalidTag:
+                    slow = True  # asyncssh reports the MAC failure
+                    break
+            padlen = plain[0]
+            number = int.from_bytes(plain[2:6], "big")
+            chan = self._channels.get(number)
+            datalen = int.from_bytes(plain[6:10], "big")
+            if (
+                plain[1] != MSG_CHANNEL_DATA
+                or len(plain) != 10 + datalen + padlen
+                or chan is None
+                or chan._packet_handlers.get(MSG_CHANNEL_DATA) is not _process_data
+                or chan._recv_state != "open"
+                or taken.get(number, 0) + datalen > chan._recv_window
+            ):
+                slow = True
+                break
+            cipher._update_iv()
+            taken[number] = taken.get(number, 0) + datalen
+            batch.append((chan, plain[10 : 10 + datalen]))
+            offset = end
+    if offset:
+        self._inpbuf = buf[offset:]
+        self._recv_seq = (self._recv_seq + len(batch)) & 0xFFFFFFFF
+        self._auth_final = True
+        STATS["received"] += len(batch)
+        for chan, data in batch:
+            chan._accept_data(data)
+    if slow and self._transport is not None and self._inpbuf:
         return bool(_original_recv_pkthdr(self))
-    chan = self._channels.get(int.from_bytes(plain[2:6], "big"))
-    datalen = int.from_bytes(plain[6:10], "big")
-    if (
-        chan is None
-        or chan._packet_handlers.get(MSG_CHANNEL_DATA) is not _process_data
-        or chan._recv_state != "open"
-        or 10 + datalen + padlen != len(plain)
-        or datalen > chan._recv_window
-    ):
-        return bool(_original_recv_pkthdr(self))
-    cipher._update_iv()
-    self._inpbuf = buf[end:]
-    self._recv_seq = (self._recv_seq + 1) & 0xFFFFFFFF
-    self._auth_final = True
-    STATS["received"] += 1
-    chan._accept_data(plain[10 : 10 + datalen])
-    return True
+    return False
 
 
 def install() -> bool:
