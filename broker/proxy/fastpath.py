@@ -70,8 +70,8 @@ def _steady(conn: Any) -> bool:
     )
 
 
-def _seal(conn: Any, head: bytes, data: memoryview) -> bytes:
-    """One encrypted packet on the wire: ``head`` (type, channel, [code]) + string(data)."""
+def _plain(conn: Any, head: bytes, data: memoryview) -> bytes:
+    """One packet's plaintext: ``head`` (type, channel, [code]) + string(data) + padding."""
     size = len(head) + 4 + len(data)
     padlen = -(conn._send_enchdrlen + size) % conn._send_blocksize
     if padlen < 4:
@@ -79,19 +79,38 @@ def _seal(conn: Any, head: bytes, data: memoryview) -> bytes:
     plain = b"".join(
         (bytes((padlen,)), head, len(data).to_bytes(4, "big"), data, os.urandom(padlen))
     )
-    header = len(plain).to_bytes(4, "big")
+    conn._rekey_bytes_sent += len(plain)
+    return plain
+
+
+def _seal(conn: Any, plains: list[bytes]) -> bytes | bytearray:
+    """The packets on the wire, in order, advancing the sequence number (and IV) for each."""
     enc = conn._send_encryption
     seq = conn._send_seq
-    if type(enc) is GCMEncryption:  # AAD = clear length; ciphertext and tag in one piece
-        cipher: GCMCipher = enc._cipher
-        wire = header + _aead(cipher).encrypt(cipher._iv, plain, header)
-        cipher._update_iv()
-    else:
-        sealed, mac = enc.encrypt_packet(seq, header, plain)
-        wire = sealed + mac
-    conn._send_seq = (seq + 1) & 0xFFFFFFFF
-    conn._rekey_bytes_sent += len(plain)
-    STATS["sent"] += 1
+    STATS["sent"] += len(plains)
+    conn._send_seq = (seq + len(plains)) & 0xFFFFFFFF
+    if type(enc) is not GCMEncryption:  # chacha20-poly1305: asyncssh's own cipher object
+        sealed: list[bytes] = []
+        for i, plain in enumerate(plains):
+            body, mac = enc.encrypt_packet(
+                (seq + i) & 0xFFFFFFFF, len(plain).to_bytes(4, "big"), plain
+            )
+            sealed += (body, mac)
+        return b"".join(sealed)
+    # AES-GCM: length in clear (the AAD), then ciphertext and tag, encrypted in place.
+    cipher: GCMCipher = enc._cipher
+    aead = _aead(cipher)
+    wire = bytearray(sum(len(plain) for plain in plains) + 20 * len(plains))
+    offset = 0
+    with memoryview(wire) as view:
+        for plain in plains:
+            end = offset + 4 + len(plain) + 16
+            header = len(plain).to_bytes(4, "big")
+            view[offset : offset + 4] = header
+            with view[offset + 4 : end] as out:
+                aead.encrypt_into(cipher._iv, plain, header, out)
+            cipher._update_iv()
+            offset = end
     return wire
 
 
@@ -102,7 +121,7 @@ def _flush_send_buf(self: Any) -> None:
         _original_flush(self)
         return
     chan = self._send_chan.to_bytes(4, "big")
-    wire: list[bytes] = []
+    plains: list[bytes] = []
     while self._send_buf and self._send_window:
         pktsize = min(self._send_window, self._send_pktsize)
         buf, datatype = self._send_buf[0]
@@ -112,7 +131,7 @@ def _flush_send_buf(self: Any) -> None:
         else:
             head = bytes((MSG_CHANNEL_EXTENDED_DATA,)) + chan + datatype.to_bytes(4, "big")
         with memoryview(buf) as view, view[:n] as chunk:
-            wire.append(_seal(conn, head, chunk))
+            plains.append(_plain(conn, head, chunk))
         if n == len(buf):
             del self._send_buf[0]
         else:
@@ -121,8 +140,8 @@ def _flush_send_buf(self: Any) -> None:
         self._send_window -= n
         if not _steady(conn):  # a key exchange fell due: asyncssh's own path from here
             break
-    if wire:  # one write per flush, before anything asyncssh sends next (order is the IV)
-        conn._transport.write(b"".join(wire) if len(wire) > 1 else wire[0])
+    if plains:  # one write per flush, before anything asyncssh sends next (order is the IV)
+        conn._transport.write(_seal(conn, plains))
     _original_flush(self)  # the rest, or just its bookkeeping: pause/resume, EOF, close
 
 
