@@ -70,6 +70,19 @@ def _steady(conn: Any) -> bool:
     )
 
 
+def _padding(conn: Any, size: int) -> bytes:
+    """``size`` fresh random bytes, cut from a per-connection pool of ``os.urandom`` output.
+
+    Each byte is used once. One ``getrandom`` call per ~4 KiB instead of one per packet: in
+    the profile, the per-packet call was 13% of the relay loop.
+    """
+    pool: bytes = conn.__dict__.get("_gatehouse_pad", b"")
+    if len(pool) < size:
+        pool = os.urandom(4096)
+    conn.__dict__["_gatehouse_pad"] = pool[size:]
+    return pool[:size]
+
+
 def _plain(conn: Any, head: bytes, data: memoryview) -> bytes:
     """One packet's plaintext: ``head`` (type, channel, [code]) + string(data) + padding."""
     size = len(head) + 4 + len(data)
@@ -77,7 +90,7 @@ def _plain(conn: Any, head: bytes, data: memoryview) -> bytes:
     if padlen < 4:
         padlen += conn._send_blocksize
     plain = b"".join(
-        (bytes((padlen,)), head, len(data).to_bytes(4, "big"), data, os.urandom(padlen))
+        (bytes((padlen,)), head, len(data).to_bytes(4, "big"), data, _padding(conn, padlen))
     )
     conn._rekey_bytes_sent += len(plain)
     return plain
