@@ -12,10 +12,10 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from broker.cli_support import load_all
-from broker.config import load_config
-from broker.errors import ConfigError, GatehouseError
-from broker.state import StatePaths, ensure_keys, init_state
+from broker.common.errors import ConfigError, GatehouseError
+from broker.config.load import load_all
+from broker.config.model import load_config
+from broker.config.state import StatePaths, ensure_keys, init_state
 
 log = logging.getLogger("gatehouse")
 DEFAULT_CONFIG = "gatehouse.yaml"
@@ -40,7 +40,7 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     config, policies = load_all(_config_path(args))
-    from broker.masking_filter import load_masking_policy
+    from broker.masking.filter import load_masking_policy
 
     masking = load_masking_policy(policies)
     print(
@@ -78,12 +78,12 @@ def _workers(text: str) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from broker.server.app import serve
+    from broker.runtime.app import serve
 
     config, policies = load_all(_config_path(args))
     use_system_malloc()
     if args.worker is None and args.workers > 1:
-        from broker.server.workers import supervise
+        from broker.runtime.workers import supervise
 
         port = config.listen_port if args.port is None else args.port
         return supervise(config.path, config.listen_host, port, args.workers)
@@ -112,7 +112,7 @@ def cmd_secret_set(args: argparse.Namespace) -> int:
     ensure_keys(paths)
     paths.vault().set(conn.credential, value)
     del value
-    from broker.server.audit_events import record_cli_event
+    from broker.auditlog.events import record_cli_event
 
     record_cli_event(
         config, getpass.getuser(), "secret.set", conn.name, {"credential": conn.credential}
@@ -122,7 +122,7 @@ def cmd_secret_set(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from broker.demo import run_demo
+    from broker.config.demo import run_demo
 
     use_system_malloc()
     status: int = run_demo(Path(args.dir), port=args.port)

@@ -8,8 +8,7 @@ from collections.abc import Coroutine, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
-from broker.config import Config, Connection
-from broker.errors import (
+from broker.common.errors import (
     ApprovalRequired,
     GatehouseError,
     HostKeyMismatch,
@@ -17,17 +16,18 @@ from broker.errors import (
     RecordingError,
     UpstreamError,
 )
+from broker.config.model import Config, Connection
+from broker.frontdoor.channel import Principal, TerminalChannel
 from broker.masking import MaskFailure
-from broker.masking_filter import UNMASKED_GROUP, MaskingEngines, MaskingFilter
+from broker.masking.filter import UNMASKED_GROUP, MaskingEngines, MaskingFilter
 from broker.policy.access import Decision, decide_access, decide_command
 from broker.policy.loader import PolicySet
-from broker.proxy import ssh as ssh_proxy
-from broker.proxy.base import OutputCallback, Upstream
-from broker.proxy.local import LocalUpstream
-from broker.recorder import RecorderLink
-from broker.review import ReviewServices
-from broker.server.channel import Principal, TerminalChannel
-from broker.sessions import BrokeredSession, SessionResult
+from broker.recording.recorder import RecorderLink
+from broker.review.services import ReviewServices
+from broker.session.brokered import BrokeredSession, SessionResult
+from broker.upstream import ssh as ssh_proxy
+from broker.upstream.base import OutputCallback, Upstream
+from broker.upstream.local import LocalUpstream
 from broker.vault import Vault
 
 log = logging.getLogger(__name__)

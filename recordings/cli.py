@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from broker.errors import GatehouseError, RecordingError
+from broker.common.errors import GatehouseError, RecordingError
 from recordings.asciicast import parse_header
 from recordings.index import load_index
 from recordings.replay import Player, render_text

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from broker.errors import RecordingError
+from broker.common.errors import RecordingError
 from recordings.asciicast import (
     Event,
     Header,

@@ -8,7 +8,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from broker.errors import RecordingError
+from broker.common.errors import RecordingError
 from recordings.asciicast import Event, Header, header_end, parse_resize, scan_events
 from recordings.index import Index, Keyframe, Marker, build_index, load_index
 from recordings.snapshot import ScreenState, render_text, restore, screen_state

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from broker.errors import RecordingError
+from broker.common.errors import RecordingError
 from recordings.asciicast import (
     Header,
     SessionMeta,

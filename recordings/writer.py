@@ -6,7 +6,7 @@ import hashlib
 import os
 from typing import IO, TYPE_CHECKING
 
-from broker.errors import RecordingError
+from broker.common.errors import RecordingError
 from recordings.asciicast import Event, Header, encode_event, encode_header, parse_resize
 
 if TYPE_CHECKING:

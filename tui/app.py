@@ -18,7 +18,7 @@ from tui.screens.help import HelpScreen
 from tui.screens.recordings import RecordingsScreen, recordings_key_enabled
 
 if TYPE_CHECKING:
-    from broker.server.channel import Principal, TerminalChannel
+    from broker.frontdoor.channel import Principal, TerminalChannel
     from broker.services import Services
 
 

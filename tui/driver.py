@@ -18,7 +18,7 @@ from tui.compat import ESCAPE_DELAY
 if TYPE_CHECKING:
     from textual.app import App
 
-    from broker.server.channel import TerminalChannel
+    from broker.frontdoor.channel import TerminalChannel
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from tui.compat import apply_textual_patches
 from tui.driver import ChannelDriver
 
 if TYPE_CHECKING:
-    from broker.server.channel import TerminalChannel
+    from broker.frontdoor.channel import TerminalChannel
     from broker.services import Services
 
 log = logging.getLogger(__name__)

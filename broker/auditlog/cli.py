@@ -14,7 +14,7 @@ from broker.auditlog.evidence import export_evidence, verify_evidence
 from broker.auditlog.keys import load_state_public_key
 from broker.auditlog.query import RecordFilter, read_recent
 from broker.auditlog.segments import load_checkpoints, verify_log
-from broker.errors import AuditVerificationError, GatehouseError
+from broker.common.errors import AuditVerificationError, GatehouseError
 
 StateDirResolver = Callable[[argparse.Namespace], Path]
 

@@ -13,15 +13,15 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from broker.audit.canonical import GENESIS, chain_hash, format_time
-from broker.audit.controls import controls_markdown
-from broker.audit.record import AuditRecord, RecordFormatError, parse_checkpoint, parse_record
-from broker.audit.signing import KeyRing, fingerprint
-from broker.audit.tables import build_tables, table_csv, table_json
-from broker.audit.verify import ChainVerifier, VerifyReport
+from broker.auditchain.canonical import GENESIS, chain_hash, format_time
+from broker.auditchain.controls import controls_markdown
+from broker.auditchain.record import AuditRecord, RecordFormatError, parse_checkpoint, parse_record
+from broker.auditchain.signing import KeyRing, fingerprint
+from broker.auditchain.tables import build_tables, table_csv, table_json
+from broker.auditchain.verify import ChainVerifier, VerifyReport
 from broker.auditlog.keys import parse_public_key, public_pem
 from broker.auditlog.segments import CHECKPOINTS, load_checkpoints, verify_log
-from broker.errors import AuditVerificationError, GatehouseError
+from broker.common.errors import AuditVerificationError, GatehouseError
 
 SLICE = "audit/audit.jsonl"
 ANCHOR = "audit/anchor.json"

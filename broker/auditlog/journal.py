@@ -13,11 +13,11 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from broker.audit.canonical import GENESIS, chain_hash
-from broker.audit.events import Action
-from broker.audit.record import AuditRecord, RecordFormatError, parse_record
-from broker.audit.signing import KeyRing, SignatureError, Signer
-from broker.audit.verify import ChainVerifier
+from broker.auditchain.canonical import GENESIS, chain_hash
+from broker.auditchain.events import Action
+from broker.auditchain.record import AuditRecord, RecordFormatError, parse_record
+from broker.auditchain.signing import KeyRing, SignatureError, Signer
+from broker.auditchain.verify import ChainVerifier
 from broker.auditlog.segments import (
     CHECKPOINTS,
     LOCK,
@@ -28,7 +28,7 @@ from broker.auditlog.segments import (
     segment_name,
 )
 from broker.auditlog.sinks import SinkDispatcher, SinkEntry
-from broker.errors import AuditWriteError
+from broker.common.errors import AuditWriteError
 
 Item = tuple[str, str, str, dict[str, Any]]
 """``(actor, action, target, details)`` of a record to append, details already checked."""

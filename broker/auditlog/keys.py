@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.serialization import (
     load_pem_public_key,
 )
 
-from broker.errors import GatehouseError
+from broker.common.errors import GatehouseError
 
 PRIVATE_NAME = "audit_ed25519"
 PUBLIC_NAME = "audit_ed25519.pub"

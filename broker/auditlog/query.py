@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from broker.audit.canonical import chain_hash, format_time
-from broker.audit.record import AuditRecord, RecordFormatError, parse_record
-from broker.audit.signing import SignatureError, as_keyring
+from broker.auditchain.canonical import chain_hash, format_time
+from broker.auditchain.record import AuditRecord, RecordFormatError, parse_record
+from broker.auditchain.signing import SignatureError, as_keyring
 from broker.auditlog.segments import Keys, list_segments, reverse_lines
 
 

@@ -12,11 +12,11 @@ from typing import Final
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from broker.audit.canonical import chain_hash, format_time
-from broker.audit.record import AuditRecord, Checkpoint, RecordFormatError, parse_checkpoint
-from broker.audit.signing import KeyRing, as_keyring
-from broker.audit.verify import ChainVerifier, VerifyReport
-from broker.errors import AuditVerificationError
+from broker.auditchain.canonical import chain_hash, format_time
+from broker.auditchain.record import AuditRecord, Checkpoint, RecordFormatError, parse_checkpoint
+from broker.auditchain.signing import KeyRing, as_keyring
+from broker.auditchain.verify import ChainVerifier, VerifyReport
+from broker.common.errors import AuditVerificationError
 
 SEGMENT_RE: Final = re.compile(r"audit-(\d{6})\.jsonl")
 CHECKPOINTS: Final = "checkpoints.jsonl"

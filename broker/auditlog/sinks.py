@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Final, Protocol
 from urllib.parse import urlsplit
 
-from broker.errors import ConfigError
+from broker.common.errors import ConfigError
 
 log = logging.getLogger(__name__)
 

@@ -13,12 +13,12 @@ from typing import Any, Self
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from broker.audit.events import Action
-from broker.audit.record import AuditRecord, checked_details
-from broker.audit.signing import Signer
+from broker.auditchain.events import Action
+from broker.auditchain.record import AuditRecord, checked_details
+from broker.auditchain.signing import Signer
 from broker.auditlog.journal import DEFAULT_SEGMENT_BYTES, Item, Journal
 from broker.auditlog.sinks import Sink, SinkDispatcher
-from broker.errors import AuditWriteError
+from broker.common.errors import AuditWriteError
 
 log = logging.getLogger(__name__)
 

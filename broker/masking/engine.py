@@ -6,7 +6,7 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from broker.errors import MaskingError
+from broker.common.errors import MaskingError
 from broker.masking.ansi import StripMap, escapes_in, strip_ansi
 from broker.masking.detector import Detector, Trigger
 from broker.masking.events import MaskEvent, MaskFailure, new_event

@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
-from broker.errors import ConfigError
+from broker.common.errors import ConfigError
 from broker.masking.builtin import BUILTIN_BY_NAME, BUILTIN_DETECTORS
 from broker.masking.detector import CATEGORIES, TOKEN_CONTINUATION, Category, Detector
 

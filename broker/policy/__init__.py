@@ -1,0 +1,1 @@
+"""Access policy: rules, the loader and access decisions (pure)."""

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from broker.config.yamlsrc import KeyPath, Reader, Source, load_yaml
 from broker.policy.access import ACTIONS, AccessRule, Action, CommandRule
-from broker.yamlsrc import KeyPath, Reader, Source, load_yaml
 
 _DURATION = re.compile(r"^(\d+)\s*([smhd])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}

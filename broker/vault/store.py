@@ -10,7 +10,7 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from broker.errors import VaultError
+from broker.common.errors import VaultError
 from broker.vault.secret import Secret
 
 MAGIC = b"GHV1"

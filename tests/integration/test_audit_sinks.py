@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from broker.auditlog.segments import load_checkpoints, verify_log
 from broker.auditlog.sinks import FileSink, SinkDispatcher, SinkEntry, SyslogSink, sinks_from_config
 from broker.auditlog.writer import AuditLog
-from broker.errors import ConfigError
+from broker.common.errors import ConfigError
 
 KEY = Ed25519PrivateKey.generate()
 RFC5424 = re.compile(

@@ -1,4 +1,4 @@
-"""The AEAD fast path (broker/proxy/fastpath.py), each half against asyncssh's own other half.
+"""The AEAD fast path (broker/patches/asyncssh_aead.py), each half against asyncssh's own other half.
 
 An asyncssh server sends random stdout and stderr to an asyncssh client on 127.0.0.1. In the
 ``send`` tests only the server's sending side is the fast path and the client decrypts with
@@ -19,7 +19,7 @@ from typing import Any
 import asyncssh
 import pytest
 
-from broker.proxy import fastpath
+from broker.patches import asyncssh_aead as fastpath
 
 OUT_SIZE = 3_000_000
 ERR_SIZE = 700_000

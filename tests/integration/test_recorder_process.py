@@ -30,7 +30,7 @@ def recorder_of(broker: BrokerProcess) -> psutil.Process:
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         for child in psutil.Process(broker.proc.pid).children():
-            if "broker.recorder_host" in child.cmdline():
+            if "broker.recording.host" in child.cmdline():
                 return child
         time.sleep(0.05)
     raise AssertionError("no recorder process under the broker")

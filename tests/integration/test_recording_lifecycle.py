@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from broker.cli_support import load_all
-from broker.retention import sweep_once
+from broker.config.load import load_all
+from broker.config.state import StatePaths, ensure_keys
+from broker.recording.retention import sweep_once
 from broker.services import LogEvents, Services
-from broker.state import StatePaths, ensure_keys
 from recordings.asciicast import Header, SessionMeta, read_recording
 from recordings.store import RecordingStore
 from tests.support.broker import BrokerProcess, shell_broker

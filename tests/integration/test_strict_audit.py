@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from broker.cli_support import load_all
-from broker.errors import AuditWriteError, GatehouseError
-from broker.server.channel import Principal
+from broker.common.errors import AuditWriteError, GatehouseError
+from broker.config.load import load_all
+from broker.config.state import StatePaths, ensure_keys
+from broker.frontdoor.channel import Principal
 from broker.services import Services
-from broker.state import StatePaths, ensure_keys
 from tests.support.broker import BrokerProcess
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from broker.audit.record import AuditRecord
+from broker.auditchain.record import AuditRecord
 from broker.auditlog.query import RecordFilter, RecordView
-from broker.errors import PolicyDenied
-from broker.review import ReviewServices
-from broker.server.channel import Principal
+from broker.common.errors import PolicyDenied
+from broker.frontdoor.channel import Principal
+from broker.review.services import ReviewServices
 from tests.tui.fakes import FakeChannel, FakeServices
 from tui.app import GatehouseApp
 
@@ -52,7 +52,7 @@ def sample() -> list[AuditRecord]:
 
 
 class FakeReview:
-    """The audit half of :class:`broker.review.ReviewServices`, in memory."""
+    """The audit half of :class:`broker.review.services.ReviewServices`, in memory."""
 
     is_auditor = staticmethod(ReviewServices.is_auditor)
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from broker.errors import UpstreamError
+from broker.common.errors import UpstreamError
+from broker.frontdoor.channel import Principal
 from broker.masking import MaskingEngine, MaskingPolicy
-from broker.server.channel import Principal
 from broker.services import ConnectionView
-from broker.sessions import SessionResult
+from broker.session.brokered import SessionResult
 
 
 @dataclass

@@ -7,9 +7,9 @@ from typing import Any
 
 from textual.app import App
 
-from broker.errors import PolicyDenied
-from broker.review import Viewing
-from broker.server.channel import Principal
+from broker.common.errors import PolicyDenied
+from broker.frontdoor.channel import Principal
+from broker.review.services import Viewing
 from recordings.asciicast import Header, SessionMeta
 from recordings.replay import Player
 from recordings.store import RecordingInfo, RecordingStore, StoreMatch

@@ -13,7 +13,7 @@ from textual import events
 from textual._xterm_parser import XTermParser
 from textual.app import App
 
-from broker.server.loop import BrokerEventLoop
+from broker.runtime.loop import BrokerEventLoop
 from tests.tui.fakes import FakeChannel, FakeServices
 from tui import compat
 from tui.app import GatehouseApp

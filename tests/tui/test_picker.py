@@ -6,7 +6,7 @@ from typing import Any
 
 from textual.widgets import DataTable, Static
 
-from broker.errors import UpstreamError
+from broker.common.errors import UpstreamError
 from tests.tui.fakes import FakeChannel, FakeServices, unreachable
 from tui.app import GatehouseApp
 from tui.screens.connections import ConnectionsScreen

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from broker.proxy.capture import LineCapture, render_line
+from broker.session.capture import LineCapture, render_line
 
 
 def echo(chunks: list[str], typed: str = "") -> tuple[str, str | None]:

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from broker.config import load_config
-from broker.errors import ConfigError
-from broker.yamlsrc import parse_yaml
+from broker.common.errors import ConfigError
+from broker.config.model import load_config
+from broker.config.yamlsrc import parse_yaml
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl a@b"
 

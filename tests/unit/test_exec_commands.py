@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from broker.server.commands import UsageError, parse_exec
+from broker.frontdoor.commands import UsageError, parse_exec
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ import logging
 
 import pytest
 
-from broker.server.gcpolicy import full_collections, settle_startup
+from broker.runtime.gcpolicy import full_collections, settle_startup
 
 
 def test_settle_startup_freezes_and_defers_full_collections() -> None:
@@ -28,7 +28,7 @@ async def test_full_collection_runs_on_the_timer(caplog: pytest.LogCaptureFixtur
         def __init__(self) -> None:
             self.me = self
 
-    caplog.set_level(logging.INFO, logger="broker.server.gcpolicy")
+    caplog.set_level(logging.INFO, logger="broker.runtime.gcpolicy")
     for _ in range(100):
         Cycle()
     task = asyncio.create_task(full_collections(interval=0.05))
@@ -40,9 +40,9 @@ async def test_full_collection_runs_on_the_timer(caplog: pytest.LogCaptureFixtur
 
 
 async def test_collects_when_the_last_session_closes(caplog: pytest.LogCaptureFixture) -> None:
-    from broker.server.gcpolicy import SessionCollector
+    from broker.runtime.gcpolicy import SessionCollector
 
-    caplog.set_level(logging.INFO, logger="broker.server.gcpolicy")
+    caplog.set_level(logging.INFO, logger="broker.runtime.gcpolicy")
     collector = SessionCollector()
     collector.session_closed(live=3)
     await asyncio.sleep(0.7)

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from broker.server import gcpolicy
+from broker.runtime import gcpolicy
 
 
 def test_a_burst_of_closes_ends_with_the_idle_collection_and_a_trim(

@@ -9,12 +9,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from broker.errors import ConfigError
+from broker.common.errors import ConfigError
+from broker.config.yamlsrc import parse_yaml
 from broker.masking import BUILTIN_DETECTORS, MaskingPolicy
-from broker.masking_filter import MaskingEngines, load_engines, load_masking_policy
+from broker.masking.filter import MaskingEngines, load_engines, load_masking_policy
+from broker.masking.rules import MaskingRules, load_masking_rules, parse_masking_rules
 from broker.policy.loader import PolicySet, load_policies, parse_policy
-from broker.policy.masking_rules import MaskingRules, load_masking_rules, parse_masking_rules
-from broker.yamlsrc import parse_yaml
 
 KEY = b"test-key-0123456789abcdef"
 CARD = "4111 1111 1111 1111"

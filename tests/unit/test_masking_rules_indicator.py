@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from broker.masking import MaskingEngine, MaskingPolicy
-from broker.masking_filter import TITLE_INTERVAL, MaskingFilter, OutputBoundary
+from broker.masking.filter import TITLE_INTERVAL, MaskingFilter, OutputBoundary
 
 KEY = b"test-key-0123456789abcdef"
 CARD = b"4111 1111 1111 1111"

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from broker.errors import ConfigError
+from broker.common.errors import ConfigError
 from broker.policy.access import (
     DEFAULT_DENY,
     AccessRule,

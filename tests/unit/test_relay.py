@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any, cast
 
-from broker.proxy.relay import HIGH_WATER, Relay
-from broker.server.channel import Principal, TerminalChannel
+from broker.frontdoor.channel import Principal, TerminalChannel
+from broker.session.relay import HIGH_WATER, Relay
 
 
 class FakeChannel:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from broker.errors import VaultError
+from broker.common.errors import VaultError
 from broker.vault import Secret, Vault, create_key
 
 PLANTED = b"hunter2-planted-7f3a9c"

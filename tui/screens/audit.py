@@ -20,17 +20,17 @@ from textual.message import Message
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
-from broker.audit.record import AuditRecord
+from broker.auditchain.record import AuditRecord
 from broker.auditlog.cli import parse_when
 from broker.auditlog.query import RecordFilter, RecordView
-from broker.errors import GatehouseError
-from broker.review import ReviewServices
+from broker.common.errors import GatehouseError
+from broker.review.services import ReviewServices
 from tui.widgets.audit_table import AuditTable, is_pending, live_view
 
 if TYPE_CHECKING:
     from textual.app import App
 
-    from broker.server.channel import Principal
+    from broker.frontdoor.channel import Principal
     from tui.app import GatehouseApp
 
 log = logging.getLogger(__name__)

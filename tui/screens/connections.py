@@ -11,7 +11,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
-from broker.errors import GatehouseError
+from broker.common.errors import GatehouseError
 
 log = logging.getLogger(__name__)
 

@@ -14,12 +14,12 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
-from broker.errors import GatehouseError
+from broker.common.errors import GatehouseError
 from tui.screens.replay import ReplayScreen
 from tui.widgets.timeline import fmt_time
 
 if TYPE_CHECKING:
-    from broker.review import Viewing
+    from broker.review.services import Viewing
     from recordings.store import RecordingInfo, StoreMatch
     from tui.app import GatehouseApp
 

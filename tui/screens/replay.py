@@ -21,7 +21,7 @@ from textual.timer import Timer
 from textual.widgets import Footer, Header, Input, Log, OptionList, Static
 from textual.widgets.option_list import Option
 
-from broker.errors import RecordingError
+from broker.common.errors import RecordingError
 from recordings.asciicast import header_end, scan_events
 from recordings.replay import Match, Player, Playhead, apply_event
 from recordings.terminal import Screen as TermScreen

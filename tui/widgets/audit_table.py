@@ -9,7 +9,7 @@ from rich.text import Text
 from textual.widgets import DataTable
 from textual.widgets.data_table import RowKey
 
-from broker.audit.record import AuditRecord
+from broker.auditchain.record import AuditRecord
 from broker.auditlog.query import RecordView
 
 PENDING: Final = "written; not yet read back and verified"

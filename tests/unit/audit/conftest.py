@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from broker.audit.signing import Signer
+from broker.auditchain.signing import Signer
 from broker.auditlog.journal import Journal
 from broker.auditlog.sinks import SinkDispatcher
 

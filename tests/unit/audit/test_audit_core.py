@@ -12,16 +12,21 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from broker.audit.canonical import (
+from broker.auditchain.canonical import (
     DOMAIN,
     canonical_bytes,
     chain_hash,
     format_time,
     parse_time,
 )
-from broker.audit.events import TABLES, Action, table_for
-from broker.audit.record import RecordFormatError, checked_details, parse_checkpoint, parse_record
-from broker.audit.signing import KeyRing, SignatureError, Signer, key_id_for
+from broker.auditchain.events import TABLES, Action, table_for
+from broker.auditchain.record import (
+    RecordFormatError,
+    checked_details,
+    parse_checkpoint,
+    parse_record,
+)
+from broker.auditchain.signing import KeyRing, SignatureError, Signer, key_id_for
 from tests.unit.audit.conftest import KEY, OTHER_KEY
 
 json_values = st.recursive(
@@ -149,7 +154,7 @@ def test_unknown_key() -> None:
 def test_key_id_is_sha256_prefix_of_raw_key() -> None:
     import hashlib
 
-    from broker.audit.signing import raw_public_bytes
+    from broker.auditchain.signing import raw_public_bytes
 
     pub = KEY.public_key()
     assert key_id_for(pub) == hashlib.sha256(raw_public_bytes(pub)).hexdigest()[:16]
@@ -179,7 +184,7 @@ def test_every_action_has_a_table_and_names_are_valid() -> None:
 
 def test_core_imports_no_io_or_ui_modules() -> None:
     code = (
-        "import sys, broker.audit, broker.audit.tables, broker.audit.controls;"
+        "import sys, broker.auditchain, broker.auditchain.tables, broker.auditchain.controls;"
         "bad = [m for m in ('textual', 'asyncio', 'socket', 'broker.auditlog') if m in sys.modules];"
         "print(bad)"
     )

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from broker.audit.canonical import parse_time
-from broker.audit.signing import Signer, fingerprint
+from broker.auditchain.canonical import parse_time
+from broker.auditchain.signing import Signer, fingerprint
 from broker.auditlog.evidence import export_evidence, verify_evidence
 from broker.auditlog.journal import Journal
 from broker.auditlog.sinks import SinkDispatcher
-from broker.errors import AuditVerificationError
+from broker.common.errors import AuditVerificationError
 from tests.unit.audit.conftest import KEY, OTHER_KEY
 
 PUB = KEY.public_key()

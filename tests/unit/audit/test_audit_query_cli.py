@@ -14,7 +14,7 @@ from broker.auditlog.cli import add_commands, parse_when
 from broker.auditlog.keys import generate_signing_key, key_paths, load_signing_key
 from broker.auditlog.query import RecordFilter, read_recent
 from broker.auditlog.writer import AuditLog
-from broker.errors import GatehouseError
+from broker.common.errors import GatehouseError
 
 
 @pytest.fixture

@@ -10,11 +10,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from broker.audit.canonical import chain_hash
-from broker.audit.record import parse_record
-from broker.audit.signing import Signer
+from broker.auditchain.canonical import chain_hash
+from broker.auditchain.record import parse_record
+from broker.auditchain.signing import Signer
 from broker.auditlog.segments import verify_log
-from broker.errors import AuditVerificationError
+from broker.common.errors import AuditVerificationError
 from tests.unit.audit.conftest import KEY, OTHER_KEY, build_log
 
 PUB = KEY.public_key()

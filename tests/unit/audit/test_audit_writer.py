@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from broker.audit.events import Action
+from broker.auditchain.events import Action
 from broker.auditlog import journal as journal_module
 from broker.auditlog.segments import load_checkpoints, verify_log
 from broker.auditlog.writer import AuditLog, append_sync
-from broker.errors import AuditVerificationError, AuditWriteError
+from broker.common.errors import AuditVerificationError, AuditWriteError
 from tests.unit.audit.conftest import KEY, OTHER_KEY
 
 PUB = KEY.public_key()

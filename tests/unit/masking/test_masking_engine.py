@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from broker.errors import MaskingError
+from broker.common.errors import MaskingError
 from broker.masking import (
     ColumnRule,
     Detector,

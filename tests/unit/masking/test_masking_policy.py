@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from broker.errors import ConfigError
+from broker.common.errors import ConfigError
 from broker.masking import BUILTIN_DETECTORS, MaskingEngine, parse_masking_policy
 
 KEY = b"test-key-0123456789abcdef"

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from broker.cli import main
-from broker.state import init_state
+from broker.config.state import init_state
 from recordings.asciicast import read_recording
 from recordings.cli import parse_moment
 from recordings.replay import apply_event

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from broker import recorder
+from broker.recording import recorder
 from recordings.asciicast import Header, SessionMeta
 from recordings.writer import RecordingWriter
 

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from broker.recorder_host import (
+from broker.recording.host import (
     CLOSE,
     DONE,
     ERR,
@@ -109,7 +109,7 @@ def test_the_process_closes_open_files_when_its_input_ends(tmp_path: Path) -> No
     start_recording(path, HEADER)
     frames = frame(OPEN, 1, header_payload(str(path), HEADER)) + frame(OUT, 1, b"kept", 0.25)
     proc = subprocess.run(
-        [sys.executable, "-m", "broker.recorder_host"],
+        [sys.executable, "-m", "broker.recording.host"],
         input=frames,
         capture_output=True,
         timeout=30,

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from broker.errors import RecordingError
+from broker.common.errors import RecordingError
 from recordings.asciicast import (
     Event,
     Header,

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from broker.errors import RecordingError
+from broker.common.errors import RecordingError
 from recordings.asciicast import Event, Header, SessionMeta, encode_header, read_recording
 from recordings.index import IndexBuilder, build_index, load_index, sidecar_paths
 from recordings.replay import Player, apply_event, compress_idle, search_text_file

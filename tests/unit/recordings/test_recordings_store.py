@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from broker.errors import RecordingError
+from broker.common.errors import RecordingError
 from recordings.asciicast import Event, Header, SessionMeta, read_recording
 from recordings.replay import render_text
 from recordings.store import RecordingStore, check_id

@@ -1,0 +1,1 @@
+"""Types every layer shares: the error hierarchy."""

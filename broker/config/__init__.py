@@ -1,0 +1,1 @@
+"""Configuration: YAML sources, the frozen config model, state-dir paths, loading and the demo."""

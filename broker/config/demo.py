@@ -1,0 +1,88 @@
+"""`gatehouse demo`: a self-contained state dir with the invoking user's keys and a local shell."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import asyncssh
+
+from broker.config.load import load_all
+from broker.config.state import StatePaths, ensure_keys
+from broker.runtime.app import serve
+
+DEMO_USER = "demo"
+DEMO_POLICY = """\
+# Demo policy: the demo user may open the local shell; everything else is denied.
+access:
+  - {name: demo-shell, groups: [engineers], connections: [shell], action: allow}
+commands:
+  - {name: no-rm-root, match: 'rm\\s+-rf\\s+/(\\s|$)', action: deny}
+"""
+
+
+def _user_keys(state: Path) -> tuple[list[str], Path | None]:
+    """The invoking user's public keys, or a fresh key pair in the demo dir."""
+    keys = []
+    ssh_dir = Path.home() / ".ssh"
+    for pub in sorted(ssh_dir.glob("*.pub")):
+        line = pub.read_text(encoding="utf-8", errors="replace").strip()
+        if line.startswith(("ssh-", "ecdsa-", "sk-")):
+            keys.append(line)
+    if keys:
+        return keys, None
+    private = state / "demo_ed25519"
+    if not private.exists():
+        key = asyncssh.generate_private_key("ssh-ed25519", comment="gatehouse-demo")
+        key.write_private_key(str(private))
+        private.chmod(0o600)
+        key.write_public_key(str(private) + ".pub")
+    return [Path(str(private) + ".pub").read_text().strip()], private
+
+
+def prepare_demo(directory: Path, port: int) -> tuple[Path, Path | None]:
+    """Write (or refresh) the demo config; returns (config path, generated private key or None)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    directory = directory.resolve()
+    keys, generated = _user_keys(directory)
+    (directory / "policies").mkdir(exist_ok=True)
+    (directory / "policies" / "demo.yaml").write_text(DEMO_POLICY, encoding="utf-8")
+    config = {
+        "listen": f"127.0.0.1:{port}",
+        "state_dir": "./state",
+        "users": {DEMO_USER: {"keys": keys, "groups": ["engineers", "reviewers", "auditors"]}},
+        "connections": {
+            "shell": {
+                "type": "local",
+                "command": ["bash", "-l"],
+                "description": "a login shell on the broker host",
+            }
+        },
+        "policies": ["policies/demo.yaml"],
+        "recording": {"retention_days": 30, "strict": True},
+        "audit": {"strict": True, "sinks": []},
+    }
+    path = directory / "gatehouse.yaml"
+    # JSON is YAML: written this way the keys need no quoting rules.
+    path.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+    ensure_keys(StatePaths(directory / "state"))
+    return path, generated
+
+
+def run_demo(directory: Path, *, port: int = 2222) -> int:
+    """Prepare the demo and serve it, printing how to log in."""
+    path, generated = prepare_demo(directory, port)
+    config, policies = load_all(path)
+    paths = StatePaths(config.state_dir)
+    host_pub = paths.host_key.with_suffix(".pub").read_text().strip()
+    known = path.parent / "known_hosts"
+    known.write_text(f"[127.0.0.1]:{port} {host_pub}\n", encoding="utf-8")
+    ident = f"-i {generated} " if generated else ""
+    print("Gatehouse demo")
+    print(f"  config:   {path}")
+    if generated:
+        print(f"  no ~/.ssh/*.pub found; generated a demo key: {generated}")
+    print("  log in from another terminal with:")
+    print(f"    ssh {ident}-o UserKnownHostsFile={known} -p {port} {DEMO_USER}@127.0.0.1")
+    print("  stop with Ctrl-C", flush=True)
+    return serve(config, policies)

@@ -1,0 +1,1 @@
+"""The SSH front door: asyncssh server, authentication, channels, SSH commands and TUI runners."""

@@ -1,0 +1,86 @@
+"""Parsing of what a client asks for after `ssh … gatehouse` (run, connect, sql, help)."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass
+
+from broker.common.errors import GatehouseError
+
+USAGE = """\
+usage (over ssh):
+  ssh -p PORT USER@HOST                          open the Gatehouse interface
+  ssh -p PORT USER@HOST connect CONN             straight into a terminal on CONN
+  ssh -p PORT USER@HOST run CONN [--no-wait] -- COMMAND...
+                                                 run one command on CONN
+  ssh -p PORT USER@HOST sql CONN [--csv|--json] -- "SQL"
+                                                 run one SQL statement on CONN
+  ssh -p PORT USER@HOST list                     list the connections you may use
+  ssh -p PORT USER@HOST help                     this text
+"""
+VERBS = ("run", "connect", "sql", "list", "help")
+_FLAGS = {"run": ("--no-wait",), "sql": ("--csv", "--json", "--no-wait"), "connect": ()}
+
+
+class UsageError(GatehouseError):
+    """The client's command line is not one the broker understands."""
+
+
+@dataclass(frozen=True)
+class ExecRequest:
+    """A parsed non-interactive request."""
+
+    verb: str
+    """One of run, connect, sql, list, help."""
+    connection: str = ""
+    """The connection name."""
+    command: str = ""
+    """The remote command (run) or SQL text (sql), verbatim after `--`."""
+    flags: frozenset[str] = frozenset()
+    """Options such as --no-wait, --csv, --json."""
+
+
+def parse_exec(line: str) -> ExecRequest:
+    """Parse the SSH exec command line.
+
+    Raises:
+        UsageError: naming what is wrong, with the usage text.
+    """
+    line = line.strip()
+    if len(line) > 256 * 1024:
+        raise UsageError("command line too long")
+    parts = re.split(r"(?:^|\s)--(?:\s|$)", line, maxsplit=1)
+    head = parts[0]
+    tail = parts[1].strip() if len(parts) == 2 else ""
+    sep = len(parts) == 2
+    try:
+        words = shlex.split(head)
+    except ValueError as exc:
+        raise UsageError(f"cannot parse command line: {exc}") from None
+    if not words:
+        raise UsageError("empty command")
+    verb, args = words[0], words[1:]
+    if verb not in VERBS:
+        raise UsageError(f"unknown command {verb!r}")
+    if verb in ("help", "list"):
+        if args or sep:
+            raise UsageError(f"{verb} takes no arguments")
+        return ExecRequest(verb=verb)
+    flags = frozenset(a for a in args if a.startswith("-"))
+    names = [a for a in args if not a.startswith("-")]
+    bad = flags - set(_FLAGS[verb])
+    if bad:
+        raise UsageError(f"{verb}: unknown option {sorted(bad)[0]}")
+    if len(names) != 1:
+        raise UsageError(f"{verb}: expected exactly one connection name")
+    if verb == "connect":
+        if sep:
+            raise UsageError("connect takes no command; use run CONN -- COMMAND")
+        return ExecRequest(verb=verb, connection=names[0], flags=flags)
+    if not sep or not tail:
+        what = "COMMAND" if verb == "run" else '"SQL"'
+        raise UsageError(f"{verb}: missing `-- {what}`")
+    if verb == "sql" and {"--csv", "--json"} <= flags:
+        raise UsageError("sql: choose one of --csv or --json")
+    return ExecRequest(verb=verb, connection=names[0], command=tail, flags=flags)

@@ -1,0 +1,29 @@
+"""The SessionRunner seam: how an interactive SSH session gets its user interface."""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from broker.frontdoor.channel import TerminalChannel
+    from broker.services import Services
+
+DEFAULT_RUNNER = "tui.runner:InProcessRunner"
+
+
+class SessionRunner(Protocol):
+    """Runs the interface for one interactive session until the user leaves."""
+
+    async def run(self, channel: TerminalChannel, services: Services) -> None: ...
+
+
+def load_runner(spec: str = DEFAULT_RUNNER) -> SessionRunner:
+    """Instantiate the runner named ``module:Class``.
+
+    Loaded by name so that `broker` never imports the interface package itself.
+    """
+    module_name, _, attr = spec.partition(":")
+    factory = getattr(importlib.import_module(module_name), attr)
+    runner: SessionRunner = factory()
+    return runner

@@ -1,0 +1,250 @@
+"""The SSH front door: public-key login against config users, then TUI, `run` or `connect`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+from pathlib import Path
+
+import asyncssh
+
+from broker.common.errors import ApprovalRequired, GatehouseError, PolicyDenied
+from broker.config.model import Config
+from broker.frontdoor.channel import Principal, TerminalChannel
+from broker.frontdoor.commands import USAGE, ExecRequest, UsageError, parse_exec
+from broker.frontdoor.runner import SessionRunner
+from broker.runtime.gcpolicy import SessionCollector
+from broker.services import Services
+
+log = logging.getLogger(__name__)
+
+LOGIN_TIMEOUT = 30
+KEEPALIVE = 30
+CIPHERS = (
+    "aes128-gcm@openssh.com",
+    "aes256-gcm@openssh.com",
+    "chacha20-poly1305@openssh.com",
+    "aes128-ctr",
+    "aes256-ctr",
+)
+_conn_ids = itertools.count(1)
+
+
+class _Connection(asyncssh.SSHServer):
+    """asyncssh callbacks for one client connection: authentication only, deny by default."""
+
+    def __init__(self, front: FrontDoor) -> None:
+        self._front = front
+        self.conn_id = next(_conn_ids)
+        self.peer = ""
+        self.fingerprint = ""
+        self.user = ""
+        self._authed = False
+
+    def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
+        peer = conn.get_extra_info("peername") or ("?", 0)
+        self.peer = f"{peer[0]}:{peer[1]}"
+        conn.set_extra_info(gatehouse=self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self._authed and self.user:
+            self._front.note_event(
+                self.user,
+                "login.failure",
+                {"client": self.peer, "key_fingerprint": self.fingerprint or "none"},
+            )
+
+    def begin_auth(self, username: str) -> bool:
+        self.user = username[:64]
+        return True  # always require authentication, known user or not
+
+    def password_auth_supported(self) -> bool:
+        return False
+
+    def kbdint_auth_supported(self) -> bool:
+        return False
+
+    def public_key_auth_supported(self) -> bool:
+        return True
+
+    def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
+        user = self._front.config.users.get(username)
+        self.fingerprint = key.get_fingerprint()
+        if user is None:
+            return False
+        offered = key.public_data
+        for line in user.keys:
+            try:
+                if asyncssh.import_public_key(line).public_data == offered:
+                    return True
+            except (asyncssh.KeyImportError, ValueError):
+                continue
+        return False
+
+    def auth_completed(self) -> None:
+        self._authed = True
+        self._front.note_event(
+            self.user, "login.success", {"client": self.peer, "key_fingerprint": self.fingerprint}
+        )
+
+
+class FrontDoor:
+    """The listening SSH server and the dispatch of each session it accepts."""
+
+    def __init__(
+        self, config: Config, services: Services, runner: SessionRunner, host_key: Path
+    ) -> None:
+        self.config = config
+        self.services = services
+        self.runner = runner
+        self.host_key = host_key
+        self.sessions: set[asyncio.Task[None]] = set()
+        self._event_tasks: set[asyncio.Task[None]] = set()
+        self._acceptor: asyncssh.SSHAcceptor | None = None
+        self.closing_reason = ""
+        self.collector = SessionCollector()
+
+    def note_event(self, actor: str, action: str, details: dict[str, str]) -> None:
+        """Record an event from a synchronous asyncssh callback (kept, reaped, logged)."""
+        task = asyncio.get_running_loop().create_task(
+            self.services.events.emit(actor, action, "gatehouse", details)
+        )
+        self._event_tasks.add(task)
+        task.add_done_callback(self._reap)
+
+    def _reap(self, task: asyncio.Task[None]) -> None:
+        self._event_tasks.discard(task)
+        self.sessions.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("background task failed: %r", task.exception())
+
+    async def start(self, host: str | None = None, port: int | None = None) -> int:
+        """Listen; returns the bound port (``port=0`` picks a free one)."""
+        self._acceptor = await asyncssh.create_server(
+            lambda: _Connection(self),
+            host if host is not None else self.config.listen_host,
+            port if port is not None else self.config.listen_port,
+            server_host_keys=[str(self.host_key)],
+            process_factory=self._process,
+            encoding=None,
+            line_editor=False,
+            login_timeout=LOGIN_TIMEOUT,
+            keepalive_interval=KEEPALIVE,
+            keepalive_count_max=4,
+            encryption_algs=list(CIPHERS),
+            allow_scp=False,
+            agent_forwarding=False,
+            x11_forwarding=False,
+            reuse_port=True,
+        )
+        sockets = self._acceptor.sockets
+        return int(sockets[0].getsockname()[1]) if sockets else 0
+
+    async def close(self, reason: str = "the broker is shutting down") -> None:
+        """Stop listening and end every session, telling each user ``reason``."""
+        self.closing_reason = reason
+        if self._acceptor is not None:
+            self._acceptor.close()
+            await self._acceptor.wait_closed()
+            self._acceptor = None
+        for task in list(self.sessions):
+            task.cancel()
+        if self.sessions:
+            await asyncio.wait(self.sessions, timeout=5)
+
+    def _process(self, process: asyncssh.SSHServerProcess[bytes]) -> None:
+        task = asyncio.get_running_loop().create_task(self._session(process))
+        self.sessions.add(task)
+        task.add_done_callback(self._reap)
+        task.add_done_callback(lambda _: self.collector.session_closed(len(self.sessions)))
+
+    def _principal(self, process: asyncssh.SSHServerProcess[bytes]) -> Principal:
+        info: _Connection = process.get_extra_info("gatehouse")
+        user = self.config.users[info.user]
+        return Principal(
+            name=user.name,
+            groups=user.groups,
+            client_addr=info.peer,
+            key_fingerprint=info.fingerprint,
+            conn_id=info.conn_id,
+        )
+
+    async def _session(self, process: asyncssh.SSHServerProcess[bytes]) -> None:
+        """Own everything one session starts; whatever goes wrong ends this session only."""
+        channel = TerminalChannel(process, self._principal(process))
+        reader = asyncio.get_running_loop().create_task(channel.read_loop())
+        status = 255
+        try:
+            status = await self._dispatch(channel, process.command)
+        except asyncio.CancelledError:
+            channel.write_stderr(f"\r\ngatehouse: {self.closing_reason}\r\n".encode())
+            raise
+        except Exception:
+            log.exception(
+                "[conn=%d user=%s] session failed",
+                channel.principal.conn_id,
+                channel.principal.name,
+            )
+            channel.write_stderr(b"gatehouse: internal error; the session was ended\r\n")
+        finally:
+            reader.cancel()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(channel.drain(), timeout=2)
+            channel.exit(status)
+
+    async def _dispatch(self, channel: TerminalChannel, command: str | None) -> int:
+        if command is None:
+            if not channel.has_pty:
+                channel.write_stderr(
+                    b"gatehouse: the interface needs a terminal (ssh -t), "
+                    b"or use `run CONN -- COMMAND`\r\n" + USAGE.encode()
+                )
+                return 2
+            await self.runner.run(channel, self.services)
+            return 0
+        try:
+            request = parse_exec(command)
+        except UsageError as exc:
+            channel.write_stderr(f"gatehouse: {exc}\n{USAGE}".encode())
+            return 2
+        return await self._exec(channel, request)
+
+    def _mask(self, exc: Exception, connection: str, principal: Principal) -> str:
+        """An error for the user, masked by the policy of the connection it is about."""
+        return self.services.mask_message(
+            str(exc), connection=connection or None, groups=principal.groups
+        )
+
+    async def _exec(self, channel: TerminalChannel, request: ExecRequest) -> int:
+        principal = channel.principal
+        out = channel.write_stderr
+        try:
+            if request.verb == "help":
+                channel.write(USAGE.encode())
+                return 0
+            if request.verb == "list":
+                for view in self.services.connections_for(principal):
+                    mark = " (approval)" if view.needs_approval else ""
+                    channel.write(f"{view.name}\t{view.type}\t{view.target}{mark}\n".encode())
+                return 0
+            if request.verb == "run":
+                result = await self.services.run(
+                    principal, request.connection, request.command, channel
+                )
+                return result.exit_status
+            if request.verb == "connect":
+                if not channel.has_pty:
+                    out(b"gatehouse: connect needs a terminal (ssh -t)\n")
+                    return 2
+                result = await self.services.terminal(principal, request.connection, channel)
+                return result.exit_status
+            out(b"gatehouse: sql is not available on this broker yet\n")
+            return 2
+        except (ApprovalRequired, PolicyDenied) as exc:
+            out(f"gatehouse: {self._mask(exc, request.connection, principal)}\n".encode())
+            return 1
+        except GatehouseError as exc:
+            out(f"gatehouse: {self._mask(exc, request.connection, principal)}\n".encode())
+            return 255

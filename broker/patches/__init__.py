@@ -1,0 +1,1 @@
+"""Quarantined patches of dependencies' private code, each gated on the source it patches."""

@@ -1,0 +1,1 @@
+"""Session recording: the recorder client, the recorder process and retention."""

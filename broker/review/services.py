@@ -1,0 +1,118 @@
+"""Review services: recordings and audit records, as reviewers and auditors may see them."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from broker.auditlog.keys import load_state_public_key
+from broker.auditlog.query import RecordFilter, RecordView, read_recent
+from broker.common.errors import PolicyDenied
+from broker.frontdoor.channel import Principal
+from recordings.replay import Player
+from recordings.store import RecordingInfo, RecordingStore, StoreMatch
+
+REVIEWERS = "reviewers"
+AUDITORS = "auditors"
+
+
+@dataclass
+class Viewing:
+    """An open recording; :meth:`ReviewServices.close_recording` audits how long it was watched."""
+
+    session_id: str
+    player: Player
+    opened: float
+
+
+class ReviewServices:
+    """What the recordings and audit panes may ask; every answer is filtered by group."""
+
+    def __init__(
+        self,
+        recordings_dir: Any,
+        audit_dir: Any,
+        state_dir: Any,
+        emit: Callable[[str, str, str, dict[str, Any]], Any],
+    ) -> None:
+        self.store = RecordingStore(recordings_dir)
+        self.audit_dir = audit_dir
+        self.state_dir = state_dir
+        self._emit = emit
+        self.subscribe: Callable[[Callable[[Any], None]], Callable[[], None]] | None = None
+        """Set by the broker when a live audit log runs: add a listener, get an unsubscribe."""
+
+    # -- recordings ---------------------------------------------------------------
+
+    @staticmethod
+    def is_reviewer(principal: Principal) -> bool:
+        return REVIEWERS in principal.groups
+
+    @staticmethod
+    def is_auditor(principal: Principal) -> bool:
+        return AUDITORS in principal.groups
+
+    def _visible(self, principal: Principal, info: RecordingInfo) -> bool:
+        meta = info.header.meta
+        return self.is_reviewer(principal) or (meta is not None and meta.user == principal.name)
+
+    async def list_recordings(self, principal: Principal) -> list[RecordingInfo]:
+        """Recordings ``principal`` may see: all for reviewers, else their own; newest first."""
+        infos = await asyncio.to_thread(self.store.list)
+        return [info for info in infos if self._visible(principal, info)]
+
+    async def search_recordings(self, principal: Principal, text: str) -> list[StoreMatch]:
+        """Which visible sessions showed or ran ``text``, and when."""
+        ids = [info.session_id for info in await self.list_recordings(principal)]
+        return await asyncio.to_thread(self.store.search, text, session_ids=ids)
+
+    async def open_recording(self, principal: Principal, session_id: str) -> Viewing:
+        """Open a recording for replay (audited as `recording.viewed` when closed).
+
+        Raises:
+            PolicyDenied: the recording is not one ``principal`` may see.
+        """
+        visible = {i.session_id for i in await self.list_recordings(principal)}
+        if session_id not in visible:
+            raise PolicyDenied(f"no recording {session_id!r} that you may view", rule="reviewers")
+        player = await asyncio.to_thread(self.store.open, session_id)
+        return Viewing(session_id, player, time.monotonic())
+
+    async def close_recording(self, principal: Principal, viewing: Viewing) -> None:
+        """Record who watched which recording, and for how long."""
+        seconds = round(time.monotonic() - viewing.opened, 1)
+        await self._emit(
+            principal.name, "recording.viewed", viewing.session_id, {"seconds": seconds}
+        )
+
+    # -- audit ----------------------------------------------------------------------
+
+    async def audit_records(
+        self, principal: Principal, where: RecordFilter, limit: int = 500
+    ) -> list[RecordView]:
+        """Recent audit records matching ``where``, each with its verification status.
+
+        Raises:
+            PolicyDenied: ``principal`` is not in the auditors group.
+        """
+        if not self.is_auditor(principal):
+            raise PolicyDenied("the audit log is for the auditors group", rule="auditors")
+        key = load_state_public_key(self.state_dir)
+        return await asyncio.to_thread(read_recent, self.audit_dir, key, limit, where)
+
+    def watch_audit(
+        self, principal: Principal, listener: Callable[[Any], None]
+    ) -> Callable[[], None]:
+        """Call ``listener(record)`` for each new audit record; returns the unsubscribe.
+
+        Raises:
+            PolicyDenied: ``principal`` is not in the auditors group.
+        """
+        if not self.is_auditor(principal):
+            raise PolicyDenied("the audit log is for the auditors group", rule="auditors")
+        if self.subscribe is None:
+            return lambda: None
+        return self.subscribe(listener)

@@ -1,0 +1,111 @@
+"""Composition root of the running broker: state, services, front door, watchdog, signals."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+
+from broker.auditlog.events import AuditEvents
+from broker.config.model import Config
+from broker.config.state import StatePaths, ensure_keys
+from broker.frontdoor.runner import load_runner
+from broker.frontdoor.ssh_server import FrontDoor
+from broker.masking.filter import load_engine
+from broker.policy.loader import PolicySet
+from broker.recording.retention import retention_loop
+from broker.runtime.gcpolicy import full_collections, settle_startup
+from broker.runtime.loop import BrokerEventLoop
+from broker.runtime.watchdog import LoopWatchdog
+from broker.services import Services
+from broker.patches import asyncssh_aead as fastpath
+
+log = logging.getLogger(__name__)
+
+
+async def build_services(
+    config: Config, policies: PolicySet, *, worker: int | None = None
+) -> tuple[Services, StatePaths]:
+    """Everything a session needs, from config (opens and verifies the audit log)."""
+    paths = StatePaths(config.state_dir)
+    ensure_keys(paths)
+    events = await AuditEvents.open(config, worker=worker)
+    engine = load_engine(policies, paths.masking_key)
+    services = Services(config, policies, paths.vault(), events, masking=engine)
+    services.review.subscribe = events.audit.add_listener
+    await services.recorders.start()
+    return services, paths
+
+
+async def run_broker(
+    config: Config,
+    policies: PolicySet,
+    *,
+    port: int | None = None,
+    ready: asyncio.Event | None = None,
+    worker: int | None = None,
+) -> None:
+    """Run until SIGINT/SIGTERM (or cancellation); ``worker``: one of several on the port."""
+    services, paths = await build_services(config, policies, worker=worker)
+    events = services.events
+    assert isinstance(events, AuditEvents)
+    front = FrontDoor(config, services, load_runner(), paths.host_key)
+    bound = await front.start(port=port)
+    watchdog = LoopWatchdog()
+    watchdog.start()
+    settle_startup()
+    who = "" if worker is None else f"worker {worker} "
+    print(f"gatehouse: {who}listening on {config.listen_host}:{bound}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    if ready is not None:
+        ready.set()
+    # one sweeper per state dir: with several workers, worker 0 sweeps
+    retention = asyncio.ensure_future(
+        retention_loop(services) if worker in (None, 0) else asyncio.Event().wait()
+    )
+    collector = asyncio.ensure_future(full_collections())
+    audit_failed = asyncio.ensure_future(events.audit.wait_failed())
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({audit_failed, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        if audit_failed.done() and events.strict:
+            log.critical(
+                "audit log cannot be written (%s); ending every session", audit_failed.result()
+            )
+            await front.close(reason="the audit log cannot be written; access is suspended")
+    finally:
+        audit_failed.cancel()
+        stopped.cancel()
+        retention.cancel()
+        collector.cancel()
+        log.info("shutting down")
+        await front.close()
+        services.cancel_optional()
+        try:
+            async with asyncio.timeout(30):
+                await services.settle()  # pending audit records, recording indexes
+        except TimeoutError:
+            log.error("background work still running at shutdown; recordings index on open")
+        await services.recorders.stop()  # writes out and closes any open recording
+        await watchdog.stop()
+        await events.close()
+
+
+def serve(
+    config: Config, policies: PolicySet, *, port: int | None = None, worker: int | None = None
+) -> int:
+    """Run the broker on its own loop; returns the process exit status."""
+    fastpath.install()
+    with asyncio.Runner(loop_factory=BrokerEventLoop) as runner:
+        try:
+            runner.run(run_broker(config, policies, port=port, worker=worker))
+        except OSError as exc:
+            print(
+                f"gatehouse: cannot listen on {config.listen_host}: {exc.strerror}", file=sys.stderr
+            )
+            return 1
+    return 0

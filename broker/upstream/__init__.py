@@ -1,0 +1,1 @@
+"""Upstreams: the connections the broker opens to targets (SSH, local commands)."""
