@@ -12,17 +12,18 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from broker.common.errors import ConfigError, GatehouseError
+from broker.common.errors import ConfigError, GatehouseError, RecordingError
 from broker.config.load import load_all
 from broker.config.model import load_config
-from broker.config.state import StatePaths, ensure_keys, init_state
+from broker.config.state import StatePaths
+from broker.runtime.provision import ensure_keys, init_state
 
 log = logging.getLogger("gatehouse")
 DEFAULT_CONFIG = "gatehouse.yaml"
 # Sub-command modules that register themselves: (module, function).
 PLUGINS = (
     ("broker.auditlog.cli", "add_commands"),
-    ("recordings.cli", "add_commands"),
+    ("broker.recording.cli", "add_commands"),
     ("tui.cli", "add_commands"),  # after recordings: it gives `recordings play` its player
 )
 
@@ -122,7 +123,7 @@ def cmd_secret_set(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from broker.config.demo import run_demo
+    from broker.runtime.demo import run_demo
 
     use_system_malloc()
     status: int = run_demo(Path(args.dir), port=args.port)
@@ -213,7 +214,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"gatehouse: invalid configuration:\n  {exc.render()}", file=sys.stderr)
         return 2
-    except GatehouseError as exc:
+    except (GatehouseError, RecordingError) as exc:
         print(f"gatehouse: {exc}", file=sys.stderr)
         return 1
     except FileExistsError as exc:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from broker.common.errors import RecordingError
+from recordings.errors import RecordingError
 
 MAX_SIZE = 1000
 """Largest terminal width or height accepted in a header or resize event."""

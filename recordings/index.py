@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from broker.common.errors import RecordingError
 from recordings.asciicast import (
     Event,
     Header,
@@ -20,6 +19,7 @@ from recordings.asciicast import (
     parse_resize,
     scan_events,
 )
+from recordings.errors import RecordingError
 from recordings.snapshot import capture
 from recordings.terminal import Screen, Stream
 

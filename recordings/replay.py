@@ -8,8 +8,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from broker.common.errors import RecordingError
 from recordings.asciicast import Event, Header, header_end, parse_resize, scan_events
+from recordings.errors import RecordingError
 from recordings.index import Index, Keyframe, Marker, build_index, load_index
 from recordings.snapshot import ScreenState, render_text, restore, screen_state
 from recordings.terminal import Screen, Stream

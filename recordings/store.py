@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from broker.common.errors import RecordingError
 from recordings.asciicast import (
     Header,
     SessionMeta,
@@ -22,6 +21,7 @@ from recordings.asciicast import (
     parse_header,
     read_recording,
 )
+from recordings.errors import RecordingError
 from recordings.index import IndexBuilder, build_index, sidecar_paths
 from recordings.replay import Match, Player, search_text_file
 from recordings.writer import RecordingWriter, file_sha256

@@ -6,8 +6,8 @@ import hashlib
 import os
 from typing import IO, TYPE_CHECKING
 
-from broker.common.errors import RecordingError
 from recordings.asciicast import Event, Header, encode_event, encode_header, parse_resize
+from recordings.errors import RecordingError
 
 if TYPE_CHECKING:
     from recordings.index import IndexBuilder

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from recordings.cli import set_player_ui
+from broker.recording.cli import set_player_ui
 from recordings.replay import Player
 
 

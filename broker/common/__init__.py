@@ -1,1 +1,1 @@
-"""Types every layer shares: the error hierarchy."""
+"""What every layer shares: the error hierarchy and YAML sources that keep line numbers."""

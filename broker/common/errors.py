@@ -2,6 +2,22 @@
 
 from __future__ import annotations
 
+from recordings.errors import RecordingError
+
+__all__ = [
+    "ApprovalRequired",
+    "AuditVerificationError",
+    "AuditWriteError",
+    "ConfigError",
+    "GatehouseError",
+    "HostKeyMismatch",
+    "MaskingError",
+    "PolicyDenied",
+    "RecordingError",
+    "UpstreamError",
+    "VaultError",
+]
+
 
 class GatehouseError(Exception):
     """Base of every error the broker raises on purpose."""
@@ -64,10 +80,6 @@ class AuditVerificationError(GatehouseError):
 
 class AuditWriteError(GatehouseError):
     """The audit log cannot be written; in strict mode sessions end."""
-
-
-class RecordingError(GatehouseError):
-    """A recording cannot be written, read or parsed."""
 
 
 class MaskingError(GatehouseError):

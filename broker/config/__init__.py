@@ -1,1 +1,1 @@
-"""Configuration: YAML sources, the frozen config model, state-dir paths, loading and the demo."""
+"""Configuration: the frozen config model, state-dir layout and provisioning, loading."""

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from broker.config.yamlsrc import KeyPath, Reader, Source, load_yaml
+from broker.common.yamlsrc import KeyPath, Reader, Source, load_yaml
 
 ConnectionType = Literal["ssh", "postgres", "local"]
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")

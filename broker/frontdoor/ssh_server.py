@@ -6,16 +6,16 @@ import asyncio
 import contextlib
 import itertools
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import asyncssh
 
-from broker.common.errors import ApprovalRequired, GatehouseError, PolicyDenied
+from broker.common.errors import ApprovalRequired, GatehouseError, PolicyDenied, RecordingError
 from broker.config.model import Config
 from broker.frontdoor.channel import Principal, TerminalChannel
 from broker.frontdoor.commands import USAGE, ExecRequest, UsageError, parse_exec
 from broker.frontdoor.runner import SessionRunner
-from broker.runtime.gcpolicy import SessionCollector
 from broker.services import Services
 
 log = logging.getLogger(__name__)
@@ -94,7 +94,13 @@ class FrontDoor:
     """The listening SSH server and the dispatch of each session it accepts."""
 
     def __init__(
-        self, config: Config, services: Services, runner: SessionRunner, host_key: Path
+        self,
+        config: Config,
+        services: Services,
+        runner: SessionRunner,
+        host_key: Path,
+        *,
+        on_session_closed: Callable[[int], None] | None = None,
     ) -> None:
         self.config = config
         self.services = services
@@ -104,7 +110,8 @@ class FrontDoor:
         self._event_tasks: set[asyncio.Task[None]] = set()
         self._acceptor: asyncssh.SSHAcceptor | None = None
         self.closing_reason = ""
-        self.collector = SessionCollector()
+        self.on_session_closed = on_session_closed
+        """Told how many sessions are still live each time one closes (the runtime frees memory)."""
 
     def note_event(self, actor: str, action: str, details: dict[str, str]) -> None:
         """Record an event from a synchronous asyncssh callback (kept, reaped, logged)."""
@@ -158,7 +165,9 @@ class FrontDoor:
         task = asyncio.get_running_loop().create_task(self._session(process))
         self.sessions.add(task)
         task.add_done_callback(self._reap)
-        task.add_done_callback(lambda _: self.collector.session_closed(len(self.sessions)))
+        if self.on_session_closed is not None:
+            closed = self.on_session_closed
+            task.add_done_callback(lambda _: closed(len(self.sessions)))
 
     def _principal(self, process: asyncssh.SSHServerProcess[bytes]) -> Principal:
         info: _Connection = process.get_extra_info("gatehouse")
@@ -245,6 +254,6 @@ class FrontDoor:
         except (ApprovalRequired, PolicyDenied) as exc:
             out(f"gatehouse: {self._mask(exc, request.connection, principal)}\n".encode())
             return 1
-        except GatehouseError as exc:
+        except (GatehouseError, RecordingError) as exc:
             out(f"gatehouse: {self._mask(exc, request.connection, principal)}\n".encode())
             return 255

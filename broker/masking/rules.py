@@ -18,7 +18,7 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 from broker.common.errors import ConfigError
-from broker.config.yamlsrc import KeyPath, Source
+from broker.common.yamlsrc import KeyPath, Source
 from broker.masking import BUILTIN_BY_NAME, Detector, MaskingPolicy, Strategy, parse_masking_policy
 from broker.masking.policy import STRATEGIES, config_error, select_detectors
 from broker.policy.loader import PolicySet

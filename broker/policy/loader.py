@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from broker.config.yamlsrc import KeyPath, Reader, Source, load_yaml
+from broker.common.yamlsrc import KeyPath, Reader, Source, load_yaml
 from broker.policy.access import ACTIONS, AccessRule, Action, CommandRule
 
 _DURATION = re.compile(r"^(\d+)\s*([smhd])$")

@@ -5,19 +5,24 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
 from broker.common.errors import RecordingError
-from broker.services import Services
+from recordings.store import RecordingStore
 
 log = logging.getLogger(__name__)
 SWEEP_INTERVAL = 3600.0
 
+Emit = Callable[[str, str, str, Mapping[str, Any]], Awaitable[None]]
+"""The audit event sink: ``emit(actor, action, target, details)``."""
 
-async def sweep_once(services: Services, now: float | None = None) -> list[str]:
-    """Delete expired recordings now; returns their ids (the hashes stay in the audit log)."""
-    days = services.config.recording.retention_days
+
+async def sweep_once(
+    store: RecordingStore, days: int, emit: Emit, now: float | None = None
+) -> list[str]:
+    """Delete recordings older than ``days`` now; returns their ids (hashes stay audited)."""
     cutoff = (time.time() if now is None else now) - days * 86400
-    store = services.review.store
     deleted = []
     for info in await asyncio.to_thread(store.expired, cutoff):
         try:
@@ -26,7 +31,7 @@ async def sweep_once(services: Services, now: float | None = None) -> list[str]:
             log.error("retention: cannot delete %s: %s", info.session_id, exc)
             continue
         meta = info.header.meta
-        await services.events.emit(
+        await emit(
             "gatehouse",
             "recording.deleted",
             info.session_id,
@@ -42,11 +47,11 @@ async def sweep_once(services: Services, now: float | None = None) -> list[str]:
     return deleted
 
 
-async def retention_loop(services: Services) -> None:
+async def retention_loop(store: RecordingStore, days: int, emit: Emit) -> None:
     """Sweep at start and then every hour, until cancelled."""
     while True:
         try:
-            removed = await sweep_once(services)
+            removed = await sweep_once(store, days, emit)
             if removed:
                 log.info("retention: deleted %d recordings", len(removed))
         except Exception:

@@ -9,17 +9,18 @@ import sys
 
 from broker.auditlog.events import AuditEvents
 from broker.config.model import Config
-from broker.config.state import StatePaths, ensure_keys
+from broker.config.state import StatePaths
 from broker.frontdoor.runner import load_runner
 from broker.frontdoor.ssh_server import FrontDoor
 from broker.masking.filter import load_engine
+from broker.patches import asyncssh_aead as fastpath
 from broker.policy.loader import PolicySet
 from broker.recording.retention import retention_loop
-from broker.runtime.gcpolicy import full_collections, settle_startup
+from broker.runtime.gcpolicy import SessionCollector, full_collections, settle_startup
 from broker.runtime.loop import BrokerEventLoop
+from broker.runtime.provision import ensure_keys
 from broker.runtime.watchdog import LoopWatchdog
 from broker.services import Services
-from broker.patches import asyncssh_aead as fastpath
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +51,13 @@ async def run_broker(
     services, paths = await build_services(config, policies, worker=worker)
     events = services.events
     assert isinstance(events, AuditEvents)
-    front = FrontDoor(config, services, load_runner(), paths.host_key)
+    front = FrontDoor(
+        config,
+        services,
+        load_runner(),
+        paths.host_key,
+        on_session_closed=SessionCollector().session_closed,
+    )
     bound = await front.start(port=port)
     watchdog = LoopWatchdog()
     watchdog.start()
@@ -65,7 +72,9 @@ async def run_broker(
         ready.set()
     # one sweeper per state dir: with several workers, worker 0 sweeps
     retention = asyncio.ensure_future(
-        retention_loop(services) if worker in (None, 0) else asyncio.Event().wait()
+        retention_loop(services.review.store, config.recording.retention_days, services.events.emit)
+        if worker in (None, 0)
+        else asyncio.Event().wait()
     )
     collector = asyncio.ensure_future(full_collections())
     audit_failed = asyncio.ensure_future(events.audit.wait_failed())

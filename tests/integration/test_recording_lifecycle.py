@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from broker.config.load import load_all
-from broker.config.state import StatePaths, ensure_keys
+from broker.config.state import StatePaths
 from broker.recording.retention import sweep_once
+from broker.runtime.provision import ensure_keys
 from broker.services import LogEvents, Services
 from recordings.asciicast import Header, SessionMeta, read_recording
 from recordings.store import RecordingStore
@@ -100,7 +101,11 @@ def test_retention_deletes_and_audits(tmp_path: Path) -> None:
 
     async def go() -> list[str]:
         services = Services(config, policies, StatePaths(config.state_dir).vault(), events)
-        return await sweep_once(services)
+        return await sweep_once(
+            services.review.store,
+            services.config.recording.retention_days,
+            services.events.emit,
+        )
 
     assert asyncio.run(go()) == ["old-one"]
     assert [i.session_id for i in store.list()] == ["new-one"]

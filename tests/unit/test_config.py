@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from broker.common.errors import ConfigError
+from broker.common.yamlsrc import parse_yaml
 from broker.config.model import load_config
-from broker.config.yamlsrc import parse_yaml
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl a@b"
 

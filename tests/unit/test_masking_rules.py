@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from broker.common.errors import ConfigError
-from broker.config.yamlsrc import parse_yaml
+from broker.common.yamlsrc import parse_yaml
 from broker.masking import BUILTIN_DETECTORS, MaskingPolicy
 from broker.masking.filter import MaskingEngines, load_engines, load_masking_policy
 from broker.masking.rules import MaskingRules, load_masking_rules, parse_masking_rules

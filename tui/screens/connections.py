@@ -11,7 +11,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
-from broker.common.errors import GatehouseError
+from broker.common.errors import GatehouseError, RecordingError
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +160,7 @@ class ConnectionsScreen(Screen[None]):
                 raise
             with app.step_aside():
                 result = await session.run()
-        except GatehouseError as exc:
+        except (GatehouseError, RecordingError) as exc:
             # errors can quote the target (a failed command, a banner): mask like its output
             message = app.services.mask_message(
                 str(exc), connection=name, groups=app.principal.groups

@@ -14,7 +14,7 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
-from broker.common.errors import GatehouseError
+from broker.common.errors import GatehouseError, RecordingError
 from tui.screens.replay import ReplayScreen
 from tui.widgets.timeline import fmt_time
 
@@ -161,7 +161,7 @@ class RecordingsScreen(Screen[None]):
         self._status("Loading recordings…")
         try:
             self.infos = await app.services.review.list_recordings(app.principal)
-        except GatehouseError as exc:
+        except (GatehouseError, RecordingError) as exc:
             self._status(f"Cannot list recordings: {exc}", error=True)
             return
         self.refill()
@@ -173,7 +173,7 @@ class RecordingsScreen(Screen[None]):
         self._status(f"Searching for {text!r}…")
         try:
             found = await app.services.review.search_recordings(app.principal, text)
-        except GatehouseError as exc:
+        except (GatehouseError, RecordingError) as exc:
             self._status(f"Search failed: {exc}", error=True)
             return
         self.search_text, self.matches = text, found
@@ -291,7 +291,7 @@ class RecordingsScreen(Screen[None]):
         self._status(f"Opening {session_id}…")
         try:
             viewing = await app.services.review.open_recording(app.principal, session_id)
-        except GatehouseError as exc:
+        except (GatehouseError, RecordingError) as exc:
             self._status(f"Cannot open {session_id}: {exc}", error=True)
             return
         except Exception:

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from broker.cli import main
-from broker.config.state import init_state
+from broker.recording.cli import parse_moment
+from broker.runtime.provision import init_state
 from recordings.asciicast import read_recording
-from recordings.cli import parse_moment
 from recordings.replay import apply_event
 from recordings.store import RecordingStore
 from recordings.terminal import Screen, Stream
@@ -362,10 +362,10 @@ def test_search_without_matches_exits_1(
 def test_play_without_the_tui_player_says_so(
     capsys: pytest.CaptureFixture[str], rdir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import recordings.cli
+    import broker.recording.cli
 
-    monkeypatch.setattr("broker.cli.PLUGINS", (("recordings.cli", "add_commands"),))
-    monkeypatch.setattr(recordings.cli, "_player_ui", None)
+    monkeypatch.setattr("broker.cli.PLUGINS", (("broker.recording.cli", "add_commands"),))
+    monkeypatch.setattr(broker.recording.cli, "_player_ui", None)
     code, _, err = run(capsys, rdir, "play", "s1")
     assert code == 1
     assert "no interactive player is installed" in err

@@ -8,8 +8,9 @@ from pathlib import Path
 import asyncssh
 
 from broker.config.load import load_all
-from broker.config.state import StatePaths, ensure_keys
+from broker.config.state import StatePaths
 from broker.runtime.app import serve
+from broker.runtime.provision import ensure_keys
 
 DEMO_USER = "demo"
 DEMO_POLICY = """\

@@ -100,7 +100,7 @@ def _bind(handler: Handler) -> Callable[[argparse.Namespace], int]:
             directory = Path(state_dir) / "recordings"
         try:
             return handler(args, RecordingStore(directory))
-        except GatehouseError as exc:
+        except (GatehouseError, RecordingError) as exc:
             _err(str(exc))
             return 1
 
