@@ -11,6 +11,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any, cast
 
 from broker.common.errors import ConfigError, GatehouseError, RecordingError
 from broker.config.load import load_all
@@ -26,6 +27,35 @@ PLUGINS = (
     ("broker.recording.cli", "add_commands"),
     ("tui.cli", "add_commands"),  # after recordings: it gives `recordings play` its player
 )
+
+
+CONFIG_HELP = f"config file (default: $GATEHOUSE_CONFIG, else ./{DEFAULT_CONFIG})"
+
+
+class _SubCommands(argparse._SubParsersAction):  # type: ignore[type-arg]
+    """Sub-commands whose ``--help`` opens with the one-line help they are listed with."""
+
+    def add_parser(self, name: str, **kwargs: Any) -> argparse.ArgumentParser:
+        if "help" in kwargs and "description" not in kwargs:
+            kwargs["description"] = kwargs["help"]
+        return cast(argparse.ArgumentParser, super().add_parser(name, **kwargs))
+
+
+class CommandParser(argparse.ArgumentParser):
+    """A parser whose every command and sub-command shows ``-c FILE`` in its ``--help``.
+
+    ``-c`` is taken from anywhere on the line by :func:`main` before parsing, so each
+    sub-command lists it (for the reader) without having to declare it.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.add_argument("-c", "--config", metavar="FILE", help=CONFIG_HELP)
+
+    def add_subparsers(self, **kwargs: Any) -> _SubCommands:
+        kwargs.setdefault("parser_class", CommandParser)
+        kwargs.setdefault("action", _SubCommands)
+        return cast(_SubCommands, super().add_subparsers(**kwargs))
 
 
 def _config_path(args: argparse.Namespace) -> Path:
@@ -131,9 +161,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="gatehouse",
         description="Gatehouse privileged-access broker.",
+        epilog="`gatehouse COMMAND --help` describes each command; -c FILE works with all of them.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -148,9 +179,6 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("init", cmd_init, "create a config file and state dir (keys, vault) in DIR")
     p.add_argument("dir")
     p = add("serve", cmd_serve, "run the broker")
-    p.add_argument(
-        "-c", "--config", help=f"config file (default: ${{GATEHOUSE_CONFIG}} or {DEFAULT_CONFIG})"
-    )
     p.add_argument("--port", type=int, default=None, help="override the listen port")
     p.add_argument(
         "--workers",
@@ -161,15 +189,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--worker", type=int, default=None, help=argparse.SUPPRESS)
     p = add("check", cmd_check, "validate config and policies")
-    p.add_argument("-c", "--config")
     p = add("demo", cmd_demo, "serve a self-contained demo on 127.0.0.1:2222")
     p.add_argument("--dir", default="demo-state", help="demo state dir (default ./demo-state)")
     p.add_argument("--port", type=int, default=2222)
-    secret = sub.add_parser("secret", help="manage credentials in the vault")
+    secret = sub.add_parser("secret", help="manage credentials in the vault (write-only)")
     secret_sub = secret.add_subparsers(dest="secret_command", required=True, metavar="ACTION")
     p = secret_sub.add_parser("set", help="store CONNECTION's credential, read from stdin")
     p.add_argument("connection")
-    p.add_argument("-c", "--config")
     p.set_defaults(func=cmd_secret_set)
     for module_name, attr in PLUGINS:
         try:
@@ -188,6 +214,7 @@ def _resolve_state(args: argparse.Namespace) -> None:
         args.config = None
     if getattr(args, "needs_state", True) and args.func not in (cmd_init, cmd_demo):
         path = _config_path(args)
+        args.config_looked = path
         if path.exists():
             config = load_config(path)
             args.config_obj = config
