@@ -3,42 +3,35 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Coroutine, Mapping, Sequence
-from dataclasses import asdict, dataclass
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Any
 
 from broker.common.errors import (
     ApprovalRequired,
     GatehouseError,
     HostKeyMismatch,
     PolicyDenied,
-    RecordingError,
     UpstreamError,
 )
 from broker.config.model import Config, Connection
-from broker.frontdoor.channel import Principal, TerminalChannel
-from broker.masking import MaskFailure
 from broker.masking.filter import UNMASKED_GROUP, MaskingEngines, MaskingFilter
 from broker.policy.access import Decision, decide_access, decide_command
 from broker.policy.loader import PolicySet
 from broker.recording.recorder import RecorderLink
 from broker.review.services import ReviewServices
 from broker.session.brokered import BrokeredSession, SessionResult
+from broker.session.factory import SessionFactory, recorder_starter
+from broker.session.ports import BackgroundEvents, CommandPolicy, EventSink
+from broker.session.terminal import Principal, Terminal
 from broker.upstream import ssh as ssh_proxy
 from broker.upstream.base import OutputCallback, Upstream
 from broker.upstream.local import LocalUpstream
 from broker.vault import Vault
 
 log = logging.getLogger(__name__)
-
-
-class EventSink(Protocol):
-    """Where the broker reports what happened (the audit log)."""
-
-    async def emit(
-        self, actor: str, action: str, target: str, details: Mapping[str, Any]
-    ) -> None: ...
 
 
 class LogEvents:
@@ -88,6 +81,13 @@ class Services:
         self.review = ReviewServices(state / "recordings", state / "audit", state, self.events.emit)
         self.recorders = RecorderLink()
         """The recorder process every session's recording goes through."""
+        self.sessions = SessionFactory(
+            events=BackgroundEvents(self.events, self.spawn),
+            spawn=self.spawn,
+            start_recorder=recorder_starter(self.recorders, self.review.store),
+            strict_recording=config.recording.strict,
+        )
+        """Builds every session from the collaborators above (it never calls back here)."""
 
     def emit_soon(self, actor: str, action: str, target: str, details: Mapping[str, Any]) -> None:
         """Record an event from synchronous code (kept, reaped, failures logged)."""
@@ -128,19 +128,16 @@ class Services:
 
         The policy is the one the masking rules resolve for this connection and the user's
         groups (the engine is shared with every session of that policy). ``pty`` turns on the
-        live window-title indicator (terminal sessions only, never `run`).
+        live window-title indicator (terminal sessions only, never `run`). The session that
+        gets the stage audits its failures.
         """
         if self.masking is None:
             return []
         if UNMASKED_GROUP in principal.groups:
             self.emit_soon(principal.name, "masking.bypassed", conn.name, {"group": UNMASKED_GROUP})
             return []
-
-        def failed(failure: MaskFailure) -> None:
-            self.emit_soon(principal.name, "masking.error", conn.name, asdict(failure))
-
         scope, engine = self.masking.for_session(conn.name, principal.groups)
-        return [MaskingFilter(engine, on_failure=failed, pty=pty, scope=scope)]
+        return [MaskingFilter(engine, pty=pty, scope=scope)]
 
     def mask_message(
         self, text: str, *, connection: str | None = None, groups: Sequence[str] = ()
@@ -271,20 +268,33 @@ class Services:
             )
         raise UpstreamError(f"{conn.name}: a {conn.type} connection has no terminal; use sql")
 
-    async def _session(
-        self, principal: Principal, conn: Connection, channel: TerminalChannel, kind: str
+    def _command_policy(self, principal: Principal, conn: Connection) -> CommandPolicy:
+        """The command rules that apply to ``principal`` on ``conn``, as a session's judge."""
+        return lambda line: decide_command(
+            self.policies.commands, principal.groups, conn.name, line
+        )
+
+    async def _open_session(
+        self,
+        principal: Principal,
+        conn: Connection,
+        terminal: Terminal,
+        command: str | None = None,
     ) -> BrokeredSession:
-        try:
-            await self.recorders.start()
-            return BrokeredSession(self, principal, conn, channel, kind)
-        except RecordingError as exc:
-            if self.config.recording.strict:
-                raise GatehouseError(f"session refused: it cannot be recorded ({exc})") from None
-            log.error("recording unavailable, strict mode off: %s", exc)
-            return BrokeredSession(self, principal, conn, channel, kind, record=False)
+        """Build, open and start a session on an authorized ``conn`` (a `run` with ``command``)."""
+        return await self.sessions.open(
+            principal,
+            conn.name,
+            terminal,
+            "terminal" if command is None else "run",
+            open_upstream=functools.partial(self._open, principal, conn),
+            command_policy=self._command_policy(principal, conn),
+            maskers=functools.partial(self.maskers_for, principal, conn, pty=command is None),
+            command=command,
+        )
 
     async def open_terminal(
-        self, principal: Principal, name: str, channel: TerminalChannel
+        self, principal: Principal, name: str, channel: Terminal
     ) -> BrokeredSession:
         """Authorize and open a terminal session on ``name``; relay it with ``run()``.
 
@@ -292,31 +302,15 @@ class Services:
             PolicyDenied, ApprovalRequired, UpstreamError, VaultError, GatehouseError.
         """
         conn = await self.authorize(principal, name)
-        session = await self._session(principal, conn, channel, "terminal")
-        try:
-            upstream = await self._open(
-                principal,
-                conn,
-                session.relay.on_output,
-                command=None,
-                term_type=channel.term_type or "xterm-256color",
-                size=(channel.cols, channel.rows),
-            )
-        except BaseException:
-            await session.abandon()
-            raise
-        await session.started(upstream, {"kind": "terminal"})
-        return session
+        return await self._open_session(principal, conn, channel)
 
-    async def terminal(
-        self, principal: Principal, name: str, channel: TerminalChannel
-    ) -> SessionResult:
+    async def terminal(self, principal: Principal, name: str, channel: Terminal) -> SessionResult:
         """Open and relay a terminal session on ``name`` until the target shell exits."""
         session = await self.open_terminal(principal, name, channel)
         return await session.run()
 
     async def run(
-        self, principal: Principal, name: str, command: str, channel: TerminalChannel
+        self, principal: Principal, name: str, command: str, channel: Terminal
     ) -> SessionResult:
         """Run one command on ``name``, stdout and stderr apart; returns its exit status.
 
@@ -333,19 +327,5 @@ class Services:
                     rule=verdict.rule,
                 )
             raise PolicyDenied(f"command denied by rule {verdict.rule!r}", rule=verdict.rule)
-        session = await self._session(principal, conn, channel, "run")
-        try:
-            upstream = await self._open(
-                principal,
-                conn,
-                session.relay.on_output,
-                command=command,
-                term_type=None,
-                size=(channel.cols, channel.rows),
-            )
-        except BaseException:
-            await session.abandon()
-            raise
-        session.note_command(command)
-        await session.started(upstream, {"kind": "run", "command": command})
+        session = await self._open_session(principal, conn, channel, command)
         return await session.run()

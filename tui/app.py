@@ -18,8 +18,8 @@ from tui.screens.help import HelpScreen
 from tui.screens.recordings import RecordingsScreen, recordings_key_enabled
 
 if TYPE_CHECKING:
-    from broker.frontdoor.channel import Principal, TerminalChannel
     from broker.services import Services
+    from broker.session.terminal import Principal, Terminal
 
 
 class GatehouseApp(App[None]):
@@ -34,7 +34,7 @@ class GatehouseApp(App[None]):
         Binding("r", "recordings", "Recordings", priority=True),
     ]
 
-    def __init__(self, services: Services, channel: TerminalChannel, **kwargs: Any) -> None:
+    def __init__(self, services: Services, channel: Terminal, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.services = services
         self.channel = channel

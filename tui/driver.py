@@ -18,7 +18,7 @@ from tui.compat import ESCAPE_DELAY
 if TYPE_CHECKING:
     from textual.app import App
 
-    from broker.frontdoor.channel import TerminalChannel
+    from broker.session.terminal import Terminal
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ _LEAVE = (
 
 
 class ChannelDriver(Driver):
-    """Drives one in-process App over a :class:`TerminalChannel`.
+    """Drives one in-process App over a :class:`~broker.session.terminal.Terminal`.
 
     Output frames are written to the channel; when the client stops reading
     (send buffer above the channel's limit) frames are dropped and, once the
@@ -47,7 +47,7 @@ class ChannelDriver(Driver):
         debug: bool = False,
         mouse: bool = True,
         size: tuple[int, int] | None = None,
-        channel: TerminalChannel,
+        channel: Terminal,
     ) -> None:
         super().__init__(app, debug=debug, mouse=mouse, size=size)
         self.channel = channel
@@ -102,12 +102,12 @@ class ChannelDriver(Driver):
         self._send_size()
 
     def disable_input(self) -> None:
-        if self.channel._consumer is self:
+        if self.channel.consumer is self:
             self.channel.set_consumer(None)
 
     def enable_input(self) -> None:
         """Read the user's keys again (after :meth:`disable_input`, while the app runs)."""
-        if self._active and self.channel._consumer is None:
+        if self._active and self.channel.consumer is None:
             self.channel.set_consumer(self)
 
     def stop_application_mode(self) -> None:

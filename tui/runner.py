@@ -10,8 +10,8 @@ from tui.compat import apply_textual_patches
 from tui.driver import ChannelDriver
 
 if TYPE_CHECKING:
-    from broker.frontdoor.channel import TerminalChannel
     from broker.services import Services
+    from broker.session.terminal import Terminal
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ class InProcessRunner:
     def __init__(self) -> None:
         apply_textual_patches()
 
-    async def run(self, channel: TerminalChannel, services: Services) -> None:
+    async def run(self, channel: Terminal, services: Services) -> None:
         from tui.app import GatehouseApp
 
         app = GatehouseApp(

@@ -5,15 +5,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import asyncssh
 
+from broker.session.terminal import InputConsumer, Principal, clamp_size
+
 log = logging.getLogger(__name__)
 
-MAX_COLS = 1000
-MAX_ROWS = 500
 READ_SIZE = 65536
 SEND_BUFFER_LIMIT = 1 << 20
 """Above this many queued bytes a stalled client gets frames dropped, not buffered forever."""
@@ -22,46 +21,15 @@ DRAIN_LOW = 1 << 20
 """`drain()` waits from DRAIN_HIGH down to DRAIN_LOW queued bytes: the pipe never runs dry."""
 
 
-def clamp_size(cols: int, rows: int) -> tuple[int, int]:
-    """Clamp a client-supplied terminal size to something sane (zero/huge sizes are user input)."""
-    cols = cols if 0 < cols <= MAX_COLS else (80 if cols <= 0 else MAX_COLS)
-    rows = rows if 0 < rows <= MAX_ROWS else (24 if rows <= 0 else MAX_ROWS)
-    return max(cols, 10), max(rows, 3)
-
-
-class InputConsumer(Protocol):
-    """Whoever currently owns the user's keystrokes (the TUI, or a relay to a target)."""
-
-    def data_received(self, data: bytes) -> None: ...
-
-    def size_changed(self, cols: int, rows: int) -> None: ...
-
-    def eof_received(self) -> None: ...
-
-
-@dataclass(frozen=True)
-class Principal:
-    """An authenticated user of one SSH connection."""
-
-    name: str
-    """The login name."""
-    groups: tuple[str, ...]
-    """Groups from config (or OIDC)."""
-    client_addr: str = ""
-    """`ip:port` of the SSH client."""
-    key_fingerprint: str = ""
-    """SHA256 fingerprint of the key used to log in."""
-    conn_id: int = 0
-    """Broker-wide connection number, for log context."""
-
-
 class TerminalChannel:
-    """Wraps an asyncssh server process: routes input, writes output, tracks size.
+    """The :class:`~broker.session.terminal.Terminal` of one asyncssh server process.
+
+    It routes input, writes output and tracks the size.
 
     Exactly one reader task reads the channel; what it reads goes to the current
     :class:`InputConsumer`. Writers call :meth:`write`; when the client stops
     reading, :attr:`congested` turns true and frame-oriented writers (the TUI)
-    drop frames and repaint once :meth:`wait_drained` returns.
+    drop frames and repaint once :meth:`drain` returns.
     """
 
     def __init__(self, process: asyncssh.SSHServerProcess[bytes], principal: Principal) -> None:
@@ -87,6 +55,10 @@ class TerminalChannel:
     @property
     def closed(self) -> bool:
         return self._closed.is_set()
+
+    @property
+    def consumer(self) -> InputConsumer | None:
+        return self._consumer
 
     def set_consumer(self, consumer: InputConsumer | None) -> None:
         """Route further input to ``consumer``; with None, input waits unread (flow control)."""

@@ -6,8 +6,8 @@ import importlib
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from broker.frontdoor.channel import TerminalChannel
     from broker.services import Services
+    from broker.session.terminal import Terminal
 
 DEFAULT_RUNNER = "tui.runner:InProcessRunner"
 
@@ -15,7 +15,7 @@ DEFAULT_RUNNER = "tui.runner:InProcessRunner"
 class SessionRunner(Protocol):
     """Runs the interface for one interactive session until the user leaves."""
 
-    async def run(self, channel: TerminalChannel, services: Services) -> None: ...
+    async def run(self, channel: Terminal, services: Services) -> None: ...
 
 
 def load_runner(spec: str = DEFAULT_RUNNER) -> SessionRunner:

@@ -13,10 +13,11 @@ import asyncssh
 
 from broker.common.errors import ApprovalRequired, GatehouseError, PolicyDenied, RecordingError
 from broker.config.model import Config
-from broker.frontdoor.channel import Principal, TerminalChannel
+from broker.frontdoor.channel import TerminalChannel
 from broker.frontdoor.commands import USAGE, ExecRequest, UsageError, parse_exec
 from broker.frontdoor.runner import SessionRunner
 from broker.services import Services
+from broker.session.terminal import Principal
 
 log = logging.getLogger(__name__)
 

@@ -207,7 +207,8 @@ class MaskingFilter:
         """Set the window title while the session runs (a terminal session, never `run`)."""
         self.scope = scope
         """The masking policy that applies: ``default`` or an override's name."""
-        self._on_failure = on_failure
+        self.on_failure = on_failure
+        """Told of every chunk that could not be masked (the session audits it)."""
         self._clock = clock
         self._boundary = OutputBoundary()
         self._titled = 0
@@ -230,8 +231,8 @@ class MaskingFilter:
                     kept.append(event.value_hmac)
         for failure in masker.take_failures():
             self.failures.append(failure)
-            if self._on_failure is not None:
-                self._on_failure(failure)
+            if self.on_failure is not None:
+                self.on_failure(failure)
 
     def feed(self, data: bytes, stderr: bool) -> bytes:
         masker = self._streams[stderr]

@@ -11,7 +11,7 @@ from typing import Any
 from broker.auditlog.keys import load_state_public_key
 from broker.auditlog.query import RecordFilter, RecordView, read_recent
 from broker.common.errors import PolicyDenied
-from broker.frontdoor.channel import Principal
+from broker.session.terminal import Principal
 from recordings.replay import Player
 from recordings.store import RecordingInfo, RecordingStore, StoreMatch
 

@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
 
 from broker.common.errors import GatehouseError
-from broker.config.model import Connection
-from broker.frontdoor.channel import Principal, TerminalChannel
-from broker.policy.access import decide_command
-from broker.recording.recorder import SessionRecorder, build_index_detached, new_session_id
+from broker.masking.events import MaskFailure
+from broker.recording.recorder import build_index_detached, new_session_id
+from broker.session.ports import CommandPolicy, MaskingStage, Recording, SessionEvents, Spawner
 from broker.session.relay import Relay
+from broker.session.terminal import Principal, Terminal
 from broker.upstream.base import OutputFilter, Upstream
-from recordings.asciicast import SessionMeta
 
-if TYPE_CHECKING:
-    from broker.services import Services
+SessionKind = Literal["terminal", "run"]
+"""An interactive terminal session, or one command (`run`)."""
 
 
 @dataclass(frozen=True)
@@ -34,61 +34,79 @@ class SessionResult:
 
 
 class BrokeredSession:
-    """Target output → maskers → recorder → user; user input → command capture → target."""
+    """Target output → maskers → recorder → user; user input → command capture → target.
+
+    Everything the session reports or starts goes through what it is handed: it never
+    reaches back to the service facade. Built by :class:`~broker.session.factory.SessionFactory`.
+    """
 
     def __init__(
         self,
-        services: Services,
         principal: Principal,
-        conn: Connection,
-        channel: TerminalChannel,
-        kind: str,
+        connection: str,
+        terminal: Terminal,
+        kind: SessionKind,
         *,
-        record: bool = True,
+        events: SessionEvents,
+        spawn: Spawner,
+        command_policy: CommandPolicy,
+        maskers: Sequence[MaskingStage] = (),
+        recorder: Recording | None = None,
+        session_id: str = "",
     ) -> None:
-        self.services = services
+        """Wire the stages into a relay; nothing runs until :meth:`started` and :meth:`run`.
+
+        Args:
+            principal: Who runs the session (the actor of every event).
+            connection: The connection's name (the target of every event).
+            terminal: The user's terminal.
+            kind: ``terminal`` (commands captured at Enter and judged) or ``run``.
+            events: Where the session's audit events go.
+            spawn: Runs background work (the recording's index).
+            command_policy: Judges command lines entered in a terminal session.
+            maskers: Masking stages, in pipeline order; their failures are audited here.
+            recorder: The recording stage (after masking), or None when not recorded.
+            session_id: The session's id (the recording's name); a new one if empty.
+        """
         self.principal = principal
-        self.conn = conn
+        self.connection = connection
         self.kind = kind
-        self.session_id = new_session_id()
+        self.session_id = session_id or new_session_id()
+        self.events = events
+        self.spawn = spawn
+        self.command_policy = command_policy
         self.commands: list[str] = []
-        self.recorder: SessionRecorder | None = None
-        if record:
-            meta = SessionMeta(
-                session_id=self.session_id,
-                user=principal.name,
-                connection=conn.name,
-                client_addr=principal.client_addr,
-                kind=kind,
-            )
-            self.recorder = SessionRecorder(
-                services.recorders,
-                services.review.store,
-                meta,
-                cols=channel.cols,
-                rows=channel.rows,
-                term=channel.term_type,
-            )
-        self.maskers = services.maskers_for(principal, conn, pty=kind == "terminal")
+        self.recorder = recorder
+        self.maskers = tuple(maskers)
+        for masker in self.maskers:
+            masker.on_failure = self._masking_failed
         stages: list[OutputFilter] = [*self.maskers]
-        if self.recorder is not None:
-            stages.append(self.recorder)
+        if recorder is not None:
+            stages.append(recorder)
+        terminal_kind = kind == "terminal"
         self.relay = Relay(
-            channel,
+            terminal,
             stages,
-            on_command=self._on_command if kind == "terminal" else None,
-            check_command=self._check_command if kind == "terminal" else None,
+            on_command=self._on_command if terminal_kind else None,
+            check_command=self._check_command if terminal_kind else None,
             split_stderr=kind == "run",
-            on_resize=self.recorder.resize if self.recorder is not None else None,
-            flow=[self.recorder] if self.recorder is not None else [],
+            on_resize=recorder.resize if recorder is not None else None,
+            flow=[recorder] if recorder is not None else [],
         )
-        if self.recorder is not None:
-            self.recorder.on_failure = self.relay.abort
+        if recorder is not None:
+            recorder.on_failure = self.relay.abort
         self.upstream: Upstream | None = None
         self.started_at = time.monotonic()
 
-    async def _emit(self, action: str, details: dict[str, Any]) -> None:
-        await self.services.events.emit(self.principal.name, action, self.conn.name, details)
+    async def _emit(self, action: str, details: Mapping[str, Any]) -> None:
+        await self.events.emit(self.principal.name, action, self.connection, details)
+
+    def _emit_soon(self, action: str, details: Mapping[str, Any]) -> None:
+        self.events.emit_soon(self.principal.name, action, self.connection, details)
+
+    def _masking_failed(self, failure: MaskFailure) -> None:
+        """A chunk could not be masked (the stage withheld it): audit that it happened."""
+        self._emit_soon("masking.error", asdict(failure))
 
     async def started(self, upstream: Upstream, details: dict[str, Any]) -> None:
         """The upstream is open: record the start (its output waits for :meth:`run`)."""
@@ -112,15 +130,14 @@ class BrokeredSession:
         """The target echoed an entered command line: audit it and mark the recording."""
         self.note_command(line)
         details: dict[str, Any] = {"command": line, "session": self.session_id}
-        self.services.emit_soon(self.principal.name, "command.line", self.conn.name, details)
+        self._emit_soon("command.line", details)
 
     def _check_command(self, line: str) -> str | None:
         """Enter was pressed on ``line``: a refusal if a command rule forbids it.
 
         ``line`` may hold input the target never echoed, so it is judged, never stored.
         """
-        services, who = self.services, self.principal
-        verdict = decide_command(services.policies.commands, who.groups, self.conn.name, line)
+        verdict = self.command_policy(line)
         if verdict.action == "allow":
             return None
         details: dict[str, Any] = {
@@ -128,7 +145,7 @@ class BrokeredSession:
             "reason": f"command line {verdict.action}",
             "session": self.session_id,
         }
-        services.emit_soon(who.name, "policy.denied", self.conn.name, details)
+        self._emit_soon("policy.denied", details)
         what = "needs an approval" if verdict.action == "approval" else "denied"
         return f"command {what} by rule {verdict.rule!r}"
 
@@ -146,7 +163,7 @@ class BrokeredSession:
         if self.recorder.nul_bytes:
             details["nul_bytes_not_recorded"] = self.recorder.nul_bytes
         await self._emit("recording.closed", details)
-        self.services.spawn(build_index_detached(self.recorder.path), essential=False)
+        self.spawn(build_index_detached(self.recorder.path), essential=False)
         return sha
 
     async def run(self) -> SessionResult:

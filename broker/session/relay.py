@@ -8,8 +8,8 @@ import logging
 from collections.abc import Callable, Sequence
 
 from broker.common.errors import GatehouseError
-from broker.frontdoor.channel import TerminalChannel
 from broker.session.capture import LineCapture
+from broker.session.terminal import Terminal
 from broker.upstream.base import FlowControl, OutputFilter, Upstream
 
 log = logging.getLogger(__name__)
@@ -25,7 +25,7 @@ class Relay:
 
     def __init__(
         self,
-        channel: TerminalChannel,
+        channel: Terminal,
         filters: Sequence[OutputFilter] = (),
         *,
         on_command: Callable[[str], None] | None = None,

@@ -15,9 +15,9 @@ import pytest
 from broker.common.errors import AuditWriteError, GatehouseError
 from broker.config.load import load_all
 from broker.config.state import StatePaths
-from broker.frontdoor.channel import Principal
 from broker.runtime.provision import ensure_keys
 from broker.services import Services
+from broker.session.terminal import Principal
 from tests.support.broker import BrokerProcess
 
 

@@ -8,8 +8,8 @@ from typing import Any
 from broker.auditchain.record import AuditRecord
 from broker.auditlog.query import RecordFilter, RecordView
 from broker.common.errors import PolicyDenied
-from broker.frontdoor.channel import Principal
 from broker.review.services import ReviewServices
+from broker.session.terminal import Principal
 from tests.tui.fakes import FakeChannel, FakeServices
 from tui.app import GatehouseApp
 

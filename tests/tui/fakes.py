@@ -6,10 +6,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from broker.common.errors import UpstreamError
-from broker.frontdoor.channel import Principal
 from broker.masking import MaskingEngine, MaskingPolicy
 from broker.services import ConnectionView
 from broker.session.brokered import SessionResult
+from broker.session.terminal import Principal
 
 
 @dataclass

@@ -8,8 +8,8 @@ from typing import Any
 from textual.app import App
 
 from broker.common.errors import PolicyDenied
-from broker.frontdoor.channel import Principal
 from broker.review.services import Viewing
+from broker.session.terminal import Principal
 from recordings.asciicast import Header, SessionMeta
 from recordings.replay import Player
 from recordings.store import RecordingInfo, RecordingStore, StoreMatch

@@ -9,7 +9,7 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, Static
 
-from broker.frontdoor.channel import Principal
+from broker.session.terminal import Principal
 from recordings.store import RecordingStore
 from tests.tui.fakes import FakeChannel
 from tests.tui.replay_fakes import FakeServicesWithReview, write_session

@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any, cast
 
-from broker.frontdoor.channel import Principal, TerminalChannel
 from broker.session.relay import HIGH_WATER, Relay
+from broker.session.terminal import Principal, Terminal
 
 
 class FakeChannel:
-    """The parts of TerminalChannel the relay uses; records what the user would see."""
+    """The parts of a Terminal the relay uses; records what the user would see."""
 
     def __init__(self) -> None:
         self.principal = Principal("alice", ("ops",))
@@ -64,7 +64,7 @@ class FakeUpstream:
 
 async def test_output_before_run_reaches_the_user_only_when_the_relay_runs() -> None:
     channel = FakeChannel()
-    relay = Relay(cast(TerminalChannel, channel))
+    relay = Relay(cast(Terminal, channel))
     upstream = FakeUpstream()
     relay.attach(upstream)
     relay.on_output(b"motd\r\n", False)
@@ -84,7 +84,7 @@ async def test_output_before_run_reaches_the_user_only_when_the_relay_runs() -> 
 
 async def test_a_flood_before_run_pauses_the_target_until_it_runs() -> None:
     channel = FakeChannel()
-    relay = Relay(cast(TerminalChannel, channel))
+    relay = Relay(cast(Terminal, channel))
     upstream = FakeUpstream()
     relay.attach(upstream)
     chunk = b"x" * 65536

@@ -30,7 +30,7 @@ from tui.widgets.audit_table import AuditTable, is_pending, live_view
 if TYPE_CHECKING:
     from textual.app import App
 
-    from broker.frontdoor.channel import Principal
+    from broker.session.terminal import Principal
     from tui.app import GatehouseApp
 
 log = logging.getLogger(__name__)
