@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from broker.common.errors import ConfigError, GatehouseError, RecordingError
+from broker.common.text import escape_controls
 from broker.config.load import load_all
 from broker.config.model import load_config
 from broker.config.state import StatePaths
@@ -239,13 +240,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         _resolve_state(args)
         code: int = args.func(args)
     except ConfigError as exc:
-        print(f"gatehouse: invalid configuration:\n  {exc.render()}", file=sys.stderr)
+        print(
+            f"gatehouse: invalid configuration:\n  {escape_controls(exc.render())}", file=sys.stderr
+        )
         return 2
     except (GatehouseError, RecordingError) as exc:
-        print(f"gatehouse: {exc}", file=sys.stderr)
+        print(f"gatehouse: {escape_controls(str(exc))}", file=sys.stderr)
         return 1
     except FileExistsError as exc:
-        print(f"gatehouse: {exc}", file=sys.stderr)
+        print(f"gatehouse: {escape_controls(str(exc))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

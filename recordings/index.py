@@ -22,6 +22,7 @@ from recordings.asciicast import (
 from recordings.errors import RecordingError
 from recordings.snapshot import capture
 from recordings.terminal import Screen, Stream
+from recordings.writer import open_private
 
 INDEX_MAGIC = b"GHIDX1\n"
 TRAILER_MAGIC = b"GHIDXEND"
@@ -187,8 +188,8 @@ class IndexBuilder:
         self._rows: list[str] = [""] * header.height
         self._closed = False
         try:
-            self._idx: IO[bytes] = open(self._idx_part, "wb")  # noqa: SIM115 - closed in close()
-            self._txt: IO[bytes] = open(self._txt_open, "wb")  # noqa: SIM115 - closed in close()
+            self._idx: IO[bytes] = open_private(self._idx_part, exclusive=False)
+            self._txt: IO[bytes] = open_private(self._txt_open, exclusive=False)
             self._idx.write(INDEX_MAGIC)
         except OSError as exc:
             raise RecordingError(f"cannot create index {self.idx_path}: {exc.strerror}") from None

@@ -24,7 +24,7 @@ from recordings.asciicast import (
 from recordings.errors import RecordingError
 from recordings.index import IndexBuilder, build_index, sidecar_paths
 from recordings.replay import Match, Player, search_text_file
-from recordings.writer import RecordingWriter, file_sha256
+from recordings.writer import PRIVATE_DIR, RecordingWriter, file_sha256, open_private
 
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
@@ -73,10 +73,10 @@ class RecordingStore:
     """Recordings kept as ``ID.cast`` with ``ID.idx`` and ``ID.txt`` sidecars in one directory."""
 
     def __init__(self, directory: str | os.PathLike[str]) -> None:
-        """Use (and create if needed) ``directory``."""
+        """Use (and create if needed, mode 0700) ``directory``."""
         self.directory = Path(directory)
         try:
-            self.directory.mkdir(parents=True, exist_ok=True)
+            self.directory.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
         except OSError as exc:
             raise RecordingError(f"cannot create {self.directory}: {exc.strerror}") from None
 
@@ -137,12 +137,17 @@ class RecordingStore:
     def export(self, session_id: str, dest: str | os.PathLike[str]) -> Path:
         """Copy a recording's ``.cast`` file to ``dest`` (it plays in stock ``asciinema play``).
 
+        ``dest`` is made (or left) mode 0600, as private as the recording itself.
+
         Raises:
             RecordingError: no such recording, or the copy failed.
         """
         src = self._existing(session_id)
         try:
-            shutil.copyfile(src, dest)
+            if os.path.exists(dest) and os.path.samefile(src, dest):
+                raise RecordingError(f"cannot export {session_id!r} onto itself")
+            with open(src, "rb") as source, open_private(dest, exclusive=False) as out:
+                shutil.copyfileobj(source, out, 1 << 20)
         except OSError as exc:
             raise RecordingError(f"cannot export to {dest}: {exc.strerror}") from None
         return Path(dest)

@@ -13,6 +13,11 @@ if TYPE_CHECKING:
     from recordings.index import IndexBuilder
 
 
+PRIVATE_FILE = 0o600
+"""Mode of every file Gatehouse writes with a recording in it (sidecars and exports too)."""
+PRIVATE_DIR = 0o700
+"""Mode of a recordings directory it creates."""
+
 FLUSH_BYTES = 1 << 20
 """:meth:`RecordingWriter.maybe_flush` also flushes once this much is pending (bulk output)."""
 
@@ -61,7 +66,11 @@ class RecordingWriter:
         self._closed = False
         head = encode_header(header)
         try:
-            self._file: IO[bytes] = open(self.path, "ab" if resume else "xb")  # noqa: SIM115
+            self._file: IO[bytes] = (
+                open(self.path, "ab")  # noqa: SIM115 - made private by start_recording
+                if resume
+                else open_private(self.path, exclusive=True)
+            )
         except OSError as exc:
             raise RecordingError(f"cannot create recording {self.path}: {exc.strerror}") from None
         self.offset = len(head)
@@ -164,10 +173,35 @@ def start_recording(path: str | os.PathLike[str], header: Header) -> None:
         RecordingError: the file exists or cannot be written.
     """
     try:
-        with open(path, "xb") as f:
+        with open_private(path, exclusive=True) as f:
             f.write(encode_header(header))
     except OSError as exc:
         raise RecordingError(f"cannot create recording {path}: {exc.strerror}") from None
+
+
+def open_private(path: str | os.PathLike[str], *, exclusive: bool) -> IO[bytes]:
+    """Open ``path`` for writing as a file only its owner can read (mode 0600).
+
+    Recordings hold what users typed and saw; like the rest of the state they are not left
+    to the umask. A file that already exists (``exclusive=False``) is truncated and its mode
+    set to 0600 as well.
+
+    Args:
+        path: the file.
+        exclusive: fail if it exists (``FileExistsError``) instead of truncating it.
+
+    Raises:
+        OSError: it cannot be created.
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | (os.O_EXCL if exclusive else os.O_TRUNC)
+    fd = os.open(path, flags, PRIVATE_FILE)
+    try:
+        if not exclusive:
+            os.fchmod(fd, PRIVATE_FILE)
+        return os.fdopen(fd, "wb")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def file_sha256(path: str | os.PathLike[str]) -> str:

@@ -9,12 +9,14 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TextIO
 
 from broker.auditlog.evidence import export_evidence, verify_evidence
 from broker.auditlog.keys import load_state_public_key
 from broker.auditlog.query import RecordFilter, read_recent
 from broker.auditlog.segments import load_checkpoints, verify_log
 from broker.common.errors import AuditVerificationError, GatehouseError
+from broker.common.text import escape_controls, escape_json_controls
 
 StateDirResolver = Callable[[argparse.Namespace], Path]
 
@@ -122,13 +124,18 @@ def _bind(
         try:
             return handler(args, Path(state_dir))
         except AuditVerificationError as exc:
-            print(f"audit log FAILED verification: {exc}", file=sys.stderr)
+            _say(f"audit log FAILED verification: {exc}", file=sys.stderr)
             return 1
         except GatehouseError as exc:
-            print(f"gatehouse: {exc}", file=sys.stderr)
+            _say(f"gatehouse: {exc}", file=sys.stderr)
             return 2
 
     return run
+
+
+def _say(line: str, *, file: TextIO | None = None) -> None:
+    """Print a line that quotes records, files or errors, its control characters escaped."""
+    print(escape_controls(line), file=file)
 
 
 def _verify(args: argparse.Namespace, state_dir: Path) -> int:
@@ -143,7 +150,7 @@ def _verify(args: argparse.Namespace, state_dir: Path) -> int:
         checkpoints=checkpoints,
         every_signature=args.every_signature,
     )
-    print(
+    _say(
         f"audit log intact: {report.records} records (seq {report.first_seq}..{report.last_seq},"
         f" {report.first_time} to {report.last_time}) in {report.segments} segments;"
         f" {report.checkpoints_matched} checkpoints matched; keys {', '.join(report.key_ids)}"
@@ -158,14 +165,14 @@ def _tail(args: argparse.Namespace, state_dir: Path) -> int:
     for view in views:
         bad += not view.ok
         if args.json:
-            print(view.line.decode("utf-8", "replace"))
+            print(escape_json_controls(view.line.decode("utf-8", "replace")))
         elif view.record is None:
-            print(f"?      {view.segment}: {view.status}")
+            _say(f"?      {view.segment}: {view.status}")
         else:
             rec = view.record
             mark = "ok" if view.ok else f"BAD ({view.status})"
             details = json.dumps(rec.details, ensure_ascii=False, sort_keys=True)
-            print(f"{rec.seq:>6} {rec.time} {rec.actor} {rec.action} {rec.target} {details} {mark}")
+            _say(f"{rec.seq:>6} {rec.time} {rec.actor} {rec.action} {rec.target} {details} {mark}")
     return 1 if bad else 0
 
 
@@ -186,7 +193,7 @@ def _export(args: argparse.Namespace, state_dir: Path) -> int:
         progress=progress,
     )
     print(file=sys.stderr)
-    print(
+    _say(
         f"wrote {args.output}: {report.records} records (seq {report.first_seq}.."
         f"{report.last_seq}), key {report.fingerprint}"
     )
@@ -197,10 +204,10 @@ def _verify_bundle(args: argparse.Namespace) -> int:
     try:
         report = verify_evidence(args.bundle, args.fingerprint)
     except AuditVerificationError as exc:
-        print(f"evidence bundle FAILED verification: {exc}", file=sys.stderr)
+        _say(f"evidence bundle FAILED verification: {exc}", file=sys.stderr)
         return 1
     tables = ", ".join(f"{name} {count}" for name, count in report.tables.items() if count)
-    print(
+    _say(
         f"evidence bundle intact: {report.records} records (seq {report.first_seq}.."
         f"{report.last_seq}, {report.first_time} to {report.last_time}), every signature"
         f" verified with {report.fingerprint}; tables: {tables or 'empty'}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
@@ -127,11 +128,15 @@ def export_evidence(
     files[MANIFEST] = _json(
         {name: hashlib.sha256(data).hexdigest() for name, data in files.items()}
     )
-    out_zip.parent.mkdir(parents=True, exist_ok=True)
+    out_zip.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     partial = out_zip.with_name(out_zip.name + ".partial")
-    with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as bundle:
-        for name, data in sorted(files.items()):
-            bundle.writestr(name, data)
+    # 0600 like the log it is cut from: the bundle holds every command and who ran it
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        os.fchmod(fd, 0o600)
+        with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as bundle:
+            for name, data in sorted(files.items()):
+                bundle.writestr(name, data)
     partial.replace(out_zip)
     return report
 

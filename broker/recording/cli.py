@@ -8,9 +8,10 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from broker.common.errors import GatehouseError, RecordingError
+from broker.common.text import escape_controls, escape_json_controls
 from recordings.asciicast import parse_header
 from recordings.index import load_index
 from recordings.replay import Player, render_text
@@ -108,7 +109,12 @@ def _bind(handler: Handler) -> Callable[[argparse.Namespace], int]:
 
 
 def _err(message: str) -> None:
-    print(f"gatehouse recordings: {message}", file=sys.stderr)
+    _say(f"gatehouse recordings: {message}", file=sys.stderr)
+
+
+def _say(line: str, *, file: TextIO | None = None) -> None:
+    """Print a line quoting a recording (its users, commands, output), controls escaped."""
+    print(escape_controls(line), file=file)
 
 
 def _fmt_time(t: float) -> str:
@@ -165,14 +171,20 @@ def cmd_list(args: argparse.Namespace, store: RecordingStore) -> int:
         print(json.dumps([_info_json(i) for i in infos], indent=1))
         return 0
     if not infos:
-        print(f"no recordings in {store.directory}")
+        _say(f"no recordings in {store.directory}")
         return 0
-    rows = [("ID", "STARTED (UTC)", "USER", "CONNECTION", "KIND", "SIZE")]
+    rows: list[tuple[str, ...]] = [("ID", "STARTED (UTC)", "USER", "CONNECTION", "KIND", "SIZE")]
     for info in infos:
         j = _info_json(info)
-        rows.append(
-            (j["id"], j["started"] or "-", j["user"], j["connection"], j["kind"], str(j["size"]))
+        cells = (
+            j["id"],
+            j["started"] or "-",
+            j["user"],
+            j["connection"],
+            j["kind"],
+            str(j["size"]),
         )
+        rows.append(tuple(escape_controls(cell) for cell in cells))
     widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
     for r in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip())
@@ -213,21 +225,21 @@ def cmd_show(args: argparse.Namespace, store: RecordingStore) -> int:
         "commands": [{"time": round(m.time, 3), "line": m.label} for m in player.commands()],
     }
     if args.json:
-        print(json.dumps(info, indent=1, ensure_ascii=False))
+        print(escape_json_controls(json.dumps(info, indent=1, ensure_ascii=False)))
         return 0
     for key, value in info.items():
         if key != "commands" and value not in ("", None):
-            print(f"{key + ':':<15}{value}")
+            _say(f"{key + ':':<15}{value}")
     print(f"{'commands:':<15}{len(info['commands'])}")
     for m in player.commands():
-        print(f"  {_fmt_time(m.time):>8}  {m.label}")
+        _say(f"  {_fmt_time(m.time):>8}  {m.label}")
     return 0
 
 
 def cmd_export(args: argparse.Namespace, store: RecordingStore) -> int:
     """Copy a recording to ``-o FILE.cast`` and print its SHA-256."""
     out = store.export(args.id, args.output)
-    print(f"exported {args.id} to {out} (sha256 {file_sha256(out)})")
+    _say(f"exported {args.id} to {out} (sha256 {file_sha256(out)})")
     return 0
 
 
@@ -236,7 +248,7 @@ def cmd_import(args: argparse.Namespace, store: RecordingStore) -> int:
     if not args.file.is_file():
         raise RecordingError(f"no such file {args.file}")
     sid = store.import_cast(args.file, session_id=args.id, user=args.user)
-    print(sid)
+    _say(sid)
     return 0
 
 
@@ -255,7 +267,8 @@ def cmd_screen(args: argparse.Namespace, store: RecordingStore) -> int:
     player = store.open(args.id)
     if args.at > player.duration + 1e-6:
         _err(f"note: {args.id} lasts {player.duration:.3f} s; showing its last screen")
-    print(render_text(player.screen_at(args.at)).rstrip("\n"))
+    screen = render_text(player.screen_at(args.at)).rstrip("\n")
+    print(escape_controls(screen, keep_newlines=True))
     return 0
 
 
@@ -272,12 +285,12 @@ def cmd_search(args: argparse.Namespace, store: RecordingStore) -> int:
             }
             for m in matches
         ]
-        print(json.dumps(out, indent=1, ensure_ascii=False))
+        print(escape_json_controls(json.dumps(out, indent=1, ensure_ascii=False)))
     else:
         for m in matches:
             what = "ran  " if m.match.kind == "command" else "shown"
             line = m.match.line_text.strip()
-            print(f"{m.session_id}  {_fmt_time(m.match.time):>8}  {what}  {line}")
+            _say(f"{m.session_id}  {_fmt_time(m.match.time):>8}  {what}  {line}")
     if not matches:
         _err(f"no recording showed or ran {args.text!r}")
         return 1
