@@ -10,6 +10,7 @@ from textual.app import App
 from textual.binding import Binding
 from textual.widgets import Input
 
+from broker.common.text import escape_controls
 from tui.compat import build_console
 from tui.driver import ChannelDriver
 from tui.screens.audit import AuditScreen, audit_key_enabled, can_audit
@@ -41,7 +42,7 @@ class GatehouseApp(App[None]):
         self.principal: Principal = channel.principal
         self.console = build_console(channel.term_type, channel.colorterm)
         groups = ", ".join(self.principal.groups) or "no groups"
-        self.sub_title = f"{self.principal.name} · {groups}"
+        self.sub_title = escape_controls(f"{self.principal.name} · {groups}")
         # `a` opens the audit pane; only auditors see it in the footer, others are told no.
         self._bindings.bind(
             "a", "audit", "Audit log", show=can_audit(self.principal), priority=True
@@ -107,6 +108,7 @@ class GatehouseApp(App[None]):
                 "The audit log is open to members of the auditors group only.",
                 title="Not allowed",
                 severity="warning",
+                markup=False,
             )
         elif not isinstance(self.screen, AuditScreen):
             self.push_screen(AuditScreen())

@@ -24,7 +24,9 @@ from broker.auditchain.record import AuditRecord
 from broker.auditlog.cli import parse_when
 from broker.auditlog.query import RecordFilter, RecordView
 from broker.common.errors import GatehouseError
+from broker.common.text import escape_controls
 from broker.review.services import ReviewServices
+from tui.text import plain
 from tui.widgets.audit_table import AuditTable, is_pending, live_view
 
 if TYPE_CHECKING:
@@ -163,16 +165,18 @@ class AuditDetailScreen(ModalScreen[None]):
             body = view.line.decode("utf-8", errors="replace")
             title = "Malformed audit line"
         with VerticalScroll(id="audit-detail"):
-            yield Static(title, id="audit-detail-title", markup=False)
+            yield Static(plain(title), id="audit-detail-title", markup=False)
             yield Static(
-                verdict,
+                plain(verdict),
                 id="audit-detail-verdict",
                 classes="ok" if view.ok else "bad",
                 markup=False,
             )
             if view.segment:
-                yield Static(f"segment {view.segment}", id="audit-detail-segment", markup=False)
-            yield Static(body, id="audit-detail-body", markup=False)
+                yield Static(
+                    plain(f"segment {view.segment}"), id="audit-detail-segment", markup=False
+                )
+            yield Static(plain(body, multiline=True), id="audit-detail-body", markup=False)
             yield Static("Esc to go back", id="audit-detail-hint")
 
 
@@ -337,7 +341,13 @@ class AuditScreen(Screen[None]):
             views = await app.services.review.audit_records(app.principal, self.where, LIMIT)
         except GatehouseError as exc:
             self._status(str(exc), error=True)
-            self.notify(str(exc), title="Audit log", severity="error", timeout=8, markup=False)
+            self.notify(
+                escape_controls(str(exc)),
+                title="Audit log",
+                severity="error",
+                timeout=8,
+                markup=False,
+            )
             return
         except Exception:
             log.exception("[%s] reading the audit log failed", app.principal.name)
@@ -368,5 +378,5 @@ class AuditScreen(Screen[None]):
 
     def _status(self, text: str, *, error: bool = False) -> None:
         status = self.query_one("#audit-status", Static)
-        status.update(text)
+        status.update(plain(text))
         status.set_class(error, "error")

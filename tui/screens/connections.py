@@ -12,6 +12,8 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from broker.common.errors import GatehouseError, RecordingError
+from broker.common.text import escape_controls
+from tui.text import cell, plain
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +74,7 @@ class ConnectionsScreen(Screen[None]):
         )
         table: DataTable[str] = DataTable(id="connections", cursor_type="row", zebra_stripes=True)
         yield table
-        yield Static("", id="status")
+        yield Static("", id="status", markup=False)
         yield Footer()
 
     def on_mount(self) -> None:
@@ -99,7 +101,8 @@ class ConnectionsScreen(Screen[None]):
         for view in self._shown:
             access = "⏳ approval" if view.needs_approval else "allowed"
             table.add_row(
-                view.name, view.type, view.target, access, view.description, key=view.name
+                *map(cell, (view.name, view.type, view.target, access, view.description)),
+                key=view.name,
             )
         self._status_counts(text)
 
@@ -111,7 +114,7 @@ class ConnectionsScreen(Screen[None]):
 
     def _status(self, text: str, *, error: bool = False) -> None:
         status = self.query_one("#status", Static)
-        status.update(text)
+        status.update(plain(text))
         status.set_class(error, "error")
 
     def on_input_changed(self, event: Input.Changed) -> None:
@@ -166,7 +169,13 @@ class ConnectionsScreen(Screen[None]):
                 str(exc), connection=name, groups=app.principal.groups
             )
             self._status(f"{name}: {message}", error=True)
-            self.notify(message, title="Cannot connect", severity="error", timeout=8, markup=False)
+            self.notify(
+                escape_controls(message),
+                title="Cannot connect",
+                severity="error",
+                timeout=8,
+                markup=False,
+            )
             return
         except Exception:
             log.exception("[%s] session on %s failed", app.principal.name, name)

@@ -15,7 +15,9 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from broker.common.errors import GatehouseError, RecordingError
+from broker.common.text import escape_controls
 from tui.screens.replay import ReplayScreen
+from tui.text import cell, plain
 from tui.widgets.timeline import fmt_time
 
 if TYPE_CHECKING:
@@ -139,7 +141,7 @@ class RecordingsScreen(Screen[None]):
             yield Input(placeholder="text shown or run · Enter searches", id="rec-text")
         table: DataTable[str] = DataTable(id="recordings", cursor_type="row", zebra_stripes=True)
         yield table
-        yield Static("", id="status")
+        yield Static("", id="status", markup=False)
         yield Footer()
 
     def on_mount(self) -> None:
@@ -149,7 +151,7 @@ class RecordingsScreen(Screen[None]):
 
     def _status(self, text: str, *, error: bool = False) -> None:
         status = self.query_one("#status", Static)
-        status.update(text)
+        status.update(plain(text))
         status.set_class(error, "error")
 
     # -- loading and searching (workers calling the review services) --------------------------
@@ -205,9 +207,8 @@ class RecordingsScreen(Screen[None]):
             for info in shown:
                 meta = info.header.meta
                 user, conn, kind = (meta.user, meta.connection, meta.kind) if meta else ("", "", "")
-                table.add_row(
-                    fmt_started(info), user, conn, kind, fmt_size(info.size), info.session_id
-                )
+                row = (fmt_started(info), user, conn, kind, fmt_size(info.size), info.session_id)
+                table.add_row(*map(cell, row))
                 self._rows.append((info.session_id, 0.0))
             total = len(self.infos)
             if not total:
@@ -223,7 +224,7 @@ class RecordingsScreen(Screen[None]):
                 continue
             meta = rec.header.meta
             m = found.match
-            table.add_row(
+            row = (
                 found.session_id,
                 fmt_time(m.time),
                 meta.user if meta else "",
@@ -231,6 +232,7 @@ class RecordingsScreen(Screen[None]):
                 "ran" if m.kind == "command" else "shown",
                 m.line_text.strip()[:200],
             )
+            table.add_row(*map(cell, row))
             self._rows.append((found.session_id, m.time))
         sessions = len({sid for sid, _ in self._rows})
         if not self._rows:
@@ -303,7 +305,7 @@ class RecordingsScreen(Screen[None]):
             ReplayScreen(
                 viewing.player,
                 on_close=lambda: self._close_viewing(viewing),
-                title=f"Replay {session_id}",
+                title=escape_controls(f"Replay {session_id}"),
                 start=moment,
                 search=self.search_text,
             )

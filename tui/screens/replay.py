@@ -22,10 +22,12 @@ from textual.widgets import Footer, Header, Input, Log, OptionList, Static
 from textual.widgets.option_list import Option
 
 from broker.common.errors import RecordingError
+from broker.common.text import escape_controls
 from recordings.asciicast import header_end, scan_events
 from recordings.replay import Match, Player, Playhead, apply_event
 from recordings.terminal import Screen as TermScreen
 from recordings.terminal import Stream
+from tui.text import plain
 from tui.widgets.terminal_view import TerminalView
 from tui.widgets.timeline import Timeline, fmt_time
 
@@ -113,7 +115,7 @@ class ReplayScreen(Screen[None]):
         super().__init__()
         self.player = player
         self.on_close = on_close
-        self.title = title or f"Replay {player.cast_path.stem}"
+        self.title = escape_controls(title or f"Replay {player.cast_path.stem}")
         self.position = min(max(0.0, start), player.duration)
         self.playing = False
         self.speed = 1.0
@@ -135,13 +137,13 @@ class ReplayScreen(Screen[None]):
             yield TerminalView(id="replay-term")
             yield Log(id="replay-scrollback", max_lines=SCROLLBACK_LINES + 1000)
             options = [
-                Option(f"{fmt_time(m.time):>7}  {m.label}", id=str(i))
+                Option(plain(f"{fmt_time(m.time):>7}  {m.label}"), id=str(i))
                 for i, m in enumerate(self._markers)
             ]
             yield OptionList(*options, id="replay-commands")
         yield Input(placeholder="search this recording, Enter", id="replay-search")
         yield Timeline(self.player.duration, [m.time for m in self._markers], id="replay-timeline")
-        yield Static("", id="status")
+        yield Static("", id="status", markup=False)
         yield Footer()
 
     def on_mount(self) -> None:
@@ -163,7 +165,7 @@ class ReplayScreen(Screen[None]):
 
     def _status(self, text: str, *, error: bool = False) -> None:
         status = self.query_one("#status", Static)
-        status.update(text)
+        status.update(plain(text))
         status.set_class(error, "error")
 
     def _show_time(self) -> None:

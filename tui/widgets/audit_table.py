@@ -11,6 +11,7 @@ from textual.widgets.data_table import RowKey
 
 from broker.auditchain.record import AuditRecord
 from broker.auditlog.query import RecordView
+from tui.text import cell
 
 PENDING: Final = "written; not yet read back and verified"
 """Status of a live record until it has been read back from the log and checked."""
@@ -66,8 +67,8 @@ def short_details(details: dict[str, Any], width: int = 60) -> str:
 def cells(view: RecordView) -> tuple[Text, ...]:
     """The row for ``view`` (a malformed line shows what is wrong with it).
 
-    Every cell is a :class:`Text`: a plain ``str`` would be parsed as console markup, and
-    record fields hold whatever users typed.
+    Every cell is a :func:`~tui.text.cell`: a plain ``str`` would be parsed as console markup,
+    and record fields hold whatever users typed (escape sequences included).
     """
     record = view.record
     if record is None:
@@ -81,7 +82,7 @@ def cells(view: RecordView) -> tuple[Text, ...]:
             record.target,
             short_details(record.details),
         )
-    return (*(Text(text, no_wrap=True, end="") for text in texts), mark(view))
+    return (*map(cell, texts), mark(view))
 
 
 class AuditTable(DataTable[Any]):
