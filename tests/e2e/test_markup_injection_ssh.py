@@ -1,0 +1,109 @@
+"""End to end: markup a target printed is shown literally to a reviewer, and a click runs nothing.
+
+An engineer runs ``echo '[@click=app.screenshot("x.svg","DIR")]click[/]'`` on a real sshd
+target through the broker. A reviewer's real OpenSSH client (in tmux) finds it in the
+recordings search, sees the brackets, and clicks the word: no file appears in DIR.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import stat
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.harness.sshd import SshdTarget
+from tests.harness.tmux import TmuxClient
+from tests.support.broker import BrokerProcess
+
+POLICY = """\
+access:
+  - {name: eng, groups: [engineers], connections: ["*"], action: allow}
+"""
+COLS, ROWS = 220, 40
+
+
+@pytest.fixture(scope="module")
+def drop() -> Iterator[Path]:
+    directory = Path(tempfile.mkdtemp(prefix="gh-drop-"))
+    yield directory
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def broker(sshd_target: SshdTarget) -> Iterator[BrokerProcess]:
+    conn = {
+        "type": "ssh",
+        "host": "127.0.0.1",
+        "port": sshd_target.port,
+        "user": sshd_target.user,
+        "credential": "web",
+        "host_key": sshd_target.host_key_line,
+    }
+    proc = BrokerProcess({"alice": ["engineers"], "rita": ["reviewers"]}, {"web": conn}, POLICY)
+    proc.set_secret("web", sshd_target.client_key.read_bytes())
+    with proc:
+        yield proc
+
+
+def click(client: TmuxClient, x: int, y: int) -> None:
+    """Press and release the left button at column ``x``, row ``y`` (0-based), as xterm reports it.
+
+    Textual turns on SGR mouse reporting; the bytes go through ssh to the broker's TUI.
+    """
+    for final in ("M", "m"):
+        client.send_text(f"\x1b[<0;{x + 1};{y + 1}{final}")
+
+
+def test_planted_click_markup_is_shown_literally_and_runs_nothing(
+    broker: BrokerProcess, drop: Path, tmux_client: Callable[..., TmuxClient]
+) -> None:
+    planted = f'[@click=app.screenshot("x.svg","{drop}")]click[/]'
+    result = broker.run_ssh("alice", "run", "web", "--", f"echo '{planted}'")
+    assert result.returncode == 0, result.stderr
+    assert planted.encode() in result.stdout
+
+    client = tmux_client(broker.ssh("rita", tty=True), cols=COLS, rows=ROWS)
+    client.wait_for("No connection is open to you", timeout=15)
+    client.send_keys("r")
+    client.wait_for("1 of 1 recordings", timeout=15)
+    client.send_text("screenshot")
+    client.send_keys("Enter")
+    screen = client.wait_for(re.compile(r"\d+ moments in 1 sessions"), timeout=15)
+    rows = [line for line in screen.splitlines() if planted in line]
+    assert rows, screen  # brackets, action and all, exactly as the target printed them
+    assert any(re.search(r"\bran\s+echo '\[@click=app\.screenshot", row) for row in rows), screen
+
+    # The reviewer clicks the word a link would have been made of, on every row showing it.
+    lines = screen.splitlines()
+    for y, line in enumerate(lines):
+        if planted in line:
+            click(client, line.index(planted) + planted.index("click[/]"), y)
+    client.send_keys("Escape")  # leaves the pane only if the TUI still reads its keys
+    client.wait_for("No connection is open to you", timeout=10)
+    client.send_keys("C-q")
+    assert client.wait_exit(timeout=10) == 0
+    assert list(drop.iterdir()) == []
+
+
+def test_the_recording_of_that_run_is_private(broker: BrokerProcess) -> None:
+    result = broker.run_ssh("alice", "run", "web", "--", "echo private")
+    assert result.returncode == 0, result.stderr
+    recordings = broker.dir / "state" / "recordings"
+    deadline = time.monotonic() + 15
+    while not (casts := list(recordings.glob("*.cast"))) or not all(
+        c.with_suffix(".idx").exists() for c in casts
+    ):  # the index is finished in the background once the session ends
+        assert time.monotonic() < deadline, sorted(p.name for p in recordings.iterdir())
+        time.sleep(0.05)
+    assert stat.S_IMODE(recordings.stat().st_mode) == 0o700
+    files = sorted(p for p in recordings.iterdir() if p.suffix in (".cast", ".idx", ".txt"))
+    assert len(files) == 3 * len(casts)
+    assert {p.name: oct(stat.S_IMODE(p.stat().st_mode)) for p in files} == {
+        p.name: "0o600" for p in files
+    }
