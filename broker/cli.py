@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from broker.common.errors import ConfigError, GatehouseError, RecordingError
-from broker.common.text import escape_controls
+from broker.common.text import EscapingFormatter, escape_controls
 from broker.config.load import load_all
 from broker.config.model import load_config
 from broker.config.state import StatePaths
@@ -122,7 +122,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.worker is not None:
         for handler in logging.getLogger().handlers:
             handler.setFormatter(
-                logging.Formatter(
+                EscapingFormatter(
                     f"%(asctime)s %(levelname)s [worker {args.worker}] %(name)s: %(message)s"
                 )
             )
@@ -230,11 +230,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(rest)
     args.config = known.config
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(EscapingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, handlers=[handler])
     logging.getLogger("asyncssh").setLevel(logging.WARNING)
     try:
         _resolve_state(args)

@@ -7,8 +7,9 @@ character is kept as it is; each control character becomes a visible escape inst
 
 from __future__ import annotations
 
+import logging
 import re
-from typing import Final
+from typing import Any, Final
 
 _NAMED: Final = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
 
@@ -66,3 +67,20 @@ def escape_json_controls(text: str) -> str:
 def has_controls(text: str) -> bool:
     """Tell whether :func:`escape_controls` would change ``text``."""
     return _CONTROLS.search(text) is not None
+
+
+class EscapingFormatter(logging.Formatter):
+    """A log formatter that escapes controls: log lines quote user names, commands, errors.
+
+    The line itself is escaped whole (a ``\\n`` in a message cannot start a forged line); a
+    traceback keeps its line breaks.
+    """
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return escape_controls(super().formatMessage(record))
+
+    def formatException(self, ei: Any) -> str:
+        return escape_controls(super().formatException(ei), keep_newlines=True)
+
+    def formatStack(self, stack_info: str) -> str:
+        return escape_controls(super().formatStack(stack_info), keep_newlines=True)

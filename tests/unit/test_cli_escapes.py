@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,7 +18,12 @@ from broker.auditlog.cli import add_commands
 from broker.auditlog.keys import generate_signing_key, key_paths
 from broker.auditlog.writer import AuditLog
 from broker.cli import main
-from broker.common.text import escape_controls, escape_json_controls, has_controls
+from broker.common.text import (
+    EscapingFormatter,
+    escape_controls,
+    escape_json_controls,
+    has_controls,
+)
 from recordings.asciicast import Header, SessionMeta
 from recordings.store import RecordingStore
 
@@ -212,3 +219,38 @@ def test_errors_quoting_a_name_are_escaped(
     bad.write_text('{"version": 2, "width": "\x1b[2J"}\n')
     code, _ = recordings(capsys, tmp_path / "r", "show", "evil")
     assert code == 1
+
+
+# -- the broker's own log -----------------------------------------------------------------
+
+
+def test_log_lines_escape_what_they_quote() -> None:
+    formatter = EscapingFormatter("%(levelname)s %(name)s: %(message)s")
+    record = logging.LogRecord(
+        "gatehouse", logging.INFO, __file__, 1, "[%s] channel read ended: %s", (FORGED, "x"), None
+    )
+    line = formatter.format(record)
+    assert line == f"INFO gatehouse: [{escape_controls(FORGED)}] channel read ended: x"
+    try:
+        raise ValueError(f"bad {HOSTILE[1]}")
+    except ValueError:
+        record.exc_info = sys.exc_info()
+        record.exc_text = None
+    text = formatter.format(record)
+    assert RAW.search(text) is None, repr(text)
+    assert "ValueError: bad \\x1b]0;owned\\x07title" in text
+    assert text.count("\n") >= 2  # the traceback keeps its lines
+
+
+def test_the_cli_logs_through_the_escaping_formatter(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = logging.getLogger()
+    saved = root.handlers[:]
+    root.handlers.clear()
+    try:
+        main(["recordings", "list", "--dir", str(tmp_path)])
+        assert [type(h.formatter) for h in root.handlers] == [EscapingFormatter]
+    finally:
+        root.handlers[:] = saved
+    capsys.readouterr()
