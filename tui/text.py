@@ -14,15 +14,14 @@ from rich.text import Text
 from broker.common.text import escape_controls
 
 
-def plain(text: str, *, style: str = "", multiline: bool = False) -> Text:
+def plain(text: str, *, multiline: bool = False) -> Text:
     """Return ``text`` as a :class:`Text` shown character for character.
 
     Args:
         text: what a user, a target or a file supplied (or a message quoting it).
-        style: a style for the whole text.
         multiline: keep line breaks (every other control is still escaped).
     """
-    return Text(escape_controls(text, keep_newlines=multiline), style=style, end="")
+    return Text(escape_controls(text, keep_newlines=multiline), end="")
 
 
 def cell(text: str) -> Text:

@@ -9,6 +9,8 @@ nothing on screen carries an action, and a click on the text runs none.
 from __future__ import annotations
 
 import asyncio
+import os
+import secrets
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -40,8 +42,8 @@ from tui.screens.recordings import RecordingsScreen
 from tui.screens.replay import ReplayScreen
 
 SIZE = (400, 50)
-DROP = Path(tempfile.mkdtemp(prefix="gh-drop-"))
-"""Where the planted action would write its file."""
+DROP = Path(tempfile.gettempdir()) / f"gh-drop-{os.getpid()}-{secrets.token_hex(4)}"
+"""Where the planted action would write its file (made for this module's tests)."""
 CLICK = f'[@click=app.screenshot("x.svg","{DROP}")]click-me[/]'
 FRAGMENTS = [
     CLICK,
@@ -96,7 +98,8 @@ def no_drop() -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True, scope="module")
-def remove_drop() -> Iterator[None]:
+def drop_dir() -> Iterator[None]:
+    DROP.mkdir()
     yield
     shutil.rmtree(DROP, ignore_errors=True)
 
