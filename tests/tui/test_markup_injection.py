@@ -29,8 +29,8 @@ from textual.widgets._toast import Toast
 from broker.auditlog.query import RecordFilter
 from broker.common.errors import UpstreamError
 from broker.common.text import escape_controls, has_controls
-from broker.frontdoor.channel import Principal
 from broker.services import ConnectionView
+from broker.session.terminal import Principal
 from recordings.asciicast import Header, SessionMeta
 from recordings.store import RecordingStore
 from tests.tui.audit_fakes import AUDITOR, FakeReview, make_app, record
