@@ -1,13 +1,17 @@
-"""End to end: markup a target printed is shown literally to a reviewer, and a click runs nothing.
+"""End to end: hostile text reaches operators' screens only as text.
 
 An engineer runs ``echo '[@click=app.screenshot("x.svg","DIR")]click[/]'`` on a real sshd
 target through the broker. A reviewer's real OpenSSH client (in tmux) finds it in the
-recordings search, sees the brackets, and clicks the word: no file appears in DIR.
+recordings search, sees the brackets, and clicks the word: no file appears in DIR. And an
+engineer names a connection that would forge a line of ``gatehouse audit tail``: the
+auditor sees it escaped.
 """
 
 from __future__ import annotations
 
+import json
 import re
+import shlex
 import shutil
 import stat
 import tempfile
@@ -107,3 +111,26 @@ def test_the_recording_of_that_run_is_private(broker: BrokerProcess) -> None:
     assert {p.name: oct(stat.S_IMODE(p.stat().st_mode)) for p in files} == {
         p.name: "0o600" for p in files
     }
+
+
+FORGED = "\r\x1b[2K     9 2026-01-01T00:00:00.000000Z root login.success"
+"""A connection name: on a raw terminal it erases the tail's line and prints a record of its own."""
+
+
+def test_a_forged_connection_name_is_shown_escaped_by_audit_tail(broker: BrokerProcess) -> None:
+    result = broker.run_ssh("alice", "run", shlex.quote(FORGED), "--", "id")
+    assert result.returncode == 1, result.stderr
+    assert b"\x1b" not in result.stderr  # the refusal quotes it with repr()
+    tail = broker.cli("audit", "tail", "-n", "50", "--action", "policy.denied")
+    assert tail.returncode == 0, tail
+    out = tail.stdout.decode()
+    assert not re.search("[\x00-\x09\x0b-\x1f\x7f-\x9f]", out), repr(out)
+    [line] = out.splitlines()  # one record, one line: nothing forged a second one
+    assert re.search(
+        r"Z alice policy\.denied \\r\\x1b\[2K     9 2026-01-01T00:00:00\.000000Z root"
+        r" login\.success \{.*\} ok$",
+        line,
+    ), line
+    as_json = broker.cli("audit", "tail", "-n", "50", "--action", "policy.denied", "--json")
+    assert b"\x1b" not in as_json.stdout
+    assert json.loads(as_json.stdout)["target"] == FORGED
