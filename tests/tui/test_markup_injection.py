@@ -259,6 +259,12 @@ def test_replay_command_markers_status_and_title(text: str) -> None:
                 assert status.endswith(escape_controls(f"echo needle {text}"))
                 assert_inert(app)
                 await click_text(pilot, "click-me")
+                screen.run_search("needle", jump=True)  # the status quotes the matched line
+                await settle(pilot)
+                status = rendered(screen.query_one("#status", Static))
+                assert status.startswith("match 1/"), status
+                assert_inert(app)
+                await click_text(pilot, "click-me")
                 assert app.is_running
 
     run(scenario)
