@@ -15,7 +15,6 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from broker.common.errors import GatehouseError, RecordingError
-from broker.common.text import escape_controls
 from tui.screens.replay import ReplayScreen
 from tui.text import cell, plain
 from tui.widgets.timeline import fmt_time
@@ -305,7 +304,7 @@ class RecordingsScreen(Screen[None]):
             ReplayScreen(
                 viewing.player,
                 on_close=lambda: self._close_viewing(viewing),
-                title=escape_controls(f"Replay {session_id}"),
+                title=f"Replay {session_id}",
                 start=moment,
                 search=self.search_text,
             )
