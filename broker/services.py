@@ -18,7 +18,8 @@ from broker.common.errors import (
 )
 from broker.config.model import Config, Connection
 from broker.masking.filter import UNMASKED_GROUP, MaskingEngines, MaskingFilter
-from broker.policy.access import Decision, decide_access, decide_command
+from broker.policy.access import Decision, decide_access
+from broker.policy.commands import decide_command, describe
 from broker.policy.loader import PolicySet
 from broker.recording.recorder import RecorderLink
 from broker.review.services import ReviewServices
@@ -271,7 +272,12 @@ class Services:
     def _command_policy(self, principal: Principal, conn: Connection) -> CommandPolicy:
         """The command rules that apply to ``principal`` on ``conn``, as a session's judge."""
         return lambda line: decide_command(
-            self.policies.commands, principal.groups, conn.name, line
+            self.policies.commands,
+            principal.groups,
+            conn.name,
+            line,
+            self.policies.interpreters,
+            strict=False,  # a terminal line may be input to any program: input-layer only
         )
 
     async def _open_session(
@@ -318,14 +324,17 @@ class Services:
             PolicyDenied, ApprovalRequired, UpstreamError, VaultError, GatehouseError.
         """
         conn = await self.authorize(principal, name)
-        verdict = decide_command(self.policies.commands, principal.groups, name, command)
+        verdict = decide_command(
+            self.policies.commands, principal.groups, name, command, self.policies.interpreters
+        )
         if verdict.action != "allow":
-            await self._deny(principal, name, verdict.rule, reason=f"command {verdict.action}")
+            reason = f"command {verdict.action}" + (f": {verdict.reason}" if verdict.reason else "")
+            await self._deny(principal, name, verdict.rule, reason=reason)
             if verdict.action == "approval":
                 raise ApprovalRequired(
                     f"this command on {name!r} needs an approval (rule {verdict.rule!r})",
                     rule=verdict.rule,
                 )
-            raise PolicyDenied(f"command denied by rule {verdict.rule!r}", rule=verdict.rule)
+            raise PolicyDenied(describe(verdict), rule=verdict.rule)
         session = await self._open_session(principal, conn, channel, command)
         return await session.run()

@@ -1,8 +1,7 @@
-"""Access and command rules: who may reach which connection and run what; first match wins."""
+"""Access rules: who may reach which connection; first match wins, the default is deny."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
@@ -34,18 +33,6 @@ class AccessRule:
 
 
 @dataclass(frozen=True)
-class CommandRule:
-    """A regex over a command line → an action."""
-
-    name: str
-    pattern: re.Pattern[str]
-    action: Action
-    groups: tuple[str, ...] = ("*",)
-    """Members of these groups are subject to the rule."""
-    connections: tuple[str, ...] = ("*",)
-
-
-@dataclass(frozen=True)
 class Decision:
     """The outcome of a policy question."""
 
@@ -55,18 +42,20 @@ class Decision:
     approvers: tuple[str, ...] = ()
     approvals: int = 0
     grant_seconds: int = 0
+    reason: str = ""
+    """Why, when the rule alone does not say (e.g. what made a command undecidable)."""
 
     @property
     def allowed(self) -> bool:
         return self.action == "allow"
 
 
-def _groups_match(rule_groups: Iterable[str], groups: Iterable[str]) -> bool:
+def groups_match(rule_groups: Iterable[str], groups: Iterable[str]) -> bool:
     mine = set(groups)
     return any(g == "*" or g in mine for g in rule_groups)
 
 
-def _conn_match(globs: Iterable[str], connection: str) -> bool:
+def connection_match(globs: Iterable[str], connection: str) -> bool:
     return any(fnmatchcase(connection, g) for g in globs)
 
 
@@ -78,7 +67,7 @@ def decide_access(rules: Sequence[AccessRule], groups: Iterable[str], connection
     """
     groups = tuple(groups)
     for rule in rules:
-        if _groups_match(rule.groups, groups) and _conn_match(rule.connections, connection):
+        if groups_match(rule.groups, groups) and connection_match(rule.connections, connection):
             return Decision(
                 action=rule.action,
                 rule=rule.name,
@@ -87,22 +76,3 @@ def decide_access(rules: Sequence[AccessRule], groups: Iterable[str], connection
                 grant_seconds=rule.grant_seconds if rule.action == "approval" else 0,
             )
     return Decision(action="deny", rule=DEFAULT_DENY)
-
-
-def decide_command(
-    rules: Sequence[CommandRule], groups: Iterable[str], connection: str, command: str
-) -> Decision:
-    """Decide whether ``command`` may run; the first matching rule decides, else allow.
-
-    Command rules refine an access that was already allowed, so with no
-    matching rule the command is allowed.
-    """
-    groups = tuple(groups)
-    for rule in rules:
-        if (
-            _groups_match(rule.groups, groups)
-            and _conn_match(rule.connections, connection)
-            and rule.pattern.search(command)
-        ):
-            return Decision(action=rule.action, rule=rule.name)
-    return Decision(action="allow", rule="no-command-rule")

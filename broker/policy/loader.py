@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from broker.common.yamlsrc import KeyPath, Reader, Source, load_yaml
-from broker.policy.access import ACTIONS, AccessRule, Action, CommandRule
+from broker.policy.access import ACTIONS, AccessRule, Action
+from broker.policy.commands import CommandRule
 
 _DURATION = re.compile(r"^(\d+)\s*([smhd])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-POLICY_KEYS = ("access", "commands", "sql", "masking")
+POLICY_KEYS = ("access", "commands", "interpreters", "sql", "masking")
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,8 @@ class PolicySet:
 
     access: tuple[AccessRule, ...] = ()
     commands: tuple[CommandRule, ...] = ()
+    interpreters: tuple[str, ...] | None = None
+    """Program globs that command rules refuse (bar shells given ``-c``); None: the built-in list."""
     sql: tuple[Mapping[str, Any], ...] = ()
     """SQL rules, kept raw until the SQL feature parses them."""
     masking: tuple[Source, ...] = field(default=())
@@ -95,27 +98,71 @@ def _parse_access(r: Reader, names: set[str]) -> list[AccessRule]:
 
 def _parse_commands(r: Reader, names: set[str]) -> list[CommandRule]:
     rules = []
-    for path, _ in _rules(r, "commands"):
-        r.only_keys(path, ("name", "match", "action", "groups", "connections"))
+    for path, item in _rules(r, "commands"):
+        r.only_keys(path, ("name", "match", "argv", "allow", "action", "groups", "connections"))
         name = r.string((*path, "name"), required=True)
         if name in names:
             raise r.src.error((*path, "name"), f"duplicate rule name {name!r}")
         names.add(name)
-        text = r.string((*path, "match"), required=True)
-        try:
-            pattern = re.compile(text)
-        except re.error as exc:
-            raise r.src.error((*path, "match"), f"invalid regex: {exc}") from None
+        given = [key for key in ("match", "argv", "allow") if key in item]
+        if len(given) != 1:
+            raise r.src.error(path, "needs exactly one of match (regex), argv or allow (lists)")
+        pattern = None
+        if given == ["match"]:
+            text = r.string((*path, "match"), required=True)
+            try:
+                pattern = re.compile(text)
+            except re.error as exc:
+                raise r.src.error((*path, "match"), f"invalid regex: {exc}") from None
+        if given == ["allow"]:
+            action = _action(r, (*path, "action")) if "action" in item else "deny"
+            if action == "allow":
+                raise r.src.error(
+                    (*path, "action"),
+                    "an allow list's action (for commands not on it) must be deny or approval",
+                )
+        else:
+            action = _action(r, (*path, "action"))
         rules.append(
             CommandRule(
                 name=name,
                 pattern=pattern,
-                action=_action(r, (*path, "action")),
+                action=action,
                 groups=r.strings((*path, "groups")) or ("*",),
                 connections=r.strings((*path, "connections")) or ("*",),
+                argv=_argv_lists(r, (*path, "argv")) if given == ["argv"] else (),
+                allow=_argv_lists(r, (*path, "allow")) if given == ["allow"] else (),
             )
         )
     return rules
+
+
+def _argv_lists(r: Reader, path: KeyPath) -> tuple[tuple[str, ...], ...]:
+    raw = r.get(path)
+    shape = 'must be a list of argv patterns, e.g. [[systemctl, status, "*"]]'
+    if not isinstance(raw, list) or not raw:
+        raise r.src.error(path, shape)
+    out = []
+    for i, pattern in enumerate(raw):
+        if (
+            not isinstance(pattern, list)
+            or not pattern
+            or not all(isinstance(p, str) and p for p in pattern)
+        ):
+            raise r.src.error((*path, i), shape)
+        if pattern[0] == "**":
+            raise r.src.error((*path, i), "the first element names the program; it cannot be **")
+        out.append(tuple(pattern))
+    return tuple(out)
+
+
+def _interpreters(r: Reader) -> tuple[str, ...] | None:
+    raw = r.get(("interpreters",))
+    if raw is None:
+        return None
+    if not isinstance(raw, list) or not all(isinstance(p, str) and p for p in raw):
+        raise r.src.error(("interpreters",), "must be a list of program names or globs")
+    return tuple(raw)
 
 
 def parse_policy(src: Source, names: set[str] | None = None) -> PolicySet:
@@ -136,6 +183,7 @@ def parse_policy(src: Source, names: set[str] | None = None) -> PolicySet:
     return PolicySet(
         access=tuple(_parse_access(r, names)),
         commands=tuple(_parse_commands(r, names)),
+        interpreters=_interpreters(r),
         sql=sql,
         masking=masking,
     )
@@ -148,6 +196,15 @@ def load_policies(paths: Sequence[Path]) -> PolicySet:
     return PolicySet(
         access=tuple(rule for part in parts for rule in part.access),
         commands=tuple(rule for part in parts for rule in part.commands),
+        interpreters=_merge_interpreters(part.interpreters for part in parts),
         sql=tuple(rule for part in parts for rule in part.sql),
         masking=tuple(src for part in parts for src in part.masking),
     )
+
+
+def _merge_interpreters(lists: Iterable[tuple[str, ...] | None]) -> tuple[str, ...] | None:
+    """Files that set ``interpreters`` together replace the built-in list (``[]``: refuse none)."""
+    given = [items for items in lists if items is not None]
+    if not given:
+        return None
+    return tuple(dict.fromkeys(p for items in given for p in items))

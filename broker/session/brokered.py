@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from broker.common.errors import GatehouseError
 from broker.masking.events import MaskFailure
+from broker.policy.commands import describe
 from broker.recording.recorder import build_index_detached, new_session_id
 from broker.session.ports import CommandPolicy, MaskingStage, Recording, SessionEvents, Spawner
 from broker.session.relay import Relay
@@ -116,9 +117,11 @@ class BrokeredSession:
             "session.start",
             {**details, "session": self.session_id, "client": self.principal.client_addr},
         )
-        if self.kind == "run":
-            for line in self.commands:
-                await self._emit("command.run", {"command": line, "session": self.session_id})
+
+    async def command_starting(self, command: str) -> None:
+        """``command`` is about to be sent (`run`): audit it, awaited, and mark the recording."""
+        await self._emit("command.run", {"command": command, "session": self.session_id})
+        self.note_command(command)
 
     def note_command(self, line: str) -> None:
         """A command is about to run (`run`): mark it in the recording."""
@@ -142,12 +145,12 @@ class BrokeredSession:
             return None
         details: dict[str, Any] = {
             "rule": verdict.rule,
-            "reason": f"command line {verdict.action}",
+            "reason": f"command line {verdict.action}"
+            + (f": {verdict.reason}" if verdict.reason else ""),
             "session": self.session_id,
         }
         self._emit_soon("policy.denied", details)
-        what = "needs an approval" if verdict.action == "approval" else "denied"
-        return f"command {what} by rule {verdict.rule!r}"
+        return describe(verdict)
 
     async def abandon(self) -> None:
         """The upstream never opened: close and keep the (empty) recording."""

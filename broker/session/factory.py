@@ -137,6 +137,8 @@ class SessionFactory:
             session_id=session_id,
         )
         try:
+            if command is not None:
+                await session.command_starting(command)  # durable before the target runs it
             upstream = await open_upstream(
                 session.relay.on_output,
                 command=command,
@@ -148,7 +150,6 @@ class SessionFactory:
             raise
         details: dict[str, Any] = {"kind": kind}
         if command is not None:
-            session.note_command(command)
             details["command"] = command
         await session.started(upstream, details)
         return session
