@@ -172,6 +172,8 @@ def _shell_c_string(args: list[str], name: str) -> str:
             break
         if arg in ("--norc", "--noprofile", "--posix", "--login", "-", "+"):
             continue
+        if arg[:1] == "-" and arg[1:2] != "-" and "s" in arg:
+            break
         if len(arg) > 1 and arg[0] in "-+" and arg[1:].isalpha() and set(arg[1:]) <= set("celuvx"):
             has_c = has_c or "c" in arg[1:]
             continue

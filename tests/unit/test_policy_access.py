@@ -10,13 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from broker.common.errors import ConfigError
-from broker.policy.access import (
-    DEFAULT_DENY,
-    AccessRule,
-    CommandRule,
-    decide_access,
-    decide_command,
-)
+from broker.policy.access import DEFAULT_DENY, AccessRule, decide_access
+from broker.policy.commands import CommandRule, decide_command
 from broker.policy.loader import load_policies, parse_duration
 
 RULES = (

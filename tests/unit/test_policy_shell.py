@@ -1,0 +1,143 @@
+"""The shell parse under command rules: quote removal as bash does it, and no input crashes it."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from broker.policy.access import ACTIONS
+from broker.policy.commands import CommandRule, decide_command
+from broker.policy.shell import SimpleCommand, Undecidable, Word, parse, unquote
+
+RULES = (
+    CommandRule("no-secret", None, "deny", argv=(("cat", "**", "*secret*", "**"),)),
+    CommandRule("allow-some", None, "deny", allow=(("cat", "**"), ("ls", "**"))),
+)
+
+
+@pytest.mark.parametrize(
+    ("raw", "text", "unknown"),
+    [
+        ('~/"secret".txt', "~/secret.txt", ""),
+        ("~/secre\\t.txt", "~/secret.txt", ""),
+        ("'a b'\"c d\"e\\ f", "a bc de f", ""),
+        ("\"a\\$b\\`c\\\\d\\e\"", "a$b`c\\d\\e", ""),
+        ("$'\\x72m'", "rm", ""),
+        ("$'\\162\\u00e9\\n\\''", "ré\n'", ""),
+        ("$'\\cA'", "\x01", ""),
+        ('$"hi"', "hi", ""),
+        ("a$", "a$", ""),
+        ("$ x", "$ x", ""),
+        ("~/$f.txt", "~/$f.txt", "variable `$f…`"),
+        ("${HOME}", "${HOME}", "variable `${…`"),
+        ('"$1"', '"$1"', "variable `$1…`"),
+        ("$(id)", "$(id)", "command substitution `$(…)`"),
+        ("`id`", "`id`", "command substitution `…`"),
+        ("*.log", "*.log", "glob `*`"),
+        ("'*'.log", "*.log", ""),
+        ("a{b,c}", "a{b,c}", "brace expansion `{…}`"),
+        ("{}", "{}", ""),
+        ("'unterminated", "'unterminated", "unterminated quote"),
+    ],
+)
+def test_unquote(raw: str, text: str, unknown: str) -> None:
+    assert unquote(raw) == Word(text, unknown)
+
+
+def test_structure_is_walked_in_order() -> None:
+    commands = parse("a=1 b x >out; (c | d) && { e; } || f $(g) <(h)\ni")
+    assert [c.argv for c in commands] == [
+        ("b", "x"),
+        ("c",),
+        ("d",),
+        ("e",),
+        ("g",),
+        ("h",),
+        ("f", "$(g)", "<(h)"),
+        ("i",),
+    ]
+    assert commands[0] == SimpleCommand(
+        (Word("b"), Word("x")), (Word("a=1"),), ("> out",), unknown=""
+    )
+    assert commands[0].text == "a=1 b x > out"
+
+
+@pytest.mark.parametrize(
+    ("source", "reason"),
+    [
+        ("cat <<EOF\nx\nEOF", "here-document"),
+        ("case x in a) id;; esac", "not supported by the parser"),
+        ("((x=1))", "arithmetic command"),
+        ("echo )", "parser rejects it"),
+        ("a\x00b", "NUL"),
+        ("x" * 70_000, "longer than"),
+    ],
+)
+def test_undecidable_syntax(source: str, reason: str) -> None:
+    with pytest.raises(Undecidable, match=reason):
+        parse(source)
+
+
+SHELL_TEXT = st.text(
+    alphabet=st.sampled_from(list("abcrm ~/*?[]{},;&|<>()$`'\"\\\n\t=-#!0123456789x.")),
+    max_size=60,
+)
+
+
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(SHELL_TEXT, st.text(max_size=80)))
+def test_any_text_is_decided_or_refused_never_crashes(source: str) -> None:
+    try:
+        commands = parse(source)
+    except Undecidable as exc:
+        assert exc.reason
+    else:
+        assert all(isinstance(c, SimpleCommand) for c in commands)
+    for strict in (True, False):
+        verdict = decide_command(RULES, (), "web-1", source, strict=strict)
+        assert verdict.action in ACTIONS
+        assert verdict.rule
+
+
+ARG = st.text(
+    alphabet=st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",)), max_size=12
+)
+
+
+def _quote(arg: str, style: int) -> str:
+    """One of several ways a shell user could write ``arg`` literally."""
+    if style == 0:
+        return "'" + arg.replace("'", "'\\''") + "'"
+    if style == 1:
+        return "".join("\\" + c if c != "\n" else "'\n'" for c in arg) or "''"
+    if style == 2:
+        return '"' + "".join("\\" + c if c in '$`"\\' else c for c in arg) + '"'
+    return "$'" + "".join(f"\\x{ord(c):02x}" if ord(c) < 0x80 else c for c in arg) + "'"
+
+
+@settings(max_examples=300)
+@given(st.lists(st.tuples(ARG, st.integers(0, 3)), min_size=1, max_size=5))
+def test_every_quoting_of_an_argv_parses_back_to_it(args: list[tuple[str, int]]) -> None:
+    source = "printf " + " ".join(_quote(arg, style) for arg, style in args)
+    try:
+        (command,) = parse(source)
+    except Undecidable:
+        return  # refusing is always allowed; deciding wrongly is not
+    assert command.argv == ("printf", *(arg for arg, _ in args))
+    assert not any(w.unknown for w in command.words)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(ARG.filter(lambda a: "\r" not in a), st.integers(0, 3)), min_size=1, max_size=4))
+def test_quote_removal_agrees_with_bash(args: list[tuple[str, int]]) -> None:
+    """The argv we decide on is the argv bash passes to the program."""
+    source = "printf '%s\\0' " + " ".join(_quote(arg, style) for arg, style in args)
+    try:
+        (command,) = parse(source)
+    except Undecidable:
+        return
+    out = subprocess.run(["bash", "-c", source], capture_output=True, check=True, timeout=10)
+    assert out.stdout.decode("utf-8", "surrogateescape").split("\0")[:-1] == list(command.argv[2:])
