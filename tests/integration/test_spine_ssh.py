@@ -18,7 +18,8 @@ access:
   - {name: no-prod-for-eng, groups: [engineers], connections: ["prod-*"], action: deny}
   - {name: eng-web, groups: [engineers], connections: ["web-*", shell], action: allow}
 commands:
-  - {name: no-rm-root, match: 'rm\\s+-rf\\s+/(\\s|$)', action: deny}
+  - {name: no-rm-root, match: 'rm\\s+-rf\\s+/(\\s|$)', action: deny, connections: ["web-*"]}
+interpreters: [sh, bash]  # python3 drives the binary data-path test below
 """
 
 

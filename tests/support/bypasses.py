@@ -51,6 +51,8 @@ BYPASSES: tuple[Attempt, ...] = (
     Attempt("cat ~/`echo secret`.txt", "no-secret", "command substitution"),
     Attempt("cat ~/secre{t,}.txt", "no-secret", "brace expansion"),
     Attempt("cat ~/secret.tx[t]", "no-secret", "glob `[`"),
+    Attempt("cat ~/secret.tx''t", "no-secret", "denied by rule 'no-secret'"),
+    Attempt("cat ~/.ssh/../secret.tx\\t", "no-secret", "denied by rule 'no-secret'"),
     Attempt("cat < ~/secret.txt", "no-secret", "denied by rule 'no-secret'"),
     Attempt("cat ~/secret.t\\\nxt", "no-secret", "denied by rule 'no-secret'"),
     # wrappers and other ways to reach a program
