@@ -324,8 +324,13 @@ class Services:
             PolicyDenied, ApprovalRequired, UpstreamError, VaultError, GatehouseError.
         """
         conn = await self.authorize(principal, name)
-        verdict = decide_command(
-            self.policies.commands, principal.groups, name, command, self.policies.interpreters
+        verdict = await asyncio.to_thread(  # a long line takes the parser a while
+            decide_command,
+            self.policies.commands,
+            principal.groups,
+            name,
+            command,
+            self.policies.interpreters,
         )
         if verdict.action != "allow":
             reason = f"command {verdict.action}" + (f": {verdict.reason}" if verdict.reason else "")

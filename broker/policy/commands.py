@@ -15,6 +15,8 @@ from broker.policy.views import DEFAULT_INTERPRETERS, View, command_views
 NO_COMMAND_RULE = "no-command-rule"
 UNDECIDABLE = "undecidable"
 """The rule name of a refusal that no single rule made: the line cannot be parsed or decided."""
+MAX_TERMINAL_LINE = 1024
+"""Longer terminal lines are judged as typed, unparsed: the check runs on the relay's path."""
 _RANK = {"allow": 0, "approval": 1, "deny": 2}
 
 
@@ -73,6 +75,8 @@ def decide_command(
     ]
     if not scoped:
         return Decision(action="allow", rule=NO_COMMAND_RULE)
+    if not strict and len(command) > MAX_TERMINAL_LINE:
+        return _decide_view(scoped, _as_typed(command), strict=False)
     try:
         views = command_views(
             command, DEFAULT_INTERPRETERS if interpreters is None else interpreters
@@ -84,6 +88,8 @@ def decide_command(
     worst = Decision(action="allow", rule=NO_COMMAND_RULE)
     for view in views:
         verdict = _decide_view(scoped, view, strict=strict)
+        if worst.rule == NO_COMMAND_RULE and verdict.action == "allow":
+            worst = verdict  # name the rule that allowed, if one did
         if _RANK[verdict.action] > _RANK[worst.action]:
             worst = verdict
             if verdict.action == "deny":

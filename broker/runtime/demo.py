@@ -18,7 +18,7 @@ DEMO_POLICY = """\
 access:
   - {name: demo-shell, groups: [engineers], connections: [shell], action: allow}
 commands:
-  - {name: no-rm-root, match: 'rm\\s+-rf\\s+/(\\s|$)', action: deny}
+  - {name: no-rm-root, argv: [[rm, "**", "-*[rR]*", "**", "/", "**"]], action: deny}
 """
 
 

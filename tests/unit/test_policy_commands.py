@@ -196,3 +196,16 @@ def test_allow_list_defaults_to_deny(tmp_path: Path) -> None:
     path.write_text("commands:\n  - {name: ro, allow: [[ls, '**']]}\n")
     (rule,) = load_policies([path]).commands
     assert (rule.action, rule.allow) == ("deny", (("ls", "**"),))
+
+
+def test_long_lines(policies: PolicySet) -> None:
+    """Over 16 KiB a `run` line is refused; a long terminal line is judged on its text, unparsed."""
+    assert decide(policies, "id " + "a" * 17_000).rule == UNDECIDABLE
+    assert "longer than" in decide(policies, "id " + "a" * 17_000).reason
+    assert decide(policies, "cat ~/secret.txt " + "a;" * 600, strict=False).action == "deny"
+    assert decide(policies, "ls " + "a;" * 600, strict=False).action == "allow"
+
+
+def test_allowing_rule_is_named() -> None:
+    verdict = decide_command(ALLOW_LIST, (), "web-1", "ls; systemctl status nginx")
+    assert (verdict.action, verdict.rule) == ("allow", "web-readonly")
