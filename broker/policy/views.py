@@ -14,7 +14,7 @@ DEFAULT_INTERPRETERS: tuple[str, ...] = (
     *("python", "python[0-9]*", "pypy*", "perl", "perl[0-9]*", "ruby", "irb", "node", "nodejs"),
     *("deno", "bun", "php", "lua", "lua[0-9]*", "tclsh", "wish", "expect", "gdb", "R", "Rscript"),
     *("awk", "gawk", "mawk", "nawk", "psql", "mysql", "mariadb", "sqlite3", "redis-cli"),
-    *("mongo", "mongosh", "pwsh", "jshell", "groovy", "scala", "osascript"),
+    *("mongo", "mongosh", "pwsh", "jshell", "groovy", "scala", "osascript", "at", "batch"),
 )
 """Programs that run code they read from stdin, a file or an argument (a policy may replace it)."""
 SHELLS = frozenset({"sh", "bash", "dash", "ksh", "mksh"})
@@ -62,6 +62,7 @@ _WRAPPERS: dict[str, tuple[str, frozenset[str], int]] = {
     "flock": ("Ew", frozenset({"timeout", "conflict-exit-code"}), 1),
     "taskset": ("", frozenset(), 1),
     "busybox": ("", frozenset(), 0),
+    "toybox": ("", frozenset(), 0),
     "strace": ("abeEIoOpPsSuUX", frozenset(), 0),
     "ltrace": ("aAeEnopsSuX", frozenset(), 0),
 }
@@ -160,21 +161,22 @@ def _interpreter(
 
 
 def _shell_code(code: str, view: View, interpreters: Collection[str], depth: int) -> Iterator[View]:
+    """The commands of a string a shell runs: written by the user, so allow lists judge them."""
     for inner in command_views(code, interpreters, depth + 1):
-        yield View(inner.words, inner.command, typed=False)
+        yield View(inner.words, inner.command, typed=inner.typed and view.typed)
 
 
 def _shell_c_string(args: list[str], name: str) -> str:
     """The ``-c`` string of a POSIX shell's arguments; anything else would read unseen code."""
     has_c = False
     for arg in args:
-        if arg == "--":
+        if arg in ("--", "-"):  # the end of options: what follows is a script and its arguments
             break
-        if arg in ("--norc", "--noprofile", "--posix", "--login", "-", "+"):
+        if arg in ("--norc", "--noprofile", "--posix", "--login"):
             continue
         if arg[:1] == "-" and arg[1:2] != "-" and "s" in arg:
             break
-        if len(arg) > 1 and arg[0] in "-+" and arg[1:].isalpha() and set(arg[1:]) <= set("celuvx"):
+        if len(arg) > 1 and arg[0] == "-" and arg[1:].isalpha() and set(arg[1:]) <= set("celuvx"):
             has_c = has_c or "c" in arg[1:]
             continue
         if arg.startswith(("-", "+")):
@@ -210,7 +212,7 @@ def _string_argument(argv: list[str], letter: str, name: str) -> str | None:
 def _wrapped(words: tuple[Word, ...], name: str) -> tuple[Word, ...]:
     """The command a wrapper runs (its words), or () if it runs none."""
     short, long_, positionals = _WRAPPERS[name]
-    if name == "busybox":
+    if name in ("busybox", "toybox"):
         return words[1:]
     i, n = 1, len(words)
     while i < n:

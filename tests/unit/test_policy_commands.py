@@ -73,7 +73,12 @@ ALLOW_LIST = (
         "web-readonly",
         None,
         "deny",
-        allow=(("systemctl", "status", "*"), ("journalctl", "-u", "*", "**"), ("ls", "**")),
+        allow=(
+            ("systemctl", "status", "*"),
+            ("journalctl", "-u", "*", "**"),
+            ("ls", "**"),
+            ("bash", "-c", "*"),
+        ),
     ),
 )
 
@@ -93,6 +98,8 @@ ALLOW_LIST = (
         ("ls *", "deny", "cannot be decided"),
         ("sudo systemctl status nginx", "deny", "not on the allow list"),
         ("ls $(cat /etc/shadow)", "deny", "not on the allow list"),
+        ("bash -c 'systemctl status nginx'", "allow", ""),
+        ("bash -c 'systemctl stop nginx'", "deny", "not on the allow list"),
     ],
 )
 def test_allow_list(command: str, action: str, why: str) -> None:

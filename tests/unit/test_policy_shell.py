@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from broker.policy.access import ACTIONS
 from broker.policy.commands import CommandRule, decide_command
 from broker.policy.shell import SimpleCommand, Undecidable, Word, parse, unquote
+from broker.policy.views import command_views
 
 RULES = (
     CommandRule("no-secret", None, "deny", argv=(("cat", "**", "*secret*", "**"),)),
@@ -151,3 +152,59 @@ def test_quote_removal_agrees_with_bash(args: list[tuple[str, int]]) -> None:
         return
     out = subprocess.run(["bash", "-c", source], capture_output=True, check=True, timeout=10)
     assert out.stdout.decode("utf-8", "surrogateescape").split("\0")[:-1] == list(command.argv[2:])
+
+
+BASH_TRACE = (
+    'command_not_found_handle() { printf "%s\\037" "$@"; printf "\\036"; return 127; }; eval "$1"'
+)
+"""bash with no PATH: every command it would run reaches this handler with its argv."""
+WORDS = st.sampled_from(
+    [
+        *("a", "b", "rm", "-rf", "/", "'q r'", '"x y"', "$'\\x61\\n'", "\\a", "a\\\nb"),
+        *("'\\'", '"\\""', "x#y", "#c", "a=b", "{a,b}", "''", "c'd'e", '"$"', "'a'\"b\""),
+        *("a\\;", "! b", "> /dev/null", "2>&1", "<<< w", "<(b)", "`b`"),
+    ]
+)
+OPERATORS = st.sampled_from([" ", " ", " ", ";", "&&", "||", "|", "\n", " & ", "|&"])
+
+
+@st.composite
+def shell_lines(draw: st.DrawFn, depth: int = 0) -> str:
+    parts: list[str] = []
+    for _ in range(draw(st.integers(1, 5))):
+        kind = draw(st.integers(0, 9))
+        if kind <= 5 or depth > 1:
+            parts.append(draw(WORDS))
+        elif kind == 6:
+            parts.append("$(" + draw(shell_lines(depth + 1)) + ")")
+        elif kind == 7:
+            parts.append("( " + draw(shell_lines(depth + 1)) + " )")
+        elif kind == 8:
+            parts.append("{ " + draw(shell_lines(depth + 1)) + "; }")
+        else:
+            cond, body = draw(shell_lines(depth + 1)), draw(shell_lines(depth + 1))
+            parts.append(f"if {cond}; then {body}; fi")
+        parts.append(draw(OPERATORS))
+    return " ".join(parts[:-1])
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(shell_lines())
+def test_every_command_bash_runs_is_one_we_decided_on(line: str) -> None:
+    """Differential against bash: nothing runs that the rules did not see, with that argv."""
+    try:
+        views = command_views(line, ())
+    except Undecidable:
+        return
+    if any(v.unknown for v in views):
+        return
+    ours = {tuple(w.text for w in v.words) for v in views if v.words}
+    out = subprocess.run(
+        ["env", "-i", "PATH=/nonexistent-gatehouse", "bash", "-c", BASH_TRACE, "_", line],
+        capture_output=True,
+        timeout=10,
+        check=False,
+    )
+    records = out.stdout.decode("utf-8", "surrogateescape").split("\x1e")[:-1]
+    ran = {tuple(r.split("\x1f")[:-1]) for r in records}
+    assert ran <= ours, (line, ran - ours)
