@@ -45,6 +45,7 @@ def audit_records(broker: BrokerProcess) -> list[dict[str, Any]]:
 
 def test_control_reads_the_file_without_rules(sshd_target: SshdTarget, tmp_path: Path) -> None:
     """Without command rules the same broker setup hands the file over: the plant works."""
+    sshd_target.write_home_file("secret.txt", SECRET + "\n", mode=0o600)
     policy = "access:\n  - {name: all, groups: [engineers], connections: ['*'], action: allow}\n"
     conn = {
         "type": "ssh",
