@@ -242,7 +242,7 @@ def unquote(raw: str) -> Word:
                 i += 1
         elif c == "`":
             return Word(raw, "command substitution `…`")
-        elif c in "*?[":
+        elif c in "*?" or (c == "[" and "]" in raw[i + 1 :]):
             return Word(raw, f"glob `{c}`")
         elif c == "{" and _brace_expansion(raw, i):
             return Word(raw, "brace expansion `{…}`")

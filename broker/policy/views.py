@@ -133,10 +133,14 @@ def _views(view: View, interpreters: Collection[str], depth: int) -> Iterator[Vi
     if name in SETTERS:
         _check_assignments(w.text.split("=", 1)[0].removesuffix("+") for w in view.words[1:])
     if name in _STRING_COMMANDS:
-        code = _string_argument(argv, _STRING_COMMANDS[name], name)
-        if code is not None:
+        codes = _string_arguments(argv, _STRING_COMMANDS[name], name)
+        for code in codes:
             yield from _shell_code(code, view, interpreters, depth)
+        if codes:
             return
+    if name == "ssh":
+        yield from _shell_code(_ssh_remote_command(argv), view, interpreters, depth)
+        return
     if name == "find":
         for inner in _find_commands(view.words):
             yield from _views(View(inner, view.command, typed=False), interpreters, depth)
@@ -190,23 +194,44 @@ def _shell_c_string(args: list[str], name: str) -> str:
     )
 
 
-def _string_argument(argv: list[str], letter: str, name: str) -> str | None:
-    """The shell string handed over by su/runuser/flock/script (``-c``) or watch (all operands)."""
+def _string_arguments(argv: list[str], letter: str, name: str) -> list[str]:
+    """The shell strings handed over by su/runuser/flock/script (``-c``) or watch (all operands)."""
     if not letter:
-        operands = [a for a in argv[1:] if not a.startswith("-")]
         if any(a.startswith("-") for a in argv[1:]):
             raise Undecidable(f"`{name}` options are not modelled")
-        return " ".join(operands) if operands else None
+        return [" ".join(argv[1:])] if argv[1:] else []
+    found = []
     for i, arg in enumerate(argv[1:], start=1):
         if arg in (f"-{letter}", "--command") and i + 1 < len(argv):
-            return argv[i + 1]
-        if arg.startswith(f"-{letter}") and len(arg) > 2 and not arg.startswith("--"):
-            return arg[2:]
-        if arg.startswith("--command="):
-            return arg.removeprefix("--command=")
-    if name in ("su", "runuser") and argv[1:]:
+            found.append(argv[i + 1])
+        elif arg.startswith(f"-{letter}") and len(arg) > 2 and not arg.startswith("--"):
+            found.append(arg[2:])
+        elif arg.startswith("--command="):
+            found.append(arg.removeprefix("--command="))
+    if not found and name in ("su", "runuser", "script"):
         raise Undecidable(f"`{name}` without -c starts a shell reading unseen commands")
-    return None
+    return found
+
+
+_SSH_VALUED = "BbcDEeFIiJLlmOoPpQRSWw"
+
+
+def _ssh_remote_command(argv: list[str]) -> str:
+    """The command ``ssh`` runs on the remote host (its operands after the host, joined)."""
+    i = 1
+    while i < len(argv) and argv[i].startswith("-") and argv[i] != "--":
+        arg = argv[i]
+        i += 1
+        for k, letter in enumerate(arg[1:], start=2):
+            if letter in _SSH_VALUED:
+                i += 1 if k == len(arg) else 0
+                break
+    if i < len(argv) and argv[i] == "--":
+        i += 1
+    rest = argv[i + 1 :]
+    if not rest:
+        raise Undecidable("`ssh` without a command starts a remote shell reading unseen commands")
+    return " ".join(rest)
 
 
 def _wrapped(words: tuple[Word, ...], name: str) -> tuple[Word, ...]:
@@ -229,6 +254,9 @@ def _wrapped(words: tuple[Word, ...], name: str) -> tuple[Word, ...]:
         if arg.startswith("--") and len(arg) > 2:
             key = arg[2:].split("=", 1)[0]
             i += 2 if key in long_ and "=" not in arg else 1
+            continue
+        if name == "env" and arg == "-":  # the same as -i
+            i += 1
             continue
         if arg.startswith("-") and len(arg) > 1:
             i += 1

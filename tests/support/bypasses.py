@@ -84,6 +84,11 @@ BYPASSES: tuple[Attempt, ...] = (
     Attempt("read PATH; id", "undecidable", "assigning PATH"),
     Attempt("trap 'cat ~/secret.txt' EXIT", "undecidable", "`trap` runs code"),
     Attempt("/bin/r? -rf /", "no-secret", "glob `?`"),
+    Attempt("env - rm -rf /", "no-rm-root", "denied by rule 'no-rm-root'"),
+    Attempt("su -c id -c 'sudo id'", "no-sudo", "denied by rule 'no-sudo'"),
+    Attempt("echo id | su", "undecidable", "`su` without -c starts a shell"),
+    Attempt("ssh -p 22 -o BatchMode=yes localhost 'cat ~/secret.tx?'", "no-secret", "glob `?`"),
+    Attempt("ssh localhost", "undecidable", "`ssh` without a command"),
     Attempt("bash -s < /dev/null", "undecidable", "would read commands from stdin"),
     Attempt("echo cat ~/secret.txt | sh", "undecidable", "`sh` would read commands from stdin"),
     Attempt("python3 -c 'print(open(\"x\").read())'", "undecidable", "`python3` is an interpreter"),
@@ -113,5 +118,7 @@ ALLOWED: tuple[str, ...] = (
     "find /tmp -maxdepth 0 -name x",
     "LANG=C id",
     "bash -c 'id -un'",
+    "[ -f /etc/hostname ] && echo yes",
+    "ssh -p 22 localhost id",
 )
 """Commands the same policy lets through."""

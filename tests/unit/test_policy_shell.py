@@ -41,6 +41,8 @@ RULES = (
         ("'*'.log", "*.log", ""),
         ("a{b,c}", "a{b,c}", "brace expansion `{…}`"),
         ("{}", "{}", ""),
+        ("[", "[", ""),
+        ("a[0]", "a[0]", "glob `[`"),
         ("'unterminated", "'unterminated", "unterminated quote"),
     ],
 )
