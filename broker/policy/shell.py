@@ -99,8 +99,11 @@ def parse(source: str) -> tuple[SimpleCommand, ...]:
         raise Undecidable(f"the shell parser rejects it ({_short(exc)})") from None
     out: list[SimpleCommand] = []
     walker = _Walker(source, out)
-    for tree in trees:
-        walker.node(tree)
+    try:
+        for tree in trees:
+            walker.node(tree)
+    except RecursionError:
+        raise Undecidable("command nested too deeply") from None
     return tuple(out)
 
 
