@@ -98,43 +98,53 @@ def _parse_access(r: Reader, names: set[str]) -> list[AccessRule]:
 
 def _parse_commands(r: Reader, names: set[str]) -> list[CommandRule]:
     rules = []
+    kinds = ("match", "argv", "allow", "deny")
     for path, item in _rules(r, "commands"):
-        r.only_keys(path, ("name", "match", "argv", "allow", "action", "groups", "connections"))
+        r.only_keys(path, ("name", *kinds, "action", "groups", "connections"))
         name = r.string((*path, "name"), required=True)
         if name in names:
             raise r.src.error((*path, "name"), f"duplicate rule name {name!r}")
         names.add(name)
-        given = [key for key in ("match", "argv", "allow") if key in item]
+        given = [key for key in kinds if key in item]
         if len(given) != 1:
-            raise r.src.error(path, "needs exactly one of match (regex), argv or allow (lists)")
-        pattern = None
-        if given == ["match"]:
-            text = r.string((*path, "match"), required=True)
-            try:
-                pattern = re.compile(text)
-            except re.error as exc:
-                raise r.src.error((*path, "match"), f"invalid regex: {exc}") from None
-        if given == ["allow"]:
-            action = _action(r, (*path, "action")) if "action" in item else "deny"
-            if action == "allow":
-                raise r.src.error(
-                    (*path, "action"),
-                    "an allow list's action (for commands not on it) must be deny or approval",
-                )
-        else:
-            action = _action(r, (*path, "action"))
+            raise r.src.error(path, "needs exactly one of match (a regex), argv, allow or deny")
+        kind = given[0]
         rules.append(
             CommandRule(
                 name=name,
-                pattern=pattern,
-                action=action,
+                pattern=_regex(r, (*path, "match")) if kind == "match" else None,
+                action=_command_action(r, path, kind, item),
                 groups=r.strings((*path, "groups")) or ("*",),
                 connections=r.strings((*path, "connections")) or ("*",),
-                argv=_argv_lists(r, (*path, "argv")) if given == ["argv"] else (),
-                allow=_argv_lists(r, (*path, "allow")) if given == ["allow"] else (),
+                argv=_argv_lists(r, (*path, kind)) if kind in ("argv", "deny") else (),
+                allow=_argv_lists(r, (*path, "allow")) if kind == "allow" else (),
             )
         )
     return rules
+
+
+def _regex(r: Reader, path: KeyPath) -> re.Pattern[str]:
+    text = r.string(path, required=True)
+    try:
+        return re.compile(text)
+    except re.error as exc:
+        raise r.src.error(path, f"invalid regex: {exc}") from None
+
+
+def _command_action(r: Reader, path: KeyPath, kind: str, item: Mapping[str, Any]) -> Action:
+    """`match`/`argv` name their action; an allow list's is for what is not on it (default
+    deny); a deny list denies."""
+    if kind in ("match", "argv"):
+        return _action(r, (*path, "action"))
+    action = _action(r, (*path, "action")) if "action" in item else "deny"
+    if kind == "deny" and action != "deny":
+        raise r.src.error((*path, "action"), "a deny list denies; use argv for another action")
+    if action == "allow":
+        raise r.src.error(
+            (*path, "action"),
+            "an allow list's action (for commands not on it) must be deny or approval",
+        )
+    return action
 
 
 def _argv_lists(r: Reader, path: KeyPath) -> tuple[tuple[str, ...], ...]:

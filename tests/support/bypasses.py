@@ -84,6 +84,8 @@ BYPASSES: tuple[Attempt, ...] = (
     Attempt("read PATH; id", "undecidable", "assigning PATH"),
     Attempt("trap 'cat ~/secret.txt' EXIT", "undecidable", "`trap` runs code"),
     Attempt("/bin/r? -rf /", "no-secret", "glob `?`"),
+    Attempt("x=$(rm -rf /) id", "no-rm-root", "denied by rule 'no-rm-root'"),
+    Attempt("cat <<< $(sudo id)", "no-sudo", "denied by rule 'no-sudo'"),
     Attempt("env - rm -rf /", "no-rm-root", "denied by rule 'no-rm-root'"),
     Attempt("su -c id -c 'sudo id'", "no-sudo", "denied by rule 'no-sudo'"),
     Attempt("echo id | su", "undecidable", "`su` without -c starts a shell"),

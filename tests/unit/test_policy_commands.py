@@ -188,6 +188,8 @@ def test_interpreters_default_to_the_builtin_list(policies: PolicySet) -> None:
         ('{name: x, argv: [["**", a]], action: deny}', "cannot be **"),
         ("{name: x, allow: [[a]], action: allow}", "must be deny or approval"),
         ("{name: x, argv: [[a, 1]], action: deny}", "list of argv patterns"),
+        ("{name: x, deny: [[a]], action: approval}", "a deny list denies"),
+        ("{name: x, argv: [[a]]}", "required"),
     ],
 )
 def test_bad_command_rules_name_the_key(tmp_path: Path, rule: str, message: str) -> None:
@@ -196,6 +198,14 @@ def test_bad_command_rules_name_the_key(tmp_path: Path, rule: str, message: str)
     with pytest.raises(Exception, match=re.escape(message)) as info:
         load_policies([path])
     assert "p.yaml:2" in str(info.value)
+
+
+def test_deny_list_is_an_argv_rule_that_denies(tmp_path: Path) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text("commands:\n  - {name: no-dd, deny: [[dd, '**'], [shred, '**']]}\n")
+    (rule,) = load_policies([path]).commands
+    assert (rule.action, rule.argv) == ("deny", (("dd", "**"), ("shred", "**")))
+    assert decide_command((rule,), (), "c", "id && /bin/shred x").rule == "no-dd"
 
 
 def test_allow_list_defaults_to_deny(tmp_path: Path) -> None:
