@@ -60,7 +60,7 @@ async def test_a_run_session_marks_and_audits_its_command_and_keeps_stderr_apart
     session = await rig.open("run", command="uptime")
 
     assert rig.target.requests == [{"command": "uptime", "term_type": None, "size": (80, 24)}]
-    assert rig.events.actions() == ["session.start", "command.run"]
+    assert rig.events.actions() == ["command.run", "session.start"]  # durable before it runs
     assert rig.events.only("session.start")["command"] == "uptime"
     assert rig.events.only("command.run") == {"command": "uptime", "session": session.session_id}
     assert rig.recorders.recorder.markers == ["uptime"]
