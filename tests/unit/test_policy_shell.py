@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 
 import pytest
@@ -14,6 +15,7 @@ from broker.policy.shell import SimpleCommand, Undecidable, Word, parse, unquote
 from broker.policy.views import command_views
 
 RULES = (
+    CommandRule("no-key", re.compile(r"id_rsa"), "deny"),
     CommandRule("no-secret", None, "deny", argv=(("cat", "**", "*secret*", "**"),)),
     CommandRule("allow-some", None, "deny", allow=(("cat", "**"), ("ls", "**"))),
 )
@@ -210,3 +212,37 @@ def test_every_command_bash_runs_is_one_we_decided_on(line: str) -> None:
     records = out.stdout.decode("utf-8", "surrogateescape").split("\x1e")[:-1]
     ran = {tuple(r.split("\x1f")[:-1]) for r in records}
     assert ran <= ours, (line, ran - ours)
+
+
+@pytest.mark.parametrize(
+    ("line", "runs"),
+    [
+        ("sudo -u root -g adm rm x", [("sudo", "-u", "root", "-g", "adm", "rm", "x"), ("rm", "x")]),
+        ("sudo -uroot -- rm x", [("sudo", "-uroot", "--", "rm", "x"), ("rm", "x")]),
+        ("timeout -s KILL 5 rm x", [("timeout", "-s", "KILL", "5", "rm", "x"), ("rm", "x")]),
+        (
+            "nice -n 5 ionice -c 3 rm x",
+            [
+                ("nice", "-n", "5", "ionice", "-c", "3", "rm", "x"),
+                ("ionice", "-c", "3", "rm", "x"),
+                ("rm", "x"),
+            ],
+        ),
+        ("stdbuf -oL rm x", [("stdbuf", "-oL", "rm", "x"), ("rm", "x")]),
+        ("env -u HOME -i A=1 rm x", [("env", "-u", "HOME", "-i", "A=1", "rm", "x"), ("rm", "x")]),
+        ("chroot /srv rm x", [("chroot", "/srv", "rm", "x"), ("rm", "x")]),
+        ("xargs -I{} rm {}", [("xargs", "-I{}", "rm", "{}"), ("rm", "{}", "…")]),
+        ("busybox rm x", [("busybox", "rm", "x"), ("rm", "x")]),
+        ("find . -exec rm {} +", [("find", ".", "-exec", "rm", "{}", "+"), ("rm", "{}")]),
+        ("sh -c 'a; b | c'", [("sh", "-c", "a; b | c"), ("a",), ("b",), ("c",)]),
+        (
+            "ssh -p 2 -i k host rm x",
+            [("ssh", "-p", "2", "-i", "k", "host", "rm", "x"), ("rm", "x")],
+        ),
+        ("watch uptime", [("watch", "uptime"), ("uptime",)]),
+    ],
+)
+def test_what_wrappers_run(line: str, runs: list[tuple[str, ...]]) -> None:
+    views = command_views(line, ("sh",))
+    assert [tuple(w.text for w in v.words) for v in views] == runs
+    assert [v.typed for v in views][:1] == [True]
