@@ -205,24 +205,25 @@ def unquote(raw: str) -> Word:
 
     The result is literal only if bash would pass exactly that text to the program: any parameter,
     command or arithmetic substitution, unquoted glob or brace expansion makes it ``unknown``.
+    The word is built as bytes, as bash builds it (``$'\\xc3\\xa9'`` is ``é``).
     """
-    out: list[str] = []
+    out = bytearray()
     i, n = 0, len(raw)
     while i < n:
         c = raw[i]
         if c == "\\":
             if i + 1 < n:
                 if raw[i + 1] != "\n":
-                    out.append(raw[i + 1])
+                    _put(out, raw[i + 1])
                 i += 2
             else:
-                out.append("\\")
+                _put(out, "\\")
                 i += 1
         elif c == "'":
             j = raw.find("'", i + 1)
             if j < 0:
                 return Word(raw, "unterminated quote")
-            out.append(raw[i + 1 : j])
+            _put(out, raw[i + 1 : j])
             i = j + 1
         elif c == '"':
             j, why = _double_quoted(raw, i + 1, out)
@@ -241,7 +242,7 @@ def unquote(raw: str) -> Word:
             elif why := _expansion(nxt):
                 return Word(raw, why)
             else:
-                out.append("$")
+                _put(out, "$")
                 i += 1
         elif c == "`":
             return Word(raw, "command substitution `…`")
@@ -252,9 +253,13 @@ def unquote(raw: str) -> Word:
         elif c in "()":
             return Word(raw, f"pattern syntax `{c}`")
         else:
-            out.append(c)
+            _put(out, c)
             i += 1
-    return Word("".join(out))
+    return Word(out.decode("utf-8", "surrogateescape"))
+
+
+def _put(out: bytearray, text: str) -> None:
+    out += text.encode("utf-8", "surrogateescape")
 
 
 def _expansion(nxt: str) -> str:
@@ -266,7 +271,7 @@ def _expansion(nxt: str) -> str:
     return ""
 
 
-def _double_quoted(raw: str, i: int, out: list[str]) -> tuple[int, str]:
+def _double_quoted(raw: str, i: int, out: bytearray) -> tuple[int, str]:
     n = len(raw)
     while i < n:
         c = raw[i]
@@ -274,52 +279,61 @@ def _double_quoted(raw: str, i: int, out: list[str]) -> tuple[int, str]:
             return i + 1, ""
         if c == "\\" and i + 1 < n and raw[i + 1] in '$`"\\\n':
             if raw[i + 1] != "\n":
-                out.append(raw[i + 1])
+                _put(out, raw[i + 1])
             i += 2
         elif c == "$" and (why := _expansion(raw[i + 1] if i + 1 < n else "")):
             return i, why
         elif c == "`":
             return i, "command substitution `…`"
         else:
-            out.append(c)
+            _put(out, c)
             i += 1
     return i, "unterminated quote"
 
 
-def _ansi_c(raw: str, i: int, out: list[str]) -> tuple[int, str]:
-    """Decode a ``$'…'`` string from just after its opening quote."""
-    n = len(raw)
+def _ansi_c(raw: str, i: int, out: bytearray) -> tuple[int, str]:
+    """Decode a ``$'…'`` string from just after its opening quote.
+
+    Bytes from ``\\x``/octal escapes are kept as bytes; the string ends at a NUL, as the C
+    string bash builds does (the rest up to the closing quote is dropped).
+    """
+    n, start = len(raw), len(out)
     while i < n:
         c = raw[i]
         if c == "'":
+            if 0 in out[start:]:
+                del out[out.index(0, start) :]
             return i + 1, ""
         if c != "\\" or i + 1 >= n:
-            out.append(c)
+            _put(out, c)
             i += 1
             continue
         e = raw[i + 1]
         i += 2
         if e in _SIMPLE_ESCAPES:
-            out.append(_SIMPLE_ESCAPES[e])
+            _put(out, _SIMPLE_ESCAPES[e])
         elif e in "01234567":
             digits = e + _take(raw, i, "01234567", 2)
             i += len(digits) - 1
-            out.append(chr(int(digits, 8) & 0xFF))
+            out.append(int(digits, 8) & 0xFF)
         elif e in "xuU":
             digits = _take(raw, i, "0123456789abcdefABCDEF", {"x": 2, "u": 4, "U": 8}[e])
-            if not digits:
-                out.append("\\" + e)
-                continue
             i += len(digits)
-            code = int(digits, 16)
-            if code > 0x10FFFF:
-                return i, "escape out of range in $'…'"
-            out.append(chr(code))
-        elif e == "c" and i < n:
-            out.append(chr(ord(raw[i]) & 0x1F))
+            if not digits:
+                _put(out, "\\" + e)
+            elif e == "x":
+                out.append(int(digits, 16))
+            elif (code := int(digits, 16)) > 0x10FFFF or 0xD800 <= code <= 0xDFFF:
+                return i, "escape outside Unicode in $'…'"
+            else:
+                _put(out, chr(code))
+        elif e == "c" and i < n and raw[i] != "\\":
+            out.append(0x7F if raw[i] == "?" else ord(raw[i]) & 0x1F)
             i += 1
+        elif e == "c":
+            return i, "escape `\\c` not modelled in $'…'"
         else:
-            out.append("\\" + e)
+            _put(out, "\\" + e)
     return i, "unterminated quote"
 
 

@@ -41,6 +41,7 @@ BYPASSES: tuple[Attempt, ...] = (
     Attempt("bash", "undecidable", "`bash` would read commands from stdin"),
     # quoting and escapes
     Attempt("$'\\x72m' -rf /", "no-rm-root", "denied by rule 'no-rm-root'"),
+    Attempt("$'rm\\0.sh' -rf /", "no-rm-root", "denied by rule 'no-rm-root'"),
     Attempt("$'\\162m' -rf /", "no-rm-root", "denied by rule 'no-rm-root'"),
     Attempt('r""m -rf /', "no-rm-root", "denied by rule 'no-rm-root'"),
     Attempt("\\rm -rf /", "no-rm-root", "denied by rule 'no-rm-root'"),

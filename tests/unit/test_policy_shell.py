@@ -31,6 +31,12 @@ RULES = (
         ("$'\\x72m'", "rm", ""),
         ("$'\\162\\u00e9\\n\\''", "ré\n'", ""),
         ("$'\\cA'", "\x01", ""),
+        ("$'\\c?'", "\x7f", ""),
+        ("$'rm\\0-x'-y", "rm-y", ""),
+        ("$'\\xc3\\xa9'", "é", ""),
+        ("$'\\xc3'$'\\xa9'", "é", ""),
+        ("$'\\777'", "\udcff", ""),
+        ("$'\\ud800'", "$'\\ud800'", "escape outside Unicode in $'…'"),
         ('$"hi"', "hi", ""),
         ("a$", "a$", ""),
         ("$ x", "$ x", ""),
@@ -246,3 +252,26 @@ def test_what_wrappers_run(line: str, runs: list[tuple[str, ...]]) -> None:
     views = command_views(line, ("sh",))
     assert [tuple(w.text for w in v.words) for v in views] == runs
     assert [v.typed for v in views][:1] == [True]
+
+
+ANSI_ESCAPES = st.sampled_from(
+    [
+        *"abeEfnrtv\\'\"?",
+        *("0", "01", "0123", "777", "x", "x4", "x41", "x414", "xg", "xc3", "xa9", "u", "u41"),
+        *("u00e9", "u00e9a", "U0001F600", "cA", "c?", "c@", "c[", "q", "8"),
+    ]
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.text(alphabet='ab c"$`', max_size=3), ANSI_ESCAPES), max_size=4))
+def test_ansi_c_strings_decode_as_bash_does(parts: list[tuple[str, str]]) -> None:
+    """``$'…'`` as bash builds it: bytes from hex and octal escapes, cut at a NUL."""
+    word = "$'" + "".join(text + "\\" + escape for text, escape in parts) + "'"
+    decoded = unquote(word)
+    if decoded.unknown:
+        return
+    out = subprocess.run(
+        ["bash", "-c", "printf '%s\\0' " + word], capture_output=True, check=True, timeout=10
+    )
+    assert out.stdout.decode("utf-8", "surrogateescape")[:-1] == decoded.text
