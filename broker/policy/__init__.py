@@ -1,1 +1,1 @@
-"""Access policy: rules, the loader and access decisions (pure)."""
+"""Policy: access and command rules, the shell parse command rules decide on, the loader (pure)."""

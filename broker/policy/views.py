@@ -84,6 +84,7 @@ class View:
 
     @property
     def program(self) -> str:
+        """The program as written (``""`` for an assignment alone)."""
         return self.words[0].text if self.words else ""
 
     @property
