@@ -25,6 +25,7 @@ from _common import (
     Memory,
     Spine,
     TuiClient,
+    local_connection,
     median,
     memory,
     open_tui,
@@ -35,7 +36,6 @@ from _common import (
 
 FILTERED = re.compile(rb"2 of 3 connections")
 UNFILTERED = re.compile(rb"3 of 3 connections")
-LOCAL = {"type": "local", "command": ["true"]}
 STALL = "event loop blocked"
 
 
@@ -202,7 +202,8 @@ def main() -> None:
     args = parser.parse_args()
     levels = [int(x) for x in args.levels.split(",")] if args.levels else []
     levels = levels or ([1, 10] if args.quick else [1, 10, 50, 100])
-    with spine({"zeta-1": LOCAL, "zeta-2": LOCAL}, workers=args.workers) as sp:
+    local = local_connection(["true"], accepts="none")
+    with spine({"zeta-1": local, "zeta-2": local}, workers=args.workers) as sp:
         asyncio.run(run(sp, levels, quiet=0.5 if args.quick else 1.0))
 
 

@@ -234,6 +234,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler.setFormatter(EscapingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, handlers=[handler])
     logging.getLogger("asyncssh").setLevel(logging.WARNING)
+    os.umask(0o077)  # state, exports and copies the command writes are the owner's alone
     try:
         _resolve_state(args)
         code: int = args.func(args)

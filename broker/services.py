@@ -29,7 +29,7 @@ from broker.session.ports import BackgroundEvents, CommandPolicy, EventSink
 from broker.session.terminal import Principal, Terminal
 from broker.upstream import ssh as ssh_proxy
 from broker.upstream.base import OutputCallback, Upstream
-from broker.upstream.local import LocalUpstream
+from broker.upstream.local import open_local
 from broker.vault import Vault
 
 log = logging.getLogger(__name__)
@@ -258,10 +258,8 @@ class Services:
         size: tuple[int, int],
     ) -> Upstream:
         if conn.type == "local":
-            argv: Sequence[str] = conn.command
-            if command is not None:
-                argv = [*conn.command, "-c", command] if term_type is None else conn.command
-            return LocalUpstream.start(argv, on_output, term_type=term_type, size=size)
+            # as its run_as account; `run`'s command only as the connection's `accepts` says
+            return open_local(conn, command, on_output, term_type=term_type, size=size)
         if conn.type == "ssh":
             client = await ssh_proxy.connect(conn, self.vault.get(conn.credential))
             return await ssh_proxy.SshUpstream.open(

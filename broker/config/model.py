@@ -8,7 +8,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from broker.common.accounts import Host
 from broker.common.yamlsrc import KeyPath, Reader, Source, load_yaml
+from broker.config.local import LOCAL_KEYS, LocalSettings, check_run_as, parse_local
 
 ConnectionType = Literal["ssh", "postgres", "local"]
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -61,6 +63,8 @@ class Connection:
     """Database name (postgres)."""
     command: tuple[str, ...] = ()
     """Command line (local)."""
+    local: LocalSettings = field(default_factory=LocalSettings)
+    """Local: the account it runs as and whether `run` gives it a command."""
     description: str = ""
     """Free text shown in the picker."""
     read_only: bool = False
@@ -70,7 +74,8 @@ class Connection:
     def target(self) -> str:
         """A short human description of where this goes."""
         if self.type == "local":
-            return " ".join(self.command)
+            who = self.local.run_as or "the broker's own account"
+            return f"{' '.join(self.command)} (as {who})"
         who = f"{self.user}@" if self.user else ""
         db = f"/{self.database}" if self.database else ""
         return f"{who}{self.host}:{self.port}{db}"
@@ -164,7 +169,7 @@ _CONN_KEYS = {
         "description",
         "read_only",
     ),
-    "local": ("type", "command", "description"),
+    "local": LOCAL_KEYS,
 }
 
 
@@ -182,7 +187,13 @@ def _parse_connection(r: Reader, name: str) -> Connection:
         command = r.strings((*path, "command"))
         if not command:
             raise r.src.error((*path, "command"), "is required for a local connection")
-        return Connection(name=name, type="local", command=command, description=description)
+        return Connection(
+            name=name,
+            type="local",
+            command=command,
+            description=description,
+            local=parse_local(r, path),
+        )
     port = r.integer((*path, "port"), default=22 if kind == "ssh" else 5432, lo=1, hi=65535)
     host = r.string((*path, "host"), required=True)
     user = r.string((*path, "user"), required=True)
@@ -246,8 +257,11 @@ def _parse_store(r: Reader) -> str | Mapping[str, str]:
     raise r.src.error(("store",), "must be `sqlite` or {postgres: postgresql://…}")
 
 
-def parse_config(src: Source, path: Path) -> Config:
+def parse_config(src: Source, path: Path, on_host: Host | None = None) -> Config:
     """Validate a parsed config document.
+
+    With ``on_host``, each local connection's account is also checked against it (it exists,
+    is not root, is not the broker's own, and the broker can switch to it).
 
     Raises:
         ConfigError: naming file, line and key of the first problem.
@@ -260,6 +274,10 @@ def parse_config(src: Source, path: Path) -> Config:
     host, port = _parse_listen(r)
     users = _parse_users(r)
     connections = {name: _parse_connection(r, name) for name in r.mapping(("connections",))}
+    if on_host is not None:
+        for conn in connections.values():
+            if conn.type == "local":
+                check_run_as(r, ("connections", conn.name), conn.local, on_host)
     policies = r.strings(("policies",))
     policy_files = tuple((base / p).resolve() for p in policies)
     r.only_keys(("recording",), ("retention_days", "strict"))
@@ -290,10 +308,10 @@ def parse_config(src: Source, path: Path) -> Config:
     )
 
 
-def load_config(path: Path) -> Config:
-    """Load and validate `gatehouse.yaml` at ``path``.
+def load_config(path: Path, host: Host | None = None) -> Config:
+    """Load and validate `gatehouse.yaml` at ``path`` (local accounts against ``host`` if given).
 
     Raises:
         ConfigError: naming file, line and key of the first problem.
     """
-    return parse_config(load_yaml(path), path.resolve())
+    return parse_config(load_yaml(path), path.resolve(), host)

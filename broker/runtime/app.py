@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import sys
 
@@ -18,7 +19,7 @@ from broker.policy.loader import PolicySet
 from broker.recording.retention import retention_loop
 from broker.runtime.gcpolicy import SessionCollector, full_collections, settle_startup
 from broker.runtime.loop import BrokerEventLoop
-from broker.runtime.provision import ensure_keys
+from broker.runtime.provision import ensure_keys, secure_state
 from broker.runtime.watchdog import LoopWatchdog
 from broker.services import Services
 
@@ -31,6 +32,16 @@ async def build_services(
     """Everything a session needs, from config (opens and verifies the audit log)."""
     paths = StatePaths(config.state_dir)
     ensure_keys(paths)
+    for path in secure_state(paths):
+        log.warning("state: %s was readable by other accounts; now owner-only", path)
+    for conn in config.connections.values():
+        if conn.local.unsafe_run_as_broker_user:
+            log.warning(
+                "UNSAFE: local connection %s runs as the broker's own account: whoever may "
+                "open it can read the vault, audit signing and masking keys "
+                "(unsafe_run_as_broker_user; for a demo on your own machine only)",
+                conn.name,
+            )
     events = await AuditEvents.open(config, worker=worker)
     engine = load_engine(policies, paths.masking_key)
     services = Services(config, policies, paths.vault(), events, masking=engine)
@@ -108,6 +119,7 @@ def serve(
     config: Config, policies: PolicySet, *, port: int | None = None, worker: int | None = None
 ) -> int:
     """Run the broker on its own loop; returns the process exit status."""
+    os.umask(0o077)  # everything the broker writes is its own: keys, audit log, recordings
     fastpath.install()
     with asyncio.Runner(loop_factory=BrokerEventLoop) as runner:
         try:

@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
 from pathlib import Path
+from typing import Any
 
 import asyncssh
 
+from broker.common.accounts import lookup_account
+from broker.common.errors import GatehouseError
 from broker.config.load import load_all
 from broker.config.state import StatePaths
 from broker.runtime.app import serve
 from broker.runtime.provision import ensure_keys
 
 DEMO_USER = "demo"
+DEMO_ACCOUNT = "gatehouse-demo"
+"""The unprivileged account the demo's shell runs as when the demo runs as root."""
 DEMO_POLICY = """\
 # Demo policy: the demo user may open the local shell; everything else is denied.
 access:
@@ -41,6 +49,36 @@ def _user_keys(state: Path) -> tuple[list[str], Path | None]:
     return [Path(str(private) + ".pub").read_text().strip()], private
 
 
+def _shell_connection() -> dict[str, Any]:
+    """The demo's `shell`: as an account of its own under root, else (unsafe) as the person.
+
+    A demo run by a person runs as that person and can switch to no other account, so its
+    shell is theirs: `unsafe_run_as_broker_user` says so, the broker warns at start, and the
+    banner repeats it. Run as root, the demo creates the system account `gatehouse-demo`
+    (no home, no login) and the shell runs as that, as a real deployment would.
+    """
+    shell: dict[str, Any] = {"type": "local", "command": ["bash", "-l"], "accepts": "shell"}
+    if os.geteuid() != 0:
+        shell["unsafe_run_as_broker_user"] = True
+        shell["description"] = "UNSAFE demo: a shell as you, who can read the broker's keys"
+        return shell
+    if lookup_account(DEMO_ACCOUNT) is None:
+        useradd = shutil.which("useradd") or "/usr/sbin/useradd"
+        made = subprocess.run(  # fixed argv
+            [useradd, "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", DEMO_ACCOUNT],
+            capture_output=True,
+            check=False,
+        )
+        if made.returncode != 0 and lookup_account(DEMO_ACCOUNT) is None:
+            raise GatehouseError(
+                f"cannot create the demo account {DEMO_ACCOUNT!r}: "
+                f"{made.stderr.decode(errors='replace').strip()}"
+            )
+    shell["run_as"] = DEMO_ACCOUNT
+    shell["description"] = f"a login shell on the broker host, as {DEMO_ACCOUNT}"
+    return shell
+
+
 def prepare_demo(directory: Path, port: int) -> tuple[Path, Path | None]:
     """Write (or refresh) the demo config; returns (config path, generated private key or None)."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -52,13 +90,7 @@ def prepare_demo(directory: Path, port: int) -> tuple[Path, Path | None]:
         "listen": f"127.0.0.1:{port}",
         "state_dir": "./state",
         "users": {DEMO_USER: {"keys": keys, "groups": ["engineers", "reviewers", "auditors"]}},
-        "connections": {
-            "shell": {
-                "type": "local",
-                "command": ["bash", "-l"],
-                "description": "a login shell on the broker host",
-            }
-        },
+        "connections": {"shell": _shell_connection()},
         "policies": ["policies/demo.yaml"],
         "recording": {"retention_days": 30, "strict": True},
         "audit": {"strict": True, "sinks": []},
@@ -85,5 +117,9 @@ def run_demo(directory: Path, *, port: int = 2222) -> int:
         print(f"  no ~/.ssh/*.pub found; generated a demo key: {generated}")
     print("  log in from another terminal with:")
     print(f"    ssh {ident}-o UserKnownHostsFile={known} -p {port} {DEMO_USER}@127.0.0.1")
+    if config.connections["shell"].local.unsafe_run_as_broker_user:
+        print("  UNSAFE: the demo's `shell` runs as you, the broker's own account, and can read")
+        print("  its keys (unsafe_run_as_broker_user). Run the demo as root to give the shell")
+        print(f"  an unprivileged account ({DEMO_ACCOUNT}); never serve this config to others.")
     print("  stop with Ctrl-C", flush=True)
     return serve(config, policies)

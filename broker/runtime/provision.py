@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
+import stat
 from pathlib import Path
 
 import asyncssh
 
 from broker.auditlog.keys import generate_signing_key
+from broker.common.errors import GatehouseError
 from broker.config.state import POLICY_SOURCE, StatePaths
 from broker.vault import create_key
+
+log = logging.getLogger(__name__)
+OWNER_ONLY = {True: 0o700, False: 0o600}
+"""The mode of a directory (True) and of a file (False) under the state dir, at most."""
 
 
 def _write_private(path: Path, data: bytes) -> None:
@@ -42,6 +49,41 @@ def ensure_keys(paths: StatePaths) -> list[Path]:
     return made
 
 
+def secure_state(paths: StatePaths) -> list[Path]:
+    """Make everything under the state dir owner-only (0700 dirs, 0600 files); returns what it fixed.
+
+    The keys, vault, audit log and recordings must be readable by the broker's account
+    alone: a local connection runs as another account and must find nothing it can open.
+    Symbolic links are neither followed nor changed.
+
+    Raises:
+        GatehouseError: the state dir, or something in it, belongs to another account.
+    """
+    uid = os.geteuid()
+    fixed: list[Path] = []
+    if not paths.root.is_dir():
+        return fixed
+    for here, dirs, files in os.walk(paths.root):
+        base = Path(here)
+        entries = [base] if base == paths.root else []
+        entries += [base / name for name in (*dirs, *files)]
+        for entry in entries:
+            st = entry.lstat()
+            if stat.S_ISLNK(st.st_mode):
+                continue
+            if st.st_uid != uid:
+                raise GatehouseError(
+                    f"{entry} belongs to uid {st.st_uid}, not to the broker's account "
+                    f"(uid {uid}); refusing to use this state dir"
+                )
+            limit = OWNER_ONLY[stat.S_ISDIR(st.st_mode)]
+            mode = stat.S_IMODE(st.st_mode)
+            if mode & ~limit:
+                os.chmod(entry, mode & limit)
+                fixed.append(entry)
+    return fixed
+
+
 CONFIG_TEMPLATE = """\
 # Gatehouse configuration. Reference: README.md ("Configuration").
 listen: 127.0.0.1:2222
@@ -50,7 +92,10 @@ users:
   # alice: {{keys: ["ssh-ed25519 AAAA... alice@laptop"], groups: [engineers]}}
 {users}
 connections:
-  shell: {{type: local, command: [bash, -l], description: "a shell on the broker host"}}
+  # Engineers reach targets through ssh connections; the broker hands out no shell of its own.
+  # A local connection runs a tool on this host as an unprivileged account of its own
+  # (never root, never the broker's account), and takes a command from `run` only if it says so:
+  # logs: {{type: local, command: [less, /var/log/app.log], run_as: gh-logs, accepts: none}}
   # web-1: {{type: ssh, host: 127.0.0.1, port: 22, user: deploy, credential: web-1,
   #         host_key: "ssh-ed25519 AAAA..."}}   # then: gatehouse secret set web-1 < key
 policies: [policies/default.yaml]

@@ -1,4 +1,4 @@
-"""Local connections: a command on the broker host, in a pty (terminal) or with pipes (run)."""
+"""Local connections: a command on the broker host as its own account, in a pty or with pipes."""
 
 from __future__ import annotations
 
@@ -12,10 +12,13 @@ import signal
 import struct
 import subprocess
 import termios
-from collections.abc import Mapping, Sequence
+from typing import Any
 
+from broker.common.accounts import Account, broker_account, lookup_account
 from broker.common.errors import UpstreamError
+from broker.config.model import Connection
 from broker.upstream.base import OutputCallback
+from broker.upstream.localexec import ChildPlan, command_argv, plan_child, verify_credentials
 
 log = logging.getLogger(__name__)
 READ_SIZE = 65536
@@ -23,16 +26,6 @@ READ_SIZE = 65536
 
 def _set_winsize(fd: int, cols: int, rows: int) -> None:
     fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
-
-
-def _child_env(term_type: str | None, extra: Mapping[str, str]) -> dict[str, str]:
-    keep = ("PATH", "HOME", "LANG", "LC_ALL", "USER", "LOGNAME", "SHELL", "TZ")
-    env = {k: v for k, v in os.environ.items() if k in keep}
-    env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
-    if term_type:
-        env["TERM"] = term_type
-    env.update(extra)
-    return env
 
 
 class LocalUpstream:
@@ -52,42 +45,57 @@ class LocalUpstream:
     @classmethod
     def start(
         cls,
-        argv: Sequence[str],
+        plan: ChildPlan,
         on_output: OutputCallback,
         *,
         term_type: str | None = None,
         size: tuple[int, int] = (80, 24),
-        env: Mapping[str, str] | None = None,
     ) -> LocalUpstream:
-        """Start ``argv``; raise UpstreamError if it cannot be started."""
-        child_env = _child_env(term_type, env or {})
+        """Start ``plan``'s process; raise UpstreamError if it cannot be started as planned.
+
+        When the plan switches user, the child calls setgroups, setgid and setuid (in that
+        order, real and saved ids too) before exec; once it runs, its credentials are read
+        back from /proc and the process is killed unless they are exactly the account's.
+        """
+        spawn: dict[str, Any] = {
+            "env": dict(plan.env),
+            "cwd": plan.cwd,
+            "start_new_session": True,
+            "close_fds": True,
+        }
+        if plan.drop_to is not None:
+            spawn.update(
+                user=plan.drop_to.uid,
+                group=plan.drop_to.gid,
+                extra_groups=list(plan.drop_to.groups),
+            )
+        argv = list(plan.argv)
         try:
             if term_type:
                 master, slave = pty.openpty()
                 _set_winsize(slave, *size)
-                proc = subprocess.Popen(
-                    list(argv),
-                    stdin=slave,
-                    stdout=slave,
-                    stderr=slave,
-                    env=child_env,
-                    start_new_session=True,
-                    close_fds=True,
-                )
-                os.close(slave)
+                if plan.drop_to is not None:
+                    os.fchown(slave, plan.drop_to.uid, -1)
+                try:
+                    proc = subprocess.Popen(  # argv from config, no shell
+                        argv, stdin=slave, stdout=slave, stderr=slave, **spawn
+                    )
+                except BaseException:
+                    os.close(master)
+                    raise
+                finally:
+                    os.close(slave)
                 self = cls(proc, on_output)
                 self._master = master
                 self._stdin = master
                 self._watch(master, stderr=False)
             else:
-                proc = subprocess.Popen(
-                    list(argv),
+                proc = subprocess.Popen(  # argv from config, no shell
+                    argv,
                     stdin=subprocess.PIPE,
                     stdout=subprocess.PIPE,
                     stderr=subprocess.PIPE,
-                    env=child_env,
-                    start_new_session=True,
-                    close_fds=True,
+                    **spawn,
                 )
                 self = cls(proc, on_output)
                 assert proc.stdin is not None
@@ -102,7 +110,28 @@ class LocalUpstream:
                 proc.stderr.close()
         except OSError as exc:
             raise UpstreamError(f"cannot start {argv[0]!r}: {exc.strerror}") from None
+        except subprocess.SubprocessError as exc:
+            raise UpstreamError(f"cannot start {argv[0]!r}: {exc}") from None
+        if plan.expect is not None:
+            try:
+                verify_credentials(proc.pid, plan.expect)
+            except UpstreamError:
+                self.kill()
+                raise
         return self
+
+    def kill(self) -> None:
+        """End the process at once and let go of its descriptors (it never ran as planned)."""
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self._proc.pid, signal.SIGKILL)
+        for fd in list(self._fds):
+            self._forget(fd)
+        for held in {self._master, self._stdin}:
+            if held is not None:
+                with contextlib.suppress(OSError):
+                    os.close(held)
+        self._master = self._stdin = None
+        self._proc.wait()
 
     def _watch(self, fd: int, *, stderr: bool) -> None:
         os.set_blocking(fd, False)
@@ -205,3 +234,42 @@ class LocalUpstream:
                     os.close(self._stdin)
                 self._stdin = None
         return status if status >= 0 else 128 - status
+
+
+def open_local(
+    conn: Connection,
+    command: str | None,
+    on_output: OutputCallback,
+    *,
+    term_type: str | None,
+    size: tuple[int, int],
+) -> LocalUpstream:
+    """Start local connection ``conn`` as its `run_as` account (``command``: from `run`).
+
+    Raises:
+        PolicyDenied: the connection takes no command (or not this one).
+        UpstreamError: its account is missing, root or the broker's own, or cannot be used.
+    """
+    argv = command_argv(conn, command)
+    broker = broker_account()
+    if conn.local.unsafe_run_as_broker_user:
+        account: Account | None = broker
+        log.warning(
+            "connection %s runs as the broker's own account %r (unsafe_run_as_broker_user)",
+            conn.name,
+            broker.name,
+        )
+    else:
+        account = lookup_account(conn.local.run_as)
+    if account is None:
+        raise UpstreamError(f"{conn.name}: no account {conn.local.run_as!r} on this host")
+    plan = plan_child(
+        argv,
+        account,
+        broker,
+        via=conn.local.run_as_via,
+        unsafe_broker_user=conn.local.unsafe_run_as_broker_user,
+        term_type=term_type,
+        broker_env=os.environ,
+    )
+    return LocalUpstream.start(plan, on_output, term_type=term_type, size=size)

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from tests.harness.accounts import local_connection
 from tests.harness.tmux import TmuxClient
 from tests.support.broker import BrokerProcess
 
@@ -20,7 +21,7 @@ access:
 def broker() -> Iterator[BrokerProcess]:
     proc = BrokerProcess(
         {"alice": ["engineers"], "carol": ["auditors"]},
-        {"shell": {"type": "local", "command": ["bash", "--norc"]}},
+        {"shell": local_connection(["bash", "--norc"])},
         POLICY,
     )
     with proc:

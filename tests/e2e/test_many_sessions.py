@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 import psutil
 import pytest
 
+from tests.harness.accounts import local_connection
 from tests.harness.pty_client import PtyClient
 from tests.support.broker import BrokerProcess
 from tests.support.tui_client import TuiClient
@@ -22,14 +23,14 @@ PICKER = re.compile(rb"to filter connections")
 FILTERED = re.compile(rb"2 of 3 connections")
 UNFILTERED = re.compile(rb"3 of 3 connections")
 POLICY = "access:\n  - {name: eng, groups: [engineers], connections: ['*'], action: allow}\n"
-LOCAL = {"type": "local", "command": ["true"]}
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def broker() -> Iterator[BrokerProcess]:
-    connections = {"web-1": LOCAL, "zeta-1": LOCAL, "zeta-2": LOCAL}
+    local = local_connection(["true"], accepts="none")
+    connections = {"web-1": local, "zeta-1": local, "zeta-2": local}
     with BrokerProcess({"alice": ["engineers"]}, connections, POLICY) as proc:
         yield proc
 

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 import pytest
 
 from recordings.store import RecordingStore
+from tests.harness.accounts import local_connection
 from tests.harness.tmux import TmuxClient
 from tests.support.broker import BrokerProcess
 from tests.tui.replay_fakes import write_session
@@ -46,7 +47,7 @@ def wait_gone(client: TmuxClient, text: str, timeout: float = 10.0) -> str:
 def broker() -> Iterator[BrokerProcess]:
     proc = BrokerProcess(
         {"rita": ["reviewers"], "alice": ["engineers"]},
-        {"shell": {"type": "local", "command": ["bash", "--norc"]}},
+        {"shell": local_connection(["bash", "--norc"])},
         POLICY,
     )
     store = RecordingStore(proc.dir / "state" / "recordings")

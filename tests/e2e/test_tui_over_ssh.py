@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from tests.harness.accounts import local_connection
 from tests.harness.sshd import SshdTarget
 from tests.harness.tmux import TmuxClient
 from tests.support.broker import BrokerProcess
@@ -37,7 +38,7 @@ def broker(sshd_target: SshdTarget) -> Iterator[BrokerProcess]:
         },
         "prod-1": {**base, "credential": "web-1", "host_key": sshd_target.host_key_line},
         "db-hidden": {**base, "credential": "web-1", "host_key": sshd_target.host_key_line},
-        "shell": {"type": "local", "command": ["bash", "--norc", "-i"]},
+        "shell": local_connection(["bash", "--norc", "-i"]),
     }
     proc = BrokerProcess({"alice": ["engineers"]}, connections, POLICY)
     proc.set_secret("web-1", sshd_target.client_key.read_bytes())

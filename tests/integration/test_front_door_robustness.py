@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import asyncssh
 import pytest
 
+from tests.harness.accounts import local_connection
 from tests.support.broker import BrokerProcess
 
 POLICY = """\
@@ -20,7 +21,7 @@ access:
 def broker() -> Iterator[BrokerProcess]:
     proc = BrokerProcess(
         {"alice": ["engineers"], "bob": ["engineers"]},
-        {"shell": {"type": "local", "command": ["bash", "--norc"]}},
+        {"shell": local_connection(["bash", "--norc"])},
         POLICY,
     )
     with proc:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.harness.accounts import local_connection
 from tests.harness.sshd import SshdTarget
 from tests.support.broker import BrokerProcess, keygen
 
@@ -42,7 +43,7 @@ def broker(
             "host_key": sshd_target.host_key_line,
         },
         "prod-db": {**base, "credential": "web-key", "host_key": sshd_target.host_key_line},
-        "shell": {"type": "local", "command": ["bash", "--norc"]},
+        "shell": local_connection(["bash", "--norc"]),
     }
     proc = BrokerProcess(
         {"alice": ["engineers"], "olga": ["ops"], "ben": ["ops", "unmasked"], "nobody": []},

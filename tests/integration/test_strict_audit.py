@@ -18,6 +18,7 @@ from broker.config.state import StatePaths
 from broker.runtime.provision import ensure_keys
 from broker.services import Services
 from broker.session.terminal import Principal
+from tests.harness.accounts import ensure_local_account, local_connection
 from tests.support.broker import BrokerProcess
 
 
@@ -33,7 +34,8 @@ def test_no_new_session_without_audit(tmp_path: Path) -> None:
         "access: [{name: all, groups: [eng], connections: ['*'], action: allow}]\n"
     )
     (tmp_path / "gatehouse.yaml").write_text(
-        "policies: [p.yaml]\nconnections: {shell: {type: local, command: [bash]}}\n"
+        f"policies: [p.yaml]\nconnections: {{shell: {{type: local, command: [bash], "
+        f"run_as: {ensure_local_account()}}}}}\n"
     )
     config, policies = load_all(tmp_path / "gatehouse.yaml")
     ensure_keys(StatePaths(config.state_dir))
@@ -46,7 +48,7 @@ def test_running_session_ends_when_audit_fails() -> None:
     """The broker process gets a file-size limit; once the audit log hits it, writes fail."""
     proc = BrokerProcess(
         {"alice": ["eng"]},
-        {"shell": {"type": "local", "command": ["bash", "--norc"]}},
+        {"shell": local_connection(["bash", "--norc"])},
         "access: [{name: all, groups: [eng], connections: ['*'], action: allow}]\n",
         extra={"recording": {"strict": False}},
     )

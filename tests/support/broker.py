@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from tests.harness.accounts import local_connection
 from tests.harness.ssh_client import ssh_client_argv
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -162,7 +163,7 @@ def shell_broker(*, workers: int = 1) -> BrokerProcess:
     """A broker with user alice and one `local` connection `shell` (bash), not yet started."""
     return BrokerProcess(
         {"alice": ["engineers"]},
-        {"shell": {"type": "local", "command": ["bash", "--norc"]}},
+        {"shell": local_connection(["bash", "--norc"])},
         SHELL_POLICY,
         workers=workers,
     )

@@ -23,7 +23,7 @@ connections:
   web-1: {{type: ssh, host: 127.0.0.1, port: 2201, user: deploy, credential: web-1,
           host_key: "{KEY}"}}
   shop-db: {{type: postgres, host: 127.0.0.1, database: shop, user: app, credential: shop-db}}
-  shell: {{type: local, command: [bash, -l]}}
+  shell: {{type: local, command: [bash, -l], run_as: gh-tools, accepts: shell}}
 policies: [policies/default.yaml]
 store: sqlite
 recording: {{retention_days: 30, strict: true}}
