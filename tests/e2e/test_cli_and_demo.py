@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import os
 import re
 import subprocess
@@ -9,6 +10,8 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+import pytest
 
 from tests.harness.process import free_port
 from tests.harness.ssh_client import ssh_client_argv
@@ -46,25 +49,73 @@ def test_init_then_check(tmp_path: Path) -> None:
     assert "already exists" in again.stderr
 
 
+def add_connection(config: Path, line: str) -> int:
+    """Add ``line`` under `connections:` in an `init` config; returns its line number."""
+    text = config.read_text().replace("connections:\n", f"connections:\n  {line}\n", 1)
+    config.write_text(text)
+    return next(i for i, ln in enumerate(text.splitlines(), 1) if ln.strip() == line)
+
+
+def refused_by_check_and_serve(config: Path, expected: str) -> None:
+    for args in (("check", "-c", str(config)), ("serve", "-c", str(config), "--port", "0")):
+        result = gatehouse(*args)
+        assert result.returncode == 2, (args, result.stderr)
+        assert expected in result.stderr, result.stderr
+        assert "listening" not in result.stdout
+
+
 def test_check_and_serve_refuse_bad_config(tmp_path: Path) -> None:
     gatehouse("init", str(tmp_path / "gh"))
     config = tmp_path / "gh" / "gatehouse.yaml"
-    text = config.read_text().replace("command: [bash, -l]", "command: bash")
-    config.write_text(text)
-    line = next(i for i, ln in enumerate(text.splitlines(), 1) if "command: bash" in ln)
-    for args in (("check", "-c", str(config)), ("serve", "-c", str(config), "--port", "0")):
-        result = gatehouse(*args)
-        assert result.returncode == 2, args
-        assert f"{config}:{line}: connections.shell.command: must be a list" in result.stderr
-        assert "listening" not in result.stdout
+    pristine = config.read_text()
+    line = add_connection(config, "tools: {type: local, command: bash, run_as: nobody}")
+    refused_by_check_and_serve(
+        config, f"{config}:{line}: connections.tools.command: must be a list"
+    )
     policy = tmp_path / "gh" / "policies" / "default.yaml"
     policy.write_text(policy.read_text().replace("action: deny}", "action: nope}", 1))
-    config.write_text(text.replace("command: bash", "command: [bash]"))
+    config.write_text(pristine)
     result = gatehouse("check", "-c", str(config))
     assert result.returncode == 2
     assert re.search(
         rf"{re.escape(str(policy))}:\d+: commands\.0\.action: must be one of", result.stderr
     )
+
+
+@pytest.mark.parametrize(
+    ("connection", "message"),
+    [
+        ("tools: {type: local, command: [bash, -l]}", "connections.tools.run_as: is required"),
+        (
+            "tools: {type: local, command: [bash, -l], run_as: root}",
+            "connections.tools.run_as: must not be root",
+        ),
+        (
+            f"tools: {{type: local, command: [bash, -l], run_as: {getpass.getuser()}}}",
+            "connections.tools.run_as: ",
+        ),
+        (
+            "tools: {type: local, command: [bash], run_as: no-such-account-9}",
+            "connections.tools.run_as: no account 'no-such-account-9' on this host",
+        ),
+    ],
+)
+def test_local_connection_needs_an_unprivileged_account(
+    tmp_path: Path, connection: str, message: str
+) -> None:
+    """`run_as` missing, root, the broker's own account (the one running check), or unknown."""
+    gatehouse("init", str(tmp_path / "gh"))
+    config = tmp_path / "gh" / "gatehouse.yaml"
+    line = add_connection(config, connection)
+    refused_by_check_and_serve(config, f"{config}:{line}: {message}")
+
+
+def test_init_hands_out_no_broker_shell(tmp_path: Path) -> None:
+    gatehouse("init", str(tmp_path / "gh"))
+    config = (tmp_path / "gh" / "gatehouse.yaml").read_text()
+    live = [ln for ln in config.splitlines() if not ln.lstrip().startswith("#")]
+    assert not any("type: local" in ln for ln in live)
+    assert "shell" not in (tmp_path / "gh" / "policies" / "default.yaml").read_text()
 
 
 def test_secret_set_never_echoes(tmp_path: Path) -> None:
@@ -138,8 +189,8 @@ def test_demo_from_nothing_to_a_shell(
         deadline = time.monotonic() + 20
         while "type to filter" in client.capture() and time.monotonic() < deadline:
             time.sleep(0.05)  # the picker stepped aside: keys now go to the shell
-        client.send_text("echo demo-$((2*21))\n")
-        client.wait_for(re.compile(r"^demo-42", re.M), timeout=30)
+        client.send_text("echo demo-$((2*21))-$(id -un)\n")  # as root: its own account
+        client.wait_for(re.compile(r"^demo-42-gatehouse-demo", re.M), timeout=30)
         client.send_text("exit\n")
         client.wait_for("Session on shell ended", timeout=15)
         client.send_keys("q")

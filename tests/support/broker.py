@@ -41,6 +41,7 @@ class BrokerProcess:
         *,
         extra: Mapping[str, Any] | None = None,
         workers: int = 1,
+        env: Mapping[str, str] | None = None,
     ) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="gh-broker-"))
         self.keys: dict[str, Path] = {}
@@ -63,6 +64,8 @@ class BrokerProcess:
         self.config.write_text(json.dumps(config, indent=1))
         self.port = 0
         self.workers = workers
+        self.env = dict(env or {})
+        """Extra environment variables of the broker process."""
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = self.dir / "broker.log"
 
@@ -83,7 +86,7 @@ class BrokerProcess:
 
     def start(self, timeout: float = 20.0) -> BrokerProcess:
         log = self.log_path.open("ab")
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
         self.proc = subprocess.Popen(
             [
                 *(sys.executable, "-m", "broker.cli", "serve", "-c", str(self.config)),

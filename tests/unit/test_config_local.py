@@ -131,3 +131,13 @@ def test_defaults_take_no_command(tmp_path: Path) -> None:
 )
 def test_accepted(tmp_path: Path, local: str, broker: Account) -> None:
     load(tmp_path, local, host(broker))
+
+
+def test_demo_shell_is_unsafe_only_when_not_root(monkeypatch: pytest.MonkeyPatch) -> None:
+    from broker.runtime import demo
+
+    monkeypatch.setattr(demo.os, "geteuid", lambda: 1000)
+    shell = demo._shell_connection()
+    assert shell["unsafe_run_as_broker_user"] is True
+    assert "run_as" not in shell
+    assert "UNSAFE" in shell["description"]
