@@ -8,6 +8,7 @@ import fcntl
 import logging
 import os
 import pty
+import shutil
 import signal
 import struct
 import subprocess
@@ -18,7 +19,13 @@ from broker.common.accounts import Account, broker_account, lookup_account
 from broker.common.errors import UpstreamError
 from broker.config.model import Connection
 from broker.upstream.base import OutputCallback
-from broker.upstream.localexec import ChildPlan, command_argv, plan_child, verify_credentials
+from broker.upstream.localexec import (
+    SETPRIV_PATH,
+    ChildPlan,
+    command_argv,
+    plan_child,
+    verify_credentials,
+)
 
 log = logging.getLogger(__name__)
 READ_SIZE = 65536
@@ -271,5 +278,6 @@ def open_local(
         unsafe_broker_user=conn.local.unsafe_run_as_broker_user,
         term_type=term_type,
         broker_env=os.environ,
+        setpriv=shutil.which("setpriv", path=SETPRIV_PATH),
     )
     return LocalUpstream.start(plan, on_output, term_type=term_type, size=size)

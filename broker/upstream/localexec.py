@@ -13,6 +13,8 @@ from broker.common.errors import PolicyDenied, UpstreamError
 from broker.config.model import Connection
 
 SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"
+SETPRIV_PATH = "/usr/bin:/bin:/usr/sbin:/sbin"
+"""Where ``setpriv`` is looked for (never the broker's own PATH)."""
 KEEP_FROM_BROKER = ("LANG", "LC_ALL", "TZ")
 """The only variables of the broker's own environment a child sees."""
 
@@ -98,12 +100,16 @@ def plan_child(
     unsafe_broker_user: bool,
     term_type: str | None,
     broker_env: Mapping[str, str],
+    setpriv: str | None,
 ) -> ChildPlan:
     """Decide how ``argv`` is started as ``account`` by a broker running as ``broker``.
 
+    A switched child execs through ``setpriv --no-new-privs``: from then on no set-user-ID
+    program (su, sudo, pkexec) or file capability gives it back any privilege.
+
     Raises:
-        UpstreamError: the account is root or the broker's own (without the unsafe flag), or
-            the broker cannot switch to it.
+        UpstreamError: the account is root or the broker's own (without the unsafe flag), the
+            broker cannot switch to it, or there is no ``setpriv`` to start it with.
     """
     if account.uid == 0:
         raise UpstreamError(f"refusing to run a local connection as root ({account.name!r})")
@@ -115,17 +121,22 @@ def plan_child(
                 f"refusing to run a local connection as the broker's own account {account.name!r}"
             )
         return ChildPlan(tuple(argv), env, cwd, drop_to=None, expect=None)
+    if setpriv is None:
+        raise UpstreamError(
+            "cannot start a local connection without new privileges: setpriv (util-linux) "
+            "is not installed"
+        )
+    argv = (setpriv, "--no-new-privs", "--", *argv)
     if broker.uid == 0:
-        return ChildPlan(tuple(argv), env, cwd, drop_to=account, expect=account)
+        return ChildPlan(argv, env, cwd, drop_to=account, expect=account)
     if via != "sudo":
         raise UpstreamError(
             f"the broker runs as {broker.name!r}, not root, and cannot start a process as "
             f"{account.name!r} (set `run_as_via: sudo` to use sudo)"
         )
-    if any("=" in word for word in argv[:1]):
-        raise UpstreamError("a local command whose program name contains '=' cannot go via sudo")
     # sudo may keep variables of its own policy: `env -i` makes the environment exactly ours,
-    # and `--chdir` moves to a directory the account itself can enter.
+    # and `--chdir` moves to a directory the account itself can enter. Its first word after
+    # the assignments is setpriv's path, so no word of the command is read as an assignment.
     assignments = [f"{k}={v}" for k, v in sorted(env.items())]
     line = (
         *("sudo", "-n", "-u", account.name, "--"),

@@ -10,7 +10,10 @@ import base64
 import os
 import pwd
 import re
+import shutil
 import stat
+import subprocess
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -152,7 +155,7 @@ def test_local_process_runs_as_its_account(broker: BrokerProcess) -> None:
         broker,
         "sh",
         "python3 -c 'import os; print(os.getresuid(), os.getresgid(), sorted(os.getgroups()))'; "
-        "grep -E '^Cap(Prm|Eff)' /proc/self/status; pwd; env",
+        "grep -E '^(Cap(Prm|Eff)|NoNewPrivs)' /proc/self/status; pwd; env",
     )
     assert status == 0, output
     text = output.decode()
@@ -160,6 +163,7 @@ def test_local_process_runs_as_its_account(broker: BrokerProcess) -> None:
     assert f"({uid}, {uid}, {uid}) ({gid}, {gid}, {gid}) [{gid}]" in text
     assert re.search(r"^CapPrm:\s+0+$", text, re.M)
     assert re.search(r"^CapEff:\s+0+$", text, re.M)
+    assert re.search(r"^NoNewPrivs:\s+1$", text, re.M)  # su, sudo and the like gain nothing
     env = dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
     assert env["USER"] == env["LOGNAME"] == LOCAL_ACCOUNT
     assert env["HOME"] == account.pw_dir
@@ -168,7 +172,7 @@ def test_local_process_runs_as_its_account(broker: BrokerProcess) -> None:
     assert ENV_MARKER not in text
     assert "PYTHONUNBUFFERED" not in env
     assert "GH_BROKER_MARK" not in env
-    cwd = text.splitlines()[3]
+    cwd = text.splitlines()[4]
     home_ok = os.path.isdir(account.pw_dir) and os.stat(account.pw_dir).st_uid == uid
     assert cwd == (account.pw_dir if home_ok else "/")
     assert str(broker.dir) not in cwd
@@ -218,3 +222,25 @@ def test_state_is_owner_only(broker: BrokerProcess) -> None:
             if stat.S_IMODE(st.st_mode) & ~limit:
                 loose.append(f"{path} {stat.S_IMODE(st.st_mode):o}")
     assert loose == []
+
+
+def test_a_setuid_root_program_gives_nothing_back(broker: BrokerProcess) -> None:
+    """Even a set-user-ID root program left lying around does not make the child root."""
+    where = Path(tempfile.mkdtemp(prefix="gh-suid-", dir="/tmp"))
+    try:
+        where.chmod(0o755)
+        planted = where / "id"
+        shutil.copy2("/usr/bin/id", planted)
+        planted.chmod(0o4755)
+        direct = subprocess.run(
+            ["runuser", "-u", LOCAL_ACCOUNT, "--", str(planted), "-u"],
+            capture_output=True,
+            check=False,
+        )
+        if direct.stdout.strip() != b"0":
+            pytest.skip(f"{where} does not honour set-user-ID bits (mounted nosuid?)")
+        status, output = run(broker, "sh", f"{planted} -u")
+        assert status == 0, output
+        assert output.strip() == str(pwd.getpwnam(LOCAL_ACCOUNT).pw_uid).encode()
+    finally:
+        shutil.rmtree(where)

@@ -77,6 +77,7 @@ def plan(account: Account, broker: Account, **kw: object) -> ChildPlan:
         "unsafe_broker_user": False,
         "term_type": "xterm",
         "broker_env": BROKER_ENV,
+        "setpriv": "/usr/bin/setpriv",
     }
     options.update(kw)
     return plan_child(("less", "app.log"), account, broker, **options)  # type: ignore[arg-type]
@@ -85,6 +86,7 @@ def plan(account: Account, broker: Account, **kw: object) -> ChildPlan:
 def test_root_broker_drops_to_the_account_with_a_fresh_environment() -> None:
     child = plan(TOOLS, ROOT)
     assert child.drop_to == TOOLS
+    assert child.argv == ("/usr/bin/setpriv", "--no-new-privs", "--", "less", "app.log")
     assert child.expect == TOOLS
     assert child.cwd == "/"  # its home does not exist
     assert child.env == {
@@ -106,6 +108,8 @@ def test_root_broker_drops_to_the_account_with_a_fresh_environment() -> None:
         (ROOT, BROKER, {"via": "sudo"}, "as root"),
         (BROKER, BROKER, {}, "broker's own account"),
         (TOOLS, BROKER, {}, "cannot start a process as 'gh-tools'"),
+        (TOOLS, ROOT, {"setpriv": None}, "setpriv"),
+        (TOOLS, BROKER, {"via": "sudo", "setpriv": None}, "setpriv"),
     ],
 )
 def test_refused(account: Account, broker: Account, kw: dict[str, object], message: str) -> None:
@@ -123,7 +127,7 @@ def test_sudo_when_configured_and_not_root() -> None:
     child = plan(TOOLS, BROKER, via="sudo")
     argv = child.argv
     assert argv[:8] == ("sudo", "-n", "-u", "gh-tools", "--", "/usr/bin/env", "-i", "--chdir=/")
-    assert argv[-2:] == ("less", "app.log")
+    assert argv[-5:] == ("/usr/bin/setpriv", "--no-new-privs", "--", "less", "app.log")
     assert "USER=gh-tools" in argv
     assert not any(word.startswith(("PYTHONPATH=", "GATEHOUSE_", "SSH_AUTH")) for word in argv)
     assert child.drop_to is None
