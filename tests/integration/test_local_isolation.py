@@ -198,6 +198,10 @@ def test_run_on_a_connection_that_takes_no_command_is_refused(broker: BrokerProc
     assert result.returncode == 1
     assert result.stdout == b""
     assert b"connection 'logs' takes no command" in result.stderr
+    tail = broker.cli("audit", "tail").stdout.decode()
+    failed = [ln for ln in tail.splitlines() if "session.failed" in ln and " logs " in ln]
+    assert failed, tail
+    assert "takes no command" in failed[-1]
 
 
 def test_args_connection_gets_words_never_dash_c(broker: BrokerProcess) -> None:
