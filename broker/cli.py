@@ -80,6 +80,13 @@ def cmd_check(args: argparse.Namespace) -> int:
         f"{len(policies.access)} access rules, {len(policies.commands)} command rules, "
         f"{len(masking.detectors)} masking detectors"
     )
+    for conn in config.connections.values():
+        if conn.local.unsafe_run_as_broker_user:
+            print(
+                f"warning: UNSAFE: local connection {conn.name!r} runs as the broker's own "
+                "account and can read its keys (unsafe_run_as_broker_user; a demo only)",
+                file=sys.stderr,
+            )
     return 0
 
 
@@ -234,7 +241,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler.setFormatter(EscapingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, handlers=[handler])
     logging.getLogger("asyncssh").setLevel(logging.WARNING)
-    os.umask(0o077)  # state, exports and copies the command writes are the owner's alone
+    # state, exports and copies the command writes are the owner's alone (restored after,
+    # for callers that run commands in their own process)
+    umask = os.umask(0o077)
     try:
         _resolve_state(args)
         code: int = args.func(args)
@@ -251,6 +260,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    finally:
+        os.umask(umask)
     return code
 
 

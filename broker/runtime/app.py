@@ -119,14 +119,14 @@ def serve(
     config: Config, policies: PolicySet, *, port: int | None = None, worker: int | None = None
 ) -> int:
     """Run the broker on its own loop; returns the process exit status."""
-    os.umask(0o077)  # everything the broker writes is its own: keys, audit log, recordings
     fastpath.install()
-    with asyncio.Runner(loop_factory=BrokerEventLoop) as runner:
-        try:
+    umask = os.umask(0o077)  # everything the broker writes is its own: keys, audit, recordings
+    try:
+        with asyncio.Runner(loop_factory=BrokerEventLoop) as runner:
             runner.run(run_broker(config, policies, port=port, worker=worker))
-        except OSError as exc:
-            print(
-                f"gatehouse: cannot listen on {config.listen_host}: {exc.strerror}", file=sys.stderr
-            )
-            return 1
+    except OSError as exc:
+        print(f"gatehouse: cannot listen on {config.listen_host}: {exc.strerror}", file=sys.stderr)
+        return 1
+    finally:
+        os.umask(umask)
     return 0

@@ -110,6 +110,7 @@ ATTACKS: list[tuple[str, Callable[[Path, int], str]]] = [
     ("environ", lambda _, p: f"cat /proc/{p}/environ; tr '\\0' '\\n' < /proc/$PPID/environ"),
     ("every environ", lambda *_: "for p in /proc/[0-9]*; do cat $p/environ; done 2>/dev/null"),
     ("fds", lambda _, p: f"ls -l /proc/{p}/fd/; cat /proc/{p}/fd/*"),
+    ("inherited fds", lambda *_: "ls -l /proc/self/fd/ /proc/$$/fd/; cat /proc/$$/fd/[3-9]*"),
     ("cwd and root", lambda s, p: f"ls /proc/{p}/cwd/; cat /proc/{p}/root{s}/keys/vault.key"),
     (
         "mem",
@@ -142,6 +143,9 @@ def test_run_cannot_read_broker_secrets(
     status, output = run(broker, "sh", attack(state(broker), broker.proc.pid))
     assert_no_secret(broker, output)
     assert b"uid0" not in output
+    if name == "inherited fds":
+        assert b"/state" not in output, output
+        assert b"gh-broker-" not in output, output
     if name == "ptrace":
         assert b"attach -1" in output, output
     if name in ("cat", "python open", "dot-dot", "vault entry", "environ", "mem"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -141,3 +142,21 @@ def test_demo_shell_is_unsafe_only_when_not_root(monkeypatch: pytest.MonkeyPatch
     assert shell["unsafe_run_as_broker_user"] is True
     assert "run_as" not in shell
     assert "UNSAFE" in shell["description"]
+
+
+def test_check_warns_about_the_unsafe_flag(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from broker import cli
+
+    monkeypatch.setattr(Host, "current", classmethod(lambda cls: host(GATEHOUSE)))
+    path, _ = load(tmp_path, "unsafe_run_as_broker_user: true", host(GATEHOUSE))
+    before = os.umask(0o022)
+    try:
+        assert cli.main(["check", "-c", str(path)]) == 0
+        assert os.umask(0o022) == 0o022  # the command's owner-only umask does not leak out
+    finally:
+        os.umask(before)
+    out = capsys.readouterr()
+    assert out.out.startswith("ok: ")
+    assert "UNSAFE: local connection 'tools' runs as the broker's own account" in out.err
