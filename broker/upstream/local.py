@@ -20,6 +20,7 @@ from broker.common.errors import UpstreamError
 from broker.config.model import Connection
 from broker.upstream.base import OutputCallback
 from broker.upstream.localexec import (
+    SAFE_PATH,
     SETPRIV_PATH,
     ChildPlan,
     command_argv,
@@ -77,6 +78,7 @@ class LocalUpstream:
                 extra_groups=list(plan.drop_to.groups),
             )
         argv = list(plan.argv)
+        program = plan.program or argv[0]
         try:
             if term_type:
                 master, slave = pty.openpty()
@@ -116,9 +118,9 @@ class LocalUpstream:
                 proc.stdout.close()
                 proc.stderr.close()
         except OSError as exc:
-            raise UpstreamError(f"cannot start {argv[0]!r}: {exc.strerror}") from None
+            raise UpstreamError(f"cannot start {program!r}: {exc.strerror}") from None
         except subprocess.SubprocessError as exc:
-            raise UpstreamError(f"cannot start {argv[0]!r}: {exc}") from None
+            raise UpstreamError(f"cannot start {program!r}: {exc}") from None
         if plan.expect is not None:
             try:
                 verify_credentials(proc.pid, plan.expect)
@@ -258,6 +260,10 @@ def open_local(
         UpstreamError: its account is missing, root or the broker's own, or cannot be used.
     """
     argv = command_argv(conn, command)
+    if shutil.which(argv[0], path=SAFE_PATH) is None:
+        raise UpstreamError(
+            f"{conn.name}: cannot start {argv[0]!r}: no such program on {SAFE_PATH}"
+        )
     broker = broker_account()
     if conn.local.unsafe_run_as_broker_user:
         account: Account | None = broker

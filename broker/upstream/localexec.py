@@ -31,6 +31,8 @@ class ChildPlan:
     """Working directory: the account's home if it owns one, else `/`."""
     drop_to: Account | None = None
     """The account the child switches to before exec (the broker is root); None: no switch."""
+    program: str = ""
+    """The connection's own program (what error messages name; `argv` may start with setpriv)."""
     expect: Account | None = None
     """The account the started process must run as, checked once it runs (None: unchecked:
     the unsafe broker-user mode, or sudo, which starts as root and switches itself)."""
@@ -120,15 +122,16 @@ def plan_child(
             raise UpstreamError(
                 f"refusing to run a local connection as the broker's own account {account.name!r}"
             )
-        return ChildPlan(tuple(argv), env, cwd, drop_to=None, expect=None)
+        return ChildPlan(tuple(argv), env, cwd, drop_to=None, program=argv[0])
     if setpriv is None:
         raise UpstreamError(
             "cannot start a local connection without new privileges: setpriv (util-linux) "
             "is not installed"
         )
+    program = argv[0]
     argv = (setpriv, "--no-new-privs", "--", *argv)
     if broker.uid == 0:
-        return ChildPlan(argv, env, cwd, drop_to=account, expect=account)
+        return ChildPlan(argv, env, cwd, drop_to=account, program=program, expect=account)
     if via != "sudo":
         raise UpstreamError(
             f"the broker runs as {broker.name!r}, not root, and cannot start a process as "
@@ -144,7 +147,7 @@ def plan_child(
         *assignments,
         *argv,
     )
-    return ChildPlan(line, {"PATH": SAFE_PATH}, "/", drop_to=None, expect=None)
+    return ChildPlan(line, {"PATH": SAFE_PATH}, "/", drop_to=None, program=program)
 
 
 def _status_fields(pid: int) -> dict[str, list[str]]:

@@ -12,6 +12,7 @@ from broker.common.accounts import Account, lookup_account
 from broker.common.errors import PolicyDenied, UpstreamError
 from broker.config.local import LocalSettings
 from broker.config.model import Connection
+from broker.upstream.local import open_local
 from broker.upstream.localexec import ChildPlan, command_argv, plan_child, verify_credentials
 from tests.harness.accounts import ensure_local_account
 
@@ -157,3 +158,9 @@ def test_credentials_are_read_back(account: Account) -> None:
     finally:
         child.kill()
         child.wait()
+
+
+def test_a_missing_program_is_named() -> None:
+    conn = replace(logs("none"), command=("no-such-program-x1",))
+    with pytest.raises(UpstreamError, match=r"logs: cannot start 'no-such-program-x1': no such"):
+        open_local(conn, None, lambda data, stderr: None, term_type=None, size=(80, 24))
