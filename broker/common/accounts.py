@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import grp
 import os
 import pwd
 from collections.abc import Callable
@@ -24,6 +25,20 @@ class Account:
     """Home directory (it may not exist: system accounts often have none)."""
     shell: str
     """Login shell."""
+    group_names: tuple[str, ...] = ()
+    """Names of ``groups``, where the group database has one."""
+
+
+ROOT_EQUIVALENT_GROUPS = frozenset(
+    ("root", "sudo", "wheel", "admin", "docker", "lxd", "incus-admin", "libvirt", "disk", "kmem")
+)
+"""Groups whose members can become root or read any file (raw disks, memory, containers)."""
+
+
+def privileged_groups(account: Account) -> list[str]:
+    """The groups of ``account`` that would let it past the broker's file permissions."""
+    named = [g for g in account.group_names if g in ROOT_EQUIVALENT_GROUPS]
+    return named + (["gid 0"] if 0 in account.groups and "root" not in named else [])
 
 
 def _account(entry: pwd.struct_passwd) -> Account:
@@ -31,6 +46,12 @@ def _account(entry: pwd.struct_passwd) -> Account:
         groups = tuple(sorted(set(os.getgrouplist(entry.pw_name, entry.pw_gid))))
     except OSError:
         groups = (entry.pw_gid,)
+    names = []
+    for gid in groups:
+        try:
+            names.append(grp.getgrgid(gid).gr_name)
+        except KeyError:
+            continue
     return Account(
         name=entry.pw_name,
         uid=entry.pw_uid,
@@ -38,6 +59,7 @@ def _account(entry: pwd.struct_passwd) -> Account:
         groups=groups,
         home=entry.pw_dir,
         shell=entry.pw_shell or "/bin/sh",
+        group_names=tuple(names),
     )
 
 

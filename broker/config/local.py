@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from broker.common.accounts import Host
+from broker.common.accounts import Host, privileged_groups
 from broker.common.yamlsrc import KeyPath, Reader
 
 Accepts = Literal["none", "shell", "args"]
@@ -92,6 +92,12 @@ def check_run_as(r: Reader, path: KeyPath, local: LocalSettings, host: Host) -> 
             key,
             f"{local.run_as!r} is the broker's own account, which can read its keys: "
             "name another, unprivileged account",
+        )
+    if privileged := privileged_groups(account):
+        raise r.src.error(
+            key,
+            f"{local.run_as!r} is in {', '.join(privileged)}, which can become root or read "
+            "any file: name an account without such groups",
         )
     if not host.is_root and local.run_as_via != "sudo":
         raise r.src.error(

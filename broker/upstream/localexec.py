@@ -8,7 +8,7 @@ import stat
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from broker.common.accounts import Account
+from broker.common.accounts import Account, privileged_groups
 from broker.common.errors import PolicyDenied, UpstreamError
 from broker.config.model import Connection
 
@@ -117,6 +117,11 @@ def plan_child(
         raise UpstreamError(f"refusing to run a local connection as root ({account.name!r})")
     env = child_env(account, term_type, broker_env)
     cwd = home_dir(account)
+    if account.uid != broker.uid and (privileged := privileged_groups(account)):
+        raise UpstreamError(
+            f"refusing to run a local connection as {account.name!r}: it is in "
+            f"{', '.join(privileged)}"
+        )
     if account.uid == broker.uid:
         if not unsafe_broker_user:
             raise UpstreamError(

@@ -30,7 +30,9 @@ ROOT = Account("root", 0, 0, (0,), "/root", "/bin/bash")
 TOOR = Account("toor", 0, 0, (0,), "/root", "/bin/sh")
 GATEHOUSE = Account("gatehouse", 990, 990, (990,), "/var/lib/gatehouse", "/usr/sbin/nologin")
 TOOLS = Account("gh-tools", 991, 991, (991, 4), "/home/gh-tools", "/bin/bash")
-ACCOUNTS = {a.name: a for a in (ROOT, TOOR, GATEHOUSE, TOOLS)}
+DOCKERY = Account("ops", 992, 992, (992, 998), "/home/ops", "/bin/bash", ("ops", "docker"))
+WHEELISH = Account("wheely", 993, 0, (0,), "/home/wheely", "/bin/bash")
+ACCOUNTS = {a.name: a for a in (ROOT, TOOR, GATEHOUSE, TOOLS, DOCKERY, WHEELISH)}
 
 
 def host(broker: Account) -> Host:
@@ -64,6 +66,8 @@ def refused(tmp_path: Path, local: str, on: Host | None = None) -> ConfigError:
             "is the broker's own account",
         ),
         ("run_as: nosuch", host(ROOT), KEY_LINE, "connections.tools.run_as", "no account 'nosuch'"),
+        ("run_as: ops", host(ROOT), KEY_LINE, "connections.tools.run_as", "'ops' is in docker"),
+        ("run_as: wheely", host(ROOT), KEY_LINE, "connections.tools.run_as", "is in gid 0"),
         (
             "run_as: gh-tools",
             host(GATEHOUSE),

@@ -110,6 +110,8 @@ def test_root_broker_drops_to_the_account_with_a_fresh_environment() -> None:
         (BROKER, BROKER, {}, "broker's own account"),
         (TOOLS, BROKER, {}, "cannot start a process as 'gh-tools'"),
         (TOOLS, ROOT, {"setpriv": None}, "setpriv"),
+        (replace(TOOLS, group_names=("gh-tools", "disk")), ROOT, {}, "it is in disk"),
+        (replace(TOOLS, groups=(0, 991)), ROOT, {}, "it is in gid 0"),
         (TOOLS, BROKER, {"via": "sudo", "setpriv": None}, "setpriv"),
     ],
 )
