@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import pwd
+import shutil
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -15,6 +19,7 @@ from broker.config.state import StatePaths
 from broker.frontdoor.channel import Principal
 from broker.runtime.provision import ensure_keys
 from broker.services import Services
+from tests.harness.accounts import ensure_local_account
 from tests.tui.fakes import FakeChannel
 
 
@@ -39,7 +44,8 @@ def services(tmp_path: Path, audit: AuditFailingAt) -> Services:
     )
     (tmp_path / "gatehouse.yaml").write_text(
         "policies: [p.yaml]\nrecording: {strict: false}\n"
-        "connections: {shell: {type: local, command: [bash, --norc]}}\n"
+        "connections: {shell: {type: local, command: [bash, --norc], accepts: shell, "
+        f"run_as: {ensure_local_account()}}}}}\n"
     )
     config, policies = load_all(tmp_path / "gatehouse.yaml")
     ensure_keys(StatePaths(config.state_dir))
@@ -47,7 +53,11 @@ def services(tmp_path: Path, audit: AuditFailingAt) -> Services:
 
 
 def test_command_does_not_start_when_its_record_cannot_be_written(tmp_path: Path) -> None:
-    marker = tmp_path / "ran"
+    # where the local connection's account could write the marker (pytest's tmp is root's)
+    drop = Path(tempfile.mkdtemp(prefix="gh-drop-", dir="/tmp"))
+    account = pwd.getpwnam(ensure_local_account())
+    os.chown(drop, account.pw_uid, account.pw_gid)
+    marker = drop / "ran"
     audit = AuditFailingAt("command.run")
     broker = services(tmp_path, audit)
     principal = Principal("alice", ("eng",))
@@ -60,7 +70,10 @@ def test_command_does_not_start_when_its_record_cannot_be_written(tmp_path: Path
             await broker.settle()
             await broker.recorders.stop()
 
-    with pytest.raises(AuditWriteError):
-        asyncio.run(attempt())
-    assert not marker.exists()
+    try:
+        with pytest.raises(AuditWriteError):
+            asyncio.run(attempt())
+        assert not marker.exists()
+    finally:
+        shutil.rmtree(drop)
     assert "session.start" not in audit.records
