@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
+from recordings.errors import RecordingError
 from recordings.index import Marker
 from recordings.replay import Player, Playhead, Scrollback
 
@@ -188,7 +189,7 @@ class PlaybackController:
         t = self._clamp(t)
         try:
             self.head = self.player.seek(t)
-        except Exception:
+        except RecordingError:
             self.playing = False
             raise
         self.position = t
@@ -209,7 +210,7 @@ class PlaybackController:
             return
         try:
             head.advance(t)
-        except Exception:
+        except RecordingError:
             self.playing = False
             raise
         self.position = t

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from broker.common.errors import RecordingError
+from recordings.errors import RecordingError
 from recordings.playback import FRAME, SPEEDS, PlaybackController, VirtualClock
 from recordings.replay import render_text
 from recordings.store import RecordingStore
