@@ -11,7 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from broker.auditchain.record import AuditRecord
+from broker.auditlog.keys import generate_signing_key, key_paths
 from broker.auditlog.query import RecordFilter, RecordView
+from broker.auditlog.writer import append_sync
 from broker.common.errors import PolicyDenied
 from broker.frontdoor.channel import Principal
 from broker.review.audit import (
@@ -23,7 +25,6 @@ from broker.review.audit import (
     parse_filter,
 )
 from broker.review.services import ReviewServices
-from tests.support.auditlog import write_state_log
 
 AUDITOR = Principal("carol", ("auditors",))
 ENGINEER = Principal("alice", ("engineers",))
@@ -203,9 +204,11 @@ async def test_clear_ends_the_rounds() -> None:
 
 
 async def test_review_services_verify_live_records_of_a_real_log(tmp_path: Path) -> None:
-    written = write_state_log(
-        tmp_path, [("alice", "command.run", "web-1", {"n": n}) for n in range(5)]
-    )
+    key = generate_signing_key(key_paths(tmp_path)[0])
+    written = [
+        append_sync(tmp_path / "audit", key, "alice", "command.run", "web-1", {"n": n})
+        for n in range(5)
+    ]
     polls: list[int] = []
 
     async def poll() -> None:
