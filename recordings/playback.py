@@ -7,12 +7,12 @@ import bisect
 import heapq
 import itertools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from recordings.errors import RecordingError
 from recordings.index import Marker
-from recordings.replay import Player, Playhead, Scrollback
+from recordings.replay import Match, Player, Playhead, Scrollback
 
 __all__ = [
     "FRAME",
@@ -165,6 +165,12 @@ class PlaybackController:
         """The emulator at ``position`` (a new object after a jump, the same after a step)."""
         self.markers: tuple[Marker, ...] = player.commands()
         """The captured command lines, in time order."""
+        self.search_text = ""
+        """The text of the last search."""
+        self.matches: tuple[Match, ...] = ()
+        """Where it appeared, in time order."""
+        self.match_index = -1
+        """The match shown last (-1: none)."""
         self._marker_times = [m.time for m in self.markers]
         self._key_times = [k.time for k in player.index.keyframes]
         self._time_map = player.time_map(max_idle)
@@ -278,6 +284,36 @@ class PlaybackController:
         else:
             i = bisect.bisect_left(times, self.position - 0.5) - 1
         return i if 0 <= i < len(times) else None
+
+    # -- search --------------------------------------------------------------------------
+
+    def search(self, text: str) -> list[Match]:
+        """Find ``text`` in the recording's text index (reads a file: call it off the loop)."""
+        return self.player.search(text)
+
+    def take_matches(self, text: str, found: Sequence[Match]) -> int | None:
+        """Keep a search's result; return the first match at or after the position.
+
+        Wraps to the first match when none is after the position; None when nothing matched.
+        The match before the position counts as the one shown, so "next" goes forward.
+        """
+        self.search_text, self.matches = text, tuple(found)
+        if not found:
+            self.match_index = -1
+            return None
+        times = [m.time for m in found]
+        i = bisect.bisect_left(times, self.position - 1e-3)
+        self.match_index = max(0, i - 1)
+        return i if i < len(found) else 0
+
+    def goto_match(self, i: int) -> Match:
+        """Seek to match ``i`` (counted round: -1 is the last) and return it."""
+        self.match_index = i % len(self.matches)
+        match = self.matches[self.match_index]
+        self.seek(match.time)
+        return match
+
+    # -- scrollback ---------------------------------------------------------------------
 
     def scrollback(self, t: float | None = None) -> Scrollback:
         """Return the text scrolled off up to ``t`` (default: the position), and the screen.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import bisect
 import inspect
 import logging
 from collections.abc import Callable
@@ -73,9 +72,7 @@ class ReplayScreen(Screen[None]):
         self.playback = PlaybackController(player, clock, start=start)
         self.on_close = on_close
         self.title = escape_controls(title or f"Replay {player.cast_path.stem}")
-        self.matches: list[Match] = []
-        self.match_index = -1
-        self.search_text = search
+        self.playback.search_text = search
         self._markers = self.playback.markers
         self._shown_head: Playhead | None = None
         self._finished = False
@@ -100,6 +97,11 @@ class ReplayScreen(Screen[None]):
         """True while long pauses are shortened."""
         return self.playback.skip_idle
 
+    @property
+    def matches(self) -> tuple[Match, ...]:
+        """Where the last search found its text."""
+        return self.playback.matches
+
     def compose(self) -> ComposeResult:
         yield Header()
         with Horizontal(id="replay-body"):
@@ -121,9 +123,9 @@ class ReplayScreen(Screen[None]):
         self.query_one("#replay-commands", OptionList).display = bool(self._markers)
         self.seek(self.position)
         self.query_one(TerminalView).focus()
-        if self.search_text:
-            self.query_one("#replay-search", Input).value = self.search_text
-            self.run_search(self.search_text, jump=False)
+        if self.playback.search_text:
+            self.query_one("#replay-search", Input).value = self.playback.search_text
+            self.run_search(self.playback.search_text, jump=False)
 
     # -- state shown -------------------------------------------------------------------------
 
@@ -266,47 +268,44 @@ class ReplayScreen(Screen[None]):
     async def run_search(self, text: str, *, jump: bool) -> None:
         """Find ``text`` in the recording's text index; with ``jump``, go to the next match."""
         try:
-            found = await asyncio.to_thread(self.player.search, text)
+            found = await asyncio.to_thread(self.playback.search, text)
         except RecordingError as exc:
             self._status(f"search failed: {exc}", error=True)
             return
-        self.search_text = text
-        self.matches = found
+        first = self.playback.take_matches(text, found)
         self.view.highlight = text
-        if not found:
-            self.match_index = -1
+        if first is None:
             self._status(f"{text!r} does not appear in this recording.", error=True)
-            return
-        times = [m.time for m in found]
-        self.match_index = max(0, bisect.bisect_left(times, self.position - 1e-3) - 1)
-        if jump:
-            i = bisect.bisect_left(times, self.position - 1e-3)
-            self._goto_match(i if i < len(found) else 0)
+        elif jump:
+            self._goto_match(first)
         else:
             self._status(f"{len(found)} matches for {text!r} · n next, N previous")
 
     def _goto_match(self, i: int) -> None:
-        self.match_index = i % len(self.matches)
-        m = self.matches[self.match_index]
-        self.seek(m.time)
-        n = len(self.matches)
+        playback = self.playback
+        try:
+            m = playback.goto_match(i)
+        except RecordingError as exc:
+            self._fail(exc)
+            return
+        self._render_playback()
         where = ""
         if (
             m.kind == "screen"
-            and self.search_text.lower() not in "\n".join(self.view.text_lines()).lower()
+            and playback.search_text.lower() not in "\n".join(self.view.text_lines()).lower()
         ):
             where = "  (scrolled off the screen here: b shows the scrollback)"
-        self._status(
-            f"match {self.match_index + 1}/{n} at {fmt_time(m.time)}: {m.line_text.strip()}{where}"
-        )
+        n, at = len(playback.matches), playback.match_index + 1
+        self._status(f"match {at}/{n} at {fmt_time(m.time)}: {m.line_text.strip()}{where}")
 
     def action_match(self, direction: int) -> None:
-        if not self.matches:
+        playback = self.playback
+        if not playback.matches:
             self._status(
-                "No search yet: press / to search." if not self.search_text else "No matches."
+                "No search yet: press / to search." if not playback.search_text else "No matches."
             )
             return
-        self._goto_match(self.match_index + direction)
+        self._goto_match(playback.match_index + direction)
 
     # -- scrollback ---------------------------------------------------------------------------
 

@@ -274,3 +274,27 @@ def test_playback_needs_no_textual() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert out.strip() == ""
+
+
+def test_search_goes_to_the_first_match_at_or_after_the_position(store: RecordingStore) -> None:
+    playback, _ = controller(store, start=40.2)
+    found = playback.search("needle")
+    assert [m.time for m in found] == [40.0, 40.0, 40.5]
+    first = playback.take_matches("needle", found)
+    assert first == 2  # the output line at 40.5; the command at 40.0 is behind
+    match = playback.goto_match(first)
+    assert (playback.position, match.line_text) == (40.5, "needle-42")
+    assert playback.goto_match(playback.match_index + 1) is found[0]  # wraps around
+    assert playback.goto_match(playback.match_index - 1) is found[2]
+
+
+def test_search_past_the_last_match_wraps_to_the_first(store: RecordingStore) -> None:
+    playback, _ = controller(store, start=45.0)
+    assert playback.take_matches("needle", playback.search("needle")) == 0
+
+
+def test_search_without_matches(store: RecordingStore) -> None:
+    playback, _ = controller(store, start=3.0)
+    assert playback.take_matches("absent", playback.search("absent")) is None
+    assert (playback.matches, playback.match_index, playback.search_text) == ((), -1, "absent")
+    assert playback.position == 3.0
