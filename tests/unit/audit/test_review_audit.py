@@ -15,7 +15,6 @@ from broker.auditlog.keys import generate_signing_key, key_paths
 from broker.auditlog.query import RecordFilter, RecordView
 from broker.auditlog.writer import append_sync
 from broker.common.errors import PolicyDenied
-from broker.frontdoor.channel import Principal
 from broker.review.audit import (
     GIVE_UP_AFTER,
     READ_BACK_MARGIN,
@@ -25,6 +24,7 @@ from broker.review.audit import (
     parse_filter,
 )
 from broker.review.services import ReviewServices
+from broker.session.terminal import Principal
 
 AUDITOR = Principal("carol", ("auditors",))
 ENGINEER = Principal("alice", ("engineers",))
