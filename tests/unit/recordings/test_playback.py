@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 from pathlib import Path
 
 import pytest
@@ -260,20 +259,6 @@ async def test_an_unreadable_recording_pauses_and_keeps_the_position(
     with pytest.raises(RecordingError):
         playback.seek(10.0)
     assert not playback.playing
-
-
-def test_playback_needs_no_textual() -> None:
-    import subprocess
-
-    code = (
-        "import sys, recordings.playback, recordings.scrollback\n"
-        "bad = sorted(m for m in sys.modules if m.split('.')[0] in {'textual', 'tui'})\n"
-        "print(','.join(bad))\n"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    ).stdout
-    assert out.strip() == ""
 
 
 def test_search_goes_to_the_first_match_at_or_after_the_position(store: RecordingStore) -> None:
