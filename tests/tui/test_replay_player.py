@@ -328,6 +328,18 @@ async def test_playing_to_the_end_stops(player: Any) -> None:
     assert screen.playing
 
 
+async def test_a_recording_gone_while_playing_pauses_with_the_reason(player: Any) -> None:
+    _, pilot, screen = player
+    await pilot.press("space")
+    screen.player.cast_path.unlink()  # retention, or an operator, removed it meanwhile
+    await play_for(pilot, screen, 0.1)
+    assert not screen.playing
+    assert screen.position == 0.0
+    assert "cannot replay" in status(screen)
+    assert screen.query_one("#status").has_class("error")
+    assert "paused" in str(screen.query_one(Timeline).render())
+
+
 async def test_small_viewer_crops_and_follows_the_cursor(tmp_path: Path) -> None:
     store = RecordingStore(tmp_path)
     write_session(store, "s1", width=150, height=50)
