@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from recordings.errors import RecordingError
-from recordings.playback import FRAME, SPEEDS, PlaybackController, VirtualClock
+from recordings.playback import FRAME, SPEEDS, MonotonicClock, PlaybackController, VirtualClock
 from recordings.replay import render_text
 from recordings.store import RecordingStore
 from tests.support.casts import write_session
@@ -283,3 +283,19 @@ def test_search_without_matches(store: RecordingStore) -> None:
     assert playback.take_matches("absent", playback.search("absent")) is None
     assert (playback.matches, playback.match_index, playback.search_text) == ((), -1, "absent")
     assert playback.position == 3.0
+
+
+async def test_plays_to_the_end_on_the_monotonic_clock(store: RecordingStore) -> None:
+    """The clock people watch: real frames, waited for by the end of playback, not a sleep."""
+    playback = PlaybackController(store.open("s1"), start=44.8)
+    assert isinstance(playback.clock, MonotonicClock)
+    playback.seek(playback.position)
+    playback.change_speed(4)  # 16x: 0.2 s of recording in about 13 ms
+    frames: list[float] = []
+    playback.play()
+    async with asyncio.timeout(10):
+        await playback.run(lambda: frames.append(playback.position))
+    assert frames
+    assert frames == sorted(frames)
+    assert playback.position == 45.0
+    assert not playback.playing
