@@ -20,8 +20,9 @@ from recordings.asciicast import (
     scan_events,
 )
 from recordings.errors import RecordingError
+from recordings.scrollback import ScrollbackScreen
 from recordings.snapshot import capture
-from recordings.terminal import Screen, Stream
+from recordings.terminal import Stream
 from recordings.writer import open_private
 
 INDEX_MAGIC = b"GHIDX1\n"
@@ -111,21 +112,6 @@ def text_line(ms: int, kind: str, text: str) -> bytes:
     return f"{ms}\t{kind}\t{clean}\n".encode("utf-8", "replace")
 
 
-class _IndexingScreen(Screen):
-    """A screen that reports each row scrolled off its top."""
-
-    def __init__(self, columns: int, lines: int) -> None:
-        self.scrolled_off: list[str] = []
-        super().__init__(columns, lines)
-
-    def index(self) -> None:
-        top, bottom = self.margins or (0, self.lines - 1)
-        if self.cursor.y == bottom and top == 0 and not self.alternate and 0 in self.buffer:
-            line = self.buffer[0]
-            self.scrolled_off.append("".join(line[x].data for x in range(self.columns)).rstrip())
-        super().index()
-
-
 class IndexBuilder:
     """Build the index while a recording is written (or from a finished ``.cast``).
 
@@ -174,7 +160,7 @@ class IndexBuilder:
         self.keyframe_seconds = keyframe_seconds
         self.sample_seconds = sample_seconds
         self.gap_seconds = gap_seconds
-        self.screen = _IndexingScreen(header.width, header.height)
+        self.screen = ScrollbackScreen(header.width, header.height)
         self.stream = Stream(self.screen)
         self.keyframes: list[Keyframe] = []
         self.markers: list[Marker] = []
@@ -214,7 +200,7 @@ class IndexBuilder:
         if event.code == "o":
             self.stream.feed(event.data)
             self._since_keyframe += len(event.data)
-            if self.screen.scrolled_off:
+            if self.screen.scrolled:
                 self._note_scrolled(previous)
         elif event.code == "r":
             cols, rows = parse_resize(event.data)
@@ -233,10 +219,10 @@ class IndexBuilder:
 
     def _note_scrolled(self, previous: float) -> None:
         seen = set(self._rows)
-        for text in self.screen.scrolled_off:
+        for text in self.screen.scrolled:
             if text.strip() and text not in seen:
                 self._text.append(text_line(_ms(previous), "s", text))
-        self.screen.scrolled_off.clear()
+        self.screen.scrolled.clear()
 
     def _sample(self) -> None:
         self._sample_time = self.time
@@ -244,12 +230,10 @@ class IndexBuilder:
         if not screen.dirty:
             return
         seen = set(self._rows)
-        cols = screen.columns
         for y in sorted(screen.dirty):
             if y >= screen.lines:
                 continue
-            line = screen.buffer.get(y)
-            text = "".join(line[x].data for x in range(cols)).rstrip() if line else ""
+            text = screen.row_text(y)
             self._rows[y] = text
             if text.strip() and text not in seen:
                 seen.add(text)

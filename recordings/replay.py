@@ -11,6 +11,7 @@ from pathlib import Path
 from recordings.asciicast import Event, Header, header_end, parse_resize, scan_events
 from recordings.errors import RecordingError
 from recordings.index import Index, Keyframe, Marker, build_index, load_index
+from recordings.scrollback import SCROLLBACK_LINES, ScrollbackScreen
 from recordings.snapshot import ScreenState, render_text, restore, screen_state
 from recordings.terminal import Screen, Stream
 
@@ -19,6 +20,7 @@ __all__ = [
     "Player",
     "Playhead",
     "ScreenState",
+    "Scrollback",
     "TimeMap",
     "apply_event",
     "compress_idle",
@@ -37,6 +39,16 @@ class Match:
     """The whole screen line (or command line) that contains the text."""
     kind: str = "screen"
     """``screen`` for text shown, ``command`` for a captured command line."""
+
+
+@dataclass(frozen=True)
+class Scrollback:
+    """The text of a terminal at one moment: what scrolled off, then what is on screen."""
+
+    history: tuple[str, ...]
+    """Rows scrolled off the top of the main screen, oldest first (the newest ones kept)."""
+    shown: tuple[str, ...]
+    """The screen's rows, without trailing blank rows."""
 
 
 def apply_event(screen: Screen, stream: Stream, event: Event) -> None:
@@ -143,6 +155,31 @@ class Player:
     def screen_at(self, t: float) -> ScreenState:
         """Return the screen as it was at ``t`` seconds (after every event at or before it)."""
         return self.seek(t).state()
+
+    def scrollback(self, t: float, *, keep: int = SCROLLBACK_LINES) -> Scrollback:
+        """Replay from the start to ``t``; return the rows scrolled off and those on screen.
+
+        Keyframes hold no scrollback, so this reads every event up to ``t``.
+
+        Raises:
+            RecordingError: the recording cannot be read or is malformed.
+        """
+        path = self.cast_path
+        try:
+            with open(path, "rb") as f:
+                header, offset = header_end(f, path=str(path))
+                screen = ScrollbackScreen(header.width, header.height, keep=keep)
+                stream = Stream(screen)
+                for event, _ in scan_events(f, offset, path=str(path)):
+                    if event.time > t:
+                        break
+                    apply_event(screen, stream, event)
+        except OSError as exc:
+            raise RecordingError(f"cannot read recording {path}: {exc.strerror}") from None
+        shown = [row.rstrip() for row in screen.display]
+        while shown and not shown[-1]:
+            shown.pop()
+        return Scrollback(tuple(screen.scrolled), tuple(shown))
 
     def commands(self) -> tuple[Marker, ...]:
         """Return the captured command lines with their times."""

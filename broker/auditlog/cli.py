@@ -4,24 +4,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
 from broker.auditlog.evidence import export_evidence, verify_evidence
 from broker.auditlog.keys import load_state_public_key
-from broker.auditlog.query import RecordFilter, read_recent
+from broker.auditlog.query import RecordFilter, parse_time, read_recent
 from broker.auditlog.segments import load_checkpoints, verify_log
 from broker.common.errors import AuditVerificationError, GatehouseError
 from broker.common.text import escape_controls, escape_json_controls
 
 StateDirResolver = Callable[[argparse.Namespace], Path]
-
-_RELATIVE = re.compile(r"(\d+)([smhdw])")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
 def parse_when(text: str, *, now: datetime | None = None) -> datetime:
@@ -30,18 +26,10 @@ def parse_when(text: str, *, now: datetime | None = None) -> datetime:
     Raises:
         argparse.ArgumentTypeError: Not a time.
     """
-    now = now or datetime.now(UTC)
-    if text == "now":
-        return now
-    if match := _RELATIVE.fullmatch(text):
-        return now - timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
     try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r}: expected e.g. 2025-01-31, 2025-01-31T12:00:00Z, 24h or 7d"
-        ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        return parse_time(text, now=now)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def add_commands(

@@ -2,14 +2,41 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from broker.auditchain.canonical import chain_hash, format_time
 from broker.auditchain.record import AuditRecord, RecordFormatError, parse_record
 from broker.auditchain.signing import SignatureError, as_keyring
 from broker.auditlog.segments import Keys, list_segments, reverse_lines
+
+_RELATIVE = re.compile(r"(\d+)([smhdw])")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_time(text: str, *, now: datetime | None = None) -> datetime:
+    """Parse a time bound: RFC 3339 / ISO 8601 (naive means UTC), a date, ``now`` or ``7d`` ago.
+
+    Raises:
+        ValueError: Not a time (the message quotes ``text`` and gives examples).
+    """
+    now = now or datetime.now(UTC)
+    if text == "now":
+        return now
+    if match := _RELATIVE.fullmatch(text):
+        try:
+            return now - timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+        except OverflowError as exc:
+            raise ValueError(str(exc)) from None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(
+            f"{text!r}: expected e.g. 2025-01-31, 2025-01-31T12:00:00Z, 24h or 7d"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)

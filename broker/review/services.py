@@ -11,12 +11,21 @@ from typing import Any
 from broker.auditlog.keys import load_state_public_key
 from broker.auditlog.query import RecordFilter, RecordView, read_recent
 from broker.common.errors import PolicyDenied
+from broker.review.audit import LiveVerifier, Poll
 from broker.session.terminal import Principal
 from recordings.replay import Player
 from recordings.store import RecordingInfo, RecordingStore, StoreMatch
 
 REVIEWERS = "reviewers"
 AUDITORS = "auditors"
+
+
+LIVE_POLL_SECONDS = 0.05
+"""Pause before each read-back of live audit records."""
+
+
+async def _pause() -> None:
+    await asyncio.sleep(LIVE_POLL_SECONDS)
 
 
 @dataclass
@@ -37,11 +46,20 @@ class ReviewServices:
         audit_dir: Any,
         state_dir: Any,
         emit: Callable[[str, str, str, dict[str, Any]], Any],
+        *,
+        poll: Poll | None = None,
     ) -> None:
+        """Serve the recordings and audit log below these directories.
+
+        ``poll`` is awaited before each read-back of live audit records (by default a
+        pause of :data:`LIVE_POLL_SECONDS`, so that records arriving together are read
+        back together).
+        """
         self.store = RecordingStore(recordings_dir)
         self.audit_dir = audit_dir
         self.state_dir = state_dir
         self._emit = emit
+        self._poll: Poll = poll or _pause
         self.subscribe: Callable[[Callable[[Any], None]], Callable[[], None]] | None = None
         """Set by the broker when a live audit log runs: add a listener, get an unsubscribe."""
 
@@ -116,3 +134,13 @@ class ReviewServices:
         if self.subscribe is None:
             return lambda: None
         return self.subscribe(listener)
+
+    def live_verifier(self, principal: Principal, where: RecordFilter) -> LiveVerifier:
+        """A verifier that reads live records matching ``where`` back, as ``principal``.
+
+        Raises:
+            PolicyDenied: ``principal`` is not in the auditors group.
+        """
+        if not self.is_auditor(principal):
+            raise PolicyDenied("the audit log is for the auditors group", rule="auditors")
+        return LiveVerifier(lambda limit: self.audit_records(principal, where, limit), self._poll)

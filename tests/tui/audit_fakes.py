@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
 from broker.auditchain.record import AuditRecord
 from broker.auditlog.query import RecordFilter, RecordView
 from broker.common.errors import PolicyDenied
+from broker.review.audit import LiveVerifier
 from broker.review.services import ReviewServices
 from broker.session.terminal import Principal
 from tests.tui.fakes import FakeChannel, FakeServices
@@ -67,6 +69,11 @@ class FakeReview:
         self.unsubscribed = 0
         self.keep_written = True
         """False: records reported as written are never found when read back."""
+        self.due = asyncio.Event()
+        """While set, live records are read back at once; clear it to hold read-backs."""
+        self.due.set()
+        self.polls = 0
+        """Read-backs that were due."""
 
     async def audit_records(
         self, principal: Principal, where: RecordFilter, limit: int = 500
@@ -96,6 +103,14 @@ class FakeReview:
             self.unsubscribed += 1
 
         return unsubscribe
+
+    def live_verifier(self, principal: Principal, where: RecordFilter) -> LiveVerifier:
+        """The real verifier, reading back from this fake, polled by :attr:`due`."""
+        return LiveVerifier(lambda limit: self.audit_records(principal, where, limit), self.poll)
+
+    async def poll(self) -> None:
+        await self.due.wait()
+        self.polls += 1
 
     def write(self, rec: AuditRecord) -> None:
         """A record became durable: store it (unless told not to) and tell the listeners."""

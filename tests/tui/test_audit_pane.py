@@ -2,26 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 from textual import events
 from textual.widgets import Input, Static
 
 from broker.auditlog.query import RecordFilter, RecordView
+from broker.review.audit import READ_BACK_MARGIN
 from tests.tui.audit_fakes import AUDITOR, ENGINEER, FakeReview, make_app, record
 from tui.app import GatehouseApp
-from tui.screens.audit import (
-    READ_BACK_MARGIN,
-    AuditDetailScreen,
-    AuditScreen,
-    FilterText,
-    parse_filter,
-    summary,
-)
+from tui.screens.audit import AuditDetailScreen, AuditScreen, summary
 from tui.screens.connections import ConnectionsScreen
 from tui.widgets import audit_table
 from tui.widgets.audit_table import AuditTable, live_view, short_details
@@ -48,9 +39,16 @@ def notes_of(app: GatehouseApp, monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return notes
 
 
+async def settle(pilot: Any) -> None:
+    """Let queued messages be handled and the workers they started (reads, read-backs) end."""
+    await pilot.pause()
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
 async def open_pane(pilot: Any) -> None:
     await pilot.press("a")
-    await pilot.pause(0.1)
+    await settle(pilot)
     assert isinstance(pilot.app.screen, AuditScreen)
 
 
@@ -65,7 +63,7 @@ async def set_filter(pilot: Any, **fields: str) -> None:
     assert last is not None
     last.focus()
     await pilot.press("enter")
-    await pilot.pause(0.1)
+    await settle(pilot)
 
 
 async def test_a_opens_the_pane_for_an_auditor() -> None:
@@ -151,7 +149,7 @@ async def test_keys_typed_ahead_in_one_read_land_in_the_filter() -> None:
         typed = [("slash", "/"), *((c, c) for c in "alice"), ("enter", "\r")]
         for key, character in typed:  # queued together, as the driver posts one read
             app.post_message(events.Key(key, character))
-        await pilot.pause(0.3)
+        await settle(pilot)
         assert app.screen.query_one("#audit-user", Input).value == "alice"
         assert isinstance(app.screen, AuditScreen)
         assert app.screen.where.actor == "alice"
@@ -286,7 +284,7 @@ async def test_live_record_appears_then_is_verified() -> None:
         assert seqs(app) == ["1", "2", "3", "4", "5", "6", "7", "8"]
         assert rows(app)[7][2:4] == ("dave", "session.end")
         assert app.screen.query_one(AuditTable).cursor_row == 7
-        await pilot.pause(0.3)
+        await settle(pilot)
         assert [row[6] for row in rows(app)][-2:] == ["✓", "✓"]
         assert "8 records · ✓ chain verified" in status(app)
         where, limit = review.queries[-1]
@@ -301,7 +299,7 @@ async def test_live_record_outside_the_filter_is_not_shown() -> None:
         asked = len(review.queries)
         review.write(record(7, "dave"))
         review.write(record(8, "bob", "login.success", "", {}))
-        await pilot.pause(0.3)
+        await settle(pilot)
         assert seqs(app) == ["3", "4", "5", "8"]
         assert len(review.queries) == asked + 1  # the read-back of seq 8 alone
 
@@ -312,11 +310,15 @@ async def test_live_record_missing_from_the_log_is_marked_bad() -> None:
     app, _ = make_app(review=review)
     async with app.run_test(size=SIZE) as pilot:
         await open_pane(pilot)
+        review.due.clear()  # hold the read-backs
         review.write(record(7))
         await pilot.pause()
         assert rows(app)[-1][6] == "…"
         assert "1 awaiting verification" in status(app)
-        await pilot.pause(0.6)
+        assert review.polls == 0
+        review.due.set()
+        await settle(pilot)
+        assert review.polls == 3  # given up after three read-backs without it
         assert rows(app)[-1][6] == "✗"
         assert "first: seq 7: written, but not found in the log" in status(app)
 
@@ -329,7 +331,7 @@ async def test_live_records_while_loading_are_not_lost_or_doubled() -> None:
         assert isinstance(screen, AuditScreen)
         screen.load()
         review.write(record(7))  # read back by the load and reported live
-        await pilot.pause(0.3)
+        await settle(pilot)
         assert seqs(app) == ["1", "2", "3", "4", "5", "6", "7"]
 
 
@@ -344,7 +346,7 @@ async def test_leaving_the_pane_unsubscribes() -> None:
         assert review.unsubscribed == 1
         review.write(record(7))  # nobody listens: nothing breaks
         await pilot.press("a")
-        await pilot.pause(0.1)
+        await settle(pilot)
         assert seqs(app)[-1] == "7"
         assert len(review.listeners) == 1
 
@@ -356,7 +358,7 @@ async def test_oldest_rows_are_dropped_past_the_cap(monkeypatch: pytest.MonkeyPa
         await open_pane(pilot)
         assert seqs(app) == ["2", "3", "4", "5", "6"]
         review.write(record(7))
-        await pilot.pause(0.3)
+        await settle(pilot)
         assert seqs(app) == ["3", "4", "5", "6", "7"]
         assert rows(app)[-1][6] == "✓"
 
@@ -377,45 +379,6 @@ async def test_record_text_is_never_read_as_markup() -> None:
 
 
 # -- the pure helpers behind the pane ------------------------------------------------------
-
-NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
-
-
-@pytest.mark.parametrize(
-    ("typed", "since", "until"),
-    [
-        (FilterText(), None, None),
-        (FilterText(since="24h"), "2026-11-21T12:00:00+00:00", None),
-        (FilterText(since=" 90m "), "2026-11-22T10:30:00+00:00", None),
-        (FilterText(since="2026-11-22T10:00:00Z"), "2026-11-22T10:00:00+00:00", None),
-        (FilterText(since="2026-11-22T10:00:00+02:00"), "2026-11-22T10:00:00+02:00", None),
-        (FilterText(since="2026-11-22 10:00"), "2026-11-22T10:00:00+00:00", None),
-        (FilterText(until="2026-11-22"), None, "2026-11-22T23:59:59.999999+00:00"),
-        (FilterText(until="2026-11-22T08:00:00Z"), None, "2026-11-22T08:00:00+00:00"),
-        (FilterText(since="1d", until="now"), "2026-11-21T12:00:00+00:00", NOW.isoformat()),
-    ],
-)
-def test_parse_filter_times(typed: FilterText, since: str | None, until: str | None) -> None:
-    where = parse_filter(typed, now=NOW)
-    assert (where.since.isoformat() if where.since else None) == since
-    assert (where.until.isoformat() if where.until else None) == until
-
-
-def test_parse_filter_strips_the_text_fields() -> None:
-    where = parse_filter(FilterText(" bob ", " login. ", " web-1 "), now=NOW)
-    assert (where.actor, where.action, where.target) == ("bob", "login.", "web-1")
-
-
-@given(since=st.text(max_size=30), until=st.text(max_size=30))
-@settings(max_examples=300, deadline=None)
-def test_parse_filter_only_raises_value_error_naming_the_field(since: str, until: str) -> None:
-    try:
-        where = parse_filter(FilterText(since=since, until=until), now=NOW)
-    except ValueError as exc:
-        assert str(exc).startswith(("since:", "until:"))  # noqa: PT017
-    else:
-        if where.since and where.until:
-            assert where.since <= where.until
 
 
 def test_summary_counts_and_first_problem() -> None:
@@ -450,7 +413,7 @@ async def test_a_burst_arrives_in_one_batch_and_verifies_in_one_read() -> None:
         screen.post_message = lambda m: posted.append(m) or original(m)  # type: ignore[method-assign]
         for seq in range(7, 507):
             review.write(record(seq, "dave"))
-        await pilot.pause(0.4)
+        await settle(pilot)
         assert sum(isinstance(m, AuditScreen.RecordsArrived) for m in posted) == 1
         assert seqs(app)[-1] == "506"
         assert len(seqs(app)) == 506
@@ -465,13 +428,13 @@ async def test_a_typed_in_a_burst_after_other_letters_stays_a_letter() -> None:
         await pilot.pause()
         for key in "shal":  # arrive together, as from a paste or a fast typist over ssh
             app.post_message(events.Key(key, key))
-        await pilot.pause(0.1)
+        await settle(pilot)
         assert isinstance(app.screen, ConnectionsScreen)
         assert app.screen.query_one("#filter", Input).value == "shal"
         assert review.queries == []
         await pilot.press("escape")
         for key in "as":
             app.post_message(events.Key(key, key))
-        await pilot.pause(0.1)
+        await settle(pilot)
         assert isinstance(app.screen, AuditScreen)  # `a` first, on the empty filter, opens it
         assert app.screen.query_one("#audit-user", Input).value == ""

@@ -24,6 +24,13 @@ def rows(app: GatehouseApp) -> list[str]:
     return [str(table.get_row_at(i)[0]) for i in range(table.row_count)]
 
 
+async def settle(pilot: Any) -> None:
+    """Let the queued keys be handled and the session worker they started end."""
+    await pilot.pause()
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
 def status(app: GatehouseApp) -> str:
     return str(app.screen.query_one("#status", Static).render())
 
@@ -81,7 +88,7 @@ async def test_enter_connects_selected_row() -> None:
     app, services = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("down", "down", "enter")
-        await pilot.pause(0.2)
+        await settle(pilot)
         assert services.opened == ["shell"]
         assert "Session on shell ended (exit status 0)" in status(app)
 
@@ -90,7 +97,7 @@ async def test_enter_after_filter_connects_the_match() -> None:
     app, services = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("w", "e", "b", "-", "enter")
-        await pilot.pause(0.2)
+        await settle(pilot)
         assert services.opened == ["web-1"]
 
 
@@ -100,7 +107,7 @@ async def test_upstream_error_shows_and_stays() -> None:
     app, _ = make_app(services)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("enter")
-        await pilot.pause(0.2)
+        await settle(pilot)
         assert "cannot connect to 127.0.0.1:1" in status(app)
         assert isinstance(app.screen, ConnectionsScreen)
         assert app.screen.query_one("#status").has_class("error")
@@ -112,7 +119,7 @@ async def test_a_failure_quoting_the_target_is_masked_like_its_output() -> None:
     app, _ = make_app(services)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("enter")
-        await pilot.pause(0.2)
+        await settle(pilot)
         shown = status(app) + " ".join(str(n.message) for n in app._notifications)
         assert "refused" in shown
         assert "4111 1111 1111 1111" not in shown

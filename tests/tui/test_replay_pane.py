@@ -40,9 +40,16 @@ def make_app(
     return GatehouseApp(services, channel), services  # type: ignore[arg-type]
 
 
+async def settle(pilot: Pilot[None]) -> None:
+    """Let queued messages be handled and the workers they started (service calls) end."""
+    await pilot.pause()
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
 async def open_pane(pilot: Pilot[None]) -> RecordingsScreen:
     await pilot.press("r")
-    await pilot.pause(0.1)
+    await settle(pilot)
     screen = pilot.app.screen
     assert isinstance(screen, RecordingsScreen)
     return screen
@@ -59,7 +66,7 @@ def status(screen: Any) -> str:
 
 async def set_field(pilot: Pilot[None], screen: RecordingsScreen, name: str, value: str) -> None:
     screen.query_one(f"#rec-{name}", Input).value = value
-    await pilot.pause(0.1)
+    await pilot.pause()
 
 
 async def test_r_opens_the_pane_and_a_reviewer_sees_all(store: RecordingStore) -> None:
@@ -140,14 +147,14 @@ async def test_text_search_lists_moments_and_opens_there(store: RecordingStore) 
         screen = await open_pane(pilot)
         await set_field(pilot, screen, "user", "bob")
         await pilot.press(*"needle", "enter")
-        await pilot.pause(0.2)
+        await settle(pilot)
         assert ("search", "needle") in services.review.calls
         assert set(column(screen, 0)) == {"s-bob"}  # the user filter still applies
         assert column(screen, 1) == ["0:40", "0:40", "0:40"]
         assert set(column(screen, 4)) == {"ran", "shown"}
         assert "3 moments in 1 sessions" in status(screen)
         await pilot.press("down", "down", "enter")  # the `needle-42` output line, at 40.5 s
-        await pilot.pause(0.2)
+        await settle(pilot)
         player = app.screen
         assert isinstance(player, ReplayScreen)
         assert ("open", "s-bob") in services.review.calls
@@ -155,7 +162,7 @@ async def test_text_search_lists_moments_and_opens_there(store: RecordingStore) 
         assert player.view.highlight == "needle"
         assert "needle-42" in "\n".join(player.view.text_lines())
         await pilot.press("q")
-        await pilot.pause(0.1)
+        await settle(pilot)
         assert app.screen is screen
         assert services.review.closed == ["s-bob"]  # viewing audited on close
 
@@ -165,7 +172,7 @@ async def test_search_without_results(store: RecordingStore) -> None:
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_pane(pilot)
         await pilot.press(*"absent", "enter")
-        await pilot.pause(0.2)
+        await settle(pilot)
         assert column(screen, 0) == []
         assert "No recording you may view showed or ran 'absent'" in status(screen)
         await set_field(pilot, screen, "text", "")
@@ -177,13 +184,13 @@ async def test_enter_on_a_recording_opens_it_from_the_start(store: RecordingStor
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_pane(pilot)
         await pilot.press("down", "enter")
-        await pilot.pause(0.2)
+        await settle(pilot)
         player = app.screen
         assert isinstance(player, ReplayScreen)
         assert player.position == 0.0
         assert player.title == "Replay s-bob"
         await pilot.press("escape")
-        await pilot.pause(0.1)
+        await settle(pilot)
         assert app.screen is screen
         assert services.review.closed == ["s-bob"]
 
@@ -194,7 +201,7 @@ async def test_open_refused_by_services_shows_why(store: RecordingStore) -> None
         screen = await open_pane(pilot)
         services.review.store.delete("s-carol")  # gone between listing and opening
         await pilot.press("enter")
-        await pilot.pause(0.2)
+        await settle(pilot)
         assert app.screen is screen
         assert "Cannot open s-carol" in status(screen)
         assert services.review.closed == []
@@ -205,10 +212,9 @@ async def test_quitting_the_app_from_the_player_still_audits(store: RecordingSto
     async with app.run_test(size=SIZE) as pilot:
         await open_pane(pilot)
         await pilot.press("enter")
-        await pilot.pause(0.2)
+        await settle(pilot)
         assert isinstance(app.screen, ReplayScreen)
         await pilot.press("ctrl+q")
-        await pilot.pause(0.1)
     assert services.review.closed == ["s-carol"]
 
 

@@ -11,9 +11,10 @@ from textual import events
 from textual.pilot import Pilot
 from textual.widgets import Input, Log, OptionList, Static
 
+from recordings.playback import SPEEDS, VirtualClock
 from recordings.store import RecordingStore
 from tests.tui.replay_fakes import PlayerApp, write_session
-from tui.screens.replay import SPEEDS, ReplayScreen
+from tui.screens.replay import ReplayScreen
 from tui.widgets.terminal_view import TerminalView
 from tui.widgets.timeline import Timeline, fmt_time
 
@@ -28,7 +29,7 @@ def store(tmp_path: Path) -> RecordingStore:
 
 
 async def running(store: RecordingStore, **screen_args: Any) -> AsyncIterator[Any]:
-    app = PlayerApp(store.open("s1"), **screen_args)
+    app = PlayerApp(store.open("s1"), clock=VirtualClock(), **screen_args)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         yield app, pilot, app.screen
@@ -38,6 +39,23 @@ async def running(store: RecordingStore, **screen_args: Any) -> AsyncIterator[An
 async def player(store: RecordingStore) -> AsyncIterator[tuple[PlayerApp, Pilot[None], Any]]:
     async for item in running(store):
         yield item
+
+
+async def play_for(pilot: Pilot[None], screen: ReplayScreen, seconds: float) -> None:
+    """Let ``seconds`` pass on the player's virtual clock, frame by frame."""
+    clock = screen.playback.clock
+    assert isinstance(clock, VirtualClock)
+    if screen.playing:
+        await clock.wait_for_sleepers()  # the playback worker waits for its first frame
+    await clock.advance(seconds)
+    await pilot.pause()
+
+
+async def settle(pilot: Pilot[None]) -> None:
+    """Let the queued keys be handled and the workers they started (search, scrollback) end."""
+    await pilot.pause()
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
 
 
 def status(screen: ReplayScreen) -> str:
@@ -63,12 +81,12 @@ async def test_space_plays_and_pauses(player: Any) -> None:
     _, pilot, screen = player
     await pilot.press("space")
     assert screen.playing
-    await pilot.pause(0.4)
+    await play_for(pilot, screen, 0.4)
     await pilot.press("space")
     stopped = screen.position
-    assert 0.2 < stopped < 2.0
+    assert stopped == pytest.approx(0.4)
     assert shown(screen).startswith("$")  # the prompt, drawn at 0.1 s, was played
-    await pilot.pause(0.3)
+    await play_for(pilot, screen, 0.3)
     assert screen.position == stopped  # paused: time stands still
     assert "paused" in str(screen.query_one(Timeline).render())
 
@@ -91,16 +109,16 @@ async def test_faster_speed_covers_more_recording_time(player: Any) -> None:
     for _ in range(4):
         await pilot.press("plus")  # 16x
     await pilot.press("space")
-    await pilot.pause(0.4)
+    await play_for(pilot, screen, 0.4)
     await pilot.press("space")
-    assert screen.position > 3.0  # 0.4 s of wall time at 16x
+    assert screen.position == pytest.approx(6.4)  # 0.4 s of clock time at 16x
 
 
 async def test_idle_skipping_shortens_the_long_pause(player: Any) -> None:
     _, pilot, screen = player
     screen.seek(3.0)  # inside the 30-second pause (2 s .. 32 s)
     await pilot.press("i", "space")
-    await pilot.pause(0.5)
+    await play_for(pilot, screen, 0.5)
     await pilot.press("space")
     assert screen.position >= 32.0
     assert "log line" in shown(screen)
@@ -111,9 +129,9 @@ async def test_without_idle_skipping_the_pause_plays_in_real_time(player: Any) -
     _, pilot, screen = player
     screen.seek(3.0)
     await pilot.press("space")
-    await pilot.pause(0.3)
+    await play_for(pilot, screen, 0.3)
     await pilot.press("space")
-    assert 3.0 < screen.position < 5.0
+    assert screen.position == pytest.approx(3.3)
 
 
 async def test_arrows_seek_and_clamp(player: Any) -> None:
@@ -181,7 +199,7 @@ async def test_search_next_and_previous_match(player: Any) -> None:
     assert box.display
     assert box.has_focus
     await pilot.press(*"needle", "enter")
-    await pilot.pause(0.1)
+    await settle(pilot)
     assert not box.display
     assert screen.view.highlight == "needle"
     assert len(screen.matches) == 3
@@ -200,12 +218,12 @@ async def test_search_next_and_previous_match(player: Any) -> None:
 async def test_a_match_that_scrolled_off_points_to_the_scrollback(player: Any) -> None:
     _, pilot, screen = player
     await pilot.press("slash", *"line 07", "enter")
-    await pilot.pause(0.1)
+    await settle(pilot)
     assert 32.0 <= screen.position <= 32.2
     assert "line 07" not in shown(screen)  # it went by within one burst of output
     assert "scrolled off the screen here" in status(screen)
     await pilot.press("slash", *"line 17", "enter")
-    await pilot.pause(0.1)
+    await settle(pilot)
     assert "line 17" in shown(screen)
     assert "scrolled off" not in status(screen)
 
@@ -215,18 +233,18 @@ async def test_search_typed_ahead_in_one_read_is_not_taken_for_keys(player: Any)
     app, pilot, screen = player
     for key, character in [("slash", "/"), *((c, c) for c in "needle"), ("enter", "\r")]:
         app.post_message(events.Key(key, character))
-    await pilot.pause(0.3)
+    await settle(pilot)
     assert screen.view.highlight == "needle"
     assert len(screen.matches) == 3
     await pilot.press("slash", *"a/b", "enter")  # `/` inside the box is text
-    await pilot.pause(0.1)
+    await settle(pilot)
     assert screen.view.highlight == "a/b"
 
 
 async def test_search_without_matches_says_so(player: Any) -> None:
     _, pilot, screen = player
     await pilot.press("slash", *"absent", "enter")
-    await pilot.pause(0.1)
+    await settle(pilot)
     assert "does not appear" in status(screen)
     assert screen.position == 0.0
     await pilot.press("n")
@@ -250,7 +268,7 @@ async def test_escape_closes_the_search_box_first(player: Any) -> None:
 async def test_scrollback_shows_text_that_scrolled_off(player: Any) -> None:
     _, pilot, screen = player
     await pilot.press("end", "b")
-    await pilot.pause(0.2)
+    await settle(pilot)
     back = screen.query_one("#replay-scrollback", Log)
     assert back.display
     assert not screen.view.display
@@ -270,7 +288,7 @@ async def test_scrollback_is_empty_before_anything_scrolled(player: Any) -> None
     _, pilot, screen = player
     screen.seek(5.0)
     await pilot.press("b")
-    await pilot.pause(0.2)
+    await settle(pilot)
     lines = list(screen.query_one("#replay-scrollback", Log).lines)
     assert lines[0] == "──── on screen at 0:05 ────"
     assert "0 lines scrolled off" in status(screen)
@@ -289,7 +307,7 @@ async def test_close_calls_on_close_once(player: Any) -> None:
 
 async def test_opens_at_a_moment_with_a_search(store: RecordingStore) -> None:
     async for _, pilot, screen in running(store, start=40.5, search="needle"):
-        await pilot.pause(0.1)
+        await settle(pilot)
         assert screen.position == 40.5
         assert "needle-42" in shown(screen)
         assert screen.view.highlight == "needle"
@@ -302,12 +320,24 @@ async def test_playing_to_the_end_stops(player: Any) -> None:
     _, pilot, screen = player
     screen.seek(44.5)
     await pilot.press("space")
-    await pilot.pause(1.0)
+    await play_for(pilot, screen, 1.0)
     assert screen.position == 45.0
     assert not screen.playing
     await pilot.press("space")  # at the end, play starts over
     assert screen.position < 1.0
     assert screen.playing
+
+
+async def test_a_recording_gone_while_playing_pauses_with_the_reason(player: Any) -> None:
+    _, pilot, screen = player
+    await pilot.press("space")
+    screen.player.cast_path.unlink()  # retention, or an operator, removed it meanwhile
+    await play_for(pilot, screen, 0.1)
+    assert not screen.playing
+    assert screen.position == 0.0
+    assert "cannot replay" in status(screen)
+    assert screen.query_one("#status").has_class("error")
+    assert "paused" in str(screen.query_one(Timeline).render())
 
 
 async def test_small_viewer_crops_and_follows_the_cursor(tmp_path: Path) -> None:

@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import json
 import logging
-import re
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Final
 
 from textual import work
@@ -21,16 +16,17 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from broker.auditchain.record import AuditRecord
-from broker.auditlog.cli import parse_when
 from broker.auditlog.query import RecordFilter, RecordView
 from broker.common.errors import GatehouseError
 from broker.common.text import escape_controls
+from broker.review.audit import FilterText, LiveVerifier, parse_filter
 from broker.review.services import ReviewServices
 from tui.text import plain
 from tui.widgets.audit_table import AuditTable, is_pending, live_view
 
 if TYPE_CHECKING:
     from textual.app import App
+    from textual.worker import Worker
 
     from broker.session.terminal import Principal
     from tui.app import GatehouseApp
@@ -40,10 +36,6 @@ log = logging.getLogger(__name__)
 LIMIT: Final = 500
 """Records read back when the pane opens or a filter is applied."""
 
-READ_BACK_MARGIN: Final = 100
-"""Extra records read back when verifying live ones (arrivals while the read runs)."""
-
-_DATE: Final = re.compile(r"\d{4}-\d{2}-\d{2}")
 _FIELDS: Final = (
     ("user", "user (exact)"),
     ("action", "action, or prefix like login."),
@@ -65,50 +57,6 @@ def audit_key_enabled(app: App[None]) -> bool:
     focused = app.focused
     typing = isinstance(focused, Input) and bool(focused.value)
     return isinstance(app.screen, ConnectionsScreen) and not typing
-
-
-@dataclass(frozen=True, slots=True)
-class FilterText:
-    """The filter fields as typed."""
-
-    user: str = ""
-    action: str = ""
-    target: str = ""
-    since: str = ""
-    until: str = ""
-
-
-def parse_filter(text: FilterText, *, now: datetime | None = None) -> RecordFilter:
-    """Turn typed filter fields into a :class:`RecordFilter`.
-
-    A bare date as ``until`` means the end of that day.
-
-    Raises:
-        ValueError: A time is not understood, or ``since`` is after ``until``; the message
-            names the field.
-    """
-    since = _when("since", text.since.strip(), now)
-    until = _when("until", text.until.strip(), now)
-    if until is not None and _DATE.fullmatch(text.until.strip()):
-        until += timedelta(days=1, microseconds=-1)
-    if since is not None and until is not None and since > until:
-        raise ValueError("since: is after until")
-    return RecordFilter(
-        actor=text.user.strip(),
-        action=text.action.strip(),
-        target=text.target.strip(),
-        since=since,
-        until=until,
-    )
-
-
-def _when(name: str, value: str, now: datetime | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        return parse_when(value, now=now)
-    except (argparse.ArgumentTypeError, ValueError, OverflowError) as exc:
-        raise ValueError(f"{name}: {exc}") from None
 
 
 def describe(where: RecordFilter) -> str:
@@ -204,8 +152,8 @@ class AuditScreen(Screen[None]):
         """Non-zero while a load is in flight (live records wait for it)."""
         self._loads = 0
         self._unsubscribe: Callable[[], None] | None = None
-        self._to_verify: set[int] = set()
-        self._verifying = False
+        self._verifier: LiveVerifier | None = None
+        self._verify_worker: Worker[None] | None = None
 
     @property
     def gh_app(self) -> GatehouseApp:
@@ -228,6 +176,7 @@ class AuditScreen(Screen[None]):
         self.query_one(AuditTable).focus()
         try:
             self._unsubscribe = app.services.review.watch_audit(app.principal, self._on_record)
+            self._verifier = app.services.review.live_verifier(app.principal, self.where)
         except GatehouseError as exc:
             self._status(str(exc), error=True)
             return
@@ -251,7 +200,8 @@ class AuditScreen(Screen[None]):
         self._drain()
 
     def _drain(self) -> None:
-        if self._load_token or not self._arrived:
+        verifier = self._verifier
+        if self._load_token or not self._arrived or verifier is None:
             return
         table = self.query_one(AuditTable)
         arrived, self._arrived = self._arrived, []
@@ -259,47 +209,26 @@ class AuditScreen(Screen[None]):
         if not new:
             return
         table.append([live_view(r) for r in new])
-        self._to_verify.update(r.seq for r in new)
+        verifier.expect(r.seq for r in new)
         self._refresh_status()
-        if not self._verifying:
-            self._verifying = True
-            self.verify_new()
+        if self._verify_worker is None or self._verify_worker.is_finished:
+            self._verify_worker = self.verify_new(verifier)
 
-    @work(group="audit-verify", exit_on_error=False)
-    async def verify_new(self) -> None:
-        """Read live records back from the log and show what verifying them found."""
+    @work(exclusive=True, group="audit-verify", exit_on_error=False)
+    async def verify_new(self, verifier: LiveVerifier) -> None:
+        """Show what reading live records back from the log and verifying them found."""
         app, table = self.gh_app, self.query_one(AuditTable)
-        misses = 0
         try:
-            while self._to_verify:
-                await asyncio.sleep(0.05)
-                wanted = {seq for seq in self._to_verify if table.has_seq(seq)}
-                self._to_verify &= wanted
-                if not wanted:
-                    break
-                # Every matching record written since the oldest one waiting was reported
-                # here, so reading back that many (and a margin for those still on their
-                # way) covers them all; the read stops there instead of scanning the log.
-                oldest = min(wanted)
-                newer = sum(1 for v in table.views if v.record and v.record.seq >= oldest)
-                views = await app.services.review.audit_records(
-                    app.principal, self.where, limit=newer + READ_BACK_MARGIN
-                )
-                found = [v for v in views if v.record is not None and v.record.seq in wanted]
-                table.update_status(found)
-                self._to_verify -= {v.record.seq for v in found if v.record is not None}
-                misses = 0 if found else misses + 1
-                if misses >= 3:
-                    table.fail_pending(self._to_verify, "written, but not found in the log")
-                    self._to_verify.clear()
+            async for read in verifier.rounds(table.seqs):
+                table.update_status(list(read.found))
+                if read.lost:
+                    table.fail_pending(set(read.lost), "written, but not found in the log")
                 self._refresh_status()
         except GatehouseError as exc:
             self._status(f"Could not verify new records: {exc}", error=True)
         except Exception:
             log.exception("[%s] verifying new audit records failed", app.principal.name)
             self._status("Internal error while verifying new records.", error=True)
-        finally:
-            self._verifying = False
 
     # -- loading and filters -------------------------------------------------------------
 
@@ -314,7 +243,8 @@ class AuditScreen(Screen[None]):
         except ValueError as exc:
             self._status(f"Filter not applied: {exc}", error=True)
             return
-        self._to_verify.clear()
+        if self._verifier is not None:
+            self._verifier.clear()
         self.set_focus(self.query_one(AuditTable))  # at once: a following Enter opens a row
         self.load()
 
@@ -356,7 +286,9 @@ class AuditScreen(Screen[None]):
         finally:
             if self._load_token == token:
                 self._load_token = 0
-        self._to_verify.clear()
+        self.workers.cancel_group(self, "audit-verify")
+        self._verify_worker = None
+        self._verifier = app.services.review.live_verifier(app.principal, self.where)
         self.query_one(AuditTable).show(views)
         self._refresh_status()
         self._drain()

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import bisect
 import inspect
 import logging
-import time
-from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar
@@ -17,67 +14,21 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.timer import Timer
 from textual.widgets import Footer, Header, Input, Log, OptionList, Static
 from textual.widgets.option_list import Option
 
 from broker.common.errors import RecordingError
 from broker.common.text import escape_controls
-from recordings.asciicast import header_end, scan_events
-from recordings.replay import Match, Player, Playhead, apply_event
-from recordings.terminal import Screen as TermScreen
-from recordings.terminal import Stream
+from recordings.playback import SPEEDS, Clock, PlaybackController
+from recordings.replay import Match, Player, Playhead
+from recordings.scrollback import SCROLLBACK_LINES
 from tui.text import plain
 from tui.widgets.terminal_view import TerminalView
 from tui.widgets.timeline import Timeline, fmt_time
 
+__all__ = ["SPEEDS", "ReplayApp", "ReplayScreen", "run_player"]
+
 log = logging.getLogger(__name__)
-
-SPEEDS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
-FRAME = 1 / 30
-"""Seconds between playback ticks."""
-MAX_IDLE = 1.0
-"""With idle skipping on, pauses are shortened to this many seconds."""
-SCROLLBACK_LINES = 10_000
-
-
-class _HistoryScreen(TermScreen):
-    """An emulator that keeps the rows scrolled off its top (the main screen's scrollback)."""
-
-    def __init__(self, columns: int, lines: int) -> None:
-        self.history: deque[str] = deque(maxlen=SCROLLBACK_LINES)
-        super().__init__(columns, lines)
-
-    def index(self) -> None:
-        top, bottom = self.margins or (0, self.lines - 1)
-        if self.cursor.y == bottom and top == 0 and not self.alternate:
-            line = self.buffer[0]
-            self.history.append("".join(line[x].data for x in range(self.columns)).rstrip())
-        super().index()
-
-
-def scrollback_lines(player: Player, t: float) -> tuple[list[str], list[str]]:
-    """Replay from the start to ``t``; return (rows scrolled off, rows on screen) as text.
-
-    Raises:
-        RecordingError: the recording cannot be read.
-    """
-    path = player.cast_path
-    try:
-        with open(path, "rb") as f:
-            header, offset = header_end(f, path=str(path))
-            screen = _HistoryScreen(header.width, header.height)
-            stream = Stream(screen)
-            for event, _ in scan_events(f, offset, path=str(path)):
-                if event.time > t:
-                    break
-                apply_event(screen, stream, event)
-    except OSError as exc:
-        raise RecordingError(f"cannot read recording {path}: {exc.strerror}") from None
-    shown = [row.rstrip() for row in screen.display]
-    while shown and not shown[-1]:
-        shown.pop()
-    return list(screen.history), shown
 
 
 class ReplayScreen(Screen[None]):
@@ -110,26 +61,46 @@ class ReplayScreen(Screen[None]):
         title: str = "",
         start: float = 0.0,
         search: str = "",
+        clock: Clock | None = None,
     ) -> None:
-        """Open ``player`` at ``start`` seconds; ``search`` pre-fills the in-recording search."""
+        """Open ``player`` at ``start`` seconds; ``search`` pre-fills the in-recording search.
+
+        ``clock`` drives playback (the monotonic clock when None; tests pass a virtual one).
+        """
         super().__init__()
         self.player = player
+        self.playback = PlaybackController(player, clock, start=start)
         self.on_close = on_close
         self.title = escape_controls(title or f"Replay {player.cast_path.stem}")
-        self.position = min(max(0.0, start), player.duration)
-        self.playing = False
-        self.speed = 1.0
-        self.skip_idle = False
-        self.matches: list[Match] = []
-        self.match_index = -1
-        self.search_text = search
-        self._markers = list(player.commands())
-        self._key_times = [k.time for k in player.index.keyframes]
-        self._time_map = player.time_map(MAX_IDLE)
-        self._head: Playhead | None = None
-        self._timer: Timer | None = None
-        self._last_tick = 0.0
+        self.playback.search_text = search
+        self._markers = self.playback.markers
+        self._shown_head: Playhead | None = None
         self._finished = False
+
+    @property
+    def position(self) -> float:
+        """Seconds into the recording shown now."""
+        return self.playback.position
+
+    @property
+    def playing(self) -> bool:
+        """True while playing."""
+        return self.playback.playing
+
+    @property
+    def speed(self) -> float:
+        """The playback speed."""
+        return self.playback.speed
+
+    @property
+    def skip_idle(self) -> bool:
+        """True while long pauses are shortened."""
+        return self.playback.skip_idle
+
+    @property
+    def matches(self) -> tuple[Match, ...]:
+        """Where the last search found its text."""
+        return self.playback.matches
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -151,11 +122,10 @@ class ReplayScreen(Screen[None]):
         self.query_one("#replay-search", Input).display = False
         self.query_one("#replay-commands", OptionList).display = bool(self._markers)
         self.seek(self.position)
-        self._timer = self.set_interval(FRAME, self._tick, pause=True)
         self.query_one(TerminalView).focus()
-        if self.search_text:
-            self.query_one("#replay-search", Input).value = self.search_text
-            self.run_search(self.search_text, jump=False)
+        if self.playback.search_text:
+            self.query_one("#replay-search", Input).value = self.playback.search_text
+            self.run_search(self.playback.search_text, jump=False)
 
     # -- state shown -------------------------------------------------------------------------
 
@@ -169,79 +139,64 @@ class ReplayScreen(Screen[None]):
         status.set_class(error, "error")
 
     def _show_time(self) -> None:
-        state = "▶ playing" if self.playing else "⏸ paused"
-        speed = f"{self.speed:g}x"
-        idle = " · idle skipped" if self.skip_idle else ""
-        self.query_one(Timeline).show(self.position, f"{state} · {speed}{idle}")
+        playback = self.playback
+        state = "▶ playing" if playback.playing else "⏸ paused"
+        speed = f"{playback.speed:g}x"
+        idle = " · idle skipped" if playback.skip_idle else ""
+        self.query_one(Timeline).show(playback.position, f"{state} · {speed}{idle}")
+
+    def _render_playback(self) -> None:
+        """Show the controller's screen (attach a new playhead, else repaint dirty rows)."""
+        head = self.playback.head
+        if head is not None and head is not self._shown_head:
+            self._shown_head = head
+            self.view.attach(head.screen)
+        elif head is not None:
+            self.view.sync()
+        self._show_time()
+
+    def _fail(self, exc: RecordingError) -> None:
+        self.playback.pause()  # a running playback ends at its next frame
+        self._status(f"cannot replay: {exc}", error=True)
+        self._show_time()
 
     # -- moving in time ----------------------------------------------------------------------
 
     def seek(self, t: float) -> None:
         """Show the screen at ``t`` seconds (nearest keyframe, then the rest)."""
-        t = min(max(0.0, t), self.player.duration)
         try:
-            self._head = self.player.seek(t)
+            self.playback.seek(t)
         except RecordingError as exc:
             self._fail(exc)
             return
-        self.position = t
-        self.view.attach(self._head.screen)
-        self._show_time()
+        self._render_playback()
 
-    def _move_to(self, t: float) -> None:
-        head = self._head
-        if head is None or t < head.time:
-            self.seek(t)
-            return
-        i = bisect.bisect_right(self._key_times, t) - 1
-        if i >= 0 and self.player.index.keyframes[i].offset > head.offset:
-            self.seek(t)  # a keyframe is nearer than the playhead: jump (bounded work per tick)
-            return
+    def _pause(self) -> None:
+        self.playback.pause()
+        self.workers.cancel_group(self, "playback")
+
+    @work(exclusive=True, group="playback", exit_on_error=False)
+    async def run_playback(self) -> None:
+        """Play frames on the controller's clock until paused or at the end."""
         try:
-            head.advance(t)
+            await self.playback.run(self._render_playback)
         except RecordingError as exc:
             self._fail(exc)
             return
-        self.position = t
-        self.view.sync()
         self._show_time()
-
-    def _fail(self, exc: RecordingError) -> None:
-        self.playing = False
-        if self._timer is not None:
-            self._timer.pause()
-        self._status(f"cannot replay: {exc}", error=True)
-
-    def _tick(self) -> None:
-        now = time.monotonic()
-        dt, self._last_tick = now - self._last_tick, now
-        if not self.playing:
-            return
-        step = dt * self.speed
-        if self.skip_idle:
-            tm = self._time_map
-            target = tm.to_recording(tm.to_playback(self.position) + step)
-        else:
-            target = self.position + step
-        if target >= self.player.duration:
-            target = self.player.duration
-            self.playing = False
-            if self._timer is not None:
-                self._timer.pause()
-        self._move_to(target)
 
     def action_toggle_play(self) -> None:
-        if self._timer is None:
+        if self.playback.playing:
+            self._pause()
+            self._show_time()
             return
-        if not self.playing and self.position >= self.player.duration:
-            self.seek(0.0)
-        self.playing = not self.playing
-        if self.playing:
-            self._last_tick = time.monotonic()
-            self._timer.resume()
-        else:
-            self._timer.pause()
-        self._show_time()
+        try:
+            self.playback.play()
+        except RecordingError as exc:
+            self._fail(exc)
+            return
+        self._render_playback()
+        self.run_playback()
 
     def action_step(self, seconds: float) -> None:
         self.seek(self.position + seconds)
@@ -253,12 +208,11 @@ class ReplayScreen(Screen[None]):
         self.seek(self.player.duration)
 
     def action_speed(self, delta: int) -> None:
-        i = SPEEDS.index(self.speed) + delta
-        self.speed = SPEEDS[min(max(0, i), len(SPEEDS) - 1)]
+        self.playback.change_speed(delta)
         self._show_time()
 
     def action_toggle_idle(self) -> None:
-        self.skip_idle = not self.skip_idle
+        self.playback.toggle_idle()
         self._show_time()
 
     def on_timeline_seeked(self, message: Timeline.Seeked) -> None:
@@ -267,13 +221,9 @@ class ReplayScreen(Screen[None]):
     # -- commands ----------------------------------------------------------------------------
 
     def action_command(self, direction: int) -> None:
-        times = [m.time for m in self._markers]
-        if direction > 0:
-            i = bisect.bisect_right(times, self.position + 1e-3)
-        else:
-            i = bisect.bisect_left(times, self.position - 0.5) - 1
-        if not 0 <= i < len(times):
-            self._status("No further command." if times else "No commands were captured.")
+        i = self.playback.command_index(direction)
+        if i is None:
+            self._status("No further command." if self._markers else "No commands were captured.")
             return
         self._jump_command(i)
 
@@ -318,47 +268,44 @@ class ReplayScreen(Screen[None]):
     async def run_search(self, text: str, *, jump: bool) -> None:
         """Find ``text`` in the recording's text index; with ``jump``, go to the next match."""
         try:
-            found = await asyncio.to_thread(self.player.search, text)
+            found = await asyncio.to_thread(self.playback.search, text)
         except RecordingError as exc:
             self._status(f"search failed: {exc}", error=True)
             return
-        self.search_text = text
-        self.matches = found
+        first = self.playback.take_matches(text, found)
         self.view.highlight = text
-        if not found:
-            self.match_index = -1
+        if first is None:
             self._status(f"{text!r} does not appear in this recording.", error=True)
-            return
-        times = [m.time for m in found]
-        self.match_index = max(0, bisect.bisect_left(times, self.position - 1e-3) - 1)
-        if jump:
-            i = bisect.bisect_left(times, self.position - 1e-3)
-            self._goto_match(i if i < len(found) else 0)
+        elif jump:
+            self._goto_match(first)
         else:
             self._status(f"{len(found)} matches for {text!r} · n next, N previous")
 
     def _goto_match(self, i: int) -> None:
-        self.match_index = i % len(self.matches)
-        m = self.matches[self.match_index]
-        self.seek(m.time)
-        n = len(self.matches)
+        playback = self.playback
+        try:
+            m = playback.goto_match(i)
+        except RecordingError as exc:
+            self._fail(exc)
+            return
+        self._render_playback()
         where = ""
         if (
             m.kind == "screen"
-            and self.search_text.lower() not in "\n".join(self.view.text_lines()).lower()
+            and playback.search_text.lower() not in "\n".join(self.view.text_lines()).lower()
         ):
             where = "  (scrolled off the screen here: b shows the scrollback)"
-        self._status(
-            f"match {self.match_index + 1}/{n} at {fmt_time(m.time)}: {m.line_text.strip()}{where}"
-        )
+        n, at = len(playback.matches), playback.match_index + 1
+        self._status(f"match {at}/{n} at {fmt_time(m.time)}: {m.line_text.strip()}{where}")
 
     def action_match(self, direction: int) -> None:
-        if not self.matches:
+        playback = self.playback
+        if not playback.matches:
             self._status(
-                "No search yet: press / to search." if not self.search_text else "No matches."
+                "No search yet: press / to search." if not playback.search_text else "No matches."
             )
             return
-        self._goto_match(self.match_index + direction)
+        self._goto_match(playback.match_index + direction)
 
     # -- scrollback ---------------------------------------------------------------------------
 
@@ -371,7 +318,8 @@ class ReplayScreen(Screen[None]):
             self._status("")
             return
         if self.playing:
-            self.action_toggle_play()
+            self._pause()
+            self._show_time()
         self._status("reading the scrollback…")
         self.load_scrollback(self.position)
 
@@ -379,18 +327,19 @@ class ReplayScreen(Screen[None]):
     async def load_scrollback(self, t: float) -> None:
         """Show the text that scrolled off the screen up to ``t``, then the screen itself."""
         try:
-            history, shown = await asyncio.to_thread(scrollback_lines, self.player, t)
+            text = await asyncio.to_thread(self.playback.scrollback, t)
         except RecordingError as exc:
             self._status(f"cannot read the scrollback: {exc}", error=True)
             return
         back = self.query_one("#replay-scrollback", Log)
         back.clear()
-        back.write_lines([*history, f"──── on screen at {fmt_time(t)} ────", *shown])
+        back.write_lines([*text.history, f"──── on screen at {fmt_time(t)} ────", *text.shown])
         self.view.display = False
         back.display = True
         back.focus()
         back.scroll_end(animate=False)
-        self._status(f"scrollback: {len(history)} lines scrolled off before {fmt_time(t)} · b back")
+        n = len(text.history)
+        self._status(f"scrollback: {n} lines scrolled off before {fmt_time(t)} · b back")
 
     # -- closing ------------------------------------------------------------------------------
 
@@ -410,9 +359,7 @@ class ReplayScreen(Screen[None]):
         if self._finished:
             return
         self._finished = True
-        self.playing = False
-        if self._timer is not None:
-            self._timer.stop()
+        self._pause()
         if self.on_close is not None:
             try:
                 result = self.on_close()

@@ -103,6 +103,10 @@ class AuditTable(DataTable[Any]):
         """The views shown, oldest first."""
         return list(self._views.values())
 
+    def seqs(self) -> list[int]:
+        """The sequence numbers of the records shown, oldest first."""
+        return [v.record.seq for v in self._views.values() if v.record is not None]
+
     def has_seq(self, seq: int) -> bool:
         """Tell whether the record numbered ``seq`` is shown."""
         return seq in self._by_seq
