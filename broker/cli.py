@@ -87,6 +87,12 @@ def cmd_check(args: argparse.Namespace) -> int:
                 "account and can read its keys (unsafe_run_as_broker_user; a demo only)",
                 file=sys.stderr,
             )
+    from broker.common.text import escape_controls
+
+    origin = policies.roles_source.file if policies.roles_source else "defaults"
+    print(f"roles ({escape_controls(origin)}):")
+    for line in policies.roles.describe().splitlines():
+        print(f"  {line}")
     return 0
 
 
@@ -151,10 +157,11 @@ def cmd_secret_set(args: argparse.Namespace) -> int:
     ensure_keys(paths)
     paths.vault().set(conn.credential, value)
     del value
+    from broker.auditchain.events import Action
     from broker.auditlog.events import record_cli_event
 
     record_cli_event(
-        config, getpass.getuser(), "secret.set", conn.name, {"credential": conn.credential}
+        config, getpass.getuser(), Action.SECRET_SET, conn.name, {"credential": conn.credential}
     )
     print(f"stored credential {conn.credential!r} for connection {conn.name!r}", file=sys.stderr)
     return 0

@@ -9,6 +9,7 @@ from collections.abc import Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from broker.auditchain.events import Action
 from broker.common.errors import (
     ApprovalRequired,
     GatehouseError,
@@ -17,7 +18,7 @@ from broker.common.errors import (
     UpstreamError,
 )
 from broker.config.model import Config, Connection
-from broker.masking.filter import UNMASKED_GROUP, MaskingEngines, MaskingFilter
+from broker.masking.filter import MaskingEngines, MaskingFilter
 from broker.policy.access import Decision, decide_access
 from broker.policy.commands import decide_command, describe
 from broker.policy.loader import PolicySet
@@ -39,9 +40,11 @@ class LogEvents:
     """An EventSink that only logs (used until the audit log is wired in, and in tests)."""
 
     def __init__(self) -> None:
-        self.events: list[tuple[str, str, str, dict[str, Any]]] = []
+        self.events: list[tuple[str, Action, str, dict[str, Any]]] = []
 
-    async def emit(self, actor: str, action: str, target: str, details: Mapping[str, Any]) -> None:
+    async def emit(
+        self, actor: str, action: Action, target: str, details: Mapping[str, Any]
+    ) -> None:
         self.events.append((actor, action, target, dict(details)))
         log.info("event %s %s %s", actor, action, target)
 
@@ -79,7 +82,9 @@ class Services:
         self._tasks: set[asyncio.Task[None]] = set()
         self._optional: set[asyncio.Task[None]] = set()
         state = config.state_dir
-        self.review = ReviewServices(state / "recordings", state / "audit", state, self.events.emit)
+        self.review = ReviewServices(
+            state / "recordings", state / "audit", state, self.events.emit, roles=policies.roles
+        )
         self.recorders = RecorderLink()
         """The recorder process every session's recording goes through."""
         self.sessions = SessionFactory(
@@ -90,7 +95,9 @@ class Services:
         )
         """Builds every session from the collaborators above (it never calls back here)."""
 
-    def emit_soon(self, actor: str, action: str, target: str, details: Mapping[str, Any]) -> None:
+    def emit_soon(
+        self, actor: str, action: Action, target: str, details: Mapping[str, Any]
+    ) -> None:
         """Record an event from synchronous code (kept, reaped, failures logged)."""
         self.spawn(self.events.emit(actor, action, target, details))
 
@@ -125,7 +132,7 @@ class Services:
     def maskers_for(
         self, principal: Principal, conn: Connection, *, pty: bool = False
     ) -> list[MaskingFilter]:
-        """The masking stage for a session (none for the break-glass group, which is audited).
+        """The masking stage for a session (none for the unmasked role, which is audited).
 
         The policy is the one the masking rules resolve for this connection and the user's
         groups (the engine is shared with every session of that policy). ``pty`` turns on the
@@ -134,8 +141,9 @@ class Services:
         """
         if self.masking is None:
             return []
-        if UNMASKED_GROUP in principal.groups:
-            self.emit_soon(principal.name, "masking.bypassed", conn.name, {"group": UNMASKED_GROUP})
+        bypass = self.policies.roles.granting("unmasked", principal.groups)
+        if bypass is not None:
+            self.emit_soon(principal.name, Action.MASKING_BYPASSED, conn.name, {"group": bypass})
             return []
         scope, engine = self.masking.for_session(conn.name, principal.groups)
         return [MaskingFilter(engine, pty=pty, scope=scope)]
@@ -213,7 +221,7 @@ class Services:
         details = {"rule": rule, "client": principal.client_addr}
         if reason:
             details["reason"] = reason
-        await self.events.emit(principal.name, "policy.denied", name, details)
+        await self.events.emit(principal.name, Action.POLICY_DENIED, name, details)
 
     # -- sessions -------------------------------------------------------------
 
@@ -234,7 +242,7 @@ class Services:
         except HostKeyMismatch as exc:
             await self.events.emit(
                 principal.name,
-                "upstream.host_key_mismatch",
+                Action.HOST_KEY_MISMATCH,
                 conn.name,
                 {"host": f"{conn.host}:{conn.port}", "client": principal.client_addr},
             )
@@ -242,7 +250,7 @@ class Services:
         except GatehouseError as exc:
             await self.events.emit(
                 principal.name,
-                "session.failed",
+                Action.SESSION_FAILED,
                 conn.name,
                 {"reason": str(exc), "client": principal.client_addr},
             )

@@ -45,7 +45,7 @@ class GatehouseApp(App[None]):
         self.sub_title = escape_controls(f"{self.principal.name} · {groups}")
         # `a` opens the audit pane; only auditors see it in the footer, others are told no.
         self._bindings.bind(
-            "a", "audit", "Audit log", show=can_audit(self.principal), priority=True
+            "a", "audit", "Audit log", show=can_audit(services, self.principal), priority=True
         )
 
     def hold_input(self) -> None:
@@ -103,7 +103,7 @@ class GatehouseApp(App[None]):
         return True
 
     def action_audit(self) -> None:
-        if not can_audit(self.principal):
+        if not can_audit(self.services, self.principal):
             self.notify(
                 "The audit log is open to members of the auditors group only.",
                 title="Not allowed",

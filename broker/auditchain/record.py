@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from broker.auditchain.canonical import canonical_bytes, chain_hash, is_audit_time
+from broker.auditchain.events import Action
 
 _HEX64: Final = re.compile(r"[0-9a-f]{64}")
 _HEX16: Final = re.compile(r"[0-9a-f]{16}")
@@ -101,7 +102,7 @@ class Checkpoint:
     def unsigned_dict(self) -> dict[str, Any]:
         """Return the checkpoint as a dict without ``sig``."""
         return {
-            "action": "audit.checkpoint",
+            "action": Action.AUDIT_CHECKPOINT.value,
             "seq": self.seq,
             "hash": self.hash,
             "segment": self.segment,
@@ -227,7 +228,7 @@ def parse_checkpoint(line: bytes) -> Checkpoint:
     """
     data = _loads(line)
     _need(set(data) == _CHECKPOINT_KEYS, f"checkpoint fields are {sorted(data)}")
-    _need(data["action"] == "audit.checkpoint", "not a checkpoint")
+    _need(data["action"] == Action.AUDIT_CHECKPOINT, "not a checkpoint")
     _need(_is_int(data["seq"]) and data["seq"] >= 0, "checkpoint seq is not an integer")
     for name in ("hash", "segment", "time", "key_id", "sig"):
         _need(isinstance(data[name], str), f"checkpoint {name} is not a string")

@@ -6,6 +6,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from broker.auditchain.events import Action
 from broker.auditlog.keys import generate_signing_key, load_signing_key
 from broker.auditlog.sinks import sinks_from_config
 from broker.auditlog.writer import AuditLog, append_sync
@@ -42,7 +43,9 @@ class AuditEvents:
     def healthy(self) -> bool:
         return self.audit.healthy
 
-    async def emit(self, actor: str, action: str, target: str, details: Mapping[str, Any]) -> None:
+    async def emit(
+        self, actor: str, action: Action, target: str, details: Mapping[str, Any]
+    ) -> None:
         try:
             await self.audit.append(actor, action, target, dict(details))
         except AuditWriteError:
@@ -55,7 +58,7 @@ class AuditEvents:
 
 
 def record_cli_event(
-    config: Config, actor: str, action: str, target: str, details: Mapping[str, Any]
+    config: Config, actor: str, action: Action, target: str, details: Mapping[str, Any]
 ) -> None:
     """Append one record from a CLI command (e.g. `secret set`), safely beside a running broker."""
     paths = StatePaths(config.state_dir)

@@ -13,10 +13,14 @@ from typing import Final
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from broker.auditchain.canonical import chain_hash, format_time
+from broker.auditchain.events import Action
 from broker.auditchain.record import AuditRecord, Checkpoint, RecordFormatError, parse_checkpoint
 from broker.auditchain.signing import KeyRing, as_keyring
 from broker.auditchain.verify import ChainVerifier, VerifyReport
 from broker.common.errors import AuditVerificationError
+
+_CHECKPOINT_MARK: Final = f'"{Action.AUDIT_CHECKPOINT}"'.encode()
+"""The action as it appears in a checkpoint line (a cheap test before parsing one)."""
 
 SEGMENT_RE: Final = re.compile(r"audit-(\d{6})\.jsonl")
 CHECKPOINTS: Final = "checkpoints.jsonl"
@@ -107,7 +111,7 @@ def load_checkpoints(path: Path) -> list[Checkpoint]:
         return []
     points = []
     for lineno, line, complete in iter_lines(path):
-        if not complete or b'"audit.checkpoint"' not in line:
+        if not complete or _CHECKPOINT_MARK not in line:
             continue
         try:
             points.append(parse_checkpoint(line))

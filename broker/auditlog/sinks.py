@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Final, Protocol
 from urllib.parse import urlsplit
 
+from broker.auditchain.events import Action
 from broker.common.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -21,7 +22,7 @@ log = logging.getLogger(__name__)
 _BOM: Final = b"\xef\xbb\xbf"
 _FACILITY_LOG_AUDIT: Final = 13
 _NOTICE_ACTIONS: Final = frozenset(
-    ("login.failure", "policy.denied", "masking.error", "upstream.host_key_mismatch")
+    (Action.LOGIN_FAILURE, Action.POLICY_DENIED, Action.MASKING_ERROR, Action.HOST_KEY_MISMATCH)
 )
 
 

@@ -147,7 +147,7 @@ class AuditLog:
         return lambda: self._listeners.remove(listener)
 
     async def append(
-        self, actor: str, action: str, target: str, details: dict[str, Any] | None = None
+        self, actor: str, action: Action, target: str, details: dict[str, Any] | None = None
     ) -> AuditRecord:
         """Append a record and return it once it is fsynced.
 
@@ -259,7 +259,7 @@ def append_sync(
     directory: Path,
     signing_key: Ed25519PrivateKey,
     actor: str,
-    action: str,
+    action: Action,
     target: str,
     details: dict[str, Any] | None = None,
     *,

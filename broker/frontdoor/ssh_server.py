@@ -11,6 +11,7 @@ from pathlib import Path
 
 import asyncssh
 
+from broker.auditchain.events import Action
 from broker.common.errors import ApprovalRequired, GatehouseError, PolicyDenied, RecordingError
 from broker.config.model import Config
 from broker.frontdoor.channel import TerminalChannel
@@ -53,7 +54,7 @@ class _Connection(asyncssh.SSHServer):
         if not self._authed and self.user:
             self._front.note_event(
                 self.user,
-                "login.failure",
+                Action.LOGIN_FAILURE,
                 {"client": self.peer, "key_fingerprint": self.fingerprint or "none"},
             )
 
@@ -87,7 +88,9 @@ class _Connection(asyncssh.SSHServer):
     def auth_completed(self) -> None:
         self._authed = True
         self._front.note_event(
-            self.user, "login.success", {"client": self.peer, "key_fingerprint": self.fingerprint}
+            self.user,
+            Action.LOGIN_SUCCESS,
+            {"client": self.peer, "key_fingerprint": self.fingerprint},
         )
 
 
@@ -114,7 +117,7 @@ class FrontDoor:
         self.on_session_closed = on_session_closed
         """Told how many sessions are still live each time one closes (the runtime frees memory)."""
 
-    def note_event(self, actor: str, action: str, details: dict[str, str]) -> None:
+    def note_event(self, actor: str, action: Action, details: dict[str, str]) -> None:
         """Record an event from a synchronous asyncssh callback (kept, reaped, logged)."""
         task = asyncio.get_running_loop().create_task(
             self.services.events.emit(actor, action, "gatehouse", details)

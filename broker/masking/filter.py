@@ -12,7 +12,6 @@ from typing import Any
 from broker.masking import MaskCounter, MaskFailure, MaskingEngine, MaskingPolicy, StreamMasker
 from broker.masking.rules import (
     DEFAULT_SCOPE,
-    UNMASKED_GROUP,
     MaskingRules,
     load_masking_rules,
 )
@@ -21,7 +20,6 @@ from broker.policy.loader import PolicySet
 __all__ = [
     "MAX_PROOFS",
     "TITLE_INTERVAL",
-    "UNMASKED_GROUP",
     "MaskingEngines",
     "MaskingFilter",
     "OutputBoundary",

@@ -5,8 +5,9 @@ the first override that matches a session decides (like access rules), else the 
 Every override is resolved and checked when the policy is loaded, so a session only looks one
 up. Overrides can only do what they say: a detector the base enables stays on unless an
 override names it (or its category) under ``disable``; an override can neither switch every
-detector off nor change the failure mode. The ``unmasked`` group is the only way to switch
-masking off, and that happens (audited) before these rules are consulted.
+detector off nor change the failure mode. The groups of the ``unmasked`` role (policy
+``roles``) are the only way to switch masking off, and that happens (audited) before these
+rules are consulted.
 """
 
 from __future__ import annotations
@@ -22,9 +23,8 @@ from broker.common.yamlsrc import KeyPath, Source
 from broker.masking import BUILTIN_BY_NAME, Detector, MaskingPolicy, Strategy, parse_masking_policy
 from broker.masking.policy import STRATEGIES, config_error, select_detectors
 from broker.policy.loader import PolicySet
+from broker.policy.roles import Roles
 
-UNMASKED_GROUP = "unmasked"
-"""Break-glass group: its members' sessions are not masked, and that is audited."""
 DEFAULT_SCOPE = "default"
 """Name of the base policy in audit records (an override's name otherwise)."""
 OVERRIDE_KEYS = ("name", "connections", "groups", "detectors", "strategies", "default_strategy")
@@ -98,9 +98,12 @@ def _ordered_union(policies: Iterable[MaskingPolicy]) -> tuple[Detector, ...]:
 class _Context:
     """Where the section came from, to name ``file:line: masking.…`` in errors."""
 
-    def __init__(self, file: str, line_of: PathLine) -> None:
+    def __init__(self, file: str, line_of: PathLine, unmasked: tuple[str, ...]) -> None:
         self.file = file
         self.line_of = line_of
+        self.unmasked = unmasked
+        """The break-glass groups (role ``unmasked``), which no override may name."""
+        self.break_glass = f"only the unmasked role ({', '.join(unmasked) or 'no group'})"
 
     def fail(self, message: str, path: KeyPath) -> ConfigError:
         return config_error(message, path, self.file, self.line_of)
@@ -149,7 +152,7 @@ def _detectors(
     off = raw.get("disable")
     if off == "all" or (isinstance(off, list) and "all" in off):
         raise ctx.fail(
-            f"an override cannot disable every detector; only the {UNMASKED_GROUP!r} group "
+            f"an override cannot disable every detector; {ctx.break_glass} "
             "switches masking off (and is audited)",
             (*path, "disable"),
         )
@@ -181,15 +184,17 @@ def _override(
     groups = _strings(raw.get("groups"), (*path, "groups"), "group names", ctx)
     if not conns and not groups:
         raise ctx.fail("an override needs connections or groups (or both) to scope it", path)
-    if UNMASKED_GROUP in groups:
-        raise ctx.fail(
-            f"members of {UNMASKED_GROUP!r} are not masked; an override cannot apply to them",
-            (*path, "groups", groups.index(UNMASKED_GROUP)),
-        )
+    for i, group in enumerate(groups):
+        if group in ctx.unmasked:
+            raise ctx.fail(
+                f"members of {group!r} are not masked (role unmasked); "
+                "an override cannot apply to them",
+                (*path, "groups", i),
+            )
     detectors = _detectors(raw.get("detectors"), (*path, "detectors"), base, known, ctx)
     if not detectors:
         raise ctx.fail(
-            f"this override leaves no detector on; only the {UNMASKED_GROUP!r} group "
+            f"this override leaves no detector on; {ctx.break_glass} "
             "switches masking off (and is audited)",
             (*path, "detectors"),
         )
@@ -211,7 +216,11 @@ def _override(
 
 
 def parse_masking_rules(
-    section: Mapping[str, Any], *, file: str, line_of: PathLine
+    section: Mapping[str, Any],
+    *,
+    file: str,
+    line_of: PathLine,
+    unmasked: tuple[str, ...] = Roles().unmasked,
 ) -> MaskingRules:
     """Parse a ``masking`` section: the base policy, then its ``overrides`` list.
 
@@ -219,11 +228,12 @@ def parse_masking_rules(
         section: The mapping under ``masking:``.
         file: The policy file's path, for error messages.
         line_of: The line of a key path relative to the section (may raise ``LookupError``).
+        unmasked: The break-glass groups (role ``unmasked``); no override may name them.
 
     Raises:
         ConfigError: naming ``file:line`` and the key (``masking.overrides.1.detectors…``).
     """
-    ctx = _Context(file, line_of)
+    ctx = _Context(file, line_of, unmasked)
     if not isinstance(section, Mapping):
         raise ctx.fail("masking must be a mapping", ())
     rest = {k: v for k, v in section.items() if k != "overrides"}
@@ -263,4 +273,6 @@ def load_masking_rules(policies: PolicySet) -> MaskingRules:
     def line_of(path: KeyPath) -> int:
         return src.line(("masking", *path))
 
-    return parse_masking_rules(src.data["masking"], file=src.file, line_of=line_of)
+    return parse_masking_rules(
+        src.data["masking"], file=src.file, line_of=line_of, unmasked=policies.roles.unmasked
+    )

@@ -11,10 +11,11 @@ from typing import Any
 from broker.common.yamlsrc import KeyPath, Reader, Source, load_yaml
 from broker.policy.access import ACTIONS, AccessRule, Action
 from broker.policy.commands import CommandRule
+from broker.policy.roles import Roles, parse_roles
 
 _DURATION = re.compile(r"^(\d+)\s*([smhd])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-POLICY_KEYS = ("access", "commands", "interpreters", "sql", "masking")
+POLICY_KEYS = ("access", "commands", "interpreters", "sql", "masking", "roles")
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,10 @@ class PolicySet:
     """SQL rules, kept raw until the SQL feature parses them."""
     masking: tuple[Source, ...] = field(default=())
     """Masking sections with their sources, parsed by the masking engine."""
+    roles: Roles = field(default_factory=Roles)
+    """The groups holding each role (today's group names unless a policy file names others)."""
+    roles_source: Source | None = None
+    """The policy file that named the roles, if one did (only one may)."""
 
 
 def parse_duration(text: object) -> int | None:
@@ -184,8 +189,13 @@ def parse_policy(src: Source, names: set[str] | None = None) -> PolicySet:
     names = set() if names is None else names
     r = Reader(src)
     if not isinstance(src.data, Mapping):
-        raise src.error((), "a policy file must be a mapping (access, commands, sql, masking)")
+        raise src.error(
+            (),
+            "a policy file must be a mapping (access, commands, interpreters, sql, masking, roles)",
+        )
     r.only_keys((), POLICY_KEYS)
+    named = "roles" in src.data
+    roles = parse_roles(src) if named else Roles()
     sql = tuple(item for _, item in _rules(r, "sql"))
     masking = (src,) if r.get(("masking",)) is not None else ()
     if masking:
@@ -196,19 +206,31 @@ def parse_policy(src: Source, names: set[str] | None = None) -> PolicySet:
         interpreters=_interpreters(r),
         sql=sql,
         masking=masking,
+        roles=roles,
+        roles_source=src if named else None,
     )
 
 
 def load_policies(paths: Sequence[Path]) -> PolicySet:
-    """Load and merge policy files in order; rule names must be unique across them."""
+    """Load and merge policy files in order; rule names must be unique across them.
+
+    Raises:
+        ConfigError: a file is invalid, or a second file names roles (file:line named).
+    """
     names: set[str] = set()
     parts = [parse_policy(load_yaml(p), names) for p in paths]
+    named = [(part, part.roles_source) for part in parts if part.roles_source is not None]
+    for _, extra in named[1:]:
+        raise extra.error(("roles",), "only one policy file may name the roles")
+    chosen = named[0][0] if named else PolicySet()
     return PolicySet(
         access=tuple(rule for part in parts for rule in part.access),
         commands=tuple(rule for part in parts for rule in part.commands),
         interpreters=_merge_interpreters(part.interpreters for part in parts),
         sql=tuple(rule for part in parts for rule in part.sql),
         masking=tuple(src for part in parts for src in part.masking),
+        roles=chosen.roles,
+        roles_source=chosen.roles_source,
     )
 
 

@@ -8,13 +8,14 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+from broker.auditchain.events import Action
 from broker.common.errors import RecordingError
 from recordings.store import RecordingStore
 
 log = logging.getLogger(__name__)
 SWEEP_INTERVAL = 3600.0
 
-Emit = Callable[[str, str, str, Mapping[str, Any]], Awaitable[None]]
+Emit = Callable[[str, Action, str, Mapping[str, Any]], Awaitable[None]]
 """The audit event sink: ``emit(actor, action, target, details)``."""
 
 
@@ -33,7 +34,7 @@ async def sweep_once(
         meta = info.header.meta
         await emit(
             "gatehouse",
-            "recording.deleted",
+            Action.RECORDING_DELETED,
             info.session_id,
             {
                 "sha256": sha,

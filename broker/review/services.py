@@ -8,17 +8,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from broker.auditchain.events import Action
 from broker.auditlog.keys import load_state_public_key
 from broker.auditlog.query import RecordFilter, RecordView, read_recent
 from broker.common.errors import PolicyDenied
+from broker.policy.roles import DEFAULT_ROLES, Roles
 from broker.review.audit import LiveVerifier, Poll
 from broker.session.terminal import Principal
 from recordings.replay import Player
 from recordings.store import RecordingInfo, RecordingStore, StoreMatch
-
-REVIEWERS = "reviewers"
-AUDITORS = "auditors"
-
 
 LIVE_POLL_SECONDS = 0.05
 """Pause before each read-back of live audit records."""
@@ -38,23 +36,27 @@ class Viewing:
 
 
 class ReviewServices:
-    """What the recordings and audit panes may ask; every answer is filtered by group."""
+    """What the recordings and audit panes may ask; every answer is filtered by role."""
 
     def __init__(
         self,
         recordings_dir: Any,
         audit_dir: Any,
         state_dir: Any,
-        emit: Callable[[str, str, str, dict[str, Any]], Any],
+        emit: Callable[[str, Action, str, dict[str, Any]], Any],
         *,
+        roles: Roles = DEFAULT_ROLES,
         poll: Poll | None = None,
     ) -> None:
         """Serve the recordings and audit log below these directories.
 
-        ``poll`` is awaited before each read-back of live audit records (by default a
-        pause of :data:`LIVE_POLL_SECONDS`, so that records arriving together are read
-        back together).
+        ``roles`` says which groups review and audit (policy ``roles``; today's group names
+        by default). ``poll`` is awaited before each read-back of live audit records (by
+        default a pause of :data:`LIVE_POLL_SECONDS`, so that records arriving together are
+        read back together).
         """
+        self.roles = roles
+        """Which groups review and audit (policy ``roles``)."""
         self.store = RecordingStore(recordings_dir)
         self.audit_dir = audit_dir
         self.state_dir = state_dir
@@ -65,13 +67,13 @@ class ReviewServices:
 
     # -- recordings ---------------------------------------------------------------
 
-    @staticmethod
-    def is_reviewer(principal: Principal) -> bool:
-        return REVIEWERS in principal.groups
+    def is_reviewer(self, principal: Principal) -> bool:
+        """Whether ``principal`` holds the reviewers role (sees every recording)."""
+        return self.roles.holds("reviewers", principal.groups)
 
-    @staticmethod
-    def is_auditor(principal: Principal) -> bool:
-        return AUDITORS in principal.groups
+    def is_auditor(self, principal: Principal) -> bool:
+        """Whether ``principal`` holds the auditors role (reads the audit log)."""
+        return self.roles.holds("auditors", principal.groups)
 
     def _visible(self, principal: Principal, info: RecordingInfo) -> bool:
         meta = info.header.meta
@@ -103,10 +105,14 @@ class ReviewServices:
         """Record who watched which recording, and for how long."""
         seconds = round(time.monotonic() - viewing.opened, 1)
         await self._emit(
-            principal.name, "recording.viewed", viewing.session_id, {"seconds": seconds}
+            principal.name, Action.RECORDING_VIEWED, viewing.session_id, {"seconds": seconds}
         )
 
     # -- audit ----------------------------------------------------------------------
+
+    def _auditors_only(self) -> str:
+        groups = ", ".join(self.roles.auditors) or "no group"
+        return f"the audit log is for the auditors role (groups: {groups})"
 
     async def audit_records(
         self, principal: Principal, where: RecordFilter, limit: int = 500
@@ -114,10 +120,10 @@ class ReviewServices:
         """Recent audit records matching ``where``, each with its verification status.
 
         Raises:
-            PolicyDenied: ``principal`` is not in the auditors group.
+            PolicyDenied: ``principal`` does not hold the auditors role.
         """
         if not self.is_auditor(principal):
-            raise PolicyDenied("the audit log is for the auditors group", rule="auditors")
+            raise PolicyDenied(self._auditors_only(), rule="auditors")
         key = load_state_public_key(self.state_dir)
         return await asyncio.to_thread(read_recent, self.audit_dir, key, limit, where)
 
@@ -127,10 +133,10 @@ class ReviewServices:
         """Call ``listener(record)`` for each new audit record; returns the unsubscribe.
 
         Raises:
-            PolicyDenied: ``principal`` is not in the auditors group.
+            PolicyDenied: ``principal`` does not hold the auditors role.
         """
         if not self.is_auditor(principal):
-            raise PolicyDenied("the audit log is for the auditors group", rule="auditors")
+            raise PolicyDenied(self._auditors_only(), rule="auditors")
         if self.subscribe is None:
             return lambda: None
         return self.subscribe(listener)
@@ -139,8 +145,8 @@ class ReviewServices:
         """A verifier that reads live records matching ``where`` back, as ``principal``.
 
         Raises:
-            PolicyDenied: ``principal`` is not in the auditors group.
+            PolicyDenied: ``principal`` does not hold the auditors role.
         """
         if not self.is_auditor(principal):
-            raise PolicyDenied("the audit log is for the auditors group", rule="auditors")
+            raise PolicyDenied(self._auditors_only(), rule="auditors")
         return LiveVerifier(lambda limit: self.audit_records(principal, where, limit), self._poll)

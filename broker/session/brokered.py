@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
+from broker.auditchain.events import Action
 from broker.common.errors import GatehouseError
 from broker.masking.events import MaskFailure
 from broker.policy.commands import describe
@@ -99,28 +100,28 @@ class BrokeredSession:
         self.upstream: Upstream | None = None
         self.started_at = time.monotonic()
 
-    async def _emit(self, action: str, details: Mapping[str, Any]) -> None:
+    async def _emit(self, action: Action, details: Mapping[str, Any]) -> None:
         await self.events.emit(self.principal.name, action, self.connection, details)
 
-    def _emit_soon(self, action: str, details: Mapping[str, Any]) -> None:
+    def _emit_soon(self, action: Action, details: Mapping[str, Any]) -> None:
         self.events.emit_soon(self.principal.name, action, self.connection, details)
 
     def _masking_failed(self, failure: MaskFailure) -> None:
         """A chunk could not be masked (the stage withheld it): audit that it happened."""
-        self._emit_soon("masking.error", asdict(failure))
+        self._emit_soon(Action.MASKING_ERROR, asdict(failure))
 
     async def started(self, upstream: Upstream, details: dict[str, Any]) -> None:
         """The upstream is open: record the start (its output waits for :meth:`run`)."""
         self.upstream = upstream
         self.relay.attach(upstream)
         await self._emit(
-            "session.start",
+            Action.SESSION_START,
             {**details, "session": self.session_id, "client": self.principal.client_addr},
         )
 
     async def command_starting(self, command: str) -> None:
         """``command`` is about to be sent (`run`): audit it, awaited, and mark the recording."""
-        await self._emit("command.run", {"command": command, "session": self.session_id})
+        await self._emit(Action.COMMAND_RUN, {"command": command, "session": self.session_id})
         self.note_command(command)
 
     def note_command(self, line: str) -> None:
@@ -133,7 +134,7 @@ class BrokeredSession:
         """The target echoed an entered command line: audit it and mark the recording."""
         self.note_command(line)
         details: dict[str, Any] = {"command": line, "session": self.session_id}
-        self._emit_soon("command.line", details)
+        self._emit_soon(Action.COMMAND_LINE, details)
 
     def _check_command(self, line: str) -> str | None:
         """Enter was pressed on ``line``: a refusal if a command rule forbids it.
@@ -149,7 +150,7 @@ class BrokeredSession:
             + (f": {verdict.reason}" if verdict.reason else ""),
             "session": self.session_id,
         }
-        self._emit_soon("policy.denied", details)
+        self._emit_soon(Action.POLICY_DENIED, details)
         return describe(verdict)
 
     async def abandon(self) -> None:
@@ -165,7 +166,7 @@ class BrokeredSession:
             details["error"] = self.recorder.error
         if self.recorder.nul_bytes:
             details["nul_bytes_not_recorded"] = self.recorder.nul_bytes
-        await self._emit("recording.closed", details)
+        await self._emit(Action.RECORDING_CLOSED, details)
         self.spawn(build_index_detached(self.recorder.path), essential=False)
         return sha
 
@@ -179,7 +180,7 @@ class BrokeredSession:
         for stage in self.maskers:
             report = stage.summary()
             if report:
-                await self._emit("masking.summary", {"session": self.session_id, **report})
+                await self._emit(Action.MASKING_SUMMARY, {"session": self.session_id, **report})
             masked.append(stage.describe())
         result = SessionResult(
             status,
@@ -191,7 +192,7 @@ class BrokeredSession:
             "; ".join(masked),
         )
         await self._emit(
-            "session.end",
+            Action.SESSION_END,
             {
                 "session": self.session_id,
                 "exit_status": status,

@@ -6,6 +6,7 @@ from collections.abc import Callable, Coroutine, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
+from broker.auditchain.events import Action
 from broker.masking.events import MaskFailure
 from broker.policy.access import Decision
 from broker.upstream.base import FlowControl, OutputFilter
@@ -15,7 +16,7 @@ class EventSink(Protocol):
     """Where the broker reports what happened (the audit log)."""
 
     async def emit(
-        self, actor: str, action: str, target: str, details: Mapping[str, Any]
+        self, actor: str, action: Action, target: str, details: Mapping[str, Any]
     ) -> None: ...
 
 
@@ -23,7 +24,7 @@ class SessionEvents(EventSink, Protocol):
     """An event sink that synchronous code (relay callbacks) can report to without waiting."""
 
     def emit_soon(
-        self, actor: str, action: str, target: str, details: Mapping[str, Any]
+        self, actor: str, action: Action, target: str, details: Mapping[str, Any]
     ) -> None: ...
 
 
@@ -44,10 +45,14 @@ class BackgroundEvents:
         self.sink = sink
         self.spawn = spawn
 
-    async def emit(self, actor: str, action: str, target: str, details: Mapping[str, Any]) -> None:
+    async def emit(
+        self, actor: str, action: Action, target: str, details: Mapping[str, Any]
+    ) -> None:
         await self.sink.emit(actor, action, target, details)
 
-    def emit_soon(self, actor: str, action: str, target: str, details: Mapping[str, Any]) -> None:
+    def emit_soon(
+        self, actor: str, action: Action, target: str, details: Mapping[str, Any]
+    ) -> None:
         self.spawn(self.sink.emit(actor, action, target, details))
 
 

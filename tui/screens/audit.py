@@ -20,7 +20,6 @@ from broker.auditlog.query import RecordFilter, RecordView
 from broker.common.errors import GatehouseError
 from broker.common.text import escape_controls
 from broker.review.audit import FilterText, LiveVerifier, parse_filter
-from broker.review.services import ReviewServices
 from tui.text import plain
 from tui.widgets.audit_table import AuditTable, is_pending, live_view
 
@@ -28,6 +27,7 @@ if TYPE_CHECKING:
     from textual.app import App
     from textual.worker import Worker
 
+    from broker.services import Services
     from broker.session.terminal import Principal
     from tui.app import GatehouseApp
 
@@ -45,9 +45,9 @@ _FIELDS: Final = (
 )
 
 
-def can_audit(principal: Principal) -> bool:
-    """Tell whether ``principal`` may open the audit pane (member of ``auditors``)."""
-    return ReviewServices.is_auditor(principal)
+def can_audit(services: Services, principal: Principal) -> bool:
+    """Tell whether ``principal`` may open the audit pane (holds the auditors role)."""
+    return services.review.is_auditor(principal)
 
 
 def audit_key_enabled(app: App[None]) -> bool:
