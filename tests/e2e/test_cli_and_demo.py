@@ -44,6 +44,9 @@ def test_init_then_check(tmp_path: Path) -> None:
     checked = gatehouse("check", "-c", str(tmp_path / "gh" / "gatehouse.yaml"))
     assert checked.returncode == 0, checked.stderr
     assert "ok:" in checked.stdout
+    assert "roles (defaults):" in checked.stdout
+    assert "  reviewers: reviewers\n" in checked.stdout
+    assert "  unmasked: unmasked\n" in checked.stdout
     again = gatehouse("init", str(tmp_path / "gh"))
     assert again.returncode == 1
     assert "already exists" in again.stderr

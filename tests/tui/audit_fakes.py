@@ -10,9 +10,8 @@ from broker.auditchain.record import AuditRecord
 from broker.auditlog.query import RecordFilter, RecordView
 from broker.common.errors import PolicyDenied
 from broker.review.audit import LiveVerifier
-from broker.review.services import ReviewServices
 from broker.session.terminal import Principal
-from tests.tui.fakes import FakeChannel, FakeServices
+from tests.tui.fakes import FakeChannel, FakeServices, RoleCheck
 from tui.app import GatehouseApp
 
 AUDITOR = Principal("carol", ("auditors",))
@@ -53,12 +52,11 @@ def sample() -> list[AuditRecord]:
     ]
 
 
-class FakeReview:
+class FakeReview(RoleCheck):
     """The audit half of :class:`broker.review.services.ReviewServices`, in memory."""
 
-    is_auditor = staticmethod(ReviewServices.is_auditor)
-
     def __init__(self, records: list[AuditRecord] | None = None) -> None:
+        super().__init__()
         self.records = list(records if records is not None else sample())
         self.problems: dict[int, str] = {}
         """seq → why that record fails verification."""

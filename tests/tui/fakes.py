@@ -7,6 +7,7 @@ from typing import Any
 
 from broker.common.errors import UpstreamError
 from broker.masking import MaskingEngine, MaskingPolicy
+from broker.policy.roles import Roles
 from broker.services import ConnectionView
 from broker.session.brokered import SessionResult
 from broker.session.terminal import Principal
@@ -25,6 +26,19 @@ class FakeChannel:
 
     def write(self, data: bytes) -> None:
         self.written.append(data)
+
+
+class RoleCheck:
+    """The role questions of ``services.review``, answered from policy roles (today's names)."""
+
+    def __init__(self, roles: Roles | None = None) -> None:
+        self.roles = roles or Roles()
+
+    def is_reviewer(self, principal: Principal) -> bool:
+        return self.roles.holds("reviewers", principal.groups)
+
+    def is_auditor(self, principal: Principal) -> bool:
+        return self.roles.holds("auditors", principal.groups)
 
 
 class FakeSession:
@@ -53,6 +67,7 @@ class FakeServices:
         self.fail_with: Exception | None = None
         self.masking = MaskingEngine(MaskingPolicy(), key=b"k" * 32)  # the real engine
         self.masked_for: list[tuple[str | None, tuple[str, ...]]] = []
+        self.review: Any = RoleCheck()
 
     def mask_message(
         self, text: str, *, connection: str | None = None, groups: tuple[str, ...] = ()

@@ -13,7 +13,7 @@ from broker.session.terminal import Principal
 from recordings.replay import Player
 from recordings.store import RecordingInfo, RecordingStore, StoreMatch
 from tests.support.casts import CASTS, write_session
-from tests.tui.fakes import FakeServices
+from tests.tui.fakes import FakeServices, RoleCheck
 from tui.screens.replay import ReplayScreen
 
 __all__ = ["CASTS", "FakeReview", "FakeServicesWithReview", "PlayerApp", "write_session"]
@@ -37,18 +37,18 @@ class PlayerApp(App[None]):
         self.closed += 1
 
 
-class FakeReview:
+class FakeReview(RoleCheck):
     """``services.review`` over a real store, with the same visibility rule and a call log."""
 
     def __init__(self, store: RecordingStore) -> None:
+        super().__init__()
         self.store = store
         self.calls: list[tuple[str, str]] = []
         self.closed: list[str] = []
 
-    @staticmethod
-    def _visible(principal: Principal, info: RecordingInfo) -> bool:
+    def _visible(self, principal: Principal, info: RecordingInfo) -> bool:
         meta = info.header.meta
-        return "reviewers" in principal.groups or (meta is not None and meta.user == principal.name)
+        return self.is_reviewer(principal) or (meta is not None and meta.user == principal.name)
 
     async def list_recordings(self, principal: Principal) -> list[RecordingInfo]:
         self.calls.append(("list", principal.name))

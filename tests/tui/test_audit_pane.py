@@ -2,15 +2,31 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 from textual import events
 from textual.widgets import Input, Static
 
-from broker.auditlog.query import RecordFilter, RecordView
+from broker.auditchain.events import Action
+from broker.auditlog.keys import generate_signing_key, key_paths
+from broker.auditlog.query import RecordFilter, RecordView, read_recent
+from broker.auditlog.writer import append_sync
+from broker.policy.roles import Roles
+from broker.review import services as review_services
 from broker.review.audit import READ_BACK_MARGIN
-from tests.tui.audit_fakes import AUDITOR, ENGINEER, FakeReview, make_app, record
+from broker.review.services import ReviewServices
+from broker.session.terminal import Principal
+from tests.tui.audit_fakes import (
+    AUDITOR,
+    ENGINEER,
+    AuditServices,
+    FakeReview,
+    make_app,
+    record,
+)
+from tests.tui.fakes import FakeChannel
 from tui.app import GatehouseApp
 from tui.screens.audit import AuditDetailScreen, AuditScreen, summary
 from tui.screens.connections import ConnectionsScreen
@@ -108,15 +124,57 @@ async def test_non_auditor_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
         assert review.listeners == []
 
 
-async def test_pane_pushed_for_non_auditor_reads_nothing() -> None:
-    app, review = make_app(ENGINEER)
+def real_review(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, list[int]]:
+    """The real review services over a real, signed audit log of three records.
+
+    Returns them and a list that grows by one each time they read the log.
+    """
+    state = tmp_path / "state"
+    key = generate_signing_key(key_paths(state)[0])
+    for i in range(3):
+        append_sync(state / "audit", key, "alice", Action.COMMAND_RUN, "shell", {"n": i})
+
+    async def emit(*_: Any) -> None:
+        return None
+
+    reads: list[int] = []
+
+    def counted(*args: Any) -> Any:
+        reads.append(1)
+        return read_recent(*args)
+
+    monkeypatch.setattr(review_services, "read_recent", counted)
+    review = ReviewServices(state / "recordings", state / "audit", state, emit, roles=Roles())
+    return review, reads
+
+
+async def pushed_pane(principal: Principal, review: Any) -> tuple[list[tuple[str, ...]], str, bool]:
+    """Push the audit pane directly (not through `a`) and return its rows and status."""
+    services = AuditServices()
+    services.review = review
+    app = GatehouseApp(services, FakeChannel(principal=principal))  # type: ignore[arg-type]
     async with app.run_test(size=SIZE) as pilot:
         await app.push_screen(AuditScreen())
-        await pilot.pause(0.1)
-        assert rows(app) == []
-        assert "auditors group" in status(app)
-        assert app.screen.query_one("#audit-status").has_class("error")
-        assert review.queries == []
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        failed = app.screen.query_one("#audit-status").has_class("error")
+        return rows(app), status(app), failed
+
+
+async def test_pane_pushed_for_non_auditor_reads_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    review, reads = real_review(tmp_path, monkeypatch)
+    shown, text, failed = await pushed_pane(ENGINEER, review)
+    assert shown == []
+    assert "auditors role" in text
+    assert failed
+    assert reads == []  # the log was never opened for a non-auditor
+    # The same services and log, for an auditor: the records are read and shown.
+    shown, text, failed = await pushed_pane(AUDITOR, review)
+    assert [row[3] for row in shown].count("command.run") == 3
+    assert not failed
+    assert reads == [1]
 
 
 async def test_a_is_a_letter_once_the_picker_filter_has_text() -> None:
