@@ -11,7 +11,7 @@ from textual.binding import Binding
 from textual.widgets import Input
 
 from broker.common.text import escape_controls
-from tui.compat import build_console
+from tui.console import build_console
 from tui.driver import ChannelDriver
 from tui.screens.audit import AuditScreen, audit_key_enabled, can_audit
 from tui.screens.connections import ConnectionsScreen

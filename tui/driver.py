@@ -7,13 +7,11 @@ import logging
 from codecs import getincrementaldecoder
 from typing import TYPE_CHECKING, Any
 
-from textual import events
+from textual import constants, events
 from textual._xterm_parser import XTermParser
 from textual.driver import Driver
 from textual.geometry import Size
 from textual.message import Message
-
-from tui.compat import ESCAPE_DELAY
 
 if TYPE_CHECKING:
     from textual.app import App
@@ -21,6 +19,9 @@ if TYPE_CHECKING:
     from broker.session.terminal import Terminal
 
 log = logging.getLogger(__name__)
+
+ESCAPE_DELAY: float = constants.ESCAPE_DELAY
+"""Seconds after a lone Esc before the parser gives up waiting for a sequence (pitfall 2)."""
 
 _ENTER = (
     "\x1b[?1049h\x1b[?1000h\x1b[?1003h\x1b[?1015h\x1b[?1006h\x1b[?25l\x1b[?1004h\x1b[?2004h\x1b[?7l"

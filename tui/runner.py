@@ -6,8 +6,8 @@ import functools
 import logging
 from typing import TYPE_CHECKING
 
-from tui.compat import apply_textual_patches
 from tui.driver import ChannelDriver
+from tui.patches import apply_textual_patches
 
 if TYPE_CHECKING:
     from broker.services import Services

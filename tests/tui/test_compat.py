@@ -15,11 +15,14 @@ from textual.app import App
 
 from broker.runtime.loop import BrokerEventLoop
 from tests.tui.fakes import FakeChannel, FakeServices
-from tui import compat
 from tui.app import GatehouseApp
-from tui.driver import ChannelDriver
+from tui.console import color_system_for
+from tui.driver import ESCAPE_DELAY, ChannelDriver
+from tui.patches import apply_textual_patches
 
-compat.apply_textual_patches()
+apply_textual_patches()
+WAIT = 5.0
+"""Seconds a test waits for something that should happen at once (a deadline, not a delay)."""
 
 
 # Pitfall 3: overlapping apps leave sys.stdout pointing at a finished app.
@@ -101,7 +104,7 @@ def test_broker_loop_refuses_the_eager_task_factory(monkeypatch: pytest.MonkeyPa
     ],
 )
 def test_color_system_from_client_term(term: str, colorterm: str, system: str | None) -> None:
-    assert compat.color_system_for(term, colorterm) == system
+    assert color_system_for(term, colorterm) == system
 
 
 async def test_app_console_ignores_broker_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -116,10 +119,20 @@ async def test_app_console_ignores_broker_environment(monkeypatch: pytest.Monkey
 class _FakeApp:
     def __init__(self) -> None:
         self.messages: list[Any] = []
+        self._arrived = asyncio.Event()
 
     def post_message(self, message: Any) -> bool:
         self.messages.append(message)
+        self._arrived.set()
         return True
+
+    async def wait_for(self, kind: type[Any], count: int = 1) -> list[Any]:
+        """Wait (bounded) until ``count`` messages of ``kind`` were posted; return them."""
+        async with asyncio.timeout(WAIT):
+            while len(found := [m for m in self.messages if isinstance(m, kind)]) < count:
+                self._arrived.clear()
+                await self._arrived.wait()
+        return found
 
 
 class _StallingChannel(FakeChannel):
@@ -155,9 +168,9 @@ async def test_stalled_client_drops_frames_then_repaints() -> None:
     driver.write("still-draining")  # dropped until the drain finished
     assert driver.frames_dropped == 101
     channel.drained.set()
-    await asyncio.sleep(0.01)
-    resizes = [m for m in app.messages if isinstance(m, events.Resize)]
-    assert resizes, "a full repaint is requested once the client caught up"
+    # A full repaint is requested once the client caught up.
+    await app.wait_for(events.Resize)
+    assert driver._drainer is None
     driver.write("frame-after")
     assert channel.written[-1] == b"frame-after"
 
@@ -169,11 +182,13 @@ async def test_lone_escape_is_delivered_after_the_delay() -> None:
     driver = ChannelDriver(app, channel=channel)  # type: ignore[arg-type]
     driver.start_application_mode()
     app.messages.clear()
+    loop = asyncio.get_running_loop()
+    sent = loop.time()
     driver.data_received(b"\x1b")
     assert not [m for m in app.messages if isinstance(m, events.Key)]
-    await asyncio.sleep(compat.ESCAPE_DELAY + 0.1)
-    keys = [m.key for m in app.messages if isinstance(m, events.Key)]
+    keys = [m.key for m in await app.wait_for(events.Key)]
     assert keys == ["escape"]
+    assert loop.time() - sent >= ESCAPE_DELAY  # not before the parser gave up waiting
 
 
 async def test_split_utf8_and_garbage_input() -> None:
@@ -186,6 +201,6 @@ async def test_split_utf8_and_garbage_input() -> None:
     driver.data_received(euro[:1])
     driver.data_received(euro[1:])
     driver.data_received(b"\xff\xfe\x1b[999999999999;;;;M")
-    await asyncio.sleep(compat.ESCAPE_DELAY + 0.1)
-    keys = [m.character for m in app.messages if isinstance(m, events.Key)]
+    keys = [m.character for m in await app.wait_for(events.Key)]
     assert "€" in keys
+    assert driver._active  # the garbage did not end the session
