@@ -188,6 +188,7 @@ class FrontDoor:
         """Own everything one session starts; whatever goes wrong ends this session only."""
         channel = TerminalChannel(process, self._principal(process))
         reader = asyncio.get_running_loop().create_task(channel.read_loop())
+        reader.add_done_callback(self._reap)  # a reader that failed is logged, not lost
         status = 255
         try:
             status = await self._dispatch(channel, process.command)
