@@ -13,7 +13,7 @@ import ctypes.util
 import gc
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +32,8 @@ def settle_startup() -> None:
 
 CLOSED_BATCH = 50
 """After this many sessions closed, a full collection runs even with others still open."""
+SETTLE_DELAY = 0.5
+"""Seconds from the close that triggers a collection to the collection itself."""
 
 
 def collect_now(why: str) -> int:
@@ -46,22 +48,32 @@ def collect_now(why: str) -> int:
 class SessionCollector:
     """Frees closed sessions: when the last one closes (no one to stall) or every 50 closes."""
 
-    def __init__(self) -> None:
+    def __init__(self, delay: float = SETTLE_DELAY) -> None:
         self.closed_since = 0
         self.live = 0
+        self.delay = delay
+        """Seconds between the triggering close and the collection."""
+        self.collections = 0
+        """Collections run so far."""
         self._pending: asyncio.TimerHandle | None = None
+
+    @property
+    def pending(self) -> bool:
+        """Whether a collection is scheduled."""
+        return self._pending is not None
 
     def session_closed(self, live: int) -> None:
         self.closed_since += 1
         self.live = live
         if (live == 0 or self.closed_since >= CLOSED_BATCH) and self._pending is None:
             # a moment later, so the closing session's own callbacks have finished
-            self._pending = asyncio.get_running_loop().call_later(0.5, self._run)
+            self._pending = asyncio.get_running_loop().call_later(self.delay, self._run)
 
     def _run(self) -> None:
         # judged now, not when scheduled: a burst of closes ends with the idle collection
         self._pending = None
         self.closed_since = 0
+        self.collections += 1
         collect_now("idle" if self.live == 0 else f"{CLOSED_BATCH} sessions closed")
         if self.live == 0:
             release_free_memory()
@@ -93,8 +105,10 @@ def release_free_memory() -> bool:
     return True
 
 
-async def full_collections(interval: float = FULL_INTERVAL) -> None:
-    """Run a full collection every ``interval`` seconds."""
+async def full_collections(
+    interval: float = FULL_INTERVAL, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+) -> None:
+    """Run a full collection every ``interval`` seconds (waiting with ``sleep``)."""
     while True:
-        await asyncio.sleep(interval)
+        await sleep(interval)
         collect_now("timer")

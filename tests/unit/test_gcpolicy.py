@@ -5,10 +5,14 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import weakref
 
 import pytest
 
-from broker.runtime.gcpolicy import full_collections, settle_startup
+from broker.runtime.gcpolicy import CLOSED_BATCH, SessionCollector, full_collections, settle_startup
+from tests.unit.gc_support import Cycle, no_automatic_gc, settled
+
+__all__ = ["no_automatic_gc"]  # the fixture, used by name
 
 
 def test_settle_startup_freezes_and_defers_full_collections() -> None:
@@ -23,30 +27,60 @@ def test_settle_startup_freezes_and_defers_full_collections() -> None:
         gc.set_threshold(*before)
 
 
+@pytest.mark.usefixtures("no_automatic_gc")
 async def test_full_collection_runs_on_the_timer(caplog: pytest.LogCaptureFixture) -> None:
-    class Cycle:
-        def __init__(self) -> None:
-            self.me = self
-
     caplog.set_level(logging.INFO, logger="broker.runtime.gcpolicy")
-    for _ in range(100):
-        Cycle()
-    task = asyncio.create_task(full_collections(interval=0.05))
-    await asyncio.sleep(0.2)
-    task.cancel()
+    garbage = Cycle()
+    freed = weakref.ref(garbage)
+    del garbage
+    waits: list[float] = []
+    seen_before_first: list[bool] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        if len(waits) == 1:
+            seen_before_first.append(freed() is not None)
+        if len(waits) == 3:
+            raise asyncio.CancelledError
+
     with pytest.raises(asyncio.CancelledError):
-        await task
-    assert any("full garbage collection" in r.message for r in caplog.records)
+        await full_collections(interval=300, sleep=sleep)
+    assert waits == [300, 300, 300]
+    assert seen_before_first == [True]  # nothing collected before the first interval
+    assert freed() is None
+    timer = [r.message for r in caplog.records if "full garbage collection (timer)" in r.message]
+    assert len(timer) == 2
 
 
+@pytest.mark.usefixtures("no_automatic_gc")
 async def test_collects_when_the_last_session_closes(caplog: pytest.LogCaptureFixture) -> None:
-    from broker.runtime.gcpolicy import SessionCollector
-
     caplog.set_level(logging.INFO, logger="broker.runtime.gcpolicy")
-    collector = SessionCollector()
+    garbage = Cycle()
+    freed = weakref.ref(garbage)
+    del garbage
+    collector = SessionCollector(delay=0.01)
     collector.session_closed(live=3)
-    await asyncio.sleep(0.7)
-    assert not any("idle" in r.message for r in caplog.records)
+    assert not collector.pending  # others still open: no collection to stall them
+    await asyncio.sleep(0)
+    assert freed() is not None
     collector.session_closed(live=0)
-    await asyncio.sleep(0.7)
+    assert collector.pending
+    await settled(collector)
+    assert freed() is None
     assert any("(idle)" in r.message for r in caplog.records)
+
+
+@pytest.mark.usefixtures("no_automatic_gc")
+async def test_collects_every_batch_of_closes_with_sessions_open(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="broker.runtime.gcpolicy")
+    collector = SessionCollector(delay=0.01)
+    for _ in range(CLOSED_BATCH - 1):
+        collector.session_closed(live=10)
+    assert not collector.pending
+    collector.session_closed(live=10)
+    assert collector.pending
+    await settled(collector)
+    assert collector.closed_since == 0
+    assert any(f"({CLOSED_BATCH} sessions closed)" in r.message for r in caplog.records)
