@@ -8,7 +8,6 @@ import json
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 
 import psutil
@@ -16,6 +15,7 @@ import pytest
 
 from tests.support.broker import ROOT, BrokerProcess, shell_broker
 from tests.support.tui_client import TuiClient
+from tests.support.waiting import async_wait_until, wait_until
 
 
 @pytest.fixture(scope="module")
@@ -54,8 +54,12 @@ def test_connections_are_spread_over_the_workers(broker: BrokerProcess) -> None:
     async def scenario() -> list[int]:
         clients = await open_many()
         try:
-            await asyncio.sleep(0.5)
-            return [serving(w, broker.port) for w in workers(broker)]
+
+            def spread() -> list[int] | None:
+                counts = [serving(w, broker.port) for w in workers(broker)]
+                return counts if sum(counts) == 16 else None
+
+            return await async_wait_until(spread, 10, "16 connections served by the workers")
         finally:
             await asyncio.gather(*(c.close() for c in clients))
 
@@ -84,14 +88,12 @@ def test_a_dead_worker_is_started_again(broker: BrokerProcess) -> None:
     before = {w.pid for w in workers(broker)}
     victim = sorted(before)[0]
     psutil.Process(victim).kill()
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+
+    def replaced() -> bool:
         now = {w.pid for w in workers(broker)}
-        if len(now) == 2 and victim not in now:
-            break
-        time.sleep(0.2)
-    else:
-        raise AssertionError(f"no replacement for worker {victim}: {workers(broker)}")
+        return len(now) == 2 and victim not in now
+
+    wait_until(replaced, 30, f"a replacement for worker {victim}")
     for _ in range(4):  # whichever worker the kernel picks, it serves
         assert broker.run_ssh("alice", "run", "shell", "--", "true").returncode == 0
     assert "starting it again" in broker.log()
