@@ -61,7 +61,6 @@ async def test_collects_when_the_last_session_closes(caplog: pytest.LogCaptureFi
     collector = SessionCollector(delay=0.01)
     collector.session_closed(live=3)
     assert not collector.pending  # others still open: no collection to stall them
-    await asyncio.sleep(0)
     assert freed() is not None
     collector.session_closed(live=0)
     assert collector.pending
