@@ -104,11 +104,12 @@ class GatehouseApp(App[None]):
 
     def action_audit(self) -> None:
         if not can_audit(self.services, self.principal):
+            groups = ", ".join(self.services.review.roles.auditors) or "none"
             self.notify(
-                "The audit log is open to members of the auditors group only.",
+                f"The audit log is open to members of the auditors role only ({groups}).",
                 title="Not allowed",
                 severity="warning",
-                markup=False,
+                markup=False,  # group names are data
             )
         elif not isinstance(self.screen, AuditScreen):
             self.push_screen(AuditScreen())

@@ -119,7 +119,7 @@ async def test_non_auditor_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
         await pilot.press("a")
         await pilot.pause()
         assert isinstance(app.screen, ConnectionsScreen)
-        assert notes == ["The audit log is open to members of the auditors group only."]
+        assert notes == ["The audit log is open to members of the auditors role only (auditors)."]
         assert review.queries == []
         assert review.listeners == []
 
