@@ -12,7 +12,16 @@ from broker.auditchain.events import Action
 ROOT = Path(__file__).resolve().parents[2]
 BROKER = ROOT / "broker"
 DEFINED_IN = BROKER / "auditchain" / "events.py"
-EMITTERS = {"emit", "emit_soon", "_emit", "note_event", "append", "append_sync", "record_cli_event"}
+EMITTERS = {
+    "emit",
+    "emit_soon",
+    "_emit",
+    "_emit_soon",
+    "note_event",
+    "append",
+    "append_sync",
+    "record_cli_event",
+}
 """Calls that take an audit action (`append` only with an actor before it, see below)."""
 ACTION_VALUES = {a.value for a in Action}
 
@@ -32,7 +41,7 @@ def _action_arg(call: ast.Call) -> ast.expr | None:
     name, args = _callee(call), call.args
     if name in ("emit", "emit_soon", "append") and len(args) >= 2:
         return args[1]  # (actor, action, target, details)
-    if name in ("_emit",) and args:
+    if name in ("_emit", "_emit_soon") and args:
         return args[0]  # (action, details)
     if name == "note_event" and len(args) >= 2:
         return args[1]  # (actor, action, details)
@@ -78,6 +87,7 @@ def test_broker_emits_no_string_literal_actions() -> None:
         'await self.events.emit(who, "session.start", conn, {})',
         'self.emit_soon(who, "made.up", conn, {})',
         'await self._emit("command.run", details)',
+        'self._emit_soon("made.up", details)',
         'front.note_event(user, "login.failure", {})',
         'append_sync(d, key, "cli", "secret.set", "db")',
         'record_cli_event(config, user, action="secret.set", target="x", details={})',
