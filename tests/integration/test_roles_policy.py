@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterator
 
 import pytest
@@ -68,3 +69,10 @@ def test_renamed_unmasked_group_is_the_only_bypass(broker: BrokerProcess) -> Non
     bypassed = broker.run_ssh("gina", *command)
     assert bypassed.returncode == 0, bypassed.stderr
     assert bypassed.stdout.strip() == SECRET.encode()
+    records = [
+        json.loads(line)
+        for seg in sorted((broker.dir / "state" / "audit").glob("audit-*.jsonl"))
+        for line in seg.read_text().splitlines()
+    ]
+    bypasses = [(r["actor"], r["details"]) for r in records if r["action"] == "masking.bypassed"]
+    assert bypasses == [("gina", {"group": "break-glass"})]  # audited, naming the role's group
