@@ -12,6 +12,7 @@ from broker.config.load import load_all
 from broker.config.state import StatePaths
 from broker.services import LogEvents, Services
 from broker.session.terminal import Principal
+from tests.harness.accounts import local_connection
 from tests.support.broker import BrokerProcess
 
 POLICY = """\
@@ -35,7 +36,7 @@ SECRET = "jane.doe@example.com"
 
 @pytest.fixture(scope="module")
 def broker() -> Iterator[BrokerProcess]:
-    proc = BrokerProcess(USERS, {"shell": {"type": "local", "command": ["bash", "--norc"]}}, POLICY)
+    proc = BrokerProcess(USERS, {"shell": local_connection(["bash", "--norc"])}, POLICY)
     with proc:
         yield proc
 
