@@ -44,6 +44,9 @@ class Case:
     other: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     """In a negative case, values that another detector masks by design (the peer's own other
     plugins report them too); masking exactly those does not count as altering the text."""
+    weak: bool = False
+    """The peer's test asserts a score below 0.5 for every value (its "weak match" tier: a bare
+    number with no context word); reported apart and kept out of the recall targets."""
 
     @property
     def positive(self) -> bool:
@@ -78,6 +81,10 @@ class Row:
     """Negative cases."""
     altered: int
     """Negative cases the engine changed."""
+    weak: int = 0
+    """Weak positive cases (not counted in ``positives``)."""
+    weak_recalled: int = 0
+    """Weak positive cases whose values are all gone."""
 
     @property
     def recall(self) -> float:
@@ -94,7 +101,9 @@ def load_cases(directory: Path = CORPUS_DIR, names: Sequence[str] = SOURCES) -> 
             expected = raw["expected"]
             values = () if expected == "negative" else tuple(expected)
             other = {k: tuple(v) for k, v in raw.get("other", {}).items()}
-            cases.append(Case(raw["detector"], raw["text"], values, Source(**raw["source"]), other))
+            source = Source(**raw["source"])
+            weak = "weak" in raw
+            cases.append(Case(raw["detector"], raw["text"], values, source, other, weak))
     return cases
 
 
@@ -140,8 +149,11 @@ def score(outcomes: Iterable[Outcome]) -> list[Row]:
     """Figures per detector, in name order."""
     tally: dict[str, list[int]] = {}
     for o in outcomes:
-        t = tally.setdefault(o.case.detector, [0, 0, 0, 0])
-        if o.case.positive:
+        t = tally.setdefault(o.case.detector, [0, 0, 0, 0, 0, 0])
+        if o.case.weak:
+            t[4] += 1
+            t[5] += o.ok
+        elif o.case.positive:
             t[0] += 1
             t[1] += o.ok
         else:
@@ -158,13 +170,15 @@ def total(rows: Sequence[Row]) -> Row:
         sum(r.recalled for r in rows),
         sum(r.negatives for r in rows),
         sum(r.altered for r in rows),
+        sum(r.weak for r in rows),
+        sum(r.weak_recalled for r in rows),
     )
 
 
 def table(rows: Sequence[Row]) -> str:
     """A plain-text table: recall per detector and negatives altered, then the total."""
     head = f"{'detector':<24}{'positives':>10}{'recalled':>10}{'recall':>9}{'negatives':>11}"
-    head += f"{'altered':>9}"
+    head += f"{'altered':>9}{'weak':>8}"
     lines = [head, "-" * len(head)]
     for r in [*rows, total(rows)]:
         if r.detector == "all":
@@ -172,6 +186,6 @@ def table(rows: Sequence[Row]) -> str:
         recall = f"{100 * r.recall:.1f}%" if r.positives else "-"
         lines.append(
             f"{r.detector:<24}{r.positives:>10}{r.recalled:>10}{recall:>9}{r.negatives:>11}"
-            f"{r.altered:>9}"
+            f"{r.altered:>9}" + (f"{r.weak_recalled:>5}/{r.weak:<2}" if r.weak else "")
         )
     return "\n".join(lines)
