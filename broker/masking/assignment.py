@@ -27,12 +27,14 @@ _PLACEHOLDER = rb"(?![A-Za-z]*(?i:fake)[A-Za-z]*[\"'])"
 
 
 def _not_a_value(own_key: bool) -> bytes:
-    refs = (
+    refs: tuple[bytes, ...] = (
         rb"\$\{[^}\s]*\}" + _END,
         rb"\$[A-Za-z_][A-Za-z0-9_]*" + _END,
         rb"\{\{",
         rb"(?i:true|false|none|null|nil|undefined)" + _END,
-        rb"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*[(\[]",
+        # Code: a call or subscript made of identifiers and quotes only (``foo(hey)you``,
+        # ``req.json['pw']``); a secret with other punctuation (``p(4)$s``) is still one.
+        rb"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*[(\[][A-Za-z0-9_.'\"()\[\]]*" + _END,
     )
     if own_key:
         refs += (rb"(?i:(?P=kw))(?![A-Za-z0-9_])",)
@@ -52,7 +54,7 @@ _ASSIGNED = (
     rb"(?<![A-Za-z0-9_.\-])[A-Za-z0-9_.\-]{0,48}?(?P<kw>(?i:" + _KEYS + rb"))"
     # A bare "pass" is not glued to a word before it (compass), and takes no suffix.
     + rb"(?:(?<![A-Za-z0-9](?i:pass))|(?<=(?i:pgpass)))"
-    + rb"(?:(?<=(?i:pass))|(?i:[_.\-][a-z0-9]+){0,3})"
+    + rb"(?:(?<=(?i:pass))|(?<!(?i:pass))(?i:[_.\-][a-z0-9]+){0,3})"
     # Atomic: a value never starts inside the separator (``:=``, ``= @"…"``).
     + rb"(?>(?:\[\])?[\"']?\]?[ \t]*(?::=|=(?!=)|:(?!//))[ \t]*@?)"
     + _value(1, own_key=True)

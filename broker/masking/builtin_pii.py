@@ -16,10 +16,9 @@ DIGITS = Trigger("digits", b"0123456789 -.()+", 7, b"0123456789", 4)
 HEX = Trigger("hex", b"0123456789abcdefABCDEF:-", 7, b":-", 2)
 _NUM = (3, 3)
 # Words after which a bare nine-digit number is a national number (``SSN: 078051123``).
-_NATIONAL_WORDS = (
-    rb"(?<![A-Za-z])(?i:ssn|social[ \t]security|itin|tax[ \t]id|sin|nas|social[ \t]insurance)"
-    rb"(?![A-Za-z])[ \t]{0,3}(?i:number|no\.?|#)?[ \t]{0,3}[:=#]?[ \t]{0,3}"
-)
+_AFTER_WORD = rb"(?![A-Za-z])[ \t]{0,3}(?i:number|no\.?|#)?[ \t]{0,3}[:=#]?[ \t]{0,3}"
+_US_WORDS = rb"(?<![A-Za-z])(?i:ssn|social[ \t]security|itin|tax[ \t]id)" + _AFTER_WORD
+_CA_WORDS = rb"(?<![A-Za-z])(?i:sin|nas|social[ \t]insurance)" + _AFTER_WORD
 NATIONAL_CONTEXT = (40, 3)
 """Window of a detector that also reads a context word before a bare number."""
 
@@ -63,15 +62,15 @@ _CARD = (
 )
 _SSN = (
     _NB + rb"(?P<v1>[0-9]{3}([ \-.])[0-9]{2}\2[0-9]{4})" + _NA
-    + rb"|" + _NATIONAL_WORDS + rb"(?P<v2>[0-9]{9})(?![0-9A-Za-z])"
+    + rb"|" + _US_WORDS + rb"(?P<v2>[0-9]{9})(?![0-9A-Za-z])"
 )  # fmt: skip
 _ITIN = (
     _NB + rb"(?P<v1>9[0-9]{2}([ \-.])[0-9]{2}\2[0-9]{4})" + _NA
-    + rb"|" + _NATIONAL_WORDS + rb"(?P<v2>9[0-9]{8})(?![0-9A-Za-z])"
+    + rb"|" + _US_WORDS + rb"(?P<v2>9[0-9]{8})(?![0-9A-Za-z])"
 )  # fmt: skip
 _SIN = (
     _NB + rb"(?P<v1>[0-9]{3}([ \-])[0-9]{3}\2[0-9]{3})" + _NA
-    + rb"|" + _NATIONAL_WORDS + rb"(?P<v2>[0-9]{9})(?![0-9A-Za-z])"
+    + rb"|" + _CA_WORDS + rb"(?P<v2>[0-9]{9})(?![0-9A-Za-z])"
 )  # fmt: skip
 _ABA = (
     rb"(?<![A-Za-z])(?i:routing|aba|rtn|transit)(?:[ \t_\-]*(?i:number|no\.?|num|#))?[ \t]*"
@@ -189,8 +188,9 @@ PII_DETECTORS: tuple[Detector, ...] = (
         ck.email_ok,
         anchors=(b"@",),
         window=(0, 256),
-        # RFC 5322 ``atext`` and dots, except quotes and backquotes.
-        extend_left=rb"[A-Za-z0-9._%+\-!#$&*/=?^{|}~]{1,64}",
+        # RFC 5322 ``atext`` and dots, less what joins an address to its surroundings in logs,
+        # paths and URLs (``user=``, ``/users/``, ``?to=``, ``|``, braces, quotes).
+        extend_left=rb"[A-Za-z0-9._%+\-!#$&*^~]{1,64}",
     ),
     build(
         "phone_e164",

@@ -81,7 +81,9 @@ _NATIONAL_AFTER = 48
 
 def _national(*words: bytes) -> tuple[Probe, ...]:
     """Context words before a bare national number; ``social`` precedes the second word."""
-    return tuple(_word(w, 8 if w in (b"security", b"insurance") else 0, _NATIONAL_AFTER) for w in words)
+    return tuple(
+        _word(w, 8 if w in (b"security", b"insurance") else 0, _NATIONAL_AFTER) for w in words
+    )
 
 
 BUILTIN_PROBES: dict[str, tuple[Probe, ...]] = {
@@ -173,9 +175,7 @@ BUILTIN_PROBES: dict[str, tuple[Probe, ...]] = {
     ),
     "br_cpf": (_num(rb"0(?:\.000\.000-|000000)00", 17),),
     "in_aadhaar": (_num(rb"00[ \-]?0000[ \-]?0000", 17),),
-    "imei": (
-        _num(rb"(?:[ \-]?000000[ \-]?000000[ \-]?0|0000[ \-]00[ \-]000000[ \-]0)", 21),
-    ),
+    "imei": (_num(rb"(?:[ \-]?000000[ \-]?000000[ \-]?0|0000[ \-]00[ \-]000000[ \-]0)", 21),),
     "email": (_p("raw", b"@", b"", 0, 1 + 256),),
     "phone_e164": (_p("fold", b"+", rb"(?=0(?:[ \-.]?\(?0\)?){6})", -3, 61),),
     "ipv4": (_p("fold", b".", rb"(?<=0\.)(?=0{1,3}\.0{1,3}\.0)", -6, 15),),

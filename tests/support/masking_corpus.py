@@ -139,9 +139,7 @@ def judge(engine: MaskingEngine, case: Case) -> Outcome:
             while at >= 0:
                 allowed.append((at, at + len(raw)))
                 at = data.find(raw, at + 1)
-    ok = all(
-        any(a <= e.offset and e.offset + e.length <= b for a, b in allowed) for e in events
-    )
+    ok = all(any(a <= e.offset and e.offset + e.length <= b for a, b in allowed) for e in events)
     return Outcome(case, masked, ok)
 
 
