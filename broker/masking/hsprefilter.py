@@ -74,10 +74,11 @@ def _exact(pattern: bytes, longest: int) -> HsProbe:
 _B = rb"(?:^|[^0-9A-Za-z])"
 _HEX = rb"[0-9A-Fa-f]"
 
-# Context words before a bare national number (``SSN: 078051123``); "social" comes before
-# "security" and "insurance", the number within 48 bytes after the word.
-_US_WORDS = _ci(rb"ssn|security|itin|tax", 16, 48)
-_CA_WORDS = _ci(rb"sin|nas|insurance", 17, 48)
+# Context words before a bare national number (``SSN: 078051123``), the number within 48 bytes
+# after the word.
+# A three-letter word is a probe only between non-letters (random base64 is full of them).
+_US_WORDS = _ci(rb"(?:^|[^A-Za-z])(?:ssn|itin|tax)(?:[^A-Za-z]|$)|social[ \t]security", 17, 48)
+_CA_WORDS = _ci(rb"(?:^|[^A-Za-z])(?:sin|nas)(?:[^A-Za-z]|$)|social[ \t]insurance", 17, 48)
 
 HS_PROBES: dict[str, tuple[HsProbe, ...]] = {
     "private_key": (_lit(rb"-----BEGIN ", 11, 1 << 30),),

@@ -80,10 +80,14 @@ _NATIONAL_AFTER = 48
 
 
 def _national(*words: bytes) -> tuple[Probe, ...]:
-    """Context words before a bare national number; ``social`` precedes the second word."""
-    return tuple(
-        _word(w, 8 if w in (b"security", b"insurance") else 0, _NATIONAL_AFTER) for w in words
+    """Context words before a bare national number: three-letter words between non-letters,
+    ``social security`` and ``social insurance``."""
+    short = tuple(
+        Probe("fold", w, rb"(?<![a-z]" + w + rb")(?![a-z])", 0, len(w) + _NATIONAL_AFTER)
+        for w in words
+        if len(w) == 3
     )
+    return (*short, _p("fold", b"social", rb"(?=[ \t](?:security|insurance))", 0, 6 + 60))
 
 
 BUILTIN_PROBES: dict[str, tuple[Probe, ...]] = {
@@ -156,10 +160,10 @@ BUILTIN_PROBES: dict[str, tuple[Probe, ...]] = {
             rb"(?<=[a-z]00)",
         ),
     ),
-    "us_ssn": (_num(rb"0[ \-.]00[ \-.]0000", 14), *_national(b"ssn", b"security", b"itin", b"tax")),
+    "us_ssn": (_num(rb"0[ \-.]00[ \-.]0000", 14), *_national(b"ssn", b"itin", b"tax")),
     "us_itin": (
         _num(rb"0[ \-.]00[ \-.]0000", 14),
-        *_national(b"ssn", b"security", b"itin", b"tax"),
+        *_national(b"ssn", b"itin", b"tax"),
     ),
     "aba_routing": (
         _word(b"routing", 0, 80),
@@ -168,7 +172,7 @@ BUILTIN_PROBES: dict[str, tuple[Probe, ...]] = {
         _word(b"transit", 0, 80),
         _num(rb"00-0000-0", 14),
     ),
-    "ca_sin": (_num(rb"0[ \-]000[ \-]000", 14), *_national(b"sin", b"nas", b"insurance")),
+    "ca_sin": (_num(rb"0[ \-]000[ \-]000", 14), *_national(b"sin", b"nas")),
     "uk_nino": (
         _p("fold", b"00", rb"(?<=[a-z][a-z]00)(?= ?00 ?00 ?[a-d])", -5, 16, rb"(?<=[a-z]00)"),
         _p("fold", b"00", rb"(?<=[a-z][a-z] 00)(?= ?00 ?00 ?[a-d])", -6, 16, rb"(?<= 00)"),
