@@ -122,8 +122,10 @@ SECRET_DETECTORS: tuple[Detector, ...] = (
     build(
         "slack_token",
         "secret",
-        rb"(?:xox[abpors]-|xapp-[0-9]-)[0-9A-Za-z\-]{10,250}",
-        anchor_re=rb"xox[abpors]-|xapp-",
+        # Bot, user, app-level tokens; with token rotation, refresh (xoxe-) and access
+        # (xoxe.xoxp-) tokens.
+        rb"(?:xox[abpors]-|xoxe(?:\.xox[bp])?-|xapp-[0-9]-)[0-9A-Za-z\-]{10,250}",
+        anchor_re=rb"xox[abpors]-|xoxe[.\-]|xapp-",
         token=True,
     ),
     build(

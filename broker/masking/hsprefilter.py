@@ -96,7 +96,7 @@ HS_PROBES: dict[str, tuple[HsProbe, ...]] = {
         _lit(rb"gl(?:pat|dt|rt|ptt|cbt|imt|soat|ft|oas|ffct)-|GR1348941", 9, 516),
         _lit(rb"glagent-", 8, 1100),
     ),
-    "slack_token": (_lit(rb"xox[abpors]-|xapp-", 5),),
+    "slack_token": (_lit(rb"xox[abpors]-|xoxe[.\-]|xapp-", 10),),
     "slack_webhook": (_lit(rb"hooks\.slack\.com", 23),),
     "stripe_key": (_lit(rb"_(?:live|test)_", 8, 300),),
     "npm_token": (_lit(rb"npm_", 4), _lit(rb":_authToken=", 12 + 256)),

@@ -116,6 +116,8 @@ BUILTIN_PROBES: dict[str, tuple[Probe, ...]] = {
     "slack_token": (
         _p("fold", b"-", rb"(?<=xox[abpors]-)", -4, 1 + _W),
         _p("fold", b"-", rb"(?<=xapp-)", -4, 1 + _W),
+        _p("fold", b"-", rb"(?<=xoxe-)", -4, 1 + _W),
+        _p("fold", b"-", rb"(?<=xoxe\.xox[bp]-)", -9, 1 + _W),
     ),
     "slack_webhook": (_p("fold", b".", rb"(?<=hooks\.)(?=slack\.com)", -5 - 8, 10 + _W),),
     "stripe_key": (_p("fold", b"_", rb"(?=(?:live|test)_)", -2, 6 + 300),),

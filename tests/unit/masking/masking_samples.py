@@ -136,6 +136,8 @@ VALID: dict[str, list[tuple[str, str]]] = {
     "slack_token": [
         ("xoxb-123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx", "AbCdEfGhIjKlMnOpQrStUvWx"),
         ("xoxp-" + _B62, _B62),
+        ("refresh xoxe-1-" + _B62, _B62),
+        ("access xoxe.xoxp-1-" + _B62, "xoxe.xoxp-1-" + _B62),
     ],
     "slack_webhook": [
         (
