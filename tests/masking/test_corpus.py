@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from broker.masking import BUILTIN_BY_NAME, StreamMasker
+from broker.masking.prefilter import Prefilter
 from tests.support.masking_corpus import (
     CORPUS_DIR,
     SOURCES,
@@ -85,6 +86,12 @@ def test_at_most_one_percent_of_negatives_are_altered() -> None:
     altered = [(o.case.text, o.masked) for o in OUTCOMES if not o.case.positive and not o.ok]
     assert t.negatives >= 300
     assert t.altered <= 0.01 * t.negatives, altered
+
+
+def test_the_pure_python_prefilter_masks_the_corpus_alike() -> None:
+    engine = all_detectors_engine()
+    engine._prefilter = Prefilter(engine.policy.detectors)  # the fallback without Hyperscan
+    assert [judge(engine, case).masked for case in CASES] == [o.masked for o in OUTCOMES]
 
 
 @pytest.mark.parametrize(
