@@ -10,6 +10,8 @@ Three forms, each with its value in groups named ``v…`` (the first that takes 
   mask never leaves the middle of one.
 * ``key "value";``: a quoted value without white space, then a semicolon (C-like configuration).
 * ``--http-password value``: a command-line option and its argument.
+* ``Authorization: Bearer value`` (and ``Basic``, ``token`` …): an HTTP header's credentials,
+  as ``curl -H`` puts them on a command line.
 
 Not values: empty quotes, variable references (``${link}``, ``$API_KEY``), templates
 (``{{ vault_pw }}``), booleans and null, a call or subscript (``foo(x)``, ``req.json['pw']``),
@@ -70,8 +72,17 @@ _OPTION = (
     + _value(6, own_key=False)
 )
 
-ASSIGNMENT = _ASSIGNED + rb"|" + _QUOTED_STATEMENT + rb"|" + _OPTION
-"""The pattern (bytes); value groups are named ``v1`` … ``v8``."""
+_HEADER = (
+    rb"(?<![A-Za-z0-9_\-])(?i:proxy-)?(?i:authorization)[\"']?[ \t]*[:=][ \t]*[\"']?"
+    rb"(?i:bearer|basic|token|digest|negotiate|ntlm)[ \t]+"
+    + _not_a_value(own_key=False)
+    + rb"(?!%[sd])(?P<v9>[^\s\"'`;,]+)"
+)
+
+ASSIGNMENT = (
+    _ASSIGNED + rb"|" + _QUOTED_STATEMENT + rb"|" + _OPTION + rb"|" + _HEADER
+)  # fmt: skip
+"""The pattern (bytes); value groups are named ``v1`` … ``v9``."""
 ASSIGNMENT_ANCHORS = (
     b"pass",
     b"secret",
@@ -82,5 +93,6 @@ ASSIGNMENT_ANCHORS = (
     b"privatekey",
     b"private_key",
     b"private-key",
+    b"authorization",
 )
 """Lower-case literals one of which every match contains."""

@@ -108,7 +108,7 @@ HS_PROBES: dict[str, tuple[HsProbe, ...]] = {
     "digitalocean_token": (_lit(rb"_v1_", 7, 80),),
     "url_password": (_lit(rb"://", 3),),
     "password_assignment": (
-        _ci(rb"pass|secret|mysql_pwd|api[_\-]?key|private[_\-]?key", 75, 1029),
+        _ci(rb"pass|secret|mysql_pwd|api[_\-]?key|private[_\-]?key|authorization", 77, 1029),
     ),
     "credit_card": (
         HsProbe(

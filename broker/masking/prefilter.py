@@ -142,6 +142,7 @@ BUILTIN_PROBES: dict[str, tuple[Probe, ...]] = {
         _p("fold", b"k", rb"(?<=privatek)(?=ey)", -7 - 64, 3 + 1024),
         _p("fold", b"_", rb"(?<=private_)(?=key)", -7 - 64, 4 + 1024),
         _p("fold", b"-", rb"(?<=private-)(?=key)", -7 - 64, 4 + 1024),
+        _word(b"authorization", 64, 1024),
     ),
     "credit_card": (
         _num(

@@ -185,6 +185,8 @@ VALID: dict[str, list[tuple[str, str]]] = {
         ('apikey := "m{{h}o)p${e]nob(ody}}"', "m{{h}o)p${e]nob(ody}}"),
         ("private_key 'zQ9x-7Lk2+aa';", "zQ9x-7Lk2+aa"),
         ("mysql --password hunter2 db", "hunter2"),
+        ("curl -H 'Authorization: Bearer abc.DEF-123_x' https://api", "abc.DEF-123_x"),
+        ('-H "authorization: Basic dXNlcjpwYXNz"', "dXNlcjpwYXNz"),
     ],
 }
 
@@ -274,6 +276,9 @@ NEAR_MISS: dict[str, list[str]] = {
         "login(username=username, password=password)",
         "my_password = request.json_body['hey']",
         "if password == other:",
+        "Authorization: Bearer $TOKEN",
+        "Authorization: token %s",
+        "Authorization required",
     ],
 }
 
