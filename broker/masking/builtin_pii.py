@@ -78,6 +78,17 @@ _ABA = (
     rb"|(?<![A-Za-z0-9\-])(?P<v2>[0-9]{4}-[0-9]{4}-[0-9])(?![A-Za-z0-9]|-[0-9])"
 )
 _EMAIL_LABEL = rb"[A-Za-z0-9_\-\x80-\xff]{1,63}"
+# RFC 5322 ``atext`` and dots, less what joins an address to its surroundings in logs, paths and
+# URLs (``user=``, ``/users/``, ``?to=``, ``|``, braces, quotes).
+_EMAIL_LOCAL = rb"A-Za-z0-9._%+\-!#$&*^~"
+_DOMAIN_END = rb"(?![A-Za-z0-9_\-\x80-\xff]|\.[A-Za-z0-9_\-\x80-\xff])"
+# Addresses of services, not of people (every ``git remote -v`` shows one): the local part is
+# exactly ``git`` or ``noreply`` (nothing of the local part's class before it).
+_SERVICE_ADDRESS = (
+    rb"(?!(?<=(?<![" + _EMAIL_LOCAL + rb"])(?i:git)@)"
+    rb"(?i:github\.com|gitlab\.com|bitbucket\.org)" + _DOMAIN_END + rb")"
+    rb"(?!(?<=(?<![" + _EMAIL_LOCAL + rb"])(?i:noreply)@)(?i:github\.com)" + _DOMAIN_END + rb")"
+)
 
 PII_DETECTORS: tuple[Detector, ...] = (
     build(
@@ -182,15 +193,12 @@ PII_DETECTORS: tuple[Detector, ...] = (
         "pii",
         # Labels as written in the wild (underscores, a leading or trailing hyphen, UTF-8 of
         # internationalised names); the top-level domain in letters, punycode or UTF-8.
-        rb"@(?:" + _EMAIL_LABEL + rb"\.)+"
+        rb"@" + _SERVICE_ADDRESS + rb"(?:" + _EMAIL_LABEL + rb"\.)+"
         rb"(?:[A-Za-z]{2,63}(?![A-Za-z0-9\-])|xn--[A-Za-z0-9\-]{1,59}(?![A-Za-z0-9\-])"
         rb"|[\x80-\xff]{4,63}(?![\x80-\xff]))",
-        ck.email_ok,
         anchors=(b"@",),
         window=(0, 256),
-        # RFC 5322 ``atext`` and dots, less what joins an address to its surroundings in logs,
-        # paths and URLs (``user=``, ``/users/``, ``?to=``, ``|``, braces, quotes).
-        extend_left=rb"[A-Za-z0-9._%+\-!#$&*^~]{1,64}",
+        extend_left=rb"[" + _EMAIL_LOCAL + rb"]{1,64}",
     ),
     build(
         "phone_e164",

@@ -223,17 +223,6 @@ def nino_ok(value: bytes) -> bool:
     return value[:2].decode("ascii", "replace").upper() not in _NINO_BAD_PREFIXES
 
 
-SERVICE_ADDRESSES = frozenset(
-    {b"git@github.com", b"noreply@github.com", b"git@gitlab.com", b"git@bitbucket.org"}
-)
-"""Addresses of services, not of people: shown by every ``git remote -v``, never masked."""
-
-
-def email_ok(value: bytes) -> bool:
-    """Accept an e-mail address unless it is a well-known service address."""
-    return value.lower() not in SERVICE_ADDRESSES
-
-
 def e164_ok(value: bytes) -> bool:
     """Validate an E.164 number: 8 to 15 digits after the plus."""
     return 8 <= len(value.translate(None, _NOT_DIGITS)) <= 15

@@ -87,6 +87,7 @@ VALID: dict[str, list[tuple[str, str]]] = {
         ("to info@xn--80ak6aa92e.xn--p1ai", "info@xn--80ak6aa92e"),
         ("an IDN: jürgen@bücher.de.", "jürgen@bücher"),
         ("svc_bot@ex_ample.com", "svc_bot@ex_ample.com"),
+        ("ci git.bot@github.com", "git.bot@github.com"),
     ],
     "phone_e164": [
         ("+14155552671", "4155552671"),
@@ -228,7 +229,14 @@ NEAR_MISS: dict[str, list[str]] = {
     "br_cpf": ["529.982.247-2", "529-982-247.25"],
     "in_aadhaar": ["1234 5678 9012", "0234 5678 9012", "23456789012"],
     "imei": ["49015420323751", "4901542032375180"],
-    "email": ["alice@localhost", "alice@example", "@example.com", "alice@.com"],
+    "email": [
+        "alice@localhost",
+        "alice@example",
+        "@example.com",
+        "alice@.com",
+        "git@github.com:org/repo.git",
+        "From: noreply@github.com",
+    ],
     "phone_e164": ["+1234", "14155552671", "abc+14155552671"],
     "ipv4": ["256.1.1.1", "1.2.3", "1.2.3.4.5", "version 10.2.3"],
     "ipv6": ["12:34:56", "a:b"],
