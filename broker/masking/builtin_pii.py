@@ -55,7 +55,8 @@ _CARD = (
     # Cards are often listed one after another: a digit and a space before, or a space and a
     # digit after, start a new number; the same separator and a digit continue this one.
     rb"(?<![A-Za-z0-9])(?<![0-9][\-.])"
-    rb"(?:[0-9]{4}([ \-]?)[0-9]{4}\1[0-9]{4}\1[0-9]{1,7}(?!\1[0-9])"
+    # 13 to 19 digits in groups of four (a 19-digit card ends in a group of three)
+    rb"(?:[0-9]{4}([ \-]?)[0-9]{4}\1[0-9]{4}\1(?:[0-9]{4}\1[0-9]{3}|[0-9]{1,7})(?!\1[0-9])"
     rb"|3[47][0-9]{2}([ \-]?)[0-9]{6}\2[0-9]{5}(?!\2[0-9])"
     rb"|3[0-9]{3}([ \-]?)[0-9]{6}\3[0-9]{4}(?!\3[0-9]))"
     rb"(?![A-Za-z0-9])(?![\-.][0-9])"
