@@ -80,16 +80,20 @@ def base64_blob(rnd: random.Random, size: int) -> bytes:
 KINDS = {"logs": logs, "csv_pii": csv_pii, "json": json_lines, "base64": base64_blob}
 
 
+CLOCK = time.perf_counter
+"""Wall time by default; ``--cpu-time`` uses this process's CPU time (on a shared machine)."""
+
+
 def throughput(engine: MaskingEngine, data: bytes, repeat: int) -> tuple[float, int]:
     best = float("inf")
     masked = 0
     for _ in range(repeat):
         masker = StreamMasker(engine, stream="stdout")
-        start = time.perf_counter()
+        start = CLOCK()
         for i in range(0, len(data), CHUNK):
             masker.feed(data[i : i + CHUNK])
         masker.flush()
-        best = min(best, time.perf_counter() - start)
+        best = min(best, CLOCK() - start)
         masked = masker.counter.total
     return len(data) / best / 1e6, masked
 
@@ -98,11 +102,11 @@ def chunk_rate(engine: MaskingEngine, chunk: bytes, seconds: float) -> float:
     """Feed the same 64 KiB chunk for about ``seconds``; return MB/s (like `run` relaying)."""
     masker = StreamMasker(engine, stream="stdout")
     fed = 0
-    start = time.perf_counter()
+    start = CLOCK()
     while True:
         masker.feed(chunk)
         fed += len(chunk)
-        elapsed = time.perf_counter() - start
+        elapsed = CLOCK() - start
         if elapsed >= seconds:
             break
     masker.flush()
@@ -126,7 +130,15 @@ def main() -> None:
         action="store_true",
         help="find candidates with the pure-Python prefilter (the fallback) instead of Hyperscan",
     )
+    parser.add_argument(
+        "--cpu-time",
+        action="store_true",
+        help="time with this process's CPU time instead of the wall clock (a shared machine)",
+    )
     args = parser.parse_args()
+    global CLOCK
+    if args.cpu_time:
+        CLOCK = time.process_time
     size = int((0.5 if args.quick else args.mib) * 1024 * 1024)
     repeat = 1 if args.quick else 3
     rnd = random.Random(1234)
@@ -143,7 +155,8 @@ def main() -> None:
     }
     probe = engine_for(policies["all detectors"], args.python_prefilter)
     finder = "Hyperscan" if isinstance(probe._prefilter, HsPrefilter) else "pure-Python prefilter"
-    print(f"StreamMasker.feed in {CHUNK // 1024} KiB chunks, best of {repeat}, one core")
+    clock = "CPU time" if args.cpu_time else "wall time"
+    print(f"StreamMasker.feed in {CHUNK // 1024} KiB chunks, best of {repeat}, one core, {clock}")
     print(f"candidates found with: {finder}")
     header = f"{'corpus':<10}{'MiB':>7}" + "".join(f"{p:>18}" for p in policies) + f"{'masked':>10}"
     print(header)

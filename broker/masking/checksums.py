@@ -40,7 +40,7 @@ _VERHOEFF_P = (
     (1, 5, 7, 6, 2, 8, 3, 0, 9, 4),
     (5, 8, 0, 3, 7, 9, 6, 1, 4, 2),
     (8, 9, 1, 6, 0, 4, 3, 5, 2, 7),
-    (9, 4, 5, 3, 1, 2, 7, 6, 8, 0),
+    (9, 4, 5, 3, 1, 2, 6, 8, 7, 0),
     (4, 2, 8, 6, 5, 7, 3, 9, 0, 1),
     (2, 7, 9, 3, 8, 0, 6, 4, 1, 5),
     (7, 0, 4, 6, 9, 1, 3, 2, 5, 8),
@@ -94,8 +94,8 @@ def verhoeff_ok(digits: str) -> bool:
 def card_brand(digits: str) -> str | None:
     """Return the card scheme for a PAN's prefix and length, or None if no scheme fits."""
     n = len(digits)
-    p2, p3, p4, p6 = int(digits[:2]), int(digits[:3]), int(digits[:4]), int(digits[:6])
-    if digits[0] == "4" and n in (13, 16, 19):
+    p1, p2, p3, p4, p6 = (int(digits[:k]) for k in (1, 2, 3, 4, 6))
+    if p1 == 4 and n in (13, 16, 19):
         return "visa"
     if (51 <= p2 <= 55 or 2221 <= p4 <= 2720) and n == 16:
         return "mastercard"
@@ -109,6 +109,14 @@ def card_brand(digits: str) -> str | None:
         return "diners"
     if p2 == 62 and 16 <= n <= 19:
         return "unionpay"
+    if 2200 <= p4 <= 2204 and 16 <= n <= 19:
+        return "mir"
+    if (p2 == 50 or 56 <= p2 <= 69) and 12 <= n <= 19:
+        return "maestro"  # also Dankort (5019) and RuPay's 60/65 ranges
+    if p1 == 1 and n == 15:
+        return "uatp"
+    if p4 == 9792 and n == 16:
+        return "troy"
     return None
 
 
@@ -124,8 +132,19 @@ def card_ok(value: bytes) -> bool:
 
 
 def iban_ok(value: bytes) -> bool:
-    """Validate an IBAN: the country's registered length and the ISO 7064 mod-97 check."""
-    compact = value.replace(b" ", b"").decode("ascii", "replace").upper()
+    """Validate an IBAN: the country's registered length and the ISO 7064 mod-97 check.
+
+    A value written in groups may end with one extra short group that is not part of it (``VG96
+    … 8901 X in a sentence``): the value is accepted when it is valid without that group.
+    """
+    if _iban_ok(value):
+        return True
+    head, sep, tail = value.rpartition(value[4:5] if value[4:5] in (b" ", b"-") else b" ")
+    return bool(sep) and len(tail) < 4 and _iban_ok(head)
+
+
+def _iban_ok(value: bytes) -> bool:
+    compact = value.translate(None, b" -").decode("ascii", "replace").upper()
     if IBAN_LENGTHS.get(compact[:2]) != len(compact) or not compact.isalnum():
         return False
     rearranged = compact[4:] + compact[:4]
@@ -164,9 +183,9 @@ def aba_ok(value: bytes) -> bool:
 
 
 def sin_ok(value: bytes) -> bool:
-    """Validate a Canadian SIN: nine digits, not a business number (8xx), Luhn."""
+    """Validate a Canadian SIN: nine digits, no reserved first digit (0, 8), Luhn."""
     d = digits_of(value)
-    return len(d) == 9 and d[0] != "8" and luhn_ok(d)
+    return len(d) == 9 and d[0] not in "08" and luhn_ok(d)
 
 
 def cpf_ok(value: bytes) -> bool:
@@ -201,7 +220,7 @@ _NINO_BAD_PREFIXES = frozenset({"BG", "GB", "KN", "NK", "NT", "TN", "ZZ"})
 
 def nino_ok(value: bytes) -> bool:
     """Validate a UK National Insurance number's prefix (the pattern checks the letters)."""
-    return value[:2].decode("ascii", "replace") not in _NINO_BAD_PREFIXES
+    return value[:2].decode("ascii", "replace").upper() not in _NINO_BAD_PREFIXES
 
 
 def e164_ok(value: bytes) -> bool:

@@ -150,6 +150,52 @@ class Detector:
         return merged
 
 
+def build(
+    name: str,
+    category: Category,
+    pattern: bytes,
+    validator: Callable[[bytes], bool] | None = None,
+    *,
+    group: int | str | tuple[int, ...] = 0,
+    anchors: tuple[bytes, ...] = (),
+    anchor_re: bytes | None = None,
+    anchors_ci: tuple[bytes, ...] = (),
+    extend_left: bytes | None = None,
+    trigger: Trigger | None = None,
+    marks: tuple[int, int] = (0, 1 << 30),
+    accept: Accept | None = None,
+    window: tuple[int, int] = (0, 512),
+    token: bool = False,
+    continuation: re.Pattern[bytes] | None = None,
+    default_on: bool = True,
+) -> Detector:
+    """A detector from uncompiled patterns (``token``: continues like a token after a cut)."""
+    return Detector(
+        name=name,
+        category=category,
+        regex=re.compile(pattern),
+        validator=validator,
+        group=group,
+        anchors=anchors,
+        anchor_re=re.compile(anchor_re) if anchor_re is not None else None,
+        anchors_ci=anchors_ci,
+        trigger=trigger,
+        marks=marks,
+        accept=accept,
+        window=window,
+        extend_left=re.compile(extend_left) if extend_left is not None else None,
+        continuation=TOKEN_CONTINUATION if token else continuation,
+        default_on=default_on,
+    )
+
+
+def value_groups(pattern: bytes) -> tuple[int, ...]:
+    """Indexes of the groups named ``v…`` in ``pattern``, in order: the alternatives of a
+    value, of which the first that participates in a match is the one masked."""
+    index = re.compile(pattern).groupindex
+    return tuple(sorted(i for name, i in index.items() if name.startswith("v")))
+
+
 Window = tuple[int, int]
 RunCache = Callable[[Trigger], list[tuple[int, int, int, bool]]]
 

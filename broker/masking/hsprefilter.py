@@ -74,6 +74,12 @@ def _exact(pattern: bytes, longest: int) -> HsProbe:
 _B = rb"(?:^|[^0-9A-Za-z])"
 _HEX = rb"[0-9A-Fa-f]"
 
+# Context words before a bare national number (``SSN: 078051123``), the number within 48 bytes
+# after the word.
+# A three-letter word is a probe only between non-letters (random base64 is full of them).
+_US_WORDS = _ci(rb"(?:^|[^A-Za-z])(?:ssn|itin|tax)(?:[^A-Za-z]|$)|social[ \t]security", 17, 48)
+_CA_WORDS = _ci(rb"(?:^|[^A-Za-z])(?:sin|nas)(?:[^A-Za-z]|$)|social[ \t]insurance", 17, 48)
+
 HS_PROBES: dict[str, tuple[HsProbe, ...]] = {
     "private_key": (_lit(rb"-----BEGIN ", 11, 1 << 30),),
     "jwt": (_lit(rb"eyJ", 3, 16384),),
@@ -86,11 +92,14 @@ HS_PROBES: dict[str, tuple[HsProbe, ...]] = {
     "azure_storage_key": (_ci(rb"accountkey|accesskey|storage", 42, 163),),
     "github_token": (_lit(rb"gh[pousr]_", 4),),
     "github_fine_grained_token": (_lit(rb"github_pat_", 11),),
-    "gitlab_token": (_lit(rb"gl(?:pat|dt|rt|ptt|cbt|imt|soat|ft|oas)-|GR1348941", 9, 516),),
-    "slack_token": (_lit(rb"xox[abpors]-|xapp-", 5),),
+    "gitlab_token": (
+        _lit(rb"gl(?:pat|dt|rt|ptt|cbt|imt|soat|ft|oas|ffct)-|GR1348941", 9, 516),
+        _lit(rb"glagent-", 8, 1100),
+    ),
+    "slack_token": (_lit(rb"xox[abpors]-|xoxe[.\-]|xapp-", 10),),
     "slack_webhook": (_lit(rb"hooks\.slack\.com", 23),),
     "stripe_key": (_lit(rb"_(?:live|test)_", 8, 300),),
-    "npm_token": (_lit(rb"npm_", 4),),
+    "npm_token": (_lit(rb"npm_", 4), _lit(rb":_authToken=", 12 + 256)),
     "pypi_token": (_lit(rb"pypi-AgE", 8),),
     "sendgrid_api_key": (_lit(rb"SG\.", 3),),
     "openai_api_key": (_lit(rb"T3BlbkFJ", 264),),
@@ -98,7 +107,9 @@ HS_PROBES: dict[str, tuple[HsProbe, ...]] = {
     "huggingface_token": (_lit(rb"hf_", 3),),
     "digitalocean_token": (_lit(rb"_v1_", 7, 80),),
     "url_password": (_lit(rb"://", 3),),
-    "password_assignment": (_ci(rb"pass|secret|mysql_pwd|api[_\-]?key", 73, 1029),),
+    "password_assignment": (
+        _ci(rb"pass|secret|mysql_pwd|api[_\-]?key|private[_\-]?key|authorization", 77, 1029),
+    ),
     "credit_card": (
         HsProbe(
             _B + rb"(?:[0-9]{4}[ \-]?[0-9]{4}[ \-]?[0-9]{4}[ \-]?[0-9]"
@@ -107,18 +118,28 @@ HS_PROBES: dict[str, tuple[HsProbe, ...]] = {
             10,
         ),
     ),
-    "iban": (HsProbe(_B + rb"[A-Z]{2}[0-9]{2}(?:[A-Z0-9]{11}| [A-Z0-9]{4} [A-Z0-9]{4})", 19, 34),),
-    "us_ssn": (_exact(rb"[0-9]{3}[ \-][0-9]{2}[ \-][0-9]{4}", 11),),
-    "us_itin": (_exact(rb"9[0-9]{2}[ \-][0-9]{2}[ \-][0-9]{4}", 11),),
-    "aba_routing": (_ci(rb"routing|aba|rtn|transit", 7, 80),),
-    "ca_sin": (_exact(rb"[0-9]{3}[ \-][0-9]{3}[ \-][0-9]{3}", 11),),
-    "uk_nino": (HsProbe(_B + rb"[A-Z]{2} ?[0-9]{2} ?[0-9]{2} ?[0-9]{2} ?[A-D]", 16, 3),),
+    "iban": (
+        HsProbe(_B + rb"[A-Z]{2}[0-9]{2}(?:[A-Z0-9]{11}|[ \-][A-Z0-9]{4}[ \-][A-Z0-9]{4})", 19, 34),
+    ),
+    "us_ssn": (_exact(rb"[0-9]{3}[ \-.][0-9]{2}[ \-.][0-9]{4}", 11), _US_WORDS),
+    "us_itin": (_exact(rb"9[0-9]{2}[ \-.][0-9]{2}[ \-.][0-9]{4}", 11), _US_WORDS),
+    "aba_routing": (
+        _ci(rb"routing|aba|rtn|transit", 7, 80),
+        _exact(rb"[0-9]{4}-[0-9]{4}-[0-9]", 11),
+    ),
+    "ca_sin": (_exact(rb"[0-9]{3}[ \-][0-9]{3}[ \-][0-9]{3}", 11), _CA_WORDS),
+    "uk_nino": (
+        HsProbe(_B + rb"[A-Z]{2} ?[0-9]{2} ?[0-9]{2} ?[0-9]{2} ?[A-D]", 16, 3, caseless=True),
+    ),
     "br_cpf": (
         _exact(rb"[0-9]{11}", 11),
         _exact(rb"[0-9]{3}\.[0-9]{3}\.[0-9]{3}-[0-9]{2}", 14),
     ),
     "in_aadhaar": (_exact(rb"[2-9][0-9]{3}[ \-]?[0-9]{4}[ \-]?[0-9]{4}", 14),),
-    "imei": (_exact(rb"[0-9]{2}[ \-]?[0-9]{6}[ \-]?[0-9]{6}[ \-]?[0-9]", 18),),
+    "imei": (
+        _exact(rb"[0-9]{2}[ \-]?[0-9]{6}[ \-]?[0-9]{6}[ \-]?[0-9]", 18),
+        _exact(rb"[0-9]{6}[ \-][0-9]{2}[ \-][0-9]{6}[ \-][0-9]", 18),
+    ),
     "email": (_lit(rb"@", 1, 256),),
     "phone_e164": (HsProbe(rb"\+[1-9](?:[ \-.]?\(?[0-9]\)?){6}", 29, 53),),
     "ipv4": (HsProbe(rb"[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]", 16, 5),),
@@ -139,7 +160,7 @@ HS_PROBES: dict[str, tuple[HsProbe, ...]] = {
 LITERAL_LED = frozenset(
     {
         "private_key", "jwt", "gcp_api_key", "google_oauth_client_secret", "github_token",
-        "github_fine_grained_token", "slack_webhook", "npm_token", "pypi_token",
+        "github_fine_grained_token", "slack_webhook", "pypi_token",
         "sendgrid_api_key", "anthropic_api_key", "huggingface_token", "url_password", "email",
         "phone_e164",
     }

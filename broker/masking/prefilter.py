@@ -66,9 +66,28 @@ _NUM_LONG = rb"(?=(?:[ \-.]?0){7})"
 _NA = rb"(?![a-z0])(?![ \-.]0)"
 
 
-def _num(rest: bytes, hi: int) -> Probe:
+def _num(rest: bytes, hi: int, guard: bytes = _NUM_GUARD, after: bytes = _NA) -> Probe:
     """A value of digit groups starting at the pivot (the run's first two digits)."""
-    return Probe("fold", b"00", b"(?=" + rest + _NA + b")", -3, hi, _NUM_GUARD + _NUM_LONG)
+    return Probe("fold", b"00", b"(?=" + rest + after + b")", -3, hi, guard + _NUM_LONG)
+
+
+# Card numbers may follow one another, separated by a space: only a letter, or a digit and a
+# dash or dot, before the pivot rule one out; only a letter or digit after.
+_CARD_GUARD = rb"(?<![a-z]00)(?<!0[\-.]00)"
+_CARD_AFTER = rb"(?![a-z0])"
+_NATIONAL_AFTER = 48
+"""Bytes after a context word (``SSN``, ``SIN`` …) that its number may end within."""
+
+
+def _national(*words: bytes) -> tuple[Probe, ...]:
+    """Context words before a bare national number: three-letter words between non-letters,
+    ``social security`` and ``social insurance``."""
+    short = tuple(
+        Probe("fold", w, rb"(?<![a-z]" + w + rb")(?![a-z])", 0, len(w) + _NATIONAL_AFTER)
+        for w in words
+        if len(w) == 3
+    )
+    return (*short, _p("fold", b"social", rb"(?=[ \t](?:security|insurance))", 0, 6 + 60))
 
 
 BUILTIN_PROBES: dict[str, tuple[Probe, ...]] = {
@@ -90,16 +109,22 @@ BUILTIN_PROBES: dict[str, tuple[Probe, ...]] = {
     "gitlab_token": (
         _p("fold", b"-", rb"(?<=gl(?:dt|rt|ft)-)", -4, 1 + _W),
         _p("fold", b"-", rb"(?<=gl(?:pat|ptt|cbt|imt|oas)-)", -5, 1 + _W),
-        _p("fold", b"-", rb"(?<=glsoat-)", -6, 1 + _W),
+        _p("fold", b"-", rb"(?<=gl(?:soat|ffct)-)", -6, 1 + _W),
+        _p("fold", b"-", rb"(?<=glagent-)", -7, 1 + 1100),
         _p("fold", b"00", rb"(?<=gr00)(?=00000)", -2, 7 + _W, rb"(?<=[a-z]00)"),
     ),
     "slack_token": (
         _p("fold", b"-", rb"(?<=xox[abpors]-)", -4, 1 + _W),
         _p("fold", b"-", rb"(?<=xapp-)", -4, 1 + _W),
+        _p("fold", b"-", rb"(?<=xoxe-)", -4, 1 + _W),
+        _p("fold", b"-", rb"(?<=xoxe\.xox[bp]-)", -9, 1 + _W),
     ),
     "slack_webhook": (_p("fold", b".", rb"(?<=hooks\.)(?=slack\.com)", -5 - 8, 10 + _W),),
     "stripe_key": (_p("fold", b"_", rb"(?=(?:live|test)_)", -2, 6 + 300),),
-    "npm_token": (_p("fold", b"_", rb"(?<=npm_)", -3, 1 + _W),),
+    "npm_token": (
+        _p("fold", b"_", rb"(?<=npm_)", -3, 1 + _W),
+        _p("fold", b"_", rb"(?<=:_)(?=authtoken=)", -256 - 1, 11 + _W),
+    ),
     "pypi_token": (_p("fold", b"-", rb"(?<=pypi-)(?=age)", -4, 4 + _W),),
     "sendgrid_api_key": (_p("fold", b".", rb"(?<=sg\.)", -2, 1 + _W),),
     "openai_api_key": (_p("fold", b"j", rb"(?<=t0blbkfj)", -7 - 256, 1 + _W),),
@@ -114,37 +139,50 @@ BUILTIN_PROBES: dict[str, tuple[Probe, ...]] = {
         _p("fold", b"k", rb"(?<=apik)(?=ey)", -3 - 64, 3 + 1024),
         _p("fold", b"_", rb"(?<=api_)(?=key)", -3 - 64, 4 + 1024),
         _p("fold", b"-", rb"(?<=api-)(?=key)", -3 - 64, 4 + 1024),
+        _p("fold", b"k", rb"(?<=privatek)(?=ey)", -7 - 64, 3 + 1024),
+        _p("fold", b"_", rb"(?<=private_)(?=key)", -7 - 64, 4 + 1024),
+        _p("fold", b"-", rb"(?<=private-)(?=key)", -7 - 64, 4 + 1024),
+        _word(b"authorization", 64, 1024),
     ),
     "credit_card": (
-        _num(rb"(?:00[ \-]?0000[ \-]?0000[ \-]?0{1,7}|00[ \-]?000000[ \-]?0{4,5})", 25),
+        _num(
+            rb"(?:00[ \-]?0000[ \-]?0000[ \-]?0{1,7}|00[ \-]?000000[ \-]?0{4,5})",
+            25,
+            _CARD_GUARD,
+            _CARD_AFTER,
+        ),
     ),
     "iban": (
         _p(
             "fold",
             b"00",
             rb"(?<![a-z0][a-z][a-z]00)(?<=[a-z][a-z]00)(?<!0[ \-.][a-z][a-z]00)"
-            rb"(?=[a-z0]{11}|(?: [a-z0]{4}){2})",
+            rb"(?=[a-z0]{11}|(?:[ \-][a-z0]{4}){2})",
             -5,
             45,
             rb"(?<=[a-z]00)",
         ),
     ),
-    "us_ssn": (_num(rb"0[ \-]00[ \-]0000", 14),),
-    "us_itin": (_num(rb"0[ \-]00[ \-]0000", 14),),
+    "us_ssn": (_num(rb"0[ \-.]00[ \-.]0000", 14), *_national(b"ssn", b"itin", b"tax")),
+    "us_itin": (
+        _num(rb"0[ \-.]00[ \-.]0000", 14),
+        *_national(b"ssn", b"itin", b"tax"),
+    ),
     "aba_routing": (
         _word(b"routing", 0, 80),
         _word(b"aba", 0, 80),
         _word(b"rtn", 0, 80),
         _word(b"transit", 0, 80),
+        _num(rb"00-0000-0", 14),
     ),
-    "ca_sin": (_num(rb"0[ \-]000[ \-]000", 14),),
+    "ca_sin": (_num(rb"0[ \-]000[ \-]000", 14), *_national(b"sin", b"nas")),
     "uk_nino": (
         _p("fold", b"00", rb"(?<=[a-z][a-z]00)(?= ?00 ?00 ?[a-d])", -5, 16, rb"(?<=[a-z]00)"),
         _p("fold", b"00", rb"(?<=[a-z][a-z] 00)(?= ?00 ?00 ?[a-d])", -6, 16, rb"(?<= 00)"),
     ),
     "br_cpf": (_num(rb"0(?:\.000\.000-|000000)00", 17),),
     "in_aadhaar": (_num(rb"00[ \-]?0000[ \-]?0000", 17),),
-    "imei": (_num(rb"[ \-]?000000[ \-]?000000[ \-]?0", 21),),
+    "imei": (_num(rb"(?:[ \-]?000000[ \-]?000000[ \-]?0|0000[ \-]00[ \-]000000[ \-]0)", 21),),
     "email": (_p("raw", b"@", b"", 0, 1 + 256),),
     "phone_e164": (_p("fold", b"+", rb"(?=0(?:[ \-.]?\(?0\)?){6})", -3, 61),),
     "ipv4": (_p("fold", b".", rb"(?<=0\.)(?=0{1,3}\.0{1,3}\.0)", -6, 15),),
