@@ -80,6 +80,13 @@ def cmd_check(args: argparse.Namespace) -> int:
         f"{len(policies.access)} access rules, {len(policies.commands)} command rules, "
         f"{len(masking.detectors)} masking detectors"
     )
+    if config.oidc is None:
+        from broker.common.yamlsrc import load_yaml
+        from broker.config.lint import unheld_groups
+
+        sources = [load_yaml(path) for path in config.policy_files]
+        for warning in unheld_groups(config.users, sources):
+            print(f"warning: {escape_controls(warning.render())}", file=sys.stderr)
     for conn in config.connections.values():
         if conn.local.unsafe_run_as_broker_user:
             print(
@@ -203,7 +210,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="broker processes sharing the port, one core each (default 1)",
     )
     p.add_argument("--worker", type=int, default=None, help=argparse.SUPPRESS)
-    p = add("check", cmd_check, "validate config and policies")
+    p = add("check", cmd_check, "validate config and policies, reporting every error found")
+    p.set_defaults(needs_state=False)  # check loads everything itself, past the first error
     p = add("demo", cmd_demo, "serve a self-contained demo on 127.0.0.1:2222")
     p.add_argument("--dir", default="demo-state", help="demo state dir (default ./demo-state)")
     p.add_argument("--port", type=int, default=2222)
@@ -255,9 +263,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         _resolve_state(args)
         code: int = args.func(args)
     except ConfigError as exc:
-        print(
-            f"gatehouse: invalid configuration:\n  {escape_controls(exc.render())}", file=sys.stderr
-        )
+        print("gatehouse: invalid configuration:", file=sys.stderr)
+        for error in exc.all():
+            print(f"  {escape_controls(error.render())}", file=sys.stderr)
         return 2
     except (GatehouseError, RecordingError) as exc:
         print(f"gatehouse: {escape_controls(str(exc))}", file=sys.stderr)

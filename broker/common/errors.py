@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from recordings.errors import RecordingError
 
 __all__ = [
@@ -9,6 +11,7 @@ __all__ = [
     "AuditVerificationError",
     "AuditWriteError",
     "ConfigError",
+    "ConfigErrors",
     "GatehouseError",
     "HostKeyMismatch",
     "MaskingError",
@@ -39,6 +42,31 @@ class ConfigError(GatehouseError):
     def render(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else (self.file or "<config>")
         return f"{where}: {self.key or '-'}: {self.message}"
+
+    def all(self) -> tuple[ConfigError, ...]:
+        """Every problem this error stands for, in file order (one, here)."""
+        return (self,)
+
+
+class ConfigErrors(ConfigError):
+    """Several problems found in one pass over the config and policy files.
+
+    Its own ``file``/``line``/``key``/``message`` are the first problem's, so a caller that
+    reports one error still reports a real one; :meth:`all` gives every one of them.
+    """
+
+    def __init__(self, errors: Sequence[ConfigError]) -> None:
+        self.errors = tuple(one for error in errors for one in error.all())
+        if not self.errors:
+            raise ValueError("ConfigErrors needs at least one error")
+        first = self.errors[0]
+        super().__init__(first.message, file=first.file, line=first.line, key=first.key)
+
+    def render(self) -> str:
+        return "\n".join(error.render() for error in self.errors)
+
+    def all(self) -> tuple[ConfigError, ...]:
+        return self.errors
 
 
 class PolicyDenied(GatehouseError):

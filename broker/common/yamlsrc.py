@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from broker.common.errors import ConfigError
+from broker.common.errors import ConfigError, ConfigErrors
 
 KeyPath = tuple[str | int, ...]
 
@@ -108,10 +109,28 @@ def load_yaml(path: Path) -> Source:
 
 
 class Reader:
-    """Typed accessors over a Source that raise file:line errors."""
+    """Typed accessors over a Source that raise file:line errors.
+
+    A parser that wants every problem in one pass wraps each independent part (a user, a
+    connection, a rule) in :meth:`collecting`, then calls :meth:`raise_collected` at the end.
+    """
 
     def __init__(self, src: Source) -> None:
         self.src = src
+        self.errors: list[ConfigError] = []
+
+    @contextmanager
+    def collecting(self) -> Iterator[None]:
+        """Record a ConfigError raised in the block and carry on after it."""
+        try:
+            yield
+        except ConfigError as exc:
+            self.errors.extend(exc.all())
+
+    def raise_collected(self) -> None:
+        """Raise every error collected so far, in file order, as one ConfigErrors."""
+        if self.errors:
+            raise ConfigErrors(sorted(self.errors, key=lambda e: (e.file, e.line)))
 
     def get(self, path: KeyPath) -> Any:
         node: Any = self.src.data

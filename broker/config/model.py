@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+import asyncssh
+
 from broker.common.accounts import Host
 from broker.common.yamlsrc import KeyPath, Reader, Source, load_yaml
 from broker.config.local import LOCAL_KEYS, LocalSettings, check_run_as, parse_local
@@ -141,19 +143,30 @@ def _parse_listen(r: Reader) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+def _check_key(r: Reader, path: KeyPath, line: str) -> None:
+    """Refuse a key line OpenSSH would not read: unknown type, missing or bad base64 body."""
+    if not line.startswith(_KEY_TYPES) or len(line.split()) < 2:
+        raise r.src.error(path, "not an OpenSSH public key line")
+    try:
+        asyncssh.import_public_key(line)
+    except (asyncssh.KeyImportError, ValueError) as exc:
+        raise r.src.error(path, f"not a valid public key ({exc})") from None
+
+
 def _parse_users(r: Reader) -> dict[str, User]:
     users: dict[str, User] = {}
     for name in r.mapping(("users",)):
         path: KeyPath = ("users", name)
-        if not _NAME.match(name):
-            raise r.src.error(path, "user names are letters, digits, '.', '_' or '-'")
-        r.mapping(path, required=True)
-        r.only_keys(path, ("keys", "groups"))
-        keys = r.strings((*path, "keys"))
-        for i, key in enumerate(keys):
-            if not key.startswith(_KEY_TYPES) or len(key.split()) < 2:
-                raise r.src.error((*path, "keys", i), "not an OpenSSH public key line")
-        users[name] = User(name=name, keys=keys, groups=r.strings((*path, "groups")))
+        with r.collecting():
+            if not _NAME.match(name):
+                raise r.src.error(path, "user names are letters, digits, '.', '_' or '-'")
+            r.mapping(path, required=True)
+            r.only_keys(path, ("keys", "groups"))
+            keys = r.strings((*path, "keys"))
+            for i, key in enumerate(keys):
+                with r.collecting():
+                    _check_key(r, (*path, "keys", i), key)
+            users[name] = User(name=name, keys=keys, groups=r.strings((*path, "groups")))
     return users
 
 
@@ -264,47 +277,81 @@ def parse_config(src: Source, path: Path, on_host: Host | None = None) -> Config
     is not root, is not the broker's own, and the broker can switch to it).
 
     Raises:
-        ConfigError: naming file, line and key of the first problem.
+        ConfigError: naming file, line and key of each problem found (a ConfigErrors
+            when there are several).
     """
     r = Reader(src)
     if not isinstance(src.data, Mapping):
         raise src.error((), "the config must be a mapping of top-level keys")
-    r.only_keys((), TOP_LEVEL_KEYS)
+    with r.collecting():
+        r.only_keys((), TOP_LEVEL_KEYS)
     base = path.parent
-    host, port = _parse_listen(r)
-    users = _parse_users(r)
-    connections = {name: _parse_connection(r, name) for name in r.mapping(("connections",))}
+    host, port = "127.0.0.1", 2222
+    with r.collecting():
+        host, port = _parse_listen(r)
+    users: dict[str, User] = {}
+    with r.collecting():
+        users = _parse_users(r)
+    connections: dict[str, Connection] = {}
+    with r.collecting():
+        for name in r.mapping(("connections",)):
+            with r.collecting():
+                connections[name] = _parse_connection(r, name)
     if on_host is not None:
         for conn in connections.values():
             if conn.type == "local":
-                check_run_as(r, ("connections", conn.name), conn.local, on_host)
-    policies = r.strings(("policies",))
-    policy_files = tuple((base / p).resolve() for p in policies)
-    r.only_keys(("recording",), ("retention_days", "strict"))
-    recording = RecordingSettings(
-        retention_days=r.integer(("recording", "retention_days"), default=365, lo=1, hi=36500),
-        strict=r.boolean(("recording", "strict"), default=True),
-    )
+                with r.collecting():
+                    check_run_as(r, ("connections", conn.name), conn.local, on_host)
+    policy_files: tuple[Path, ...] = ()
+    with r.collecting():
+        policy_files = tuple((base / p).resolve() for p in r.strings(("policies",)))
+    recording = RecordingSettings()
+    with r.collecting():
+        recording = _parse_recording(r)
     oidc = None
-    if r.get(("oidc",)) is not None:
-        r.only_keys(("oidc",), ("issuer", "client_id", "groups_claim"))
-        oidc = OidcSettings(
-            issuer=r.string(("oidc", "issuer"), required=True),
-            client_id=r.string(("oidc", "client_id"), required=True),
-            groups_claim=r.string(("oidc", "groups_claim"), default="groups"),
-        )
+    with r.collecting():
+        oidc = _parse_oidc(r)
+    state_dir = base / "state"
+    with r.collecting():
+        state_dir = base / r.string(("state_dir",), default="./state")
+    audit = AuditSettings()
+    with r.collecting():
+        audit = _parse_audit(r, base)
+    store: str | Mapping[str, str] = "sqlite"
+    with r.collecting():
+        store = _parse_store(r)
+    r.raise_collected()
     return Config(
         path=path,
         listen_host=host,
         listen_port=port,
-        state_dir=(base / r.string(("state_dir",), default="./state")).resolve(),
+        state_dir=state_dir.resolve(),
         users=users,
         connections=connections,
         policy_files=policy_files,
         recording=recording,
-        audit=_parse_audit(r, base),
-        store=_parse_store(r),
+        audit=audit,
+        store=store,
         oidc=oidc,
+    )
+
+
+def _parse_recording(r: Reader) -> RecordingSettings:
+    r.only_keys(("recording",), ("retention_days", "strict"))
+    return RecordingSettings(
+        retention_days=r.integer(("recording", "retention_days"), default=365, lo=1, hi=36500),
+        strict=r.boolean(("recording", "strict"), default=True),
+    )
+
+
+def _parse_oidc(r: Reader) -> OidcSettings | None:
+    if r.get(("oidc",)) is None:
+        return None
+    r.only_keys(("oidc",), ("issuer", "client_id", "groups_claim"))
+    return OidcSettings(
+        issuer=r.string(("oidc", "issuer"), required=True),
+        client_id=r.string(("oidc", "client_id"), required=True),
+        groups_claim=r.string(("oidc", "groups_claim"), default="groups"),
     )
 
 

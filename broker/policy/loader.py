@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from broker.common.errors import ConfigError, ConfigErrors
 from broker.common.yamlsrc import KeyPath, Reader, Source, load_yaml
 from broker.policy.access import ACTIONS, AccessRule, Action
 from broker.policy.commands import CommandRule
@@ -69,35 +70,36 @@ def _rules(r: Reader, key: str) -> list[tuple[KeyPath, Mapping[str, Any]]]:
 def _parse_access(r: Reader, names: set[str]) -> list[AccessRule]:
     rules = []
     for path, _ in _rules(r, "access"):
-        r.only_keys(
-            path, ("name", "groups", "connections", "action", "approvers", "approvals", "grant")
-        )
-        name = r.string((*path, "name"), required=True)
-        if name in names:
-            raise r.src.error((*path, "name"), f"duplicate rule name {name!r}")
-        names.add(name)
-        groups = r.strings((*path, "groups")) or ("*",)
-        conns = r.strings((*path, "connections"))
-        if not conns:
-            raise r.src.error((*path, "connections"), "is required (a list of globs)")
-        action = _action(r, (*path, "action"))
-        approvers = r.strings((*path, "approvers"))
-        if action == "approval" and not approvers:
-            raise r.src.error((*path, "approvers"), "is required when action is approval")
-        grant = parse_duration(r.get((*path, "grant")) or "1h")
-        if grant is None:
-            raise r.src.error((*path, "grant"), "must be a duration like 30m, 1h or 2d")
-        rules.append(
-            AccessRule(
-                name=name,
-                groups=groups,
-                connections=conns,
-                action=action,
-                approvers=approvers,
-                approvals=r.integer((*path, "approvals"), default=1, lo=1, hi=10),
-                grant_seconds=grant,
+        with r.collecting():
+            r.only_keys(
+                path, ("name", "groups", "connections", "action", "approvers", "approvals", "grant")
             )
-        )
+            name = r.string((*path, "name"), required=True)
+            if name in names:
+                raise r.src.error((*path, "name"), f"duplicate rule name {name!r}")
+            names.add(name)
+            groups = r.strings((*path, "groups")) or ("*",)
+            conns = r.strings((*path, "connections"))
+            if not conns:
+                raise r.src.error((*path, "connections"), "is required (a list of globs)")
+            action = _action(r, (*path, "action"))
+            approvers = r.strings((*path, "approvers"))
+            if action == "approval" and not approvers:
+                raise r.src.error((*path, "approvers"), "is required when action is approval")
+            grant = parse_duration(r.get((*path, "grant")) or "1h")
+            if grant is None:
+                raise r.src.error((*path, "grant"), "must be a duration like 30m, 1h or 2d")
+            rules.append(
+                AccessRule(
+                    name=name,
+                    groups=groups,
+                    connections=conns,
+                    action=action,
+                    approvers=approvers,
+                    approvals=r.integer((*path, "approvals"), default=1, lo=1, hi=10),
+                    grant_seconds=grant,
+                )
+            )
     return rules
 
 
@@ -105,26 +107,27 @@ def _parse_commands(r: Reader, names: set[str]) -> list[CommandRule]:
     rules = []
     kinds = ("match", "argv", "allow", "deny")
     for path, item in _rules(r, "commands"):
-        r.only_keys(path, ("name", *kinds, "action", "groups", "connections"))
-        name = r.string((*path, "name"), required=True)
-        if name in names:
-            raise r.src.error((*path, "name"), f"duplicate rule name {name!r}")
-        names.add(name)
-        given = [key for key in kinds if key in item]
-        if len(given) != 1:
-            raise r.src.error(path, "needs exactly one of match (a regex), argv, allow or deny")
-        kind = given[0]
-        rules.append(
-            CommandRule(
-                name=name,
-                pattern=_regex(r, (*path, "match")) if kind == "match" else None,
-                action=_command_action(r, path, kind, item),
-                groups=r.strings((*path, "groups")) or ("*",),
-                connections=r.strings((*path, "connections")) or ("*",),
-                argv=_argv_lists(r, (*path, kind)) if kind in ("argv", "deny") else (),
-                allow=_argv_lists(r, (*path, "allow")) if kind == "allow" else (),
+        with r.collecting():
+            r.only_keys(path, ("name", *kinds, "action", "groups", "connections"))
+            name = r.string((*path, "name"), required=True)
+            if name in names:
+                raise r.src.error((*path, "name"), f"duplicate rule name {name!r}")
+            names.add(name)
+            given = [key for key in kinds if key in item]
+            if len(given) != 1:
+                raise r.src.error(path, "needs exactly one of match (a regex), argv, allow or deny")
+            kind = given[0]
+            rules.append(
+                CommandRule(
+                    name=name,
+                    pattern=_regex(r, (*path, "match")) if kind == "match" else None,
+                    action=_command_action(r, path, kind, item),
+                    groups=r.strings((*path, "groups")) or ("*",),
+                    connections=r.strings((*path, "connections")) or ("*",),
+                    argv=_argv_lists(r, (*path, kind)) if kind in ("argv", "deny") else (),
+                    allow=_argv_lists(r, (*path, "allow")) if kind == "allow" else (),
+                )
             )
-        )
     return rules
 
 
@@ -184,7 +187,7 @@ def parse_policy(src: Source, names: set[str] | None = None) -> PolicySet:
     """Validate one parsed policy document.
 
     Raises:
-        ConfigError: naming file, line and key of the first problem.
+        ConfigError: naming file, line and key of each problem (a ConfigErrors if several).
     """
     names = set() if names is None else names
     r = Reader(src)
@@ -193,17 +196,34 @@ def parse_policy(src: Source, names: set[str] | None = None) -> PolicySet:
             (),
             "a policy file must be a mapping (access, commands, interpreters, sql, masking, roles)",
         )
-    r.only_keys((), POLICY_KEYS)
+    with r.collecting():
+        r.only_keys((), POLICY_KEYS)
     named = "roles" in src.data
-    roles = parse_roles(src) if named else Roles()
-    sql = tuple(item for _, item in _rules(r, "sql"))
+    roles = Roles()
+    if named:
+        with r.collecting():
+            roles = parse_roles(src)
+    sql: tuple[Mapping[str, Any], ...] = ()
+    with r.collecting():
+        sql = tuple(item for _, item in _rules(r, "sql"))
     masking = (src,) if r.get(("masking",)) is not None else ()
     if masking:
-        r.mapping(("masking",))
+        with r.collecting():
+            r.mapping(("masking",))
+    access: list[AccessRule] = []
+    with r.collecting():
+        access = _parse_access(r, names)
+    commands: list[CommandRule] = []
+    with r.collecting():
+        commands = _parse_commands(r, names)
+    interpreters = None
+    with r.collecting():
+        interpreters = _interpreters(r)
+    r.raise_collected()
     return PolicySet(
-        access=tuple(_parse_access(r, names)),
-        commands=tuple(_parse_commands(r, names)),
-        interpreters=_interpreters(r),
+        access=tuple(access),
+        commands=tuple(commands),
+        interpreters=interpreters,
         sql=sql,
         masking=masking,
         roles=roles,
@@ -215,13 +235,23 @@ def load_policies(paths: Sequence[Path]) -> PolicySet:
     """Load and merge policy files in order; rule names must be unique across them.
 
     Raises:
-        ConfigError: a file is invalid, or a second file names roles (file:line named).
+        ConfigError: every problem in every file (a ConfigErrors when there are several),
+            including a second file that names roles (file:line named).
     """
     names: set[str] = set()
-    parts = [parse_policy(load_yaml(p), names) for p in paths]
+    parts: list[PolicySet] = []
+    errors: list[ConfigError] = []
+    for p in paths:
+        try:
+            parts.append(parse_policy(load_yaml(p), names))
+        except ConfigError as exc:
+            errors.extend(exc.all())
     named = [(part, part.roles_source) for part in parts if part.roles_source is not None]
-    for _, extra in named[1:]:
-        raise extra.error(("roles",), "only one policy file may name the roles")
+    errors += [
+        extra.error(("roles",), "only one policy file may name the roles") for _, extra in named[1:]
+    ]
+    if errors:
+        raise ConfigErrors(errors)
     chosen = named[0][0] if named else PolicySet()
     return PolicySet(
         access=tuple(rule for part in parts for rule in part.access),
