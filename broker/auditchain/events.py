@@ -41,6 +41,10 @@ class Action(StrEnum):
     RECORDING_EXPORTED = "recording.exported"
     RECORDING_DELETED = "recording.deleted"
     HOST_KEY_MISMATCH = "upstream.host_key_mismatch"
+    TRANSFER_REFUSED = "transfer.refused"
+    """scp, sftp or another subsystem asked for at the front door."""
+    FORWARDING_REFUSED = "forwarding.refused"
+    """Port (-L/-R/-D), Unix socket, agent or X11 forwarding asked for at the front door."""
     AUDIT_SEGMENT = "audit.segment"
     AUDIT_CHECKPOINT = "audit.checkpoint"
 
@@ -52,6 +56,8 @@ _TABLE_BY_PREFIX: Final[dict[str, str]] = {
     "command": "commands",
     "policy.denied": "denials",
     "upstream.host_key_mismatch": "denials",
+    "transfer.refused": "denials",
+    "forwarding.refused": "denials",
     "masking": "masking",
     "approval": "approvals",
     "grant": "grants",

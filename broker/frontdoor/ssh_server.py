@@ -16,6 +16,13 @@ from broker.common.errors import ApprovalRequired, GatehouseError, PolicyDenied,
 from broker.config.model import Config
 from broker.frontdoor.channel import TerminalChannel
 from broker.frontdoor.commands import USAGE, ExecRequest, UsageError, parse_exec
+from broker.frontdoor.refusals import (
+    Refusal,
+    SubsystemProcess,
+    exec_refusal,
+    refuse_agent_and_x11,
+    subsystem_refusal,
+)
 from broker.frontdoor.runner import SessionRunner
 from broker.services import Services
 from broker.session.terminal import Principal
@@ -44,11 +51,61 @@ class _Connection(asyncssh.SSHServer):
         self.fingerprint = ""
         self.user = ""
         self._authed = False
+        self.channels: list[TerminalChannel] = []
+        """This connection's live sessions, told about refusals as they happen."""
+        self._notices: list[str] = []
 
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
         peer = conn.get_extra_info("peername") or ("?", 0)
         self.peer = f"{peer[0]}:{peer[1]}"
         conn.set_extra_info(gatehouse=self)
+        refuse_agent_and_x11(conn, self.refuse)
+
+    def refuse(self, refusal: Refusal, *, tell: bool = True) -> None:
+        """Audit a refused request and (with ``tell``) show its message in a session."""
+        log.info(
+            "[conn=%d user=%s] refused %s %s",
+            self.conn_id,
+            self.user,
+            refusal.action,
+            refusal.kind,
+        )
+        self._front.note_event(self.user, refusal.action, refusal.details)
+        if tell:
+            self._notices.append(refusal.message)
+            self.flush_notices()
+
+    def flush_notices(self) -> None:
+        """Write pending refusal messages to the newest live session, if there is one."""
+        if self.channels and self._notices:
+            notices, self._notices = self._notices, []
+            for notice in notices:
+                self.channels[-1].write_stderr(f"{notice}\r\n".encode())
+
+    def session_requested(self) -> SubsystemProcess:
+        return SubsystemProcess(self._front._process)
+
+    def connection_requested(
+        self, dest_host: str, dest_port: int, orig_host: str, orig_port: int
+    ) -> bool:
+        refusal = Refusal(Action.FORWARDING_REFUSED, "local", f"{dest_host[:255]}:{dest_port}")
+        self.refuse(refusal, tell=False)  # the client prints the open failure's reason
+        raise asyncssh.ChannelOpenError(asyncssh.OPEN_ADMINISTRATIVELY_PROHIBITED, refusal.message)
+
+    def server_requested(self, listen_host: str, listen_port: int) -> bool:
+        self.refuse(
+            Refusal(Action.FORWARDING_REFUSED, "remote", f"{listen_host[:255]}:{listen_port}")
+        )
+        return False
+
+    def unix_connection_requested(self, dest_path: str) -> bool:
+        refusal = Refusal(Action.FORWARDING_REFUSED, "unix", dest_path[:255])
+        self.refuse(refusal, tell=False)
+        raise asyncssh.ChannelOpenError(asyncssh.OPEN_ADMINISTRATIVELY_PROHIBITED, refusal.message)
+
+    def unix_server_requested(self, listen_path: str) -> bool:
+        self.refuse(Refusal(Action.FORWARDING_REFUSED, "unix", listen_path[:255]))
+        return False
 
     def connection_lost(self, exc: Exception | None) -> None:
         if not self._authed and self.user:
@@ -138,7 +195,6 @@ class FrontDoor:
             host if host is not None else self.config.listen_host,
             port if port is not None else self.config.listen_port,
             server_host_keys=[str(self.host_key)],
-            process_factory=self._process,
             encoding=None,
             line_editor=False,
             login_timeout=LOGIN_TIMEOUT,
@@ -187,11 +243,17 @@ class FrontDoor:
     async def _session(self, process: asyncssh.SSHServerProcess[bytes]) -> None:
         """Own everything one session starts; whatever goes wrong ends this session only."""
         channel = TerminalChannel(process, self._principal(process))
+        info: _Connection = process.get_extra_info("gatehouse")
+        info.channels.append(channel)
+        info.flush_notices()
         reader = asyncio.get_running_loop().create_task(channel.read_loop())
         reader.add_done_callback(self._reap)  # a reader that failed is logged, not lost
         status = 255
         try:
-            status = await self._dispatch(channel, process.command)
+            if process.subsystem is not None:
+                status = self._refuse(info, channel, subsystem_refusal(process.subsystem))
+            else:
+                status = await self._dispatch(channel, process.command)
         except asyncio.CancelledError:
             channel.write_stderr(f"\r\ngatehouse: {self.closing_reason}\r\n".encode())
             raise
@@ -203,6 +265,7 @@ class FrontDoor:
             )
             channel.write_stderr(b"gatehouse: internal error; the session was ended\r\n")
         finally:
+            info.channels.remove(channel)
             reader.cancel()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(channel.drain(), timeout=2)
@@ -218,12 +281,22 @@ class FrontDoor:
                 return 2
             await self.runner.run(channel, self.services)
             return 0
+        refusal = exec_refusal(command)
+        if refusal is not None:
+            info: _Connection = channel.process.get_extra_info("gatehouse")
+            return self._refuse(info, channel, refusal)
         try:
             request = parse_exec(command)
         except UsageError as exc:
             channel.write_stderr(f"gatehouse: {exc}\n{USAGE}".encode())
             return 2
         return await self._exec(channel, request)
+
+    def _refuse(self, info: _Connection, channel: TerminalChannel, refusal: Refusal) -> int:
+        """Refuse the session's request; the message goes to this session's stderr."""
+        info.refuse(refusal, tell=False)
+        channel.write_stderr(f"{refusal.message}\r\n".encode())
+        return 1
 
     def _mask(self, exc: Exception, connection: str, principal: Principal) -> str:
         """An error for the user, masked by the policy of the connection it is about."""
