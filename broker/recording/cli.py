@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import sys
 from collections.abc import Callable
@@ -108,6 +109,24 @@ def _bind(handler: Handler) -> Callable[[argparse.Namespace], int]:
     return run
 
 
+def _viewed(args: argparse.Namespace, session_id: str, details: dict[str, Any]) -> None:
+    """Audit, before anything is shown, that the CLI user read ``session_id`` (`recording.viewed`).
+
+    Recordings found through a config are the broker's: the record goes to its audit log, and
+    if it cannot be written nothing is shown. With ``--dir`` and no config there is no audit
+    log to write to (decision 023).
+    """
+    config = getattr(args, "config_obj", None)
+    if config is None:
+        return
+    from broker.auditlog.events import record_cli_event
+
+    via = f"recordings {args.recordings_command}"
+    record_cli_event(
+        config, getpass.getuser(), "recording.viewed", session_id, {"via": via, **details}
+    )
+
+
 def _err(message: str) -> None:
     _say(f"gatehouse recordings: {message}", file=sys.stderr)
 
@@ -202,6 +221,7 @@ def _index_state(store: RecordingStore, session_id: str) -> str:
 def cmd_show(args: argparse.Namespace, store: RecordingStore) -> int:
     """Print one recording's metadata, its commands, its SHA-256 and the state of its index."""
     digest = store.sha256(args.id)
+    _viewed(args, args.id, {})
     state = _index_state(store, args.id)
     player = store.open(args.id)
     header, index = player.header, player.index
@@ -238,6 +258,9 @@ def cmd_show(args: argparse.Namespace, store: RecordingStore) -> int:
 
 def cmd_export(args: argparse.Namespace, store: RecordingStore) -> int:
     """Copy a recording to ``-o FILE.cast`` and print its SHA-256."""
+    if not store.path(args.id).is_file():  # an unknown id is not audited as viewed
+        raise RecordingError(f"no recording {args.id!r}")
+    _viewed(args, args.id, {"output": str(args.output)})
     out = store.export(args.id, args.output)
     _say(f"exported {args.id} to {out} (sha256 {file_sha256(out)})")
     return 0
@@ -258,6 +281,7 @@ def cmd_play(args: argparse.Namespace, store: RecordingStore) -> int:
         _err("no interactive player is installed (the tui package); try `recordings screen`")
         return 1
     player = store.open(args.id)
+    _viewed(args, args.id, {"at": args.at})
     _player_ui(player, f"Replay {args.id}", args.at)
     return 0
 
@@ -265,6 +289,7 @@ def cmd_play(args: argparse.Namespace, store: RecordingStore) -> int:
 def cmd_screen(args: argparse.Namespace, store: RecordingStore) -> int:
     """Print the emulated screen at ``--at`` seconds as plain text."""
     player = store.open(args.id)
+    _viewed(args, args.id, {"at": args.at})
     if args.at > player.duration + 1e-6:
         _err(f"note: {args.id} lasts {player.duration:.3f} s; showing its last screen")
     screen = render_text(player.screen_at(args.at)).rstrip("\n")
