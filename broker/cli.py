@@ -94,8 +94,6 @@ def cmd_check(args: argparse.Namespace) -> int:
                 "account and can read its keys (unsafe_run_as_broker_user; a demo only)",
                 file=sys.stderr,
             )
-    from broker.common.text import escape_controls
-
     origin = policies.roles_source.file if policies.roles_source else "defaults"
     print(f"roles ({escape_controls(origin)}):")
     for line in policies.roles.describe().splitlines():

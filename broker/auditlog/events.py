@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from broker.auditchain.events import Action
+from broker.auditlog.console import log_console
 from broker.auditlog.keys import generate_signing_key, load_signing_key
 from broker.auditlog.sinks import sinks_from_config
 from broker.auditlog.writer import AuditLog, append_sync
@@ -52,6 +53,7 @@ class AuditEvents:
             if self.strict:
                 raise
             log.error("audit record lost (strict mode off): %s %s %s", actor, action, target)
+        log_console(actor, action, target, details)
 
     async def close(self) -> None:
         await self.audit.close()

@@ -71,6 +71,11 @@ class MaskingEngines:
             return DEFAULT_SCOPE, self._engine(DEFAULT_SCOPE, self.rules.base)
         return chosen.name, self._engine(chosen.name, chosen.policy)
 
+    def warm(self) -> None:
+        """Build the default scope's engine now, at startup: its Hyperscan databases take
+        ~100 ms to compile, which the first session would otherwise wait for (with all others)."""
+        self._engine(DEFAULT_SCOPE, self.rules.base)
+
     @property
     def strictest(self) -> MaskingEngine:
         """An engine with every detector any scope enables, for text of no known session."""

@@ -119,11 +119,12 @@ def _viewed(args: argparse.Namespace, session_id: str, details: dict[str, Any]) 
     config = getattr(args, "config_obj", None)
     if config is None:
         return
+    from broker.auditchain.events import Action
     from broker.auditlog.events import record_cli_event
 
     via = f"recordings {args.recordings_command}"
     record_cli_event(
-        config, getpass.getuser(), "recording.viewed", session_id, {"via": via, **details}
+        config, getpass.getuser(), Action.RECORDING_VIEWED, session_id, {"via": via, **details}
     )
 
 

@@ -62,17 +62,20 @@ async def run_broker(
     services, paths = await build_services(config, policies, worker=worker)
     events = services.events
     assert isinstance(events, AuditEvents)
+    watchdog = LoopWatchdog()
     front = FrontDoor(
         config,
         services,
         load_runner(),
         paths.host_key,
-        on_session_closed=SessionCollector().session_closed,
+        on_session_closed=SessionCollector(expect_stall=watchdog.expected).session_closed,
     )
     bound = await front.start(port=port)
-    watchdog = LoopWatchdog()
     watchdog.start()
-    settle_startup()
+    with watchdog.expected("startup: masking databases, garbage collection"):
+        if services.masking is not None:
+            services.masking.warm()
+        settle_startup()
     who = "" if worker is None else f"worker {worker} "
     print(f"gatehouse: {who}listening on {config.listen_host}:{bound}", flush=True)
     stop = asyncio.Event()
@@ -87,7 +90,7 @@ async def run_broker(
         if worker in (None, 0)
         else asyncio.Event().wait()
     )
-    collector = asyncio.ensure_future(full_collections())
+    collector = asyncio.ensure_future(full_collections(expect_stall=watchdog.expected))
     audit_failed = asyncio.ensure_future(events.audit.wait_failed())
     stopped = asyncio.ensure_future(stop.wait())
     try:

@@ -14,8 +14,17 @@ import gc
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager, nullcontext
 
 log = logging.getLogger(__name__)
+
+ExpectStall = Callable[[str], AbstractContextManager[None]]
+"""Marks a block as planned work for the loop watchdog (`LoopWatchdog.expected`)."""
+
+
+def _unwatched(_: str) -> AbstractContextManager[None]:
+    return nullcontext()
+
 
 FULL_INTERVAL = 300.0
 """Seconds between scheduled full collections."""
@@ -36,19 +45,21 @@ SETTLE_DELAY = 0.5
 """Seconds from the close that triggers a collection to the collection itself."""
 
 
-def collect_now(why: str) -> int:
-    """One full collection, logged with its duration."""
+def collect_now(why: str, expect_stall: ExpectStall = _unwatched) -> int:
+    """One full collection, logged (at debug level: it is routine) with its duration."""
     started = time.perf_counter()
-    found = gc.collect()
+    with expect_stall(f"full garbage collection ({why})"):
+        found = gc.collect()
     took = (time.perf_counter() - started) * 1000
-    log.info("full garbage collection (%s): %d objects freed in %.0f ms", why, found, took)
+    log.debug("full garbage collection (%s): %d objects freed in %.0f ms", why, found, took)
     return found
 
 
 class SessionCollector:
     """Frees closed sessions: when the last one closes (no one to stall) or every 50 closes."""
 
-    def __init__(self, delay: float = SETTLE_DELAY) -> None:
+    def __init__(self, delay: float = SETTLE_DELAY, expect_stall: ExpectStall = _unwatched) -> None:
+        self.expect_stall = expect_stall
         self.closed_since = 0
         self.live = 0
         self.delay = delay
@@ -74,7 +85,8 @@ class SessionCollector:
         self._pending = None
         self.closed_since = 0
         self.collections += 1
-        collect_now("idle" if self.live == 0 else f"{CLOSED_BATCH} sessions closed")
+        why = "idle" if self.live == 0 else f"{CLOSED_BATCH} sessions closed"
+        collect_now(why, self.expect_stall)
         if self.live == 0:
             release_free_memory()
 
@@ -106,9 +118,11 @@ def release_free_memory() -> bool:
 
 
 async def full_collections(
-    interval: float = FULL_INTERVAL, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    interval: float = FULL_INTERVAL,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    expect_stall: ExpectStall = _unwatched,
 ) -> None:
     """Run a full collection every ``interval`` seconds (waiting with ``sleep``)."""
     while True:
         await sleep(interval)
-        collect_now("timer")
+        collect_now("timer", expect_stall)

@@ -42,6 +42,7 @@ class BrokerProcess:
         extra: Mapping[str, Any] | None = None,
         workers: int = 1,
         env: Mapping[str, str] | None = None,
+        verbose: bool = False,
     ) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="gh-broker-"))
         self.keys: dict[str, Path] = {}
@@ -66,6 +67,8 @@ class BrokerProcess:
         self.workers = workers
         self.env = dict(env or {})
         """Extra environment variables of the broker process."""
+        self.verbose = verbose
+        """Run `gatehouse -v serve`: debug lines in the log too."""
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = self.dir / "broker.log"
 
@@ -89,7 +92,8 @@ class BrokerProcess:
         env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
         self.proc = subprocess.Popen(
             [
-                *(sys.executable, "-m", "broker.cli", "serve", "-c", str(self.config)),
+                *(sys.executable, "-m", "broker.cli", *(["-v"] if self.verbose else [])),
+                *("serve", "-c", str(self.config)),
                 *("--port", "0", "--workers", str(self.workers)),
             ],
             stdout=subprocess.PIPE,

@@ -29,7 +29,7 @@ def test_settle_startup_freezes_and_defers_full_collections() -> None:
 
 @pytest.mark.usefixtures("no_automatic_gc")
 async def test_full_collection_runs_on_the_timer(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="broker.runtime.gcpolicy")
+    caplog.set_level(logging.DEBUG, logger="broker.runtime.gcpolicy")
     garbage = Cycle()
     freed = weakref.ref(garbage)
     del garbage
@@ -54,7 +54,7 @@ async def test_full_collection_runs_on_the_timer(caplog: pytest.LogCaptureFixtur
 
 @pytest.mark.usefixtures("no_automatic_gc")
 async def test_collects_when_the_last_session_closes(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="broker.runtime.gcpolicy")
+    caplog.set_level(logging.DEBUG, logger="broker.runtime.gcpolicy")
     garbage = Cycle()
     freed = weakref.ref(garbage)
     del garbage
@@ -73,7 +73,7 @@ async def test_collects_when_the_last_session_closes(caplog: pytest.LogCaptureFi
 async def test_collects_every_batch_of_closes_with_sessions_open(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO, logger="broker.runtime.gcpolicy")
+    caplog.set_level(logging.DEBUG, logger="broker.runtime.gcpolicy")
     collector = SessionCollector(delay=0.01)
     for _ in range(CLOSED_BATCH - 1):
         collector.session_closed(live=10)
