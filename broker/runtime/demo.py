@@ -1,4 +1,5 @@
-"""`gatehouse demo`: a self-contained state dir with the invoking user's keys and a local shell."""
+"""`gatehouse demo`: a self-contained state dir with the invoking user's keys, a local shell
+and, when an sshd binary is on the machine, an `ssh` connection to a private sshd."""
 
 from __future__ import annotations
 
@@ -16,22 +17,23 @@ from broker.common.errors import GatehouseError
 from broker.config.load import load_all
 from broker.config.state import StatePaths
 from broker.runtime.app import serve
+from broker.runtime.demo_sshd import CREDENTIAL, DemoSshd, DemoTarget, find_sshd
 from broker.runtime.provision import ensure_keys
 
 DEMO_USER = "demo"
 DEMO_ACCOUNT = "gatehouse-demo"
 """The unprivileged account the demo's shell runs as when the demo runs as root."""
 DEMO_POLICY = """\
-# Demo policy: the demo user may open the local shell; everything else is denied.
+# Demo policy: the demo user may open the local shell and the demo sshd; all else is denied.
 access:
-  - {name: demo-shell, groups: [engineers], connections: [shell], action: allow}
+  - {name: demo-shell, groups: [engineers], connections: [shell, ssh], action: allow}
 commands:
   - {name: no-rm-root, argv: [[rm, "**", "-*[rR]*", "**", "/", "**"]], action: deny}
 """
 
 
-def _user_keys(state: Path) -> tuple[list[str], Path | None]:
-    """The invoking user's public keys, or a fresh key pair in the demo dir."""
+def _user_keys(state: Path, notes: list[str]) -> tuple[list[str], Path | None]:
+    """The invoking user's public keys, or a demo key pair in the demo dir (made once)."""
     keys = []
     ssh_dir = Path.home() / ".ssh"
     for pub in sorted(ssh_dir.glob("*.pub")):
@@ -39,14 +41,31 @@ def _user_keys(state: Path) -> tuple[list[str], Path | None]:
         if line.startswith(("ssh-", "ecdsa-", "sk-")):
             keys.append(line)
     if keys:
+        notes.append(f"log-in keys: your {len(keys)} key(s) from {ssh_dir}/*.pub")
         return keys, None
     private = state / "demo_ed25519"
-    if not private.exists():
+    if private.exists():
+        notes.append(f"reused demo key (no {ssh_dir}/*.pub): {private}")
+    else:
         key = asyncssh.generate_private_key("ssh-ed25519", comment="gatehouse-demo")
         key.write_private_key(str(private))
         private.chmod(0o600)
         key.write_public_key(str(private) + ".pub")
+        notes.append(f"generated a demo key (no {ssh_dir}/*.pub found): {private}")
     return [Path(str(private) + ".pub").read_text().strip()], private
+
+
+def _ssh_connection(target: DemoTarget) -> dict[str, Any]:
+    """The demo's `ssh`: the private sshd, its host key pinned, the vault key to log in."""
+    return {
+        "type": "ssh",
+        "host": "127.0.0.1",
+        "port": target.port,
+        "user": target.user,
+        "credential": CREDENTIAL,
+        "host_key": target.host_key,
+        "description": f"SSH to a private sshd on this host, as {target.user} (pinned host key)",
+    }
 
 
 def _shell_connection() -> dict[str, Any]:
@@ -79,18 +98,29 @@ def _shell_connection() -> dict[str, Any]:
     return shell
 
 
-def prepare_demo(directory: Path, port: int) -> tuple[Path, Path | None]:
-    """Write (or refresh) the demo config; returns (config path, generated private key or None)."""
+def prepare_demo(
+    directory: Path, port: int, target: DemoTarget | None = None
+) -> tuple[Path, Path | None, list[str]]:
+    """Write (or refresh) the demo config.
+
+    Returns:
+        The config path, the demo's generated private key (None when the person's own keys
+        are used) and what was reused or created, to tell the person.
+    """
     directory.mkdir(parents=True, exist_ok=True)
     directory = directory.resolve()
-    keys, generated = _user_keys(directory)
+    notes: list[str] = []
+    keys, generated = _user_keys(directory, notes)
     (directory / "policies").mkdir(exist_ok=True)
     (directory / "policies" / "demo.yaml").write_text(DEMO_POLICY, encoding="utf-8")
+    connections = {"shell": _shell_connection()}
+    if target is not None:
+        connections["ssh"] = _ssh_connection(target)
     config = {
         "listen": f"127.0.0.1:{port}",
         "state_dir": "./state",
         "users": {DEMO_USER: {"keys": keys, "groups": ["engineers", "reviewers", "auditors"]}},
-        "connections": {"shell": _shell_connection()},
+        "connections": connections,
         "policies": ["policies/demo.yaml"],
         "recording": {"retention_days": 30, "strict": True},
         "audit": {"strict": True, "sinks": []},
@@ -99,27 +129,51 @@ def prepare_demo(directory: Path, port: int) -> tuple[Path, Path | None]:
     # JSON is YAML: written this way the keys need no quoting rules.
     path.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
     ensure_keys(StatePaths(directory / "state"))
-    return path, generated
+    return path, generated, notes
+
+
+def _start_target(directory: Path) -> tuple[DemoSshd | None, DemoTarget | None, list[str]]:
+    """Start the demo sshd if this machine has one (the vault key is made first)."""
+    sshd = find_sshd()
+    if sshd is None:
+        return None, None, ["no sshd binary on this machine: the demo has no `ssh` connection"]
+    paths = StatePaths(directory.resolve() / "state")
+    server = DemoSshd(sshd, directory.resolve() / "sshd", paths.vault())
+    target = server.start()
+    return server, target, server.notes
 
 
 def run_demo(directory: Path, *, port: int = 2222) -> int:
-    """Prepare the demo and serve it, printing how to log in."""
-    path, generated = prepare_demo(directory, port)
-    config, policies = load_all(path)
-    paths = StatePaths(config.state_dir)
-    host_pub = paths.host_key.with_suffix(".pub").read_text().strip()
-    known = path.parent / "known_hosts"
-    known.write_text(f"[127.0.0.1]:{port} {host_pub}\n", encoding="utf-8")
-    ident = f"-i {generated} " if generated else ""
-    print("Gatehouse demo")
-    print(f"  config:   {path}")
-    if generated:
-        print(f"  no ~/.ssh/*.pub found; generated a demo key: {generated}")
-    print("  log in from another terminal with:")
-    print(f"    ssh {ident}-o UserKnownHostsFile={known} -p {port} {DEMO_USER}@127.0.0.1")
-    if config.connections["shell"].local.unsafe_run_as_broker_user:
-        print("  UNSAFE: the demo's `shell` runs as you, the broker's own account, and can read")
-        print("  its keys (unsafe_run_as_broker_user). Run the demo as root to give the shell")
-        print(f"  an unprivileged account ({DEMO_ACCOUNT}); never serve this config to others.")
-    print("  stop with Ctrl-C", flush=True)
-    return serve(config, policies)
+    """Prepare the demo, start its sshd and serve it, printing how to log in."""
+    directory.mkdir(parents=True, exist_ok=True)
+    state = directory.resolve() / "state"
+    made = ensure_keys(StatePaths(state))  # the vault key, before the sshd's credential
+    state_note = f"{'created' if made else 'reused'} the state dir (keys, vault): {state}"
+    server, target, sshd_notes = _start_target(directory)
+    try:
+        path, generated, notes = prepare_demo(directory, port, target)
+        notes.insert(0, state_note)
+        config, policies = load_all(path)
+        paths = StatePaths(config.state_dir)
+        host_pub = paths.host_key.with_suffix(".pub").read_text().strip()
+        known = path.parent / "known_hosts"
+        known.write_text(f"[127.0.0.1]:{port} {host_pub}\n", encoding="utf-8")
+        ident = f"-i {generated} " if generated else ""
+        print("Gatehouse demo")
+        print(f"  config:   {path}")
+        for note in (*notes, *sshd_notes):
+            print(f"  {note}")
+        print(f"  connections: {', '.join(config.connections)}")
+        print("  log in from another terminal with:")
+        print(f"    ssh {ident}-o UserKnownHostsFile={known} -p {port} {DEMO_USER}@127.0.0.1")
+        if config.connections["shell"].local.unsafe_run_as_broker_user:
+            print(
+                "  UNSAFE: the demo's `shell` runs as you, the broker's own account, and can read"
+            )
+            print("  its keys (unsafe_run_as_broker_user). Run the demo as root to give the shell")
+            print(f"  an unprivileged account ({DEMO_ACCOUNT}); never serve this config to others.")
+        print("  stop with Ctrl-C", flush=True)
+        return serve(config, policies)
+    finally:
+        if server is not None:
+            server.stop()
