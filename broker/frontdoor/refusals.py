@@ -37,9 +37,13 @@ class Refusal:
     @property
     def message(self) -> str:
         """The line the person sees: what is not available and what to do instead."""
+        if self.action is Action.TRANSFER_REFUSED and self.kind == "subsystem":
+            return f"gatehouse: subsystems are not available through the broker; {_SESSIONS}"
         if self.action is Action.TRANSFER_REFUSED:
-            what = "file transfer (scp, sftp)" if self.kind != "subsystem" else "subsystems"
-            return f"gatehouse: {what} is not available through the broker; {_READ_A_FILE}"
+            return (
+                "gatehouse: file transfer (scp, sftp) is not available through the broker; "
+                + _READ_A_FILE
+            )
         what = {
             "local": "port forwarding (ssh -L, -D)",
             "remote": "remote port forwarding (ssh -R)",

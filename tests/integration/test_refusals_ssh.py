@@ -161,3 +161,30 @@ def test_agent_forwarding_is_refused_with_the_message_and_audited(
     assert result.returncode == 0, result.stderr
     assert "agent forwarding (ssh -A) is not available through the broker" in result.stderr
     wait_for_refusal(broker, "forwarding.refused", "agent", before)
+
+
+def test_x11_forwarding_is_refused_with_the_message_and_audited(broker: BrokerProcess) -> None:
+    before = count(broker, "forwarding.refused", "x11")
+    argv = ["ssh", *CLIENT_OPTIONS, "-i", str(broker.keys["alice"]), "-p", str(broker.port)]
+    result = subprocess.run(
+        [*argv, "-X", f"alice@{LOOPBACK}", "list"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+        env={**os.environ, "DISPLAY": ":99"},  # no X server is needed to ask for forwarding
+    )
+    assert result.returncode == 0, result.stderr
+    assert "X11 forwarding (ssh -X) is not available through the broker" in result.stderr
+    wait_for_refusal(broker, "forwarding.refused", "x11", before)
+
+
+def test_any_other_subsystem_is_refused_and_audited(broker: BrokerProcess) -> None:
+    before = count(broker, "transfer.refused", "subsystem")
+    result = client(broker, "ssh", "-s", f"alice@{LOOPBACK}", "netconf")
+    assert result.returncode == 1
+    assert "gatehouse: subsystems are not available through the broker; open a session" in (
+        result.stderr
+    )
+    record = wait_for_refusal(broker, "transfer.refused", "subsystem", before)
+    assert record["details"]["request"] == "netconf"
