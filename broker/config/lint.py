@@ -15,7 +15,8 @@ def unheld_groups(users: Mapping[str, User], sources: Sequence[Source]) -> list[
     """Each group a policy rule names that no configured user is in, as ``file:line: key``.
 
     Only meaningful without an identity provider: with OIDC, groups come from the IdP's token.
-    ``*`` matches everyone and is never reported.
+    ``*`` matches everyone and is never reported. The groups a ``roles`` section names count
+    too (a role held by a group nobody is in is held by nobody).
     """
     held = {group for user in users.values() for group in user.groups}
     found: list[ConfigError] = []
@@ -31,6 +32,16 @@ def unheld_groups(users: Mapping[str, User], sources: Sequence[Source]) -> list[
                                 f"no user is in group {group!r} (and no oidc is configured)",
                             )
                         )
+        roles = src.data.get("roles") if isinstance(src.data, Mapping) else None
+        for role, groups in roles.items() if isinstance(roles, Mapping) else ():
+            for j, group in _items({"g": groups}, "g"):
+                if isinstance(group, str) and group not in held:
+                    found.append(
+                        src.error(
+                            ("roles", str(role), j),
+                            f"no user is in group {group!r} (and no oidc is configured)",
+                        )
+                    )
     return sorted(found, key=lambda e: (e.file, e.line))
 
 

@@ -115,7 +115,9 @@ def test_groups_no_user_holds_are_warned_about_with_their_line(tmp_path: Path) -
         "    groups: [ops, dba]\n"
         "    approvers: [leads]\n"
         "commands:\n"
-        "  - {name: z, groups: [sec], match: x, action: deny}\n",
+        "  - {name: z, groups: [sec], match: x, action: deny}\n"
+        "roles:\n"
+        "  reviewers: [ops, leads]\n",
         "p.yaml",
     )
     warnings = unheld_groups(users.users, [src])
@@ -123,6 +125,7 @@ def test_groups_no_user_holds_are_warned_about_with_their_line(tmp_path: Path) -
         (4, "access.1.groups.1"),
         (5, "access.1.approvers.0"),
         (7, "commands.0.groups.0"),
+        (9, "roles.reviewers.1"),
     ]
     assert "'dba'" in warnings[0].message
 
