@@ -63,7 +63,7 @@ class _Connection(asyncssh.SSHServer):
 
     def refuse(self, refusal: Refusal, *, tell: bool = True) -> None:
         """Audit a refused request and (with ``tell``) show its message in a session."""
-        log.info(
+        log.debug(  # the audit record is the account of it; the console stays quiet
             "[conn=%d user=%s] refused %s %s",
             self.conn_id,
             self.user,

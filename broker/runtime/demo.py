@@ -139,7 +139,11 @@ def _start_target(directory: Path) -> tuple[DemoSshd | None, DemoTarget | None, 
         return None, None, ["no sshd binary on this machine: the demo has no `ssh` connection"]
     paths = StatePaths(directory.resolve() / "state")
     server = DemoSshd(sshd, directory.resolve() / "sshd", paths.vault())
-    target = server.start()
+    try:
+        target = server.start()
+    except GatehouseError as exc:  # the demo still serves `shell`, and says why not `ssh`
+        server.stop()
+        return None, None, [*server.notes, f"no `ssh` connection: {exc}"]
     return server, target, server.notes
 
 
