@@ -188,3 +188,30 @@ def test_any_other_subsystem_is_refused_and_audited(broker: BrokerProcess) -> No
     )
     record = wait_for_refusal(broker, "transfer.refused", "subsystem", before)
     assert record["details"]["request"] == "netconf"
+
+
+def test_dynamic_forwarding_is_refused_and_audited(broker: BrokerProcess) -> None:
+    """`ssh -D`: a SOCKS request through it becomes a refused direct-tcpip channel."""
+    before = count(broker, "forwarding.refused", "local")
+    local = free_port()
+    argv = ["ssh", *CLIENT_OPTIONS, "-i", str(broker.keys["alice"]), "-p", str(broker.port)]
+    proc = subprocess.Popen(
+        [*argv, "-N", "-D", f"{LOOPBACK}:{local}", f"alice@{LOOPBACK}"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_until(lambda: port_accepts(local) or None, timeout=10, what="ssh -D listening")
+        with socket.create_connection((LOOPBACK, local), timeout=10) as sock:
+            sock.sendall(b"\x05\x01\x00")  # SOCKS5, one method: no authentication
+            assert sock.recv(2) == b"\x05\x00"
+            sock.sendall(b"\x05\x01\x00\x01\x7f\x00\x00\x01\x00\x16")  # CONNECT 127.0.0.1:22
+            assert sock.recv(64) in (b"", b"\x05\x01")  # refused: closed, or a SOCKS failure
+        record = wait_for_refusal(broker, "forwarding.refused", "local", before)
+        assert record["details"]["request"] == f"{LOOPBACK}:22"
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=10)
+    assert FORWARDING in err
