@@ -4,9 +4,10 @@ Release rule (what ``feed`` returns at once and what it holds back):
 
 * Everything is released except a tail that could still be the start of a value:
   1. a value the detectors matched that reaches the end of the data (it may continue);
-  2. a trailing token: the last run of printable non-space ASCII, plus digit groups joined to
-     it by single spaces (``4111 1111 11``), when it is at least two bytes long and is not a
-     pure-letter word of one to three letters (so ``l``, ``ls``, ``cd`` echo at once);
+  2. a trailing token: the last run of printable non-space ASCII, plus groups of digits or
+     capitals joined to it by single spaces (``4111 1111 11``, ``LI21 0881 0000 2324 013A``),
+     when it is at least two bytes long and is not a pure-letter word of one to three letters
+     (so ``l``, ``ls``, ``cd`` echo at once);
   3. an open quoted value after a password-like key (``password="my secr``);
   4. an incomplete escape sequence at the end.
 * The tail considered never reaches into bytes already released, so a lone keystroke echo
@@ -37,8 +38,9 @@ TAIL_WINDOW = 4096
 MAX_HOLDBACK = 16384
 CHUNK_BYTES = 65536
 
-# Reversed text: a token, then digit groups each preceded (in reverse) by one space.
-_REV_TAIL = re.compile(rb"[!-~]*(?: [0-9()+.\-]+)*")
+# Reversed text: a token, then groups of digits or capitals (card, IBAN, NINO groups), each
+# preceded (in reverse) by one space.
+_REV_TAIL = re.compile(rb"[!-~]*(?: [0-9A-Z()+.\-]+)*")
 _OPEN_QUOTE = re.compile(
     rb"(?i:pass|secret|pwd|key|token)[^\r\n]*?[=:][ \t]*[\"']([^\"'\r\n]*)\Z",
 )

@@ -131,3 +131,18 @@ def test_a_corpus_secret_never_survives_any_chunking(
     shown = out.decode("utf-8", "replace")
     for value in case.values:
         assert not survives(value, shown), (case.text, shown)
+
+
+@pytest.mark.parametrize(
+    ("data", "cut"),
+    [
+        (b"$ cat .env\r\nLI21 0881 0000 2324 013A A\r\n", 37),  # found by the property above
+        (b"iban: GB82 WEST 1234 5698 7654 32\r\n", 16),
+        (b"card 4111 1111 1111 1111\r\n", 15),
+    ],
+)
+def test_a_value_cut_after_a_group_and_its_space_is_masked_whole(data: bytes, cut: int) -> None:
+    masker = StreamMasker(ENGINE, stream="stdout")
+    out = masker.feed(data[:cut]) + masker.feed(data[cut:]) + masker.flush()
+    assert b"[MASKED:" in out
+    assert not any(ch.isdigit() for ch in out.decode().split("[MASKED:")[0][-6:]), out
