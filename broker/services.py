@@ -18,7 +18,9 @@ from broker.common.errors import (
     UpstreamError,
 )
 from broker.config.model import Config, Connection
+from broker.masking import StreamMasker
 from broker.masking.filter import MaskingEngines, MaskingFilter
+from broker.masking.lines import LineMask, line_masker, mask_details, unmasked
 from broker.policy.access import Decision, decide_access
 from broker.policy.commands import decide_command, describe
 from broker.policy.loader import PolicySet
@@ -27,6 +29,7 @@ from broker.review.services import ReviewServices
 from broker.session.brokered import BrokeredSession, SessionResult
 from broker.session.factory import SessionFactory, recorder_starter
 from broker.session.ports import BackgroundEvents, CommandPolicy, EventSink
+from broker.session.recording import StreamMaskers
 from broker.session.terminal import Principal, Terminal
 from broker.upstream import ssh as ssh_proxy
 from broker.upstream.base import OutputCallback, Upstream
@@ -148,6 +151,27 @@ class Services:
         scope, engine = self.masking.for_session(conn.name, principal.groups)
         return [MaskingFilter(engine, pty=pty, scope=scope)]
 
+    def line_mask_for(self, principal: Principal, connection: str | None) -> LineMask:
+        """Masks what the broker writes about a session of ``principal`` on ``connection``.
+
+        The policy that applies to that session masks it (for the break-glass group too: its
+        screen is unmasked, the audit log and command lines are not); with no known
+        connection, every detector any policy enables does (fail closed).
+        """
+        if self.masking is None:
+            return unmasked
+        if connection is None or connection not in self.config.connections:
+            return line_masker(self.masking.strictest)
+        _, engine = self.masking.for_session(connection, principal.groups)
+        return line_masker(engine)
+
+    def record_maskers_for(self, principal: Principal, conn: Connection) -> StreamMaskers | None:
+        """Maskers of a session's recording, by stream (None when the session is not masked)."""
+        if self.masking is None or self.policies.roles.granting("unmasked", principal.groups):
+            return None
+        _, engine = self.masking.for_session(conn.name, principal.groups)
+        return lambda stream: StreamMasker(engine, stream=stream)
+
     def mask_message(
         self, text: str, *, connection: str | None = None, groups: Sequence[str] = ()
     ) -> str:
@@ -217,11 +241,16 @@ class Services:
             )
         return conn
 
-    async def _deny(self, principal: Principal, name: str, rule: str, reason: str = "") -> None:
+    async def _deny(
+        self, principal: Principal, name: str, rule: str, reason: str = "", command: str = ""
+    ) -> None:
         details = {"rule": rule, "client": principal.client_addr}
         if reason:
             details["reason"] = reason
-        await self.events.emit(principal.name, Action.POLICY_DENIED, name, details)
+        if command:
+            details["command"] = command
+        masked = mask_details(details, self.line_mask_for(principal, name))
+        await self.events.emit(principal.name, Action.POLICY_DENIED, name, masked)
 
     # -- sessions -------------------------------------------------------------
 
@@ -248,11 +277,12 @@ class Services:
             )
             raise exc from None
         except GatehouseError as exc:
+            details = {"reason": str(exc), "client": principal.client_addr}
             await self.events.emit(
                 principal.name,
                 Action.SESSION_FAILED,
                 conn.name,
-                {"reason": str(exc), "client": principal.client_addr},
+                mask_details(details, self.line_mask_for(principal, conn.name)),
             )
             raise
 
@@ -303,6 +333,8 @@ class Services:
             command_policy=self._command_policy(principal, conn),
             maskers=functools.partial(self.maskers_for, principal, conn, pty=command is None),
             command=command,
+            mask_line=self.line_mask_for(principal, conn.name),
+            record_maskers=self.record_maskers_for(principal, conn),
         )
 
     async def open_terminal(
@@ -340,7 +372,7 @@ class Services:
         )
         if verdict.action != "allow":
             reason = f"command {verdict.action}" + (f": {verdict.reason}" if verdict.reason else "")
-            await self._deny(principal, name, verdict.rule, reason=reason)
+            await self._deny(principal, name, verdict.rule, reason=reason, command=command)
             if verdict.action == "approval":
                 raise ApprovalRequired(
                     f"this command on {name!r} needs an approval (rule {verdict.rule!r})",

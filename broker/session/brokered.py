@@ -10,9 +10,11 @@ from typing import Any, Literal
 from broker.auditchain.events import Action
 from broker.common.errors import GatehouseError
 from broker.masking.events import MaskFailure
+from broker.masking.lines import LineMask, mask_details, unmasked
 from broker.policy.commands import describe
 from broker.recording.recorder import build_index_detached, new_session_id
 from broker.session.ports import CommandPolicy, MaskingStage, Recording, SessionEvents, Spawner
+from broker.session.recording import LineRecording, StreamMaskers
 from broker.session.relay import Relay
 from broker.session.terminal import Principal, Terminal
 from broker.upstream.base import OutputFilter, Upstream
@@ -55,6 +57,8 @@ class BrokeredSession:
         maskers: Sequence[MaskingStage] = (),
         recorder: Recording | None = None,
         session_id: str = "",
+        mask_line: LineMask = unmasked,
+        record_maskers: StreamMaskers | None = None,
     ) -> None:
         """Wire the stages into a relay; nothing runs until :meth:`started` and :meth:`run`.
 
@@ -69,6 +73,11 @@ class BrokeredSession:
             maskers: Masking stages, in pipeline order; their failures are audited here.
             recorder: The recording stage (after masking), or None when not recorded.
             session_id: The session's id (the recording's name); a new one if empty.
+            mask_line: Masks every text the session writes (audit details, markers) with
+                the session's policy; the proofs go into the same audit record.
+            record_maskers: Masks the recording with whole lines as context (the recording
+                then comes first in the pipeline, see :class:`LineRecording`); None records
+                what the user receives.
         """
         self.principal = principal
         self.connection = connection
@@ -79,11 +88,17 @@ class BrokeredSession:
         self.command_policy = command_policy
         self.commands: list[str] = []
         self.recorder = recorder
+        self.mask_line = mask_line
         self.maskers = tuple(maskers)
         for masker in self.maskers:
             masker.on_failure = self._masking_failed
         stages: list[OutputFilter] = [*self.maskers]
-        if recorder is not None:
+        self.line_recording: LineRecording | None = None
+        if recorder is not None and record_maskers is not None:
+            self.line_recording = LineRecording(recorder, record_maskers)
+            self.line_recording.on_failure = self._masking_failed
+            stages.insert(0, self.line_recording)
+        elif recorder is not None:
             stages.append(recorder)
         terminal_kind = kind == "terminal"
         self.relay = Relay(
@@ -92,7 +107,7 @@ class BrokeredSession:
             on_command=self._on_command if terminal_kind else None,
             check_command=self._check_command if terminal_kind else None,
             split_stderr=kind == "run",
-            on_resize=recorder.resize if recorder is not None else None,
+            on_resize=self._resized if recorder is not None else None,
             flow=[recorder] if recorder is not None else [],
         )
         if recorder is not None:
@@ -101,10 +116,19 @@ class BrokeredSession:
         self.started_at = time.monotonic()
 
     async def _emit(self, action: Action, details: Mapping[str, Any]) -> None:
+        details = mask_details(details, self.mask_line)
         await self.events.emit(self.principal.name, action, self.connection, details)
 
     def _emit_soon(self, action: Action, details: Mapping[str, Any]) -> None:
+        details = mask_details(details, self.mask_line)
         self.events.emit_soon(self.principal.name, action, self.connection, details)
+
+    def _resized(self, cols: int, rows: int) -> None:
+        """Record a window change after the output that came before it."""
+        assert self.recorder is not None
+        if self.line_recording is not None:
+            self.line_recording.settle()
+        self.recorder.resize(cols, rows)
 
     def _masking_failed(self, failure: MaskFailure) -> None:
         """A chunk could not be masked (the stage withheld it): audit that it happened."""
@@ -125,13 +149,20 @@ class BrokeredSession:
         self.note_command(command)
 
     def note_command(self, line: str) -> None:
-        """A command is about to run (`run`): mark it in the recording."""
-        self.commands.append(line)
+        """A command is about to run: mark it in the recording, masked."""
+        masked = self.mask_line(line).text
+        self.commands.append(masked)
         if self.recorder is not None:
-            self.recorder.marker(line)
+            if self.line_recording is not None:
+                self.line_recording.settle()
+            self.recorder.marker(masked)
 
     def _on_command(self, line: str) -> None:
-        """The target echoed an entered command line: audit it and mark the recording."""
+        """The target echoed an entered command line: audit it and mark the recording.
+
+        The audit record and the marker hold the line masked as a whole (a value typed key
+        by key is seen whole here), with the proofs of what was masked.
+        """
         self.note_command(line)
         details: dict[str, Any] = {"command": line, "session": self.session_id}
         self._emit_soon(Action.COMMAND_LINE, details)
@@ -179,6 +210,8 @@ class BrokeredSession:
         masked = []
         for stage in self.maskers:
             report = stage.summary()
+            if self.line_recording is not None and self.line_recording.summary():
+                report = {**report, "recording": self.line_recording.summary()}
             if report:
                 await self._emit(Action.MASKING_SUMMARY, {"session": self.session_id, **report})
             masked.append(stage.describe())

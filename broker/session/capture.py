@@ -1,4 +1,9 @@
-"""Command-line capture from a terminal session's echo: the line on screen when Enter is pressed."""
+"""Command-line capture from a terminal session's echo: the line at a prompt when Enter is pressed.
+
+A line is captured only at a shell prompt: never while a full-screen program holds the
+alternate screen (vim, less, htop), and, once the shell sends its own prompt marks (OSC 133:
+A prompt, B input, C output, D done), only between B and C, the prompt itself left out.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,12 @@ _CSI = re.compile(r"\x1b\[([0-9;?]*)([@-~])")
 _OSC = re.compile(r"\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)")
 _OTHER_ESC = re.compile(r"\x1b[()][0-9A-Za-z]|\x1b[=>78DEHMc]")
 _PROMPT = re.compile(r"^.{0,200}?[$#%>](?:\s|$)")
+_ALT_SCREEN = re.compile(r"\x1b\[\?(?:1049|1047|47)([hl])")
+_MARK = re.compile(r"\x1b\]133;([ABCD])[^\x07\x1b]*(?:\x07|\x1b\\)")
+_INPUT_START = "\ue000"
+"""Stands in the line for the shell's input mark (B), so the prompt before it can be cut."""
+_CARRY = 64
+"""Characters of a chunk's end kept to find a mode or mark sequence split across chunks."""
 MAX_LINE = 4096
 
 
@@ -29,6 +40,36 @@ class LineCapture:
     def __init__(self) -> None:
         self._tail = ""
         self._entered = False
+        self._alternate = False
+        """A full-screen program holds the alternate screen: no prompt there."""
+        self._marked = False
+        """The shell sends OSC 133 prompt marks: only its input (B..C) is a command."""
+        self._input = False
+        """Between the shell's B and C marks (the user is typing at its prompt)."""
+        self._carry = ""
+
+    @property
+    def at_prompt(self) -> bool:
+        """Whether a line entered now is typed at a shell prompt."""
+        return not self._alternate and (self._input or not self._marked)
+
+    def _note_modes(self, text: str) -> str:
+        """Follow the alternate screen and the prompt marks; ``text`` with B as a stand-in."""
+        if "\x1b" not in text and "\x1b" not in self._carry:
+            self._carry = ""
+            return text
+        seen = self._carry + text
+        self._carry = seen[-_CARRY:] if "\x1b" in seen[-_CARRY:] else ""
+        for mode in _ALT_SCREEN.finditer(seen):
+            if mode.end() > len(seen) - len(text):
+                self._alternate = mode.group(1) == "h"
+        if "\x1b]133;" not in seen:
+            return text
+        for mark in _MARK.finditer(seen):
+            if mark.end() > len(seen) - len(text):
+                self._marked = True
+                self._input = mark.group(1) == "B"
+        return _MARK.sub(lambda m: _INPUT_START if m.group(1) == "B" else "", text)
 
     def feed_output(self, text: str) -> str | None:
         """Note output sent to the user; returns a command line when its echo completes."""
@@ -37,7 +78,10 @@ class LineCapture:
             newline = text.find("\n")
             if newline >= 0:
                 self._entered = False
-                captured = strip_prompt(render_line(self._tail + text[:newline]))
+                head = self._note_modes(text[:newline])
+                captured = self._command(render_line(self._tail + head))
+                text = text[newline:]
+        text = self._note_modes(text)
         cut = text.rfind("\n")
         self._tail = text[cut + 1 :] if cut >= 0 else self._tail + text
         if len(self._tail) > 4 * MAX_LINE:
@@ -51,8 +95,15 @@ class LineCapture:
             typed: Input that came in the same chunk as Enter (a paste). It is
                 included for the policy decision only, since it may never be echoed.
         """
-        self._entered = True
-        return strip_prompt(render_line(self._tail + typed))
+        self._entered = self.at_prompt
+        return self._command(render_line(self._tail + typed))
+
+    def _command(self, rendered: str) -> str:
+        """The command part of a rendered line: after the input mark, else after a prompt."""
+        mark = rendered.rfind(_INPUT_START)
+        if mark >= 0:
+            return rendered[mark + 1 :].replace(_INPUT_START, "").strip()
+        return strip_prompt(rendered)
 
 
 def render_line(raw: str) -> str:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from broker.common.errors import GatehouseError, RecordingError
+from broker.masking.lines import LineMask, unmasked
 from broker.recording.recorder import RecorderLink, SessionRecorder, new_session_id
 from broker.session.brokered import BrokeredSession, SessionKind
 from broker.session.ports import (
@@ -17,6 +18,7 @@ from broker.session.ports import (
     SessionEvents,
     Spawner,
 )
+from broker.session.recording import StreamMaskers
 from broker.session.terminal import Principal, Terminal
 from broker.upstream.base import OutputCallback, Upstream
 from recordings.asciicast import SessionMeta
@@ -95,6 +97,8 @@ class SessionFactory:
         command_policy: CommandPolicy,
         maskers: Callable[[], Sequence[MaskingStage]] = tuple,
         command: str | None = None,
+        mask_line: LineMask = unmasked,
+        record_maskers: StreamMaskers | None = None,
     ) -> BrokeredSession:
         """Build the stages and the relay, open the upstream, and record the start.
 
@@ -110,6 +114,8 @@ class SessionFactory:
             maskers: Builds the masking stages for this user on this connection (once the
                 session is known to be recordable).
             command: The command of a ``run`` session.
+            mask_line: Masks what the session writes (audit details, markers, command lines).
+            record_maskers: Masks the recording line by line (None: it gets what the user does).
 
         Raises:
             GatehouseError: the session cannot be recorded (strict), or the upstream's
@@ -135,6 +141,8 @@ class SessionFactory:
             maskers=maskers(),
             recorder=recorder,
             session_id=session_id,
+            mask_line=mask_line,
+            record_maskers=record_maskers,
         )
         try:
             if command is not None:

@@ -68,3 +68,66 @@ def test_bulk_output_keeps_only_the_tail() -> None:
 @given(st.text(max_size=300))
 def test_render_never_crashes(raw: str) -> None:
     assert "\n" not in render_line(raw.replace("\n", ""))
+
+
+ALT_ON, ALT_OFF = "\x1b[?1049h", "\x1b[?1049l"
+A, B, C, D = (f"\x1b]133;{m}\x07" for m in "ABCD")
+
+
+@pytest.mark.parametrize(
+    "program",
+    [
+        # vim: `:set columns=100` typed on its command line, Enter
+        [ALT_ON, "\x1b[H\x1b[2J~\r\n~\r\n\x1b[40;1H:set columns=100"],
+        # less: Enter scrolls one line of the file
+        [ALT_ON, "services\r\nNetwork services, Internet style"],
+        # htop, with the older mode numbers
+        ["\x1b[?47h", "  PID USER\r\n  1 root"],
+    ],
+)
+def test_nothing_is_captured_in_the_alternate_screen(program: list[str]) -> None:
+    cap = LineCapture()
+    cap.feed_output("user@h:~$ vim x\r\n")
+    for chunk in program:
+        cap.feed_output(chunk)
+    cap.enter_pressed()
+    assert cap.feed_output("\r\n") is None
+    assert cap.feed_output(ALT_OFF + "user@h:~$ ") is None
+    assert cap.enter_pressed() == ""
+    cap.feed_output("")
+    assert echo_into(cap, "ls") == "ls"
+
+
+def echo_into(cap: LineCapture, typed: str) -> str | None:
+    cap.feed_output(typed)
+    cap.enter_pressed()
+    return cap.feed_output("\r\n")
+
+
+def test_alternate_screen_mode_split_across_chunks_is_seen() -> None:
+    cap = LineCapture()
+    cap.feed_output("$ vim\r\n\x1b[?10")
+    cap.feed_output("49h~\r\n:wq")
+    assert not cap.at_prompt
+    cap.enter_pressed()
+    assert cap.feed_output("\r\n") is None
+
+
+def test_prompt_marks_cut_the_prompt_whatever_it_looks_like() -> None:
+    cap = LineCapture()
+    cap.feed_output(f"{A}[prod] ~/src (main) λ {B}")
+    assert cap.enter_pressed("git status") == "git status"
+    assert cap.feed_output("git status\r\n" + C + "On branch main\r\n") == "git status"
+
+
+def test_with_prompt_marks_program_input_is_not_a_command() -> None:
+    cap = LineCapture()
+    cap.feed_output(f"{D}{A}$ {B}")
+    assert echo_into(cap, "cat") == "cat"
+    cap.feed_output(C)
+    assert not cap.at_prompt
+    # Typed into `cat` (a program's input, not the shell's): judged, never captured
+    assert echo_into(cap, "$ not a command") is None
+    cap.feed_output(f"{D}{A}$ {B}")
+    assert cap.at_prompt
+    assert echo_into(cap, "exit") == "exit"

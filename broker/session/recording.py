@@ -1,0 +1,142 @@
+"""What the recording gets: target output held back to whole lines, then masked with them."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable
+from typing import Any
+
+from broker.common.errors import RecordingError
+from broker.masking.events import MaskCounter, MaskFailure
+from broker.masking.stream import StreamMasker
+from broker.session.ports import Recording
+
+MAX_PROOFS = 200
+"""Value proofs kept per detector for the audit record (the count is always exact)."""
+LINE_BYTES = 4096
+"""A line longer than this is masked and recorded without waiting for its end."""
+LINE_SECONDS = 10.0
+"""A line held this long is masked and recorded at the next output, end or not."""
+
+StreamMaskers = Callable[[str], StreamMasker]
+"""Makes the masker of one recorded stream (``recording:stdout``...), with the session's policy."""
+
+
+class _Held:
+    """One stream's raw output since its last line end, and the masker it is released to."""
+
+    def __init__(self, masker: StreamMasker) -> None:
+        self.masker = masker
+        self.raw = b""
+        self.since: float | None = None
+
+
+class LineRecording:
+    """The recording stage of a masked session: it comes *first* in the pipeline.
+
+    It passes output on unchanged (the user's live masking is the next stage's job, within
+    its latency budget) and records the target's raw output only once masked as whole lines:
+    everything up to the last line end is masked and recorded; the rest (a line being typed
+    key by key, or printed slowly) is held until its line ends, it grows past
+    ``LINE_BYTES``, or ``LINE_SECONDS`` pass. A value typed or printed in pieces is so masked
+    with the whole line as context, and never reaches the recording in part.
+    """
+
+    pending = False
+    """Live output is never held here."""
+
+    def __init__(
+        self,
+        recorder: Recording,
+        maskers: StreamMaskers,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        line_bytes: int = LINE_BYTES,
+        line_seconds: float = LINE_SECONDS,
+    ) -> None:
+        self.recorder = recorder
+        self._held = {
+            False: _Held(maskers("recording:stdout")),
+            True: _Held(maskers("recording:stderr")),
+        }
+        self._clock = clock
+        self._line_bytes = line_bytes
+        self._line_seconds = line_seconds
+        self.counter = MaskCounter()
+        self.proofs: dict[str, list[str]] = {}
+        self.on_failure: Callable[[MaskFailure], None] | None = None
+        """Told of every piece that could not be masked (withheld from the recording)."""
+
+    def feed(self, data: bytes, stderr: bool) -> bytes:
+        held = self._held[stderr]
+        if data:
+            if held.since is None:
+                held.since = self._clock()
+            held.raw += data
+            cut = held.raw.rfind(b"\n") + 1
+            if len(held.raw) > self._line_bytes or self._overdue(held):
+                cut = len(held.raw)
+            if cut:
+                self._release(held, stderr, cut)
+        return data
+
+    def flush(self, stderr: bool) -> bytes:
+        held = self._held[stderr]
+        if held.raw and self._overdue(held):
+            self._release(held, stderr, len(held.raw))
+        return b""
+
+    def end(self) -> None:
+        """The output has ended: record what is held, masked, to the last byte.
+
+        A recording that already failed has ended the session; what is held is dropped.
+        """
+        for stderr, held in self._held.items():
+            with contextlib.suppress(RecordingError):  # the recorder reported it already
+                self._release(held, stderr, len(held.raw), final=True)
+
+    def settle(self) -> None:
+        """Record everything held now (before a marker or a resize, to keep the order).
+
+        Raises:
+            RecordingError: the recording has failed.
+        """
+        for stderr, held in self._held.items():
+            if held.raw:
+                self._release(held, stderr, len(held.raw))
+
+    def _overdue(self, held: _Held) -> bool:
+        return held.since is not None and self._clock() - held.since >= self._line_seconds
+
+    def _release(self, held: _Held, stderr: bool, cut: int, *, final: bool = False) -> None:
+        piece, held.raw = held.raw[:cut], held.raw[cut:]
+        held.since = self._clock() if held.raw else None
+        out = held.masker.feed(piece) if piece else b""
+        if final:
+            out += held.masker.flush()
+        self._collect(held.masker)
+        if out:
+            self.recorder.feed(out, stderr)
+
+    def _collect(self, masker: StreamMasker) -> None:
+        events = masker.take_events()
+        if events:
+            self.counter.add(events)
+            for event in events:
+                kept = self.proofs.setdefault(event.detector, [])
+                if len(kept) < MAX_PROOFS:
+                    kept.append(event.value_hmac)
+        for failure in masker.take_failures():
+            if self.on_failure is not None:
+                self.on_failure(failure)
+
+    def summary(self) -> dict[str, Any]:
+        """What the recording's masking found, for the audit log (empty when nothing)."""
+        if not self.counter.total:
+            return {}
+        return {
+            "total": self.counter.total,
+            "counts": self.counter.counts(),
+            "value_hmacs": self.proofs,
+        }
