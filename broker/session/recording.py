@@ -113,7 +113,7 @@ class LineRecording:
         piece, held.raw = held.raw[:cut], held.raw[cut:]
         held.since = self._clock() if held.raw else None
         out = held.masker.feed(piece) if piece else b""
-        if final:
+        if final or not piece.endswith(b"\n"):  # a bound passed: what is held goes too
             out += held.masker.flush()
         self._collect(held.masker)
         if out:

@@ -81,6 +81,10 @@ class Relay:
             return
         stderr = stderr and self.split_stderr
         try:
+            if self._capture is not None:  # the echoed line unmasked: the session masks it whole
+                command = self._capture.feed_output(data.decode("utf-8", "replace"))
+                if command and self.on_command is not None:
+                    self.on_command(command)
             for stage in self.filters:
                 data = stage.feed(data, stderr)
         except Exception as exc:  # a filter failing closes the session (fail closed)
@@ -94,10 +98,6 @@ class Relay:
         if not data:
             return
         self.bytes_out += len(data)
-        if self._capture is not None:
-            command = self._capture.feed_output(data.decode("utf-8", "replace"))
-            if command and self.on_command is not None:
-                self.on_command(command)
         if stderr:
             self.channel.write_stderr(data)
         else:

@@ -9,10 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from broker.common.errors import RecordingError
+from broker.masking.lines import LineMask, unmasked
 from broker.policy.access import Decision
 from broker.session.brokered import BrokeredSession, SessionKind, SessionResult
 from broker.session.factory import SessionFactory
 from broker.session.ports import CommandPolicy, MaskingStage
+from broker.session.recording import StreamMaskers
 from broker.session.terminal import InputConsumer, Principal
 from broker.upstream.base import OutputCallback
 from recordings.asciicast import SessionMeta
@@ -305,6 +307,8 @@ class Rig:
         command: str | None = None,
         policy: CommandPolicy = allow_all,
         maskers: Sequence[MaskingStage] = (),
+        mask_line: LineMask = unmasked,
+        record_maskers: StreamMaskers | None = None,
     ) -> BrokeredSession:
         return await self.factory.open(
             ALICE,
@@ -315,6 +319,8 @@ class Rig:
             command_policy=policy,
             maskers=lambda: maskers,
             command=command,
+            mask_line=mask_line,
+            record_maskers=record_maskers,
         )
 
     async def running(self, session: BrokeredSession) -> asyncio.Task[SessionResult]:

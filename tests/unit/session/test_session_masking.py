@@ -1,0 +1,205 @@
+"""What a masked session writes (audit records, markers, recording) holds no value it masks."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+from broker.masking import BUILTIN_DETECTORS, MaskingEngine, MaskingPolicy, StreamMasker
+from broker.masking.filter import MaskingFilter
+from broker.masking.lines import WITHHELD, MaskedText, line_masker, mask_details
+from broker.session.brokered import BrokeredSession, SessionKind
+from broker.session.recording import LineRecording
+from recordings.asciicast import SessionMeta
+from tests.support.session_fakes import WAIT, FakeRecorder, Rig
+
+ENGINE = MaskingEngine(MaskingPolicy(detectors=BUILTIN_DETECTORS), key=b"test-key-0123456789abcdef")
+CARD = "4111 1111 1111 1111"
+MAIL = "john.doe@example.com"
+AWS = "AKIAQ7XJ2RDJ6NNDE4PL"
+PLANTED = (CARD, MAIL, AWS, "4111", "1111", "john.doe", "AKIAQ7XJ")
+"""The values, and pieces of them that must not survive either."""
+
+
+def proof_of(value: str) -> str:
+    _, events = ENGINE.mask_text(value)
+    assert len(events) == 1
+    return events[0].value_hmac
+
+
+def record_maskers(stream: str) -> StreamMasker:
+    return StreamMasker(ENGINE, stream=stream)
+
+
+async def masked_rig_open(
+    rig: Rig, kind: SessionKind = "terminal", command: str | None = None
+) -> BrokeredSession:
+    return await rig.open(
+        kind,
+        command=command,
+        maskers=[MaskingFilter(ENGINE, pty=kind == "terminal")],
+        mask_line=line_masker(ENGINE),
+        record_maskers=record_maskers,
+    )
+
+
+def assert_clean(blob: str | bytes, where: str) -> None:
+    text = blob.decode() if isinstance(blob, bytes) else blob
+    for value in PLANTED:
+        assert value not in text, f"{value!r} in {where}: {text!r}"
+
+
+async def test_run_command_is_masked_in_every_record_and_marker_with_its_proofs() -> None:
+    rig = Rig()
+    command = f"echo card {CARD} mail {MAIL} key {AWS}"
+    session = await masked_rig_open(rig, "run", command)
+    task = await rig.running(session)
+    rig.target.upstream.prints(f"card {CARD}\n".encode())
+    rig.target.upstream.exits(0)
+    await asyncio.wait_for(task, WAIT)
+
+    assert rig.target.requests[0]["command"] == command  # the target runs it as typed
+    for _, action, _, details in rig.events.events:
+        assert_clean(json.dumps(details), action)
+    run = rig.events.only("command.run")
+    assert "[MASKED:credit_card]" in run["command"]
+    assert run["masked"] == {
+        "aws_access_key_id": [proof_of(AWS)],
+        "credit_card": [proof_of(CARD)],
+        "email": [proof_of(MAIL)],
+    }
+    start = rig.events.only("session.start")
+    assert (start["command"], start["masked"]) == (run["command"], run["masked"])
+    assert start["session"] == session.session_id  # ids are never masked
+    recorder = rig.recorders.recorder
+    assert recorder.markers == [run["command"]]
+    assert_clean(bytes(recorder.output), "the recording")
+    assert session.commands == [run["command"]]
+
+
+async def test_a_line_typed_key_by_key_is_recorded_and_audited_whole_and_masked() -> None:
+    rig = Rig()
+    session = await masked_rig_open(rig)
+    upstream = rig.target.upstream
+    task = await rig.running(session)
+    upstream.prints(b"user@h:~$ ")
+    for key in f"echo {CARD}":  # the target echoes each key as it is typed
+        rig.terminal.type(key.encode())
+        upstream.prints(key.encode())
+    rig.terminal.type(b"\r")
+    upstream.prints(f"\r\n{CARD}\r\nuser@h:~$ ".encode())
+    upstream.exits(0)
+    await asyncio.wait_for(task, WAIT)
+
+    recorder = rig.recorders.recorder
+    assert_clean(bytes(recorder.output), "the recording")
+    assert recorder.output.count(b"[MASKED:credit_card]") == 2  # the echo and the output
+    line = rig.events.only("command.line")
+    assert line["command"] == "echo [MASKED:credit_card]"
+    assert line["masked"] == {"credit_card": [proof_of(CARD)]}
+    assert recorder.markers == ["echo [MASKED:credit_card]"]
+    summary = rig.events.only("masking.summary")
+    assert summary["recording"]["value_hmacs"] == {"credit_card": [proof_of(CARD)] * 2}
+
+
+async def test_slowly_printed_output_is_recorded_masked_whole() -> None:
+    rig = Rig()
+    session = await masked_rig_open(rig, "run", "slow")
+    upstream = rig.target.upstream
+    task = await rig.running(session)
+    upstream.prints(b"card 4111 1111")
+    # The live stage's hold-back runs out before the rest comes: flushed to the user.
+    session.relay._flush_filters()
+    upstream.prints(b" 1111 1111\n")
+    upstream.prints(b"err 4111 11", stderr=True)
+    session.relay._flush_filters()
+    upstream.prints(b"11 1111 1111\n", stderr=True)
+    upstream.exits(0)
+    await asyncio.wait_for(task, WAIT)
+    assert_clean(bytes(rig.recorders.recorder.output), "the recording")
+    assert rig.recorders.recorder.output.count(b"[MASKED:credit_card]") == 2
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def line_recording(**bounds: float) -> tuple[LineRecording, FakeRecorder, Clock]:
+    recorder = FakeRecorder(SessionMeta("s", "alice", "web", "", "terminal"), 80, 24, "xterm")
+    clock = Clock()
+    return LineRecording(recorder, record_maskers, clock=clock, **bounds), recorder, clock  # type: ignore[arg-type]
+
+
+def test_live_output_passes_at_once_and_unchanged() -> None:
+    stage, recorder, _ = line_recording()
+    assert stage.feed(b"$ 4111", False) == b"$ 4111"
+    assert not stage.pending
+    assert recorder.output == b""
+    assert stage.feed(b" 1111 1111 1111\r\nok\r\n$ ", False) == b" 1111 1111 1111\r\nok\r\n$ "
+    assert bytes(recorder.output) == b"$ [MASKED:credit_card]\r\nok\r\n"
+    stage.end()
+    assert bytes(recorder.output).endswith(b"ok\r\n$ ")
+
+
+def test_a_line_held_past_its_time_bound_is_recorded_at_the_next_output() -> None:
+    stage, recorder, clock = line_recording(line_seconds=10.0)
+    stage.feed(b"progress 10%", False)
+    clock.now = 9.9
+    stage.flush(False)
+    assert recorder.output == b""
+    clock.now = 10.0
+    stage.flush(False)
+    assert bytes(recorder.output) == b"progress 10%"
+
+
+def test_a_line_past_its_size_bound_is_recorded_without_its_end() -> None:
+    stage, recorder, _ = line_recording(line_bytes=64)
+    stage.feed(b"x" * 65, False)
+    assert bytes(recorder.output) == b"x" * 65
+
+
+def test_resize_and_marker_come_after_the_output_before_them() -> None:
+    stage, recorder, _ = line_recording()
+    stage.feed(b"$ typed so far", False)
+    stage.settle()
+    assert bytes(recorder.output) == b"$ typed so far"
+
+
+@pytest.mark.parametrize(
+    ("details", "kept"),
+    [
+        ({"session": "4111111111111111", "sha256": AWS}, {"session", "sha256"}),
+        ({"value_hmacs": {"email": [MAIL]}, "client": "10.0.0.1:22"}, {"value_hmacs", "client"}),
+    ],
+)
+def test_broker_values_are_never_masked(details: dict[str, object], kept: set[str]) -> None:
+    out = mask_details(details, line_masker(ENGINE))
+    assert {k for k in kept if out[k] == details[k]} == kept
+    assert "masked" not in out
+
+
+def test_nested_texts_are_masked_and_their_proofs_kept() -> None:
+    out = mask_details(
+        {"reason": f"bad {MAIL}", "more": [{"line": CARD}], "n": 3}, line_masker(ENGINE)
+    )
+    assert out == {
+        "reason": "bad [MASKED:email]",
+        "more": [{"line": "[MASKED:credit_card]"}],
+        "n": 3,
+        "masked": {"email": [proof_of(MAIL)], "credit_card": [proof_of(CARD)]},
+    }
+
+
+def test_a_text_that_cannot_be_masked_is_withheld() -> None:
+    class Broken(MaskingEngine):
+        def find_hits(self, text: bytes) -> list:  # type: ignore[type-arg]
+            raise RuntimeError("detector bug")
+
+    mask = line_masker(Broken(MaskingPolicy(), key=b"test-key-0123456789abcdef"))
+    assert mask(f"mysql -pS3cret {CARD}") == MaskedText(WITHHELD)
