@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -90,3 +91,34 @@ def mask_details(details: Mapping[str, Any], mask: LineMask) -> dict[str, Any]:
     if proofs:
         out["masked"] = proof_table(tuple(proofs))
     return out
+
+
+class MaskingLogFilter(logging.Filter):
+    """Masks every log record's message (and its traceback) before a handler writes it.
+
+    Log lines can quote what a target or a user sent (an error's text); the broker's log
+    is a file on its disk like any other.
+    """
+
+    def __init__(self, mask: LineMask) -> None:
+        super().__init__()
+        self.mask = mask
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = self.mask(record.getMessage()).text
+        record.msg, record.args = message, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.mask(logging.Formatter().formatException(record.exc_info)).text
+        if record.stack_info:
+            record.stack_info = self.mask(record.stack_info).text
+        return True
+
+
+def mask_logs(mask: LineMask, logger: logging.Logger | None = None) -> MaskingLogFilter:
+    """Mask what every handler of ``logger`` (the root logger by default) writes."""
+    log_filter = MaskingLogFilter(mask)
+    for handler in (logger or logging.getLogger()).handlers:
+        for old in [f for f in handler.filters if isinstance(f, MaskingLogFilter)]:
+            handler.removeFilter(old)
+        handler.addFilter(log_filter)
+    return log_filter

@@ -14,6 +14,7 @@ from broker.config.state import StatePaths
 from broker.frontdoor.runner import load_runner
 from broker.frontdoor.ssh_server import FrontDoor
 from broker.masking.filter import load_engine
+from broker.masking.lines import line_masker, mask_logs
 from broker.patches import asyncssh_aead as fastpath
 from broker.policy.loader import PolicySet
 from broker.recording.retention import retention_loop
@@ -44,6 +45,7 @@ async def build_services(
             )
     events = await AuditEvents.open(config, worker=worker)
     engine = load_engine(policies, paths.masking_key)
+    mask_logs(line_masker(engine.strictest, stream="log"))
     services = Services(config, policies, paths.vault(), events, masking=engine)
     services.review.subscribe = events.audit.add_listener
     await services.recorders.start()

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
+import logging
 
 import pytest
 
 from broker.masking import BUILTIN_DETECTORS, MaskingEngine, MaskingPolicy, StreamMasker
 from broker.masking.filter import MaskingFilter
-from broker.masking.lines import WITHHELD, MaskedText, line_masker, mask_details
+from broker.masking.lines import WITHHELD, MaskedText, line_masker, mask_details, mask_logs
 from broker.session.brokered import BrokeredSession, SessionKind
 from broker.session.recording import LineRecording
 from recordings.asciicast import SessionMeta
@@ -203,3 +205,26 @@ def test_a_text_that_cannot_be_masked_is_withheld() -> None:
 
     mask = line_masker(Broken(MaskingPolicy(), key=b"test-key-0123456789abcdef"))
     assert mask(f"mysql -pS3cret {CARD}") == MaskedText(WITHHELD)
+
+
+def test_log_lines_and_tracebacks_are_masked() -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    logger = logging.getLogger("gatehouse-test-masked-log")
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        mask_logs(line_masker(ENGINE), logger)
+        mask_logs(line_masker(ENGINE), logger)  # again: one filter, not two
+        assert len(handler.filters) == 1
+        logger.error("upstream said %s", f"no such user {MAIL}")
+        try:
+            raise ValueError(f"bad card {CARD}")
+        except ValueError:
+            logger.exception("failed for key %s", AWS)
+    finally:
+        logger.removeHandler(handler)
+    written = stream.getvalue()
+    assert_clean(written, "the log")
+    assert "no such user [MASKED:email]" in written
+    assert "ValueError: bad card [MASKED:credit_card]" in written
