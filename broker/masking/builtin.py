@@ -7,6 +7,7 @@ import re
 from broker.masking import checksums as ck
 from broker.masking.assignment import ASSIGNMENT, ASSIGNMENT_ANCHORS
 from broker.masking.builtin_pii import NETWORK_DETECTORS, PII_DETECTORS
+from broker.masking.cmdline import COMMAND_LINE_DETECTORS
 from broker.masking.detector import Detector, build, value_groups
 
 _PEM_CONTINUATION = re.compile(rb"[\s\S]*?-----END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----|[\s\S]*")
@@ -211,7 +212,9 @@ SECRET_DETECTORS: tuple[Detector, ...] = (
     ),
 )
 
-BUILTIN_DETECTORS: tuple[Detector, ...] = SECRET_DETECTORS + PII_DETECTORS + NETWORK_DETECTORS
+BUILTIN_DETECTORS: tuple[Detector, ...] = (
+    SECRET_DETECTORS + COMMAND_LINE_DETECTORS + PII_DETECTORS + NETWORK_DETECTORS
+)
 """Every built-in detector, in precedence order (earlier wins when matches overlap)."""
 
 BUILTIN_BY_NAME: dict[str, Detector] = {d.name: d for d in BUILTIN_DETECTORS}

@@ -110,6 +110,7 @@ HS_PROBES: dict[str, tuple[HsProbe, ...]] = {
     "password_assignment": (
         _ci(rb"pass|secret|mysql_pwd|api[_\-]?key|private[_\-]?key|authorization", 77, 1029),
     ),
+    "password_option": (_ci(rb"mysql|mariadb|sshpass", 7, 607),),
     "credit_card": (
         HsProbe(
             _B + rb"(?:[0-9]{4}[ \-]?[0-9]{4}[ \-]?[0-9]{4}[ \-]?[0-9]"

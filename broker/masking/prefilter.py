@@ -144,6 +144,11 @@ BUILTIN_PROBES: dict[str, tuple[Probe, ...]] = {
         _p("fold", b"-", rb"(?<=private-)(?=key)", -7 - 64, 4 + 1024),
         _word(b"authorization", 64, 1024),
     ),
+    "password_option": (
+        _word(b"mysql", 0, 600),
+        _word(b"mariadb", 0, 600),
+        _word(b"sshpass", 0, 600),
+    ),
     "credit_card": (
         _num(
             rb"(?:00[ \-]?0000[ \-]?0000[ \-]?0{1,7}|00[ \-]?000000[ \-]?0{4,5})",

@@ -191,6 +191,12 @@ VALID: dict[str, list[tuple[str, str]]] = {
         ("curl -H 'Authorization: Bearer abc.DEF-123_x' https://api", "abc.DEF-123_x"),
         ('-H "authorization: Basic dXNlcjpwYXNz"', "dXNlcjpwYXNz"),
     ],
+    "password_option": [
+        ("mysql -uroot -pS3cretPassw0rd shop", "S3cretPassw0rd"),
+        ("mysqldump -h db -u app -pHunter22 --all-databases", "Hunter22"),
+        ("mariadb -p'quoted pw' db", "quoted pw"),
+        ("sshpass -p hunter22 ssh host", "hunter22"),
+    ],
 }
 
 INVALID_CHECKSUM: dict[str, list[str]] = {
@@ -289,6 +295,12 @@ NEAR_MISS: dict[str, list[str]] = {
         "Authorization: Bearer $TOKEN",
         "Authorization: token %s",
         "Authorization required",
+    ],
+    "password_option": [
+        "mysql -h db -u root -p shop",
+        "mkdir -p /tmp/x",
+        "ssh -p2222 host",
+        "sshpass -f ~/.pw ssh host",
     ],
 }
 
