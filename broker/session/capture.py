@@ -54,15 +54,26 @@ class LineCapture:
         return not self._alternate and (self._input or not self._marked)
 
     def _note_modes(self, text: str) -> str:
-        """Follow the alternate screen and the prompt marks; ``text`` with B as a stand-in."""
+        """Follow the alternate screen and the prompt marks; ``text`` with B as a stand-in.
+
+        A switch of screens starts a new line: what came before it (a full-screen program's
+        drawing) is no part of the next prompt's line, so the tail is dropped and ``text``
+        returned from the switch on.
+        """
         if "\x1b" not in text and "\x1b" not in self._carry:
             self._carry = ""
             return text
         seen = self._carry + text
         self._carry = seen[-_CARRY:] if "\x1b" in seen[-_CARRY:] else ""
+        new = len(seen) - len(text)
+        switched = -1
         for mode in _ALT_SCREEN.finditer(seen):
-            if mode.end() > len(seen) - len(text):
+            if mode.end() > new:
                 self._alternate = mode.group(1) == "h"
+                switched = mode.end() - new
+        if switched >= 0:
+            self._tail, text = "", text[switched:]
+            seen = seen[: new + switched] + text
         if "\x1b]133;" not in seen:
             return text
         for mark in _MARK.finditer(seen):

@@ -131,3 +131,10 @@ def test_with_prompt_marks_program_input_is_not_a_command() -> None:
     cap.feed_output(f"{D}{A}$ {B}")
     assert cap.at_prompt
     assert echo_into(cap, "exit") == "exit"
+
+
+def test_a_full_screen_programs_drawing_is_no_part_of_the_next_prompt_line() -> None:
+    cap = LineCapture()
+    cap.feed_output("user@h:~$ vim\r\n" + ALT_ON + "\x1b[H~\x1b[2;1H~\x1bP+q436f\x1b\\ junk")
+    cap.feed_output(ALT_OFF + "user@h:~$ ")
+    assert echo_into(cap, "less /etc/services") == "less /etc/services"
