@@ -112,6 +112,9 @@ class LineRecording:
     def _release(self, held: _Held, stderr: bool, cut: int, *, final: bool = False) -> None:
         piece, held.raw = held.raw[:cut], held.raw[cut:]
         held.since = self._clock() if held.raw else None
+        if piece and piece.count(0) == len(piece) and not held.masker.held:
+            self.recorder.feed(piece, stderr)  # NULs only: nothing to mask (nor to record)
+            return
         out = held.masker.feed(piece) if piece else b""
         if final or not piece.endswith(b"\n"):  # a bound passed: what is held goes too
             out += held.masker.flush()
