@@ -228,3 +228,11 @@ def test_log_lines_and_tracebacks_are_masked() -> None:
     assert_clean(written, "the log")
     assert "no such user [MASKED:email]" in written
     assert "ValueError: bad card [MASKED:credit_card]" in written
+
+
+def test_nul_only_output_is_recorded_without_masking_in_order() -> None:
+    stage, recorder, _ = line_recording(line_bytes=64)
+    stage.feed(b"card 4111 1111", False)
+    stage.feed(b"\0" * 100, False)  # past the size bound: what is held goes, masked
+    stage.feed(b"\0" * 100, False)  # nothing held: straight to the recording
+    assert bytes(recorder.output) == b"card 4111 1111" + b"\0" * 200
