@@ -105,7 +105,13 @@ class MaskingLogFilter(logging.Filter):
         self.mask = mask
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message = self.mask(record.getMessage()).text
+        try:
+            message = self.mask(record.getMessage()).text
+        except Exception:  # a bad format: its arguments are not written either (fail closed)
+            message = (
+                f"[gatehouse: log message withheld: it cannot be formatted] {record.msg!s:.80}"
+            )
+            message = self.mask(message).text
         record.msg, record.args = message, None
         if record.exc_info and not record.exc_text:
             record.exc_text = self.mask(logging.Formatter().formatException(record.exc_info)).text

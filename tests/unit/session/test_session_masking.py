@@ -236,3 +236,18 @@ def test_nul_only_output_is_recorded_without_masking_in_order() -> None:
     stage.feed(b"\0" * 100, False)  # past the size bound: what is held goes, masked
     stage.feed(b"\0" * 100, False)  # nothing held: straight to the recording
     assert bytes(recorder.output) == b"card 4111 1111" + b"\0" * 200
+
+
+def test_a_log_call_that_cannot_be_formatted_writes_no_argument() -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    logger = logging.getLogger("gatehouse-test-bad-log")
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        mask_logs(line_masker(ENGINE), logger)
+        logger.error("two places %s %s", f"mysql -p{AWS}")
+    finally:
+        logger.removeHandler(handler)
+    assert "log message withheld" in stream.getvalue()
+    assert AWS not in stream.getvalue()
