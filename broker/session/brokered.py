@@ -107,7 +107,9 @@ class BrokeredSession:
             on_command=self._on_command if terminal_kind else None,
             check_command=self._check_command if terminal_kind else None,
             split_stderr=kind == "run",
-            on_resize=self._resized if recorder is not None else None,
+            # A line still held for the recording (a value being typed, maybe) is recorded
+            # after a window change rather than released in part before it.
+            on_resize=recorder.resize if recorder is not None else None,
             flow=[recorder] if recorder is not None else [],
         )
         if recorder is not None:
@@ -122,13 +124,6 @@ class BrokeredSession:
     def _emit_soon(self, action: Action, details: Mapping[str, Any]) -> None:
         details = mask_details(details, self.mask_line)
         self.events.emit_soon(self.principal.name, action, self.connection, details)
-
-    def _resized(self, cols: int, rows: int) -> None:
-        """Record a window change after the output that came before it."""
-        assert self.recorder is not None
-        if self.line_recording is not None:
-            self.line_recording.settle()
-        self.recorder.resize(cols, rows)
 
     def _masking_failed(self, failure: MaskFailure) -> None:
         """A chunk could not be masked (the stage withheld it): audit that it happened."""

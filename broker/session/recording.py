@@ -40,7 +40,9 @@ class LineRecording:
     everything up to the last line end is masked and recorded; the rest (a line being typed
     key by key, or printed slowly) is held until its line ends, it grows past
     ``LINE_BYTES``, or ``LINE_SECONDS`` pass. A value typed or printed in pieces is so masked
-    with the whole line as context, and never reaches the recording in part.
+    with the whole line as context, and never reaches the recording in part. When a bound
+    passes, the held line goes to the masker, which still keeps back a tail that may be the
+    start of a value (digit groups, a token) until more comes or the session ends.
     """
 
     pending = False
@@ -97,14 +99,15 @@ class LineRecording:
                 self._release(held, stderr, len(held.raw), final=True)
 
     def settle(self) -> None:
-        """Record everything held now (before a marker or a resize, to keep the order).
+        """Record everything held now, masked to its last byte (before a command's marker: the
+        command's line is complete by then, its Enter echoed).
 
         Raises:
             RecordingError: the recording has failed.
         """
         for stderr, held in self._held.items():
-            if held.raw:
-                self._release(held, stderr, len(held.raw))
+            if held.raw or held.masker.held:
+                self._release(held, stderr, len(held.raw), final=True)
 
     def _overdue(self, held: _Held) -> bool:
         return held.since is not None and self._clock() - held.since >= self._line_seconds
@@ -116,7 +119,7 @@ class LineRecording:
             self.recorder.feed(piece, stderr)  # NULs only: nothing to mask (nor to record)
             return
         out = held.masker.feed(piece) if piece else b""
-        if final or not piece.endswith(b"\n"):  # a bound passed: what is held goes too
+        if final:
             out += held.masker.flush()
         self._collect(held.masker)
         if out:

@@ -149,28 +149,30 @@ def test_live_output_passes_at_once_and_unchanged() -> None:
     assert bytes(recorder.output).endswith(b"ok\r\n$ ")
 
 
-def test_a_line_held_past_its_time_bound_is_recorded_at_the_next_output() -> None:
+def test_a_line_held_past_its_time_bound_is_recorded_but_a_possible_value_waits() -> None:
     stage, recorder, clock = line_recording(line_seconds=10.0)
-    stage.feed(b"progress 10%", False)
+    stage.feed(b"progress: 10 % card 4111 1111", False)
     clock.now = 9.9
     stage.flush(False)
     assert recorder.output == b""
     clock.now = 10.0
     stage.flush(False)
-    assert bytes(recorder.output) == b"progress 10%"
+    assert bytes(recorder.output) == b"progress: 10 % card "
+    stage.feed(b" 1111 1111\r\n", False)
+    assert bytes(recorder.output) == b"progress: 10 % card [MASKED:credit_card]\r\n"
 
 
 def test_a_line_past_its_size_bound_is_recorded_without_its_end() -> None:
     stage, recorder, _ = line_recording(line_bytes=64)
-    stage.feed(b"x" * 65, False)
-    assert bytes(recorder.output) == b"x" * 65
+    stage.feed(b"word " * 13, False)
+    assert bytes(recorder.output) == b"word " * 13
 
 
-def test_resize_and_marker_come_after_the_output_before_them() -> None:
+def test_before_a_marker_the_held_line_is_recorded_masked_whole() -> None:
     stage, recorder, _ = line_recording()
-    stage.feed(b"$ typed so far", False)
+    stage.feed(b"$ echo typed 4111 1111 1111 1111", False)
     stage.settle()
-    assert bytes(recorder.output) == b"$ typed so far"
+    assert bytes(recorder.output) == b"$ echo typed [MASKED:credit_card]"
 
 
 @pytest.mark.parametrize(
@@ -232,10 +234,10 @@ def test_log_lines_and_tracebacks_are_masked() -> None:
 
 def test_nul_only_output_is_recorded_without_masking_in_order() -> None:
     stage, recorder, _ = line_recording(line_bytes=64)
-    stage.feed(b"card 4111 1111", False)
+    stage.feed(b"line one", False)
     stage.feed(b"\0" * 100, False)  # past the size bound: what is held goes, masked
     stage.feed(b"\0" * 100, False)  # nothing held: straight to the recording
-    assert bytes(recorder.output) == b"card 4111 1111" + b"\0" * 200
+    assert bytes(recorder.output) == b"line one" + b"\0" * 200
 
 
 def test_a_log_call_that_cannot_be_formatted_writes_no_argument() -> None:
