@@ -19,6 +19,14 @@ LINE_BYTES = 4096
 LINE_SECONDS = 10.0
 """A line held this long is masked and recorded at the next output, end or not."""
 
+_NULS = bytes(1 << 17)
+
+
+def _only_nul(data: bytes) -> bool:
+    """Whether ``data`` is NUL bytes only (one memcmp, not a loop over the bytes)."""
+    return _NULS.startswith(data) if len(data) <= len(_NULS) else data == bytes(len(data))
+
+
 StreamMaskers = Callable[[str], StreamMasker]
 """Makes the masker of one recorded stream (``recording:stdout``...), with the session's policy."""
 
@@ -115,7 +123,7 @@ class LineRecording:
     def _release(self, held: _Held, stderr: bool, cut: int, *, final: bool = False) -> None:
         piece, held.raw = held.raw[:cut], held.raw[cut:]
         held.since = self._clock() if held.raw else None
-        if piece and piece.count(0) == len(piece) and not held.masker.held:
+        if piece and not held.masker.held and _only_nul(piece):
             self.recorder.feed(piece, stderr)  # NULs only: nothing to mask (nor to record)
             return
         out = held.masker.feed(piece) if piece else b""
