@@ -8,6 +8,8 @@ import json
 import logging
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from broker.masking import BUILTIN_DETECTORS, MaskingEngine, MaskingPolicy, StreamMasker
 from broker.masking.filter import MaskingFilter
@@ -253,3 +255,23 @@ def test_a_log_call_that_cannot_be_formatted_writes_no_argument() -> None:
         logger.removeHandler(handler)
     assert "log message withheld" in stream.getvalue()
     assert AWS not in stream.getvalue()
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    cuts=st.lists(st.integers(min_value=1, max_value=80), max_size=12),
+    waits=st.lists(st.floats(min_value=0, max_value=12), min_size=12, max_size=12),
+)
+def test_no_chunking_or_bound_leaves_a_piece_of_a_value(
+    cuts: list[int], waits: list[float]
+) -> None:
+    text = f"$ echo {CARD} {MAIL}\r\n{CARD}\r\n$ typed {AWS} ".encode()
+    stage, recorder, clock = line_recording(line_bytes=32)
+    at = 0
+    for step, cut in enumerate([*sorted(set(cuts)), len(text)]):
+        stage.feed(text[at:cut], False)
+        at = max(at, cut)
+        clock.now += waits[step % len(waits)]
+        stage.flush(False)
+    stage.end()
+    assert_clean(bytes(recorder.output), "the recording")
