@@ -159,7 +159,7 @@ def test_commands_are_the_lines_typed_at_a_prompt_masked(broker: BrokerProcess) 
     assert lines == [
         "echo typed [MASKED:credit_card]",
         SLOW.strip(),
-        ": curl -H 'Authorization: Bearer [MASKED:authorization_header]' x; "
+        ": curl -H 'Authorization: Bearer [MASKED:password_assignment]' x; "
         ": mysql -uroot -p[MASKED:password_option] db; echo done-$((1+2))",
         "vim -u NONE -N",
         "less /etc/services",
@@ -174,7 +174,7 @@ def test_commands_are_the_lines_typed_at_a_prompt_masked(broker: BrokerProcess) 
         "credit_card",
         "email",
         "aws_access_key_id",
-        "authorization_header",
+        "password_assignment",
         "password_option",
     }
     denied = [r for r in records if r["action"] == "policy.denied"]
