@@ -1,0 +1,68 @@
+"""What the recording's whole-line masking adds to a masked session's output path (in process).
+
+Feeds the same output through the live masking stage alone, then through the whole-line
+recording stage and the live stage (what a masked session runs), and prints MB/s for each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.bench_masking import logs
+from broker.masking import BUILTIN_DETECTORS, MaskingEngine, MaskingPolicy, StreamMasker
+from broker.masking.filter import MaskingFilter
+from broker.session.recording import LineRecording
+
+KEY = b"bench-key-0123456789abcdef"
+CHUNK = 65536
+
+
+class NullRecorder:
+    """Takes what would be recorded and drops it."""
+
+    error = ""
+
+    def feed(self, data: bytes, stderr: bool) -> bytes:
+        return data
+
+
+def rate(engine: MaskingEngine, data: bytes, *, recorded: bool) -> float:
+    live = MaskingFilter(engine)
+    stage = (
+        LineRecording(NullRecorder(), lambda s: StreamMasker(engine, stream=s))  # type: ignore[arg-type]
+        if recorded
+        else None
+    )
+    start = time.perf_counter()
+    for i in range(0, len(data), CHUNK):
+        chunk = data[i : i + CHUNK]
+        if stage is not None:
+            stage.feed(chunk, False)
+        live.feed(chunk, False)
+    return len(data) / (time.perf_counter() - start) / 1e6
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--mib", type=int, default=8, help="MiB of each payload")
+    parser.add_argument("--runs", type=int, default=3, help="best of this many runs")
+    args = parser.parse_args()
+    engine = MaskingEngine(
+        MaskingPolicy(detectors=tuple(d for d in BUILTIN_DETECTORS if d.default_on)), key=KEY
+    )
+    payloads = {"log lines": logs(random.Random(1), args.mib << 20), "zeros": bytes(args.mib << 20)}
+    print(f"{'payload':<10} {'live only MB/s':>15} {'live + recording MB/s':>22} {'ratio':>6}")
+    for name, data in payloads.items():
+        alone = max(rate(engine, data, recorded=False) for _ in range(args.runs))
+        both = max(rate(engine, data, recorded=True) for _ in range(args.runs))
+        print(f"{name:<10} {alone:>15.1f} {both:>22.1f} {both / alone:>6.2f}")
+
+
+if __name__ == "__main__":
+    main()
