@@ -8,6 +8,7 @@ A prompt, B input, C output, D done), only between B and C, the prompt itself le
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 _CSI = re.compile(r"\x1b\[([0-9;?]*)([@-~])")
 _OSC = re.compile(r"\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)")
@@ -37,7 +38,13 @@ class LineCapture:
     no-echo prompt) is never part of it.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, width: Callable[[], int] = lambda: 0) -> None:
+        """Start reading command lines.
+
+        Args:
+            width: The terminal's width now (it changes with a resize); 0 if unknown.
+        """
+        self._width = width
         self._tail = ""
         self._entered = False
         self._alternate = False
@@ -90,7 +97,7 @@ class LineCapture:
             if newline >= 0:
                 self._entered = False
                 head = self._note_modes(text[:newline])
-                captured = self._command(render_line(self._tail + head))
+                captured = self._command(render_line(self._tail + head, self._width()))
                 text = text[newline:]
         text = self._note_modes(text)
         cut = text.rfind("\n")
@@ -107,7 +114,7 @@ class LineCapture:
                 included for the policy decision only, since it may never be echoed.
         """
         self._entered = self.at_prompt
-        return self._command(render_line(self._tail + typed))
+        return self._command(render_line(self._tail + typed, self._width()))
 
     def _command(self, rendered: str) -> str:
         """The command part of a rendered line: after the input mark, else after a prompt."""
@@ -117,14 +124,28 @@ class LineCapture:
         return strip_prompt(rendered)
 
 
-def render_line(raw: str) -> str:
-    """Apply a line's cursor movements and erasures; the text a person sees on it."""
+def render_line(raw: str, width: int = 0) -> str:
+    """Apply a line's cursor movements and erasures; the text a person sees on it.
+
+    Args:
+        raw: The output since the line began.
+        width: The terminal's width, when known: a line longer than that wraps onto more rows
+            (readline forces the wrap with a space and CR), and CR, BS, erasures and cursor
+            moves act on the row the cursor is on. 0 renders one unbounded row.
+    """
     raw = _OSC.sub("", _OTHER_ESC.sub("", raw))
     cells: list[str] = []
     col = 0
+    pending = False
+    """The last character filled a row's last column: the cursor waits there to wrap."""
+
+    def row_start(at: int) -> int:
+        return (at // width) * width if width else 0
+
     pos = 0
     while pos < len(raw):
         ch = raw[pos]
+        here = col - 1 if pending else col  # where the cursor is, for row-relative moves
         if ch == "\x1b":
             m = _CSI.match(raw, pos)
             if m is None:
@@ -132,30 +153,40 @@ def render_line(raw: str) -> str:
                 continue
             params, final = m.group(1), m.group(2)
             n = int(params) if params.isdigit() else 1
+            first = row_start(here)
+            end = first + width if width else len(cells)
             if final == "K":
                 mode = int(params) if params.isdigit() else 0
-                if mode == 0:
-                    del cells[col:]
-                elif mode == 2:
-                    cells = [" "] * col
+                lo, hi = (
+                    (col, end) if mode == 0 else (first, end) if mode == 2 else (first, col + 1)
+                )
+                if hi >= len(cells):
+                    del cells[lo:]
                 else:
-                    cells[:col] = [" "] * min(col, len(cells))
+                    cells[lo:hi] = [" "] * (hi - lo)
+            elif final == "A" and width:
+                col = here - n * width if here - n * width >= 0 else here % width
+            elif final == "B" and width:
+                col = here + n * width
             elif final == "C":
-                col += n
+                col = min(here + n, end - 1) if width else col + n
             elif final == "D":
-                col = max(0, col - n)
+                col = max(first, here - n)
             elif final == "G":
-                col = max(0, n - 1)
+                col = first + max(0, n - 1)
             elif final == "P":
                 del cells[col : col + n]
             elif final == "@":
                 cells[col:col] = [" "] * n
+            pending = False
             pos = m.end()
             continue
         if ch == "\r":
-            col = 0
+            col = row_start(here)
+            pending = False
         elif ch == "\b":
-            col = max(0, col - 1)
+            col = max(row_start(here), here - 1)
+            pending = False
         elif ch >= " " and ch != "\x7f":
             while len(cells) < col:
                 cells.append(" ")
@@ -164,6 +195,7 @@ def render_line(raw: str) -> str:
             else:
                 cells.append(ch)
             col += 1
+            pending = bool(width) and col % width == 0
         pos += 1
         if col > MAX_LINE:
             break

@@ -44,7 +44,7 @@ class Relay:
         self.upstream: Upstream | None = None
         self.bytes_in = 0
         self.bytes_out = 0
-        self._capture = LineCapture() if on_command else None
+        self._capture = LineCapture(lambda: channel.cols) if on_command else None
         self._loop = asyncio.get_running_loop()
         self._flush_handle: asyncio.TimerHandle | None = None
         self._drainer: asyncio.Task[None] | None = None

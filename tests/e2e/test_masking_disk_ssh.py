@@ -112,8 +112,8 @@ def type_slowly(client: TmuxClient, text: str) -> None:
 def test_terminal_session_typed_key_by_key_and_printed_slowly(
     broker: BrokerProcess, tmux_client: Callable[..., TmuxClient]
 ) -> None:
-    # Wide enough that no line wraps (capture renders one terminal row; see README)
-    client = tmux_client(broker.ssh("alice", "connect", "web", tty=True), cols=200)
+    # 80 columns: the credentials line wraps (readline's space and CR at the margin)
+    client = tmux_client(broker.ssh("alice", "connect", "web", tty=True), cols=80)
     client.wait_for(PROMPT, timeout=15)
     type_slowly(client, f"echo typed {TYPED_CARD}")
     client.send_text("\n")

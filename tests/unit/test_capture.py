@@ -138,3 +138,42 @@ def test_a_full_screen_programs_drawing_is_no_part_of_the_next_prompt_line() -> 
     cap.feed_output("user@h:~$ vim\r\n" + ALT_ON + "\x1b[H~\x1b[2;1H~\x1bP+q436f\x1b\\ junk")
     cap.feed_output(ALT_OFF + "user@h:~$ ")
     assert echo_into(cap, "less /etc/services") == "less /etc/services"
+
+
+# What bash 5.2's readline sent for a line typed key by key into a 30-column terminal: at the
+# right margin it forces the wrap with a space and CR.
+WRAPPED = "$ echo abcdefghijklmnopqrstuvw \rxyz0123456789ABCDEFGHIJ"
+
+
+def test_a_line_wider_than_the_terminal_is_captured_whole() -> None:
+    cap = LineCapture(lambda: 30)
+    cap.feed_output(WRAPPED)
+    assert cap.enter_pressed() == "echo abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJ"
+    assert cap.feed_output("\r\n") == "echo abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJ"
+
+
+def test_a_value_across_the_wrap_is_not_cut_in_two() -> None:
+    cap = LineCapture(lambda: 20)
+    cap.feed_output("$ echo 4111 1111 111 \r1 1111")
+    assert cap.enter_pressed() == "echo 4111 1111 1111 1111"
+
+
+@pytest.mark.parametrize(
+    ("raw", "width", "shown"),
+    [
+        ("abcdefghij\rX", 10, "Xbcdefghij"),  # CR while waiting to wrap: the same row
+        ("abcdefghijk\rX", 10, "abcdefghijX"),  # CR after the wrap: the next row
+        ("abcdefghijkl\x1b[1AZ", 10, "abZdefghijkl"),  # up one row
+        ("abcdefghijkl\x1b[K", 10, "abcdefghijkl"),
+        ("abcdefghijkl\x1b[1D\x1b[K", 10, "abcdefghijk"),
+        ("abcdefghijkl\x1b[1A\x1b[K", 10, "ab        kl"),  # erase to the end of the row only
+        ("abcdefghijkl\b\b\bX", 10, "abcdefghijXl"),  # BS stops at the row's start
+    ],
+)
+def test_rows_of_a_wrapped_line(raw: str, width: int, shown: str) -> None:
+    assert render_line(raw, width) == shown
+
+
+@given(st.text(max_size=300), st.integers(min_value=1, max_value=40))
+def test_render_with_a_width_never_crashes(raw: str, width: int) -> None:
+    assert "\n" not in render_line(raw.replace("\n", ""), width)
