@@ -249,8 +249,13 @@ class Services:
             details["reason"] = reason
         if command:
             details["command"] = command
-        masked = mask_details(details, self.line_mask_for(principal, name))
-        await self.events.emit(principal.name, Action.POLICY_DENIED, name, masked)
+        mask = self.line_mask_for(principal, name)
+        target = name
+        if name not in self.config.connections:  # what the user asked for, not a name we know
+            details["requested"] = name
+        masked = mask_details(details, mask)
+        target = masked.pop("requested", target)
+        await self.events.emit(principal.name, Action.POLICY_DENIED, target, masked)
 
     # -- sessions -------------------------------------------------------------
 

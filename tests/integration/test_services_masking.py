@@ -59,3 +59,23 @@ def test_a_refused_run_command_is_audited_masked_with_its_proofs(tmp_path: Path)
     assert set(details["masked"]) == {"password_option", "email"}
     assert details["client"] == "127.0.0.1:5000"
     assert PASSWORD not in repr(events.events)
+
+
+def test_an_unknown_connection_name_is_audited_masked(tmp_path: Path) -> None:
+    broker, events = services(tmp_path)
+    alice = Principal("alice", ("eng",), client_addr="127.0.0.1:5000")
+    card = "4111 1111 1111 1111"
+
+    async def attempt() -> None:
+        with pytest.raises(PolicyDenied):
+            await broker.run(alice, card, "true", FakeChannel(principal=alice))  # type: ignore[arg-type]
+
+    asyncio.run(attempt())
+    [(_, action, target, details)] = events.events
+    assert (action, target, details["rule"]) == (
+        "policy.denied",
+        "[MASKED:credit_card]",
+        "unknown-connection",
+    )
+    assert set(details["masked"]) == {"credit_card"}
+    assert "requested" not in details
