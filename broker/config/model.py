@@ -12,6 +12,7 @@ import asyncssh
 
 from broker.common.accounts import Host
 from broker.common.yamlsrc import KeyPath, Reader, Source, load_yaml
+from broker.config.limits import QUOTA_KEYS, Limits, RecordingQuota, parse_limits, parse_quota
 from broker.config.local import LOCAL_KEYS, LocalSettings, check_run_as, parse_local
 
 ConnectionType = Literal["ssh", "postgres", "local"]
@@ -28,6 +29,7 @@ TOP_LEVEL_KEYS = (
     "audit",
     "store",
     "masking_key",
+    "limits",
 )
 
 
@@ -91,6 +93,8 @@ class RecordingSettings:
     """Recordings older than this are deleted (the deletion is audited)."""
     strict: bool = True
     """End the session if the recording cannot be written."""
+    quota: RecordingQuota = field(default_factory=RecordingQuota)
+    """Disk quotas per session and in all, and the free space kept for the audit log."""
 
 
 @dataclass(frozen=True)
@@ -129,6 +133,8 @@ class Config:
     audit: AuditSettings = field(default_factory=AuditSettings)
     store: str | Mapping[str, str] = "sqlite"
     oidc: OidcSettings | None = None
+    limits: Limits = field(default_factory=Limits)
+    """Pre-auth connections, sessions per connection."""
 
     @property
     def keys_dir(self) -> Path:
@@ -320,6 +326,9 @@ def parse_config(src: Source, path: Path, on_host: Host | None = None) -> Config
     store: str | Mapping[str, str] = "sqlite"
     with r.collecting():
         store = _parse_store(r)
+    limits = Limits()
+    with r.collecting():
+        limits = parse_limits(r)
     r.raise_collected()
     return Config(
         path=path,
@@ -333,14 +342,16 @@ def parse_config(src: Source, path: Path, on_host: Host | None = None) -> Config
         audit=audit,
         store=store,
         oidc=oidc,
+        limits=limits,
     )
 
 
 def _parse_recording(r: Reader) -> RecordingSettings:
-    r.only_keys(("recording",), ("retention_days", "strict"))
+    r.only_keys(("recording",), ("retention_days", "strict", *QUOTA_KEYS))
     return RecordingSettings(
         retention_days=r.integer(("recording", "retention_days"), default=365, lo=1, hi=36500),
         strict=r.boolean(("recording", "strict"), default=True),
+        quota=parse_quota(r),
     )
 
 

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import socket
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from broker.common.errors import ApprovalRequired, GatehouseError, PolicyDenied,
 from broker.config.model import Config
 from broker.frontdoor.channel import TerminalChannel
 from broker.frontdoor.commands import USAGE, ExecRequest, UsageError, parse_exec
+from broker.frontdoor.listener import Listener
 from broker.frontdoor.refusals import (
     Refusal,
     SubsystemProcess,
@@ -24,12 +26,12 @@ from broker.frontdoor.refusals import (
     subsystem_refusal,
 )
 from broker.frontdoor.runner import SessionRunner
+from broker.frontdoor.startups import StartupGate
 from broker.services import Services
 from broker.session.terminal import Principal
 
 log = logging.getLogger(__name__)
 
-LOGIN_TIMEOUT = 30
 KEEPALIVE = 30
 CIPHERS = (
     "aes128-gcm@openssh.com",
@@ -54,10 +56,17 @@ class _Connection(asyncssh.SSHServer):
         self.channels: list[TerminalChannel] = []
         """This connection's live sessions, told about refusals as they happen."""
         self._notices: list[str] = []
+        self.source: str | None = None
+        """The address this connection counts against while unauthenticated."""
+        self.sessions = 0
+        """Sessions (channels) of this connection running now."""
 
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
         peer = conn.get_extra_info("peername") or ("?", 0)
         self.peer = f"{peer[0]}:{peer[1]}"
+        sock = conn.get_extra_info("socket")
+        if sock is not None:
+            self.source = self._front.admissions.pop(sock.fileno(), None)
         conn.set_extra_info(gatehouse=self)
         refuse_agent_and_x11(conn, self.refuse)
 
@@ -107,7 +116,16 @@ class _Connection(asyncssh.SSHServer):
         self.refuse(Refusal(Action.FORWARDING_REFUSED, "unix", listen_path[:255]))
         return False
 
+    def session_done(self, _task: asyncio.Task[None]) -> None:
+        self.sessions -= 1
+
+    def _release(self) -> None:
+        if self.source is not None:
+            self._front.gate.release(self.source)
+            self.source = None
+
     def connection_lost(self, exc: Exception | None) -> None:
+        self._release()
         if not self._authed and self.user:
             self._front.note_event(
                 self.user,
@@ -144,6 +162,7 @@ class _Connection(asyncssh.SSHServer):
 
     def auth_completed(self) -> None:
         self._authed = True
+        self._release()
         self._front.note_event(
             self.user,
             Action.LOGIN_SUCCESS,
@@ -169,7 +188,13 @@ class FrontDoor:
         self.host_key = host_key
         self.sessions: set[asyncio.Task[None]] = set()
         self._event_tasks: set[asyncio.Task[None]] = set()
-        self._acceptor: asyncssh.SSHAcceptor | None = None
+        self.listener: Listener | None = None
+        limits = config.limits
+        self.gate = StartupGate(limits.max_startups, limits.per_source)
+        self.admissions: dict[int, str] = {}
+        """Admitted sockets (by descriptor) whose SSH connection has not started yet."""
+        self._options: asyncssh.SSHServerConnectionOptions | None = None
+        self._starting: set[asyncio.Task[None]] = set()
         self.closing_reason = ""
         self.on_session_closed = on_session_closed
         """Told how many sessions are still live each time one closes (the runtime frees memory)."""
@@ -188,46 +213,91 @@ class FrontDoor:
         if not task.cancelled() and task.exception() is not None:
             log.error("background task failed: %r", task.exception())
 
-    async def start(self, host: str | None = None, port: int | None = None) -> int:
-        """Listen; returns the bound port (``port=0`` picks a free one)."""
-        self._acceptor = await asyncssh.create_server(
-            lambda: _Connection(self),
-            host if host is not None else self.config.listen_host,
-            port if port is not None else self.config.listen_port,
+    async def start(self, sockets: list[socket.socket]) -> int:
+        """Serve on bound, listening ``sockets`` (see :func:`bind_sockets`); returns the port."""
+        self._options = await asyncssh.SSHServerConnectionOptions.construct(
+            server_factory=lambda: _Connection(self),
             server_host_keys=[str(self.host_key)],
             encoding=None,
             line_editor=False,
-            login_timeout=LOGIN_TIMEOUT,
+            login_timeout=self.config.limits.login_grace,
             keepalive_interval=KEEPALIVE,
             keepalive_count_max=4,
             encryption_algs=list(CIPHERS),
             allow_scp=False,
             agent_forwarding=False,
             x11_forwarding=False,
-            reuse_port=True,
         )
-        sockets = self._acceptor.sockets
-        return int(sockets[0].getsockname()[1]) if sockets else 0
+        self.listener = Listener(sockets, self.gate, self._handoff)
+        self.listener.start()
+        return self.listener.port
+
+    def _handoff(self, sock: socket.socket, source: str) -> None:
+        """Start the SSH protocol on an admitted connection (as asyncssh's own listener does)."""
+        options = self._options
+        assert options is not None
+        loop = asyncio.get_running_loop()
+        fd = sock.fileno()
+        self.admissions[fd] = source
+
+        def protocol() -> asyncssh.SSHServerConnection:
+            return asyncssh.SSHServerConnection(loop, options)
+
+        task = loop.create_task(self._connect(loop, protocol, sock, fd, source))
+        self._starting.add(task)
+        task.add_done_callback(self._starting.discard)
+
+    async def _connect(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        protocol: Callable[[], asyncssh.SSHServerConnection],
+        sock: socket.socket,
+        fd: int,
+        source: str,
+    ) -> None:
+        try:
+            await loop.connect_accepted_socket(protocol, sock)
+        except Exception as exc:
+            if self.admissions.pop(fd, None) is not None:
+                self.gate.release(source)
+            sock.close()
+            log.info("connection from %s could not start: %s", source, exc)
 
     async def close(self, reason: str = "the broker is shutting down") -> None:
         """Stop listening and end every session, telling each user ``reason``."""
         self.closing_reason = reason
-        if self._acceptor is not None:
-            self._acceptor.close()
-            await self._acceptor.wait_closed()
-            self._acceptor = None
+        if self.listener is not None:
+            self.listener.close()
+            self.listener = None
         for task in list(self.sessions):
             task.cancel()
         if self.sessions:
             await asyncio.wait(self.sessions, timeout=5)
 
     def _process(self, process: asyncssh.SSHServerProcess[bytes]) -> None:
+        info: _Connection = process.get_extra_info("gatehouse")
+        limit = self.config.limits.sessions_per_connection
+        if info.sessions >= limit:
+            log.warning(
+                "[conn=%d user=%s] session refused: %d already open on this connection",
+                info.conn_id,
+                info.user,
+                info.sessions,
+            )
+            process.stderr.write(
+                f"gatehouse: too many sessions on this connection (limits."
+                f"sessions_per_connection is {limit}); close one first\r\n".encode()
+            )
+            process.exit(1)
+            return
+        info.sessions += 1
         task = asyncio.get_running_loop().create_task(self._session(process))
         self.sessions.add(task)
         task.add_done_callback(self._reap)
         if self.on_session_closed is not None:
             closed = self.on_session_closed
             task.add_done_callback(lambda _: closed(len(self.sessions)))
+        task.add_done_callback(info.session_done)
 
     def _principal(self, process: asyncssh.SSHServerProcess[bytes]) -> Principal:
         info: _Connection = process.get_extra_info("gatehouse")

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import os
 import signal
+import socket
 import sys
 
 from broker.auditlog.events import AuditEvents
+from broker.common.descriptors import RESERVED, raise_nofile_limit
+from broker.common.errors import GatehouseError
 from broker.config.model import Config
 from broker.config.state import StatePaths
+from broker.frontdoor.listener import bind_sockets
 from broker.frontdoor.runner import load_runner
 from broker.frontdoor.ssh_server import FrontDoor
 from broker.masking.filter import load_engine
@@ -52,6 +57,27 @@ async def build_services(
     return services, paths
 
 
+class ListenError(GatehouseError):
+    """The broker's address cannot be bound (in use, not local, no permission)."""
+
+
+def listen(config: Config, port: int | None, worker: int | None) -> list[socket.socket]:
+    """Bind the listening sockets; ``SO_REUSEPORT`` only for ``--workers`` siblings.
+
+    Raises:
+        ListenError: naming the address and why.
+    """
+    host = config.listen_host
+    port = config.listen_port if port is None else port
+    try:
+        return bind_sockets(host, port, reuse_port=worker is not None)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        if exc.errno == errno.EADDRINUSE:
+            reason = "address in use (another broker, or another program, listens there)"
+        raise ListenError(f"cannot listen on {host}:{port}: {reason}") from None
+
+
 async def run_broker(
     config: Config,
     policies: PolicySet,
@@ -60,8 +86,18 @@ async def run_broker(
     ready: asyncio.Event | None = None,
     worker: int | None = None,
 ) -> None:
-    """Run until SIGINT/SIGTERM (or cancellation); ``worker``: one of several on the port."""
-    services, paths = await build_services(config, policies, worker=worker)
+    """Run until SIGINT/SIGTERM (or cancellation); ``worker``: one of several on the port.
+
+    Raises:
+        ListenError: the address cannot be bound (before anything else is opened).
+    """
+    sockets = listen(config, port, worker)
+    try:
+        services, paths = await build_services(config, policies, worker=worker)
+    except BaseException:
+        for sock in sockets:
+            sock.close()
+        raise
     events = services.events
     assert isinstance(events, AuditEvents)
     watchdog = LoopWatchdog()
@@ -72,7 +108,7 @@ async def run_broker(
         paths.host_key,
         on_session_closed=SessionCollector(expect_stall=watchdog.expected).session_closed,
     )
-    bound = await front.start(port=port)
+    bound = await front.start(sockets)
     watchdog.start()
     with watchdog.expected("startup: masking databases, garbage collection"):
         if services.masking is not None:
@@ -124,13 +160,15 @@ def serve(
     config: Config, policies: PolicySet, *, port: int | None = None, worker: int | None = None
 ) -> int:
     """Run the broker on its own loop; returns the process exit status."""
+    soft, _ = raise_nofile_limit()
+    log.info("open-file limit %d (%d kept for the broker's own files)", soft, RESERVED)
     fastpath.install()
     umask = os.umask(0o077)  # everything the broker writes is its own: keys, audit, recordings
     try:
         with asyncio.Runner(loop_factory=BrokerEventLoop) as runner:
             runner.run(run_broker(config, policies, port=port, worker=worker))
-    except OSError as exc:
-        print(f"gatehouse: cannot listen on {config.listen_host}: {exc.strerror}", file=sys.stderr)
+    except ListenError as exc:
+        print(f"gatehouse: {exc}", file=sys.stderr)
         return 1
     finally:
         os.umask(umask)

@@ -13,6 +13,7 @@ exits non-zero). SIGTERM/SIGINT stop every worker gracefully.
 from __future__ import annotations
 
 import collections
+import errno
 import logging
 import signal
 import socket
@@ -38,11 +39,23 @@ def reserve_port(host: str, port: int) -> tuple[socket.socket, int]:
     """Bind (without listening) so that port 0 becomes a fixed port all workers share.
 
     A bound socket that does not listen takes no connections; it only keeps the port.
+    The port must be free first: a probe binds it without ``SO_REUSEPORT`` (which fails
+    with "address in use" if any broker, even one with workers, holds it), so only the
+    workers started here share it.
     """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind((host, port))
+        port = int(probe.getsockname()[1])
     sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind((host, port))
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
     return sock, int(sock.getsockname()[1])
 
 
@@ -165,7 +178,10 @@ def supervise(config: Path, host: str, port: int, count: int) -> int:
     try:
         holder, bound = reserve_port(host, port)
     except OSError as exc:
-        print(f"gatehouse: cannot listen on {host}:{port}: {exc.strerror}", file=sys.stderr)
+        reason = exc.strerror or str(exc)
+        if exc.errno == errno.EADDRINUSE:
+            reason = "address in use (another broker, or another program, listens there)"
+        print(f"gatehouse: cannot listen on {host}:{port}: {reason}", file=sys.stderr)
         return 1
     try:
         return Supervisor(config, host, bound, count).run()
