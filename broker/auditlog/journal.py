@@ -28,12 +28,17 @@ from broker.auditlog.segments import (
     segment_name,
 )
 from broker.auditlog.sinks import SinkDispatcher, SinkEntry
+from broker.common.descriptors import EXHAUSTION
 from broker.common.errors import AuditWriteError
 
 Item = tuple[str, str, str, dict[str, Any]]
 """``(actor, action, target, details)`` of a record to append, details already checked."""
 
 DEFAULT_SEGMENT_BYTES = 64 << 20
+
+
+class DescriptorsExhausted(OSError):
+    """The process had no descriptor free before any record of a batch was sealed: retry it."""
 
 
 class Journal:
@@ -63,7 +68,20 @@ class Journal:
         self._checkpoint_interval = checkpoint_interval
         self._keys = KeyRing([signer.public_key, *trusted_keys])
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        self._lock_fd = os.open(directory / LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+        # Held open for the journal's life: a checkpoint or a directory sync never needs a
+        # new descriptor, so it cannot fail when the process runs short of them.
+        self._dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            self._lock_fd = os.open(directory / LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+            created = not (directory / CHECKPOINTS).exists()
+            self._checkpoint_fd = os.open(
+                directory / CHECKPOINTS, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600
+            )
+        except BaseException:
+            os.close(self._dir_fd)
+            raise
+        if created:
+            os.fsync(self._dir_fd)
         self._fd: int | None = None
         self._index = 0
         self._size = 0
@@ -111,7 +129,12 @@ class Journal:
         entries: list[SinkEntry] = []
         records: list[AuditRecord] = []
         with self._locked():
-            self._resync()
+            try:
+                self._resync()
+            except OSError as exc:
+                if exc.errno in EXHAUSTION:  # nothing sealed yet: the batch may be retried
+                    raise DescriptorsExhausted(exc.errno, exc.strerror) from exc
+                raise
             pending = bytearray()
             for actor, action, target, details in items:
                 if self._fd is None or (
@@ -152,7 +175,9 @@ class Journal:
             if self._fd is not None:
                 os.close(self._fd)
                 self._fd = None
+            os.close(self._checkpoint_fd)
             os.close(self._lock_fd)
+            os.close(self._dir_fd)
 
     def _seal(
         self,
@@ -184,7 +209,7 @@ class Journal:
         name = segment_name(self._index)
         flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL
         self._fd = os.open(self.directory / name, flags, 0o600)
-        _fsync_dir(self.directory)
+        os.fsync(self._dir_fd)
         self._size = 0
         self._seg_records = 0
         details = {"segment": name, "previous_segment": previous, "previous_hash": self.hash}
@@ -203,17 +228,9 @@ class Journal:
         point = self._signer.checkpoint(
             seq=self.seq, hash_=self.hash, segment=segment_name(self._index)
         )
-        path = self.directory / CHECKPOINTS
-        created = not path.exists()
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        try:
-            line = point.line()
-            os.write(fd, line)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        if created:
-            _fsync_dir(self.directory)
+        line = point.line()
+        os.write(self._checkpoint_fd, line)
+        os.fsync(self._checkpoint_fd)
         self._pending_checkpoint = 0
         self._last_checkpoint = time.monotonic()
         entries.append(SinkEntry(line[:-1], point.time, Action.AUDIT_CHECKPOINT))
@@ -233,7 +250,7 @@ class Journal:
             if path.stat().st_size:
                 break
             path.unlink()
-            _fsync_dir(self.directory)
+            os.fsync(self._dir_fd)
             facts["removed_segments"].append(path.name)
             segments.pop()
         if self._fd is not None:
@@ -305,11 +322,3 @@ def _cut_torn_tail(path: Path) -> int:
             stream.flush()
             os.fsync(stream.fileno())
         return size - end
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -16,13 +16,16 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from broker.auditchain.events import Action
 from broker.auditchain.record import AuditRecord, checked_details
 from broker.auditchain.signing import Signer
-from broker.auditlog.journal import DEFAULT_SEGMENT_BYTES, Item, Journal
+from broker.auditlog.journal import DEFAULT_SEGMENT_BYTES, DescriptorsExhausted, Item, Journal
 from broker.auditlog.sinks import Sink, SinkDispatcher
 from broker.common.errors import AuditWriteError
 
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 4096
+DESCRIPTOR_RETRY = 0.05
+"""First pause (seconds, doubling to 1 s) before a batch is retried for want of a descriptor."""
+LOG_EVERY = 10.0
 
 
 @dataclass(slots=True)
@@ -218,11 +221,29 @@ class AuditLog:
 
     async def _write(self, batch: list[_Pending]) -> bool:
         items = [pending.item for pending in batch]
-        try:
-            records = await asyncio.to_thread(self._journal.write_batch, items)
-        except Exception as exc:
-            self._fail(exc, batch)
-            return False
+        delay, waited, logged = DESCRIPTOR_RETRY, 0.0, -LOG_EVERY
+        while True:
+            try:
+                records = await asyncio.to_thread(self._journal.write_batch, items)
+                break
+            except DescriptorsExhausted as exc:
+                # Descriptor pressure is not a lost audit log: the records wait (and so do
+                # their sessions), nothing is sealed twice, and the batch is written once
+                # descriptors are free again. Strict mode ends nothing for it.
+                if waited - logged >= LOG_EVERY:
+                    logged = waited
+                    log.warning(
+                        "audit batch of %d waits for a free descriptor (%.0fs so far): %s",
+                        len(items),
+                        waited,
+                        exc.strerror,
+                    )
+                await asyncio.sleep(delay)
+                waited += delay
+                delay = min(delay * 2, 1.0)
+            except Exception as exc:
+                self._fail(exc, batch)
+                return False
         for pending, record in zip(batch, records, strict=True):
             if not pending.done.done():
                 pending.done.set_result(record)
