@@ -51,25 +51,38 @@ def open_descriptors() -> int:
 class DescriptorBudget:
     """Tells the listener when to stop taking connections so that the broker's files can open.
 
-    Counting ``/proc/self/fd`` costs about a microsecond per open descriptor, so the count is
+    Counting ``/proc/self/fd`` costs about 3 µs per open descriptor, so the count is
     refreshed only when it may have changed enough to matter: every ``recount`` accepts while
     far from the limit, on every accept near it, and on a timer (:meth:`refresh`).
     """
 
     def __init__(self, reserve: int = RESERVED, *, limit: int | None = None) -> None:
-        self.limit = limit if limit is not None else resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-        self.reserve = min(reserve, max(8, self.limit // 4))
-        self.count = open_descriptors()
+        self._fixed = limit
+        self._wanted = reserve
+        self.limit = 0
+        self.reserve = 0
+        self.count = 0
         self._since = 0
-        self.counted_at = time.monotonic()
+        self.counted_at = 0.0
+        self.refresh()
 
     @property
     def headroom(self) -> int:
         """Descriptors free beyond the reserve, as of the last count."""
         return self.limit - self.reserve - self.count
 
+    def _read_limit(self) -> None:
+        """The limit may be changed from outside (``prlimit``); reading it costs a syscall."""
+        limit = (
+            resource.getrlimit(resource.RLIMIT_NOFILE)[0] if self._fixed is None else self._fixed
+        )
+        if limit != self.limit:
+            self.limit = limit
+            self.reserve = min(self._wanted, max(8, limit // 4))
+
     def refresh(self) -> int:
         """Count again; returns the headroom."""
+        self._read_limit()
         self.count = open_descriptors()
         self._since = 0
         self.counted_at = time.monotonic()
@@ -79,6 +92,7 @@ class DescriptorBudget:
         """One descriptor was just taken (an accept); False when the reserve is reached."""
         self.count += 1
         self._since += 1
+        self._read_limit()
         if self.headroom <= 0 or self._since * 2 >= self.headroom:
             self.refresh()
         return self.headroom > 0

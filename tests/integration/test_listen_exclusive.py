@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -21,16 +23,23 @@ def first(request: pytest.FixtureRequest) -> Iterator[BrokerProcess]:
 def test_second_broker_on_the_same_port_fails(first: BrokerProcess, workers: int) -> None:
     second = shell_broker()  # its own state dir, users and audit log
     try:
-        result = subprocess.run(
+        proc = subprocess.Popen(
             [
                 *(sys.executable, "-m", "broker.cli", "serve", "-c", str(second.config)),
                 *("--port", str(first.port), "--workers", str(workers)),
             ],
-            capture_output=True,
-            timeout=60,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             cwd=ROOT,
-            check=False,
+            start_new_session=True,  # if it did start, its workers go with it below
         )
+        try:
+            stdout, stderr = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+                proc.communicate(timeout=30)
+        result = subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
         assert result.returncode == 1, result.stdout + result.stderr
         assert b"address in use" in result.stderr, result.stderr
         assert f"127.0.0.1:{first.port}".encode() in result.stderr
