@@ -43,6 +43,9 @@ class TerminalChannel:
         self.colorterm = str(env.get("COLORTERM", ""))
         self._consumer: InputConsumer | None = None
         self._has_consumer = asyncio.Event()
+        self._input_open = asyncio.Event()
+        """Clear while the consumer cannot take more (flow control toward the target)."""
+        self._input_open.set()
         self._held: list[bytes] = []
         self._closed = asyncio.Event()
         self._eof = False
@@ -63,6 +66,7 @@ class TerminalChannel:
     def set_consumer(self, consumer: InputConsumer | None) -> None:
         """Route further input to ``consumer``; with None, input waits unread (flow control)."""
         self._consumer = consumer
+        self._input_open.set()  # a new consumer starts unthrottled
         if consumer is None:
             self._has_consumer.clear()
             return
@@ -72,6 +76,17 @@ class TerminalChannel:
             consumer.data_received(data)
         if self._eof:
             consumer.eof_received()
+
+    def pause_input(self) -> None:
+        """Stop reading the user's input: unread, it closes the SSH window (the client waits)."""
+        self._input_open.clear()
+
+    def resume_input(self) -> None:
+        self._input_open.set()
+
+    @property
+    def input_paused(self) -> bool:
+        return not self._input_open.is_set()
 
     @property
     def send_buffer(self) -> int:
@@ -112,6 +127,7 @@ class TerminalChannel:
         try:
             while True:
                 await self._has_consumer.wait()
+                await self._input_open.wait()
                 try:
                     data = await self.process.stdin.read(READ_SIZE)
                 except asyncssh.TerminalSizeChanged as change:

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from broker.common.errors import GatehouseError
 from broker.session.capture import LineCapture
 from broker.session.terminal import Terminal
-from broker.upstream.base import FlowControl, OutputFilter, Upstream
+from broker.upstream.base import INPUT_HIGH, FlowControl, OutputFilter, Upstream
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +52,7 @@ class Relay:
         self._held: list[tuple[bytes, bool]] | None = []
         self._held_bytes = 0
         self._held_paused = False
+        self._input_drainer: asyncio.Task[None] | None = None
 
     # -- target → user -------------------------------------------------
 
@@ -163,6 +164,18 @@ class Relay:
                     self.upstream.write(b"\r")
                     return
         self.upstream.write(data)
+        if self._input_drainer is None and self.upstream.input_backlog > INPUT_HIGH:
+            # The target takes input slower than the user sends it: stop reading the
+            # user's channel until it catches up (the SSH window then holds the client).
+            self.channel.pause_input()
+            self._input_drainer = self._loop.create_task(self._drain_input(self.upstream))
+
+    async def _drain_input(self, upstream: Upstream) -> None:
+        try:
+            await upstream.drain_input()
+        finally:
+            self._input_drainer = None
+            self.channel.resume_input()
 
     def size_changed(self, cols: int, rows: int) -> None:
         if self.upstream is not None:
@@ -212,10 +225,11 @@ class Relay:
                 self.channel.set_consumer(None)
             if self._flush_handle is not None:
                 self._flush_handle.cancel()
-            if self._drainer is not None:
-                self._drainer.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await self._drainer
+            for task in (self._drainer, self._input_drainer):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
         for stage in self.filters:
             stage.end()
         self._flush_filters()

@@ -83,6 +83,12 @@ class Terminal(Protocol):
     def set_consumer(self, consumer: InputConsumer | None) -> None:
         """Route further input to ``consumer``; with None, input waits unread (flow control)."""
 
+    def pause_input(self) -> None:
+        """Stop reading the user's input until :meth:`resume_input` (flow control to a target)."""
+
+    def resume_input(self) -> None:
+        """Read the user's input again."""
+
     def write(self, data: bytes) -> None:
         """Queue ``data`` for the user's screen (stdout)."""
 

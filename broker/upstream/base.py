@@ -7,6 +7,10 @@ from typing import Protocol
 
 OutputCallback = Callable[[bytes, bool], None]
 """Called with (data, is_stderr) for every chunk the target sends."""
+INPUT_HIGH = 512 << 10
+"""User input queued for a target above which the relay stops reading the user's channel."""
+INPUT_LOW = 128 << 10
+"""...until the queue is down to this."""
 
 
 class Upstream(Protocol):
@@ -26,6 +30,14 @@ class Upstream(Protocol):
 
     def resume_reading(self) -> None:
         """Resume reading target output."""
+
+    @property
+    def input_backlog(self) -> int:
+        """Bytes of user input written but not yet taken by the target."""
+        ...
+
+    async def drain_input(self) -> None:
+        """Wait until the target has taken the user's input down to a low mark."""
 
     def close(self) -> None:
         """End the session now."""

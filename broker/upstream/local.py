@@ -18,7 +18,7 @@ from typing import Any
 from broker.common.accounts import Account, broker_account, lookup_account
 from broker.common.errors import UpstreamError
 from broker.config.model import Connection
-from broker.upstream.base import OutputCallback
+from broker.upstream.base import INPUT_LOW, OutputCallback
 from broker.upstream.localexec import (
     SAFE_PATH,
     SETPRIV_PATH,
@@ -49,6 +49,9 @@ class LocalUpstream:
         self._stdin: int | None = None
         self._closed_fds = asyncio.Event()
         self._out = bytearray()
+        self._input_drained = asyncio.Event()
+        self._input_drained.set()
+        self._eof_pending = False
 
     @classmethod
     def start(
@@ -173,6 +176,8 @@ class LocalUpstream:
             return
         if self._out:
             self._out += data
+            if len(self._out) > INPUT_LOW:
+                self._input_drained.clear()
             return
         self._out += data
         self._writable()
@@ -181,6 +186,7 @@ class LocalUpstream:
         fd = self._stdin
         if fd is None:
             self._out.clear()
+            self._input_drained.set()
             return
         try:
             n = os.write(fd, self._out)
@@ -194,12 +200,31 @@ class LocalUpstream:
             self._loop.add_writer(fd, self._writable)
         else:
             self._loop.remove_writer(fd)
+        if len(self._out) <= INPUT_LOW:
+            self._input_drained.set()
+        else:
+            self._input_drained.clear()
+        if not self._out and self._eof_pending:
+            self.write_eof()
+
+    @property
+    def input_backlog(self) -> int:
+        return len(self._out)
+
+    async def drain_input(self) -> None:
+        await self._input_drained.wait()
 
     def write_eof(self) -> None:
-        if self._stdin is not None and self._stdin != self._master:
-            self._loop.remove_writer(self._stdin)
-            os.close(self._stdin)
-            self._stdin = None
+        """Close the command's stdin once what is queued for it has been written."""
+        if self._stdin is None or self._stdin == self._master:
+            return
+        if self._out:
+            self._eof_pending = True
+            return
+        self._loop.remove_writer(self._stdin)
+        os.close(self._stdin)
+        self._stdin = None
+        self._input_drained.set()
 
     def resize(self, cols: int, rows: int) -> None:
         if self._master is not None:
@@ -225,6 +250,7 @@ class LocalUpstream:
             os.killpg(self._proc.pid, signal.SIGHUP)
         for fd in list(self._fds):
             self._forget(fd)
+        self._input_drained.set()
 
     async def wait(self) -> int:
         await self._closed_fds.wait()

@@ -9,7 +9,7 @@ import asyncssh
 
 from broker.common.errors import HostKeyMismatch, UpstreamError
 from broker.config.model import Connection
-from broker.upstream.base import OutputCallback
+from broker.upstream.base import INPUT_HIGH, INPUT_LOW, OutputCallback
 from broker.vault import Secret
 
 log = logging.getLogger(__name__)
@@ -94,6 +94,15 @@ class _Session(asyncssh.SSHClientSession[bytes]):
         self.done = asyncio.get_running_loop().create_future()
         self.status: int | None = None
         self.signal: str | None = None
+        self.writable = asyncio.Event()
+        """Clear while asyncssh holds more than INPUT_HIGH of input for the target."""
+        self.writable.set()
+
+    def pause_writing(self) -> None:
+        self.writable.clear()
+
+    def resume_writing(self) -> None:
+        self.writable.set()
 
     def data_received(self, data: bytes, datatype: asyncssh.DataType) -> None:
         self._on_output(data, datatype == asyncssh.EXTENDED_DATA_STDERR)
@@ -105,6 +114,7 @@ class _Session(asyncssh.SSHClientSession[bytes]):
         self.signal = signal
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self.writable.set()
         if not self.done.done():
             self.done.set_result(None)
 
@@ -152,6 +162,7 @@ class SshUpstream:
         except (asyncssh.Error, OSError) as exc:
             conn.close()
             raise UpstreamError(f"the target refused the session: {exc}") from None
+        chan.set_write_buffer_limits(high=INPUT_HIGH, low=INPUT_LOW)
         return cls(conn, chan, holder[0])
 
     def write(self, data: bytes) -> None:
@@ -163,6 +174,13 @@ class SshUpstream:
 
     def resize(self, cols: int, rows: int) -> None:
         self._chan.change_terminal_size(cols, rows)
+
+    @property
+    def input_backlog(self) -> int:
+        return int(self._chan.get_write_buffer_size())
+
+    async def drain_input(self) -> None:
+        await self._session.writable.wait()
 
     def pause_reading(self) -> None:
         self._chan.pause_reading()

@@ -37,6 +37,7 @@ class FakeTerminal:
         self.screen = bytearray()
         self.stderr = bytearray()
         self.exit_status: int | None = None
+        self.input_paused = False
         self._consumer: InputConsumer | None = None
         self._taken = asyncio.Event()
         self._closed = asyncio.Event()
@@ -70,6 +71,12 @@ class FakeTerminal:
         """The user types ``keys`` (the relay must be running)."""
         assert self._consumer is not None, "nobody reads the user's input"
         self._consumer.data_received(keys)
+
+    def pause_input(self) -> None:
+        self.input_paused = True
+
+    def resume_input(self) -> None:
+        self.input_paused = False
 
     def write(self, data: bytes) -> None:
         if not self.closed:
@@ -121,6 +128,12 @@ class FakeUpstream:
 
     def resize(self, cols: int, rows: int) -> None:
         self.sizes.append((cols, rows))
+
+    input_backlog = 0
+    """User input the target has not taken (a test sets it to exercise flow control)."""
+
+    async def drain_input(self) -> None:
+        return None
 
     def pause_reading(self) -> None:
         return None

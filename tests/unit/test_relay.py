@@ -7,6 +7,7 @@ from typing import Any, cast
 
 from broker.session.relay import HIGH_WATER, Relay
 from broker.session.terminal import Principal, Terminal
+from broker.upstream.base import INPUT_HIGH
 
 
 class FakeChannel:
@@ -17,6 +18,14 @@ class FakeChannel:
         self.out: list[bytes] = []
         self.send_buffer = 0
         self._closed = asyncio.Event()
+
+    input_paused = False
+
+    def pause_input(self) -> None:
+        self.input_paused = True
+
+    def resume_input(self) -> None:
+        self.input_paused = False
 
     def write(self, data: bytes) -> None:
         self.out.append(data)
@@ -47,6 +56,11 @@ class FakeUpstream:
 
     def resize(self, cols: int, rows: int) -> None:
         self.calls.append("resize")
+
+    input_backlog = 0
+
+    async def drain_input(self) -> None:
+        return None
 
     def pause_reading(self) -> None:
         self.calls.append("pause")
@@ -97,3 +111,51 @@ async def test_a_flood_before_run_pauses_the_target_until_it_runs() -> None:
     assert sum(map(len, channel.out)) == (HIGH_WATER // len(chunk) + 2) * len(chunk)
     upstream.done.set()
     await asyncio.wait_for(task, 5)
+
+
+class SlowTarget(FakeUpstream):
+    """A target that takes the user's input only when the test lets it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.input_backlog = 0
+        self.taken = asyncio.Event()
+
+    async def drain_input(self) -> None:
+        await self.taken.wait()
+
+
+async def test_input_the_target_does_not_take_pauses_the_user_until_it_does() -> None:
+    channel = FakeChannel()
+    relay = Relay(cast(Terminal, channel))
+    upstream = SlowTarget()
+    task = asyncio.create_task(relay.run(upstream))
+    await asyncio.sleep(0)
+    relay.data_received(b"x" * 1000)
+    assert not channel.input_paused  # below the mark: read on
+    upstream.input_backlog = INPUT_HIGH + 1
+    relay.data_received(b"x" * 1000)
+    assert channel.input_paused  # the SSH window now holds the client
+    relay.data_received(b"x")  # what was already read still goes through, once
+    assert upstream.calls.count("write") == 3
+    upstream.input_backlog = 0
+    upstream.taken.set()
+    async with asyncio.timeout(5):
+        while channel.input_paused:
+            await asyncio.sleep(0)
+    upstream.done.set()
+    await asyncio.wait_for(task, 5)
+
+
+async def test_a_session_that_ends_while_input_is_paused_leaves_it_open() -> None:
+    channel = FakeChannel()
+    relay = Relay(cast(Terminal, channel))
+    upstream = SlowTarget()
+    task = asyncio.create_task(relay.run(upstream))
+    await asyncio.sleep(0)
+    upstream.input_backlog = INPUT_HIGH + 1
+    relay.data_received(b"x")
+    assert channel.input_paused
+    upstream.done.set()  # the target exits without ever taking it
+    await asyncio.wait_for(task, 5)
+    assert not channel.input_paused  # the next consumer (the TUI) reads again
