@@ -88,7 +88,7 @@ class Services:
         self.review = ReviewServices(
             state / "recordings", state / "audit", state, self.events.emit, roles=policies.roles
         )
-        self.recorders = RecorderLink()
+        self.recorders = RecorderLink(config.recording.quota, state / "recordings")
         """The recorder process every session's recording goes through."""
         self.sessions = SessionFactory(
             events=BackgroundEvents(self.events, self.spawn),

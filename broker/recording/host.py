@@ -10,11 +10,13 @@ OUT/ERR (raw output), MARK (a command line), RESIZE (``COLSxROWS``) and CLOSE; t
 process answers DONE (the file's SHA-256 hex) after a CLOSE, or FAIL (a message) as
 soon as a recording cannot be written. On end of input it closes every open file.
 
-Run as ``python -m broker.recording.host``; stdin and stdout carry the frames.
+Run as ``python -m broker.recording.host [--max-session-bytes N …]``; stdin and stdout carry
+the frames. With quotas, a recording that goes past one is answered FAIL naming the quota.
 """
 
 from __future__ import annotations
 
+import argparse
 import codecs
 import contextlib
 import json
@@ -26,6 +28,8 @@ import time
 from collections.abc import Callable
 
 from broker.common.errors import RecordingError
+from broker.config.limits import RecordingQuota
+from broker.recording.quota import QuotaLedger
 from recordings.asciicast import Header, SessionMeta
 from recordings.writer import RecordingWriter
 
@@ -35,6 +39,8 @@ OPEN, OUT, ERR, MARK, RESIZE, CLOSE, DONE, FAIL = range(1, 9)
 FLUSH_INTERVAL = 1.0
 """Seconds between flushes of an open recording (what a crash may lose at most)."""
 READ_SIZE = 1 << 20
+RESCAN_INTERVAL = 60.0
+"""Seconds between two sums of the recordings on disk (retention deletes old ones)."""
 
 
 def frame(op: int, sid: int, payload: bytes = b"", t: float = 0.0) -> bytes:
@@ -80,12 +86,23 @@ class _Open:
 
 
 class RecorderHost:
-    """Applies frames to recordings; answers through ``reply``. No sockets, no loop."""
+    """Applies frames to recordings; answers through ``reply``. No sockets, no loop.
 
-    def __init__(self, reply: Callable[[bytes], None]) -> None:
+    With a ``ledger``, every write is held against the recording quotas (``free_space``
+    tells the disk's free bytes); a recording past one is answered FAIL naming it.
+    """
+
+    def __init__(
+        self,
+        reply: Callable[[bytes], None],
+        ledger: QuotaLedger | None = None,
+        free_space: Callable[[], int] | None = None,
+    ) -> None:
         self.reply = reply
         self.open: dict[int, _Open] = {}
         self.failed: set[int] = set()
+        self.ledger = ledger
+        self.free_space = free_space
 
     def apply(self, op: int, sid: int, t: float, payload: bytes | memoryview) -> None:
         """Apply one frame; a recording that fails is answered FAIL and forgotten."""
@@ -100,6 +117,8 @@ class RecorderHost:
             if rec is not None:
                 with contextlib.suppress(RecordingError):
                     rec.writer.close()
+                if self.ledger is not None:
+                    self.ledger.closed(sid)
             if op != CLOSE:
                 self.failed.add(sid)
             self.reply(frame(FAIL, sid, str(exc).encode()[:1000]))
@@ -111,6 +130,8 @@ class RecorderHost:
                 fields["path"], _header(fields), flush_interval=FLUSH_INTERVAL, resume=True
             )
             self.open[sid] = _Open(writer)
+            if self.ledger is not None:
+                self.ledger.opened(sid, writer.offset)
             return
         rec = self.open[sid]
         if op in (OUT, ERR):
@@ -129,8 +150,17 @@ class RecorderHost:
                 if tail:
                     rec.writer.output(t, tail)
             self.reply(frame(DONE, sid, rec.writer.close().encode()))
+            if self.ledger is not None:
+                self.ledger.closed(sid, rec.writer.offset)
+            return
         else:
             raise ValueError(f"unknown recorder op {op}")
+        ledger = self.ledger
+        if ledger is not None:
+            free = None
+            if ledger.needs_free_space() and self.free_space is not None:
+                free = self.free_space()
+            ledger.charge(sid, rec.writer.offset, free)
 
     def tick(self, now: float) -> None:
         """Flush recordings whose flush interval has passed."""
@@ -139,6 +169,8 @@ class RecorderHost:
                 rec.writer.maybe_flush(now)
             except RecordingError as exc:
                 self.open.pop(sid, None)
+                if self.ledger is not None:
+                    self.ledger.closed(sid)
                 self.failed.add(sid)
                 self.reply(frame(FAIL, sid, str(exc).encode()[:1000]))
 
@@ -150,15 +182,41 @@ class RecorderHost:
         self.open.clear()
 
 
-def serve(fd_in: int, fd_out: int) -> None:
-    """Read frames from ``fd_in`` until it ends; write replies to ``fd_out``."""
+def disk_usage(directory: str) -> int:
+    """Bytes of every file under ``directory`` (recordings and their indexes)."""
+    total = 0
+    for root, _dirs, files in os.walk(directory):
+        for name in files:
+            with contextlib.suppress(OSError):
+                total += os.lstat(os.path.join(root, name)).st_size
+    return total
+
+
+def free_bytes(directory: str) -> int:
+    """Bytes an unprivileged writer may still use on ``directory``'s file system."""
+    stat = os.statvfs(directory)
+    return stat.f_bavail * stat.f_frsize
+
+
+def serve(
+    fd_in: int, fd_out: int, quota: RecordingQuota | None = None, directory: str = ""
+) -> None:
+    """Read frames from ``fd_in`` until it ends; write replies to ``fd_out``.
+
+    With a ``quota``, recordings under ``directory`` are held against it (the total is
+    taken from disk at start and every ``RESCAN_INTERVAL`` seconds).
+    """
 
     def reply(data: bytes) -> None:
         view = memoryview(data)
         while view:
             view = view[os.write(fd_out, view) :]
 
-    host = RecorderHost(reply)
+    ledger = None
+    if quota is not None and quota.enforced and directory:
+        ledger = QuotaLedger(quota, disk_usage(directory) if quota.max_total_bytes else 0)
+    host = RecorderHost(reply, ledger, lambda: free_bytes(directory))
+    rescanned = time.monotonic()
     buf = bytearray()
     while True:
         ready, _, _ = select.select([fd_in], [], [], FLUSH_INTERVAL / 2)
@@ -177,13 +235,38 @@ def serve(fd_in: int, fd_out: int) -> None:
                     host.apply(op, sid, t, view[pos + HEAD.size : end])
                     pos = end
             del buf[:pos]
-        host.tick(time.monotonic())
+        now = time.monotonic()
+        host.tick(now)
+        if (
+            ledger is not None
+            and ledger.quota.max_total_bytes
+            and now - rescanned >= RESCAN_INTERVAL
+        ):
+            rescanned = now
+            ledger.rescanned(disk_usage(directory))
     host.close_all()
 
 
-def main() -> None:
+def quota_args(quota: RecordingQuota, directory: str) -> list[str]:
+    """Command-line arguments that hand ``quota`` to this process."""
+    return [
+        f"--max-session-bytes={quota.max_session_bytes}",
+        f"--max-total-bytes={quota.max_total_bytes}",
+        f"--reserve-bytes={quota.reserve_bytes}",
+        f"--dir={directory}",
+    ]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m broker.recording.host")
+    parser.add_argument("--max-session-bytes", type=int, default=0)
+    parser.add_argument("--max-total-bytes", type=int, default=0)
+    parser.add_argument("--reserve-bytes", type=int, default=0)
+    parser.add_argument("--dir", default="")
+    args = parser.parse_args(argv)
+    quota = RecordingQuota(args.max_session_bytes, args.max_total_bytes, args.reserve_bytes)
     with contextlib.suppress(BrokenPipeError, KeyboardInterrupt):
-        serve(sys.stdin.fileno(), sys.stdout.fileno())
+        serve(sys.stdin.fileno(), sys.stdout.fileno(), quota, args.dir)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from broker.common.errors import RecordingError
+from broker.config.limits import RecordingQuota
 from broker.recording.host import (
     CLOSE,
     DONE,
@@ -25,6 +26,7 @@ from broker.recording.host import (
     RESIZE,
     frame,
     header_payload,
+    quota_args,
 )
 from recordings.asciicast import Header, SessionMeta
 from recordings.store import RecordingStore
@@ -56,7 +58,8 @@ class RecorderLink:
     HIGH_WATER = 4 << 20
     LOW_WATER = 1 << 20
 
-    def __init__(self) -> None:
+    def __init__(self, quota: RecordingQuota | None = None, directory: Path | None = None) -> None:
+        self._args = [] if quota is None or directory is None else quota_args(quota, str(directory))
         self._proc: asyncio.subprocess.Process | None = None
         self._reader: asyncio.Task[None] | None = None
         self._starting: asyncio.Lock | None = None
@@ -87,6 +90,7 @@ class RecorderLink:
                     sys.executable,
                     "-m",
                     "broker.recording.host",
+                    *self._args,
                     stdin=asyncio.subprocess.PIPE,
                     stdout=asyncio.subprocess.PIPE,
                 )

@@ -155,3 +155,37 @@ def test_sessions_beyond_the_limit_on_one_connection_are_refused(broker: BrokerP
     assert status == 1
     assert b"too many sessions on this connection" in message
     assert b"sessions_per_connection is 3" in message
+
+
+def test_a_session_past_its_recording_quota_ends_and_others_carry_on() -> None:
+    quota_broker = BrokerProcess(
+        {"alice": ["eng"]},
+        {"shell": {"type": "local", "command": ["bash", "--norc"]}},
+        POLICY,
+        extra={"recording": {"max_session_bytes": "256KiB"}},
+    )
+    with quota_broker:
+        other = subprocess.Popen(
+            quota_broker.ssh("alice", "run", "shell", "--", "cat; echo other-finished"),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        assert other.stdin is not None
+        assert other.stdout is not None
+        other.stdin.write(b"before\n")
+        other.stdin.flush()
+        assert other.stdout.readline() == b"before\n"
+        big = quota_broker.run_ssh(
+            "alice", "run", "shell", "--", "head -c 20000000 /dev/urandom | base64", timeout=60
+        )
+        assert big.returncode != 0
+        assert b"recording.max_session_bytes: 256 KiB" in big.stderr, big.stderr
+        assert len(big.stdout) < 20_000_000  # ended, not run to the end
+        out, err = other.communicate(b"after\n", timeout=30)
+        assert out == b"after\nother-finished\n", err
+        assert other.returncode == 0
+        small = quota_broker.run_ssh("alice", "run", "shell", "--", "echo next-session")
+        assert small.stdout == b"next-session\n", small.stderr
+    verify = quota_broker.cli("audit", "verify")
+    assert verify.returncode == 0, verify.stdout + verify.stderr
