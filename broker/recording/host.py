@@ -96,7 +96,7 @@ class RecorderHost:
         self,
         reply: Callable[[bytes], None],
         ledger: QuotaLedger | None = None,
-        free_space: Callable[[], int] | None = None,
+        free_space: Callable[[], int | None] | None = None,
     ) -> None:
         self.reply = reply
         self.open: dict[int, _Open] = {}
@@ -192,9 +192,12 @@ def disk_usage(directory: str) -> int:
     return total
 
 
-def free_bytes(directory: str) -> int:
-    """Bytes an unprivileged writer may still use on ``directory``'s file system."""
-    stat = os.statvfs(directory)
+def free_bytes(directory: str) -> int | None:
+    """Bytes an unprivileged writer may still use on ``directory``'s file system (None: unknown)."""
+    try:
+        stat = os.statvfs(directory)
+    except OSError:
+        return None
     return stat.f_bavail * stat.f_frsize
 
 

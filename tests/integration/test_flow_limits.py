@@ -189,3 +189,22 @@ def test_a_session_past_its_recording_quota_ends_and_others_carry_on() -> None:
         assert small.stdout == b"next-session\n", small.stderr
     verify = quota_broker.cli("audit", "verify")
     assert verify.returncode == 0, verify.stdout + verify.stderr
+
+
+def test_recordings_never_take_the_disk_kept_for_the_audit_log() -> None:
+    """A reserve larger than the free space: the first recorded output ends the session."""
+    full_disk = BrokerProcess(
+        {"alice": ["eng"]},
+        {"shell": {"type": "local", "command": ["bash", "--norc"]}},
+        POLICY,
+        extra={"recording": {"reserve_bytes": "1000000GiB"}},
+    )
+    with full_disk:
+        ended = full_disk.run_ssh("alice", "run", "shell", "--", "echo hi; sleep 20", timeout=15)
+        assert ended.returncode != 0
+        assert b"kept for the audit log (recording.reserve_bytes)" in ended.stderr, ended.stderr
+        assert full_disk.proc is not None
+        assert full_disk.proc.poll() is None
+        assert "audit log write failed" not in full_disk.log()
+    verify = full_disk.cli("audit", "verify")
+    assert verify.returncode == 0, verify.stdout + verify.stderr
