@@ -173,3 +173,32 @@ def test_descriptor_pressure_pauses_the_door_and_ends_no_session() -> None:
         assert "Traceback" not in log, log[-3000:]
         assert "audit log write failed" not in log
     verify_audit(broker)
+
+
+def test_login_grace_frees_the_slots_of_connections_that_never_log_in() -> None:
+    broker = BrokerProcess(
+        {"alice": ["eng"]},
+        {"shell": {"type": "local", "command": ["bash", "--norc"]}},
+        POLICY,
+        extra={"limits": {"per_source": 2, "login_grace": "1s"}},
+    )
+    with broker:
+        idle = [socket.create_connection(("127.0.0.1", broker.port)) for _ in range(2)]
+        try:
+            for sock in idle:  # each gets the broker's banner: it was taken
+                sock.settimeout(10)
+                assert sock.recv(100).startswith(b"SSH-2.0-")
+            third = socket.create_connection(("127.0.0.1", broker.port))
+            third.settimeout(10)
+            with pytest.raises(ConnectionResetError):  # the address holds its two: reset
+                third.recv(100)
+            third.close()
+            started = time.monotonic()
+            for sock in idle:  # the broker closes them after the grace period
+                while sock.recv(4096):
+                    pass
+            assert time.monotonic() - started < 5
+        finally:
+            close_all(idle)
+        _seconds, out = asyncio.run(login(broker, "127.0.0.1"))
+        assert out == b"logged-in\n"
