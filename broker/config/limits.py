@@ -17,11 +17,11 @@ _SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600}
 class MaxStartups:
     """OpenSSH's ``MaxStartups start:rate:full`` for connections that have not logged in yet."""
 
-    start: int = 32
+    start: int = 64
     """Below this many unauthenticated connections, every new one is taken."""
     rate: int = 30
     """At ``start``, a new connection is dropped with this probability (percent)..."""
-    full: int = 128
+    full: int = 256
     """...rising linearly to 100% at this many."""
 
     def __post_init__(self) -> None:
@@ -54,7 +54,7 @@ class Limits:
 
     max_startups: MaxStartups = field(default_factory=MaxStartups)
     """Unauthenticated connections in all, with early random drop."""
-    per_source: int = 8
+    per_source: int = 32
     """Unauthenticated connections from one client address (below ``start``: one address alone
     never makes the broker drop others' connections early)."""
     login_grace: float = 30.0

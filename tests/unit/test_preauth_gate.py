@@ -117,7 +117,7 @@ def write(tmp_path: Path, body: str) -> Path:
 def test_limits_and_quotas_have_defaults(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, "listen: 127.0.0.1:2222\n"))
     assert config.limits == Limits()
-    assert config.limits.max_startups == MaxStartups(32, 30, 128)
+    assert config.limits.max_startups == MaxStartups(64, 30, 256)
     assert config.limits.per_source < config.limits.max_startups.start
     assert config.recording.quota == RecordingQuota()
 
