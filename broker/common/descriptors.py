@@ -12,6 +12,8 @@ log = logging.getLogger(__name__)
 
 RESERVED = 64
 """Descriptors kept free for the audit log, recordings, upstream sessions and index builds."""
+UNLIMITED = 1 << 20
+"""Taken as the limit when the system reports none (Linux never does for open files)."""
 EXHAUSTION = frozenset((errno.EMFILE, errno.ENFILE))
 """errno values that mean "no descriptor left" (pressure, not a broken disk)."""
 
@@ -76,6 +78,8 @@ class DescriptorBudget:
         limit = (
             resource.getrlimit(resource.RLIMIT_NOFILE)[0] if self._fixed is None else self._fixed
         )
+        if limit == resource.RLIM_INFINITY or limit < 0:
+            limit = UNLIMITED
         if limit != self.limit:
             self.limit = limit
             self.reserve = min(self._wanted, max(8, limit // 4))
