@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import resource
 import socket
 from pathlib import Path
 
@@ -259,6 +260,43 @@ async def test_listener_pauses_at_the_reserve_and_resumes() -> None:
         assert listener.pauses == 1
         assert not listener.paused
     finally:
+        listener.close()
+        for conn in [*taken, *clients]:
+            conn.close()
+
+
+async def test_accept_out_of_descriptors_pauses_and_logs_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The process limit is hit before the budget notices (lowered from outside)."""
+    sockets = bind_sockets("127.0.0.1", 0, reuse_port=False)
+    port = int(sockets[0].getsockname()[1])
+    clients = await _connect_many(port, 20)
+    taken: list[socket.socket] = []
+    budget = DescriptorBudget(reserve=8, limit=1 << 16)  # believes there is plenty
+    gate = StartupGate(MaxStartups(1000, 30, 1000), per_source=1000)
+    listener = Listener(sockets, gate, lambda conn, _: taken.append(conn), budget=budget)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (open_descriptors() + 3, hard))
+    try:
+        with caplog.at_level(logging.INFO, logger="broker.frontdoor.listener"):
+            listener.start()
+            async with asyncio.timeout(5):
+                while not listener.paused:
+                    await asyncio.sleep(0.01)
+            assert len(taken) < 20  # it stopped at the limit, the rest wait in the backlog
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+            for conn in [*taken, *clients]:
+                conn.close()
+            clients.clear()
+            async with asyncio.timeout(10):
+                while listener.paused:
+                    await asyncio.sleep(0.02)
+        messages = [r.getMessage() for r in caplog.records]
+        assert sum("accept failed: Too many open files" in m for m in messages) == 1, messages
+        assert not any(r.exc_info for r in caplog.records)  # no traceback
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
         listener.close()
         for conn in [*taken, *clients]:
             conn.close()
