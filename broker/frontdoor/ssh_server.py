@@ -43,6 +43,26 @@ CIPHERS = (
 _conn_ids = itertools.count(1)
 
 
+class _CountedSession(SubsystemProcess):
+    """A session channel that gives its place back (sessions per connection) when it closes."""
+
+    def __init__(
+        self,
+        factory: Callable[[asyncssh.SSHServerProcess[bytes]], None],
+        on_closed: Callable[[], None],
+    ) -> None:
+        super().__init__(factory)
+        self._on_closed: Callable[[], None] | None = on_closed
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        try:
+            super().connection_lost(exc)
+        finally:
+            if self._on_closed is not None:
+                self._on_closed()
+                self._on_closed = None
+
+
 class _Connection(asyncssh.SSHServer):
     """asyncssh callbacks for one client connection: authentication only, deny by default."""
 
@@ -91,9 +111,6 @@ class _Connection(asyncssh.SSHServer):
             for notice in notices:
                 self.channels[-1].write_stderr(f"{notice}\r\n".encode())
 
-    def session_requested(self) -> SubsystemProcess:
-        return SubsystemProcess(self._front._process)
-
     def connection_requested(
         self, dest_host: str, dest_port: int, orig_host: str, orig_port: int
     ) -> bool:
@@ -116,7 +133,29 @@ class _Connection(asyncssh.SSHServer):
         self.refuse(Refusal(Action.FORWARDING_REFUSED, "unix", listen_path[:255]))
         return False
 
-    def session_done(self, _task: asyncio.Task[None]) -> None:
+    def session_requested(self) -> asyncssh.SSHServerSession[bytes]:
+        """A session channel is being opened: refused beyond the limit per connection.
+
+        Counted from the open, not from the first request: a channel that never asks for a
+        shell or a command still costs memory.
+        """
+        limit = self._front.config.limits.sessions_per_connection
+        if self.sessions >= limit:
+            log.warning(
+                "[conn=%d user=%s] session refused: %d already open on this connection",
+                self.conn_id,
+                self.user,
+                self.sessions,
+            )
+            raise asyncssh.ChannelOpenError(
+                asyncssh.OPEN_ADMINISTRATIVELY_PROHIBITED,
+                f"gatehouse: too many sessions on this connection "
+                f"(limits.sessions_per_connection is {limit}); close one first",
+            )
+        self.sessions += 1
+        return _CountedSession(self._front._process, self._session_closed)
+
+    def _session_closed(self) -> None:
         self.sessions -= 1
 
     def _release(self) -> None:
@@ -218,6 +257,8 @@ class FrontDoor:
         self._options = await asyncssh.SSHServerConnectionOptions.construct(
             server_factory=lambda: _Connection(self),
             server_host_keys=[str(self.host_key)],
+            # no process_factory: asyncssh would then open sessions without asking
+            # `session_requested`, where refusals and the limit per connection are kept
             encoding=None,
             line_editor=False,
             login_timeout=self.config.limits.login_grace,
@@ -275,29 +316,12 @@ class FrontDoor:
             await asyncio.wait(self.sessions, timeout=5)
 
     def _process(self, process: asyncssh.SSHServerProcess[bytes]) -> None:
-        info: _Connection = process.get_extra_info("gatehouse")
-        limit = self.config.limits.sessions_per_connection
-        if info.sessions >= limit:
-            log.warning(
-                "[conn=%d user=%s] session refused: %d already open on this connection",
-                info.conn_id,
-                info.user,
-                info.sessions,
-            )
-            process.stderr.write(
-                f"gatehouse: too many sessions on this connection (limits."
-                f"sessions_per_connection is {limit}); close one first\r\n".encode()
-            )
-            process.exit(1)
-            return
-        info.sessions += 1
         task = asyncio.get_running_loop().create_task(self._session(process))
         self.sessions.add(task)
         task.add_done_callback(self._reap)
         if self.on_session_closed is not None:
             closed = self.on_session_closed
             task.add_done_callback(lambda _: closed(len(self.sessions)))
-        task.add_done_callback(info.session_done)
 
     def _principal(self, process: asyncssh.SSHServerProcess[bytes]) -> Principal:
         info: _Connection = process.get_extra_info("gatehouse")

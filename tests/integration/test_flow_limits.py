@@ -123,7 +123,8 @@ def test_paused_input_still_arrives_complete(broker: BrokerProcess) -> None:
     assert local.stdout.strip() == str(size).encode(), local.stderr
 
 
-async def _sessions_on_one_connection(broker: BrokerProcess, count: int) -> list[tuple[int, bytes]]:
+async def _sessions_on_one_connection(broker: BrokerProcess, limit: int) -> str:
+    """Open ``limit`` sessions on one connection, then one more; the refusal's reason."""
     async with asyncssh.connect(
         "127.0.0.1",
         broker.port,
@@ -132,29 +133,27 @@ async def _sessions_on_one_connection(broker: BrokerProcess, count: int) -> list
         known_hosts=None,
     ) as conn:
         running = [
-            await conn.create_process("run shell -- cat", encoding=None) for _ in range(count)
+            await conn.create_process("run shell -- cat", encoding=None) for _ in range(limit - 1)
         ]
-        extra = await conn.run("run shell -- echo one-too-many", encoding=None, check=False)
+        idle, _ = await conn.create_session(asyncssh.SSHClientSession)  # open, never started
+        with pytest.raises(asyncssh.ChannelOpenError) as refused:
+            await conn.create_process("run shell -- echo one-too-many", encoding=None)
         for proc in running:
             proc.stdin.write_eof()
-        outcomes = []
         for proc in running:
             done = await asyncio.wait_for(proc.wait(), 20)
-            outcomes.append((done.exit_status or 0, b""))
-        assert isinstance(extra.stderr, bytes)
-        outcomes.append((extra.exit_status or 0, extra.stderr))
+            assert done.exit_status == 0
+        idle.close()
+        await idle.wait_closed()
         again = await conn.run("run shell -- echo room-again", encoding=None, check=False)
         assert again.stdout == b"room-again\n"
-    return outcomes
+    return refused.value.reason
 
 
 def test_sessions_beyond_the_limit_on_one_connection_are_refused(broker: BrokerProcess) -> None:
-    outcomes = asyncio.run(_sessions_on_one_connection(broker, 3))
-    assert [status for status, _ in outcomes[:3]] == [0, 0, 0]
-    status, message = outcomes[3]
-    assert status == 1
-    assert b"too many sessions on this connection" in message
-    assert b"sessions_per_connection is 3" in message
+    reason = asyncio.run(_sessions_on_one_connection(broker, 3))
+    assert "too many sessions on this connection" in reason
+    assert "sessions_per_connection is 3" in reason
 
 
 def test_a_session_past_its_recording_quota_ends_and_others_carry_on() -> None:
