@@ -29,9 +29,15 @@ _RESOURCE = EXHAUSTION | {errno.ENOBUFS, errno.ENOMEM}
 class ThrottledLog:
     """Logs a kind of event at most once per interval, saying how many were not logged."""
 
-    def __init__(self, interval: float = LOG_INTERVAL, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        interval: float = LOG_INTERVAL,
+        clock: Callable[[], float] = time.monotonic,
+        logger: logging.Logger = log,
+    ) -> None:
         self.interval = interval
         self.clock = clock
+        self.logger = logger
         self._last: dict[str, float] = {}
         self._quiet: dict[str, int] = {}
 
@@ -44,7 +50,7 @@ class ThrottledLog:
         quiet = self._quiet.pop(kind, 0)
         self._last[kind] = now
         suffix = f" ({quiet} more since the last report)" if quiet else ""
-        log.log(level, message + suffix, *args)
+        self.logger.log(level, message + suffix, *args)
 
 
 def bind_sockets(host: str, port: int, *, reuse_port: bool) -> list[socket.socket]:

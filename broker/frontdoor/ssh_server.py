@@ -17,7 +17,7 @@ from broker.common.errors import ApprovalRequired, GatehouseError, PolicyDenied,
 from broker.config.model import Config
 from broker.frontdoor.channel import TerminalChannel
 from broker.frontdoor.commands import USAGE, ExecRequest, UsageError, parse_exec
-from broker.frontdoor.listener import Listener
+from broker.frontdoor.listener import Listener, ThrottledLog
 from broker.frontdoor.refusals import (
     Refusal,
     SubsystemProcess,
@@ -141,7 +141,9 @@ class _Connection(asyncssh.SSHServer):
         """
         limit = self._front.config.limits.sessions_per_connection
         if self.sessions >= limit:
-            log.warning(
+            self._front.throttled(
+                logging.WARNING,
+                "sessions-per-connection",
                 "[conn=%d user=%s] session refused: %d already open on this connection",
                 self.conn_id,
                 self.user,
@@ -234,6 +236,8 @@ class FrontDoor:
         """Admitted sockets (by descriptor) whose SSH connection has not started yet."""
         self._options: asyncssh.SSHServerConnectionOptions | None = None
         self._starting: set[asyncio.Task[None]] = set()
+        self.throttled = ThrottledLog(logger=log)
+        """For what a client can repeat at will: one line per kind and interval, with a count."""
         self.closing_reason = ""
         self.on_session_closed = on_session_closed
         """Told how many sessions are still live each time one closes (the runtime frees memory)."""
