@@ -12,6 +12,7 @@ import asyncssh
 import psutil
 import pytest
 
+from tests.harness.accounts import local_connection
 from tests.harness.sshd import SshdTarget
 from tests.support.broker import BrokerProcess
 
@@ -34,7 +35,7 @@ def broker(sshd_target: SshdTarget) -> Iterator[BrokerProcess]:
                 "credential": "web-1",
                 "host_key": sshd_target.host_key_line,
             },
-            "shell": {"type": "local", "command": ["bash", "--norc"]},
+            "shell": local_connection(["bash", "--norc"]),
         },
         POLICY,
         extra={"limits": {"sessions_per_connection": 3}},
@@ -159,7 +160,7 @@ def test_sessions_beyond_the_limit_on_one_connection_are_refused(broker: BrokerP
 def test_a_session_past_its_recording_quota_ends_and_others_carry_on() -> None:
     quota_broker = BrokerProcess(
         {"alice": ["eng"]},
-        {"shell": {"type": "local", "command": ["bash", "--norc"]}},
+        {"shell": local_connection(["bash", "--norc"])},
         POLICY,
         extra={"recording": {"max_session_bytes": "256KiB"}},
     )
@@ -194,7 +195,7 @@ def test_recordings_never_take_the_disk_kept_for_the_audit_log() -> None:
     """A reserve larger than the free space: the first recorded output ends the session."""
     full_disk = BrokerProcess(
         {"alice": ["eng"]},
-        {"shell": {"type": "local", "command": ["bash", "--norc"]}},
+        {"shell": local_connection(["bash", "--norc"])},
         POLICY,
         extra={"recording": {"reserve_bytes": "1000000GiB"}},
     )

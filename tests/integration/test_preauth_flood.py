@@ -20,6 +20,7 @@ import asyncssh
 import psutil
 import pytest
 
+from tests.harness.accounts import local_connection
 from tests.support.broker import BrokerProcess
 
 POLICY = "access: [{name: all, groups: [eng], connections: ['*'], action: allow}]\n"
@@ -89,7 +90,7 @@ def close_all(socks: list[socket.socket]) -> None:
 def test_flood_from_one_address_leaves_logins_from_others_quick() -> None:
     """Default limits (MaxStartups 64:30:256, 32 per address): the flood is cut at the door."""
     broker = BrokerProcess(
-        {"alice": ["eng"]}, {"shell": {"type": "local", "command": ["bash", "--norc"]}}, POLICY
+        {"alice": ["eng"]}, {"shell": local_connection(["bash", "--norc"])}, POLICY
     )
     with broker:
         assert broker.proc is not None
@@ -130,7 +131,7 @@ def test_descriptor_pressure_pauses_the_door_and_ends_no_session() -> None:
     """
     broker = BrokerProcess(
         {"alice": ["eng"]},
-        {"shell": {"type": "local", "command": ["bash", "--norc"]}},
+        {"shell": local_connection(["bash", "--norc"])},
         POLICY,
         extra={"limits": {"max_startups": "5000:100:5000", "per_source": 5000}},
     )
@@ -178,7 +179,7 @@ def test_descriptor_pressure_pauses_the_door_and_ends_no_session() -> None:
 def test_login_grace_frees_the_slots_of_connections_that_never_log_in() -> None:
     broker = BrokerProcess(
         {"alice": ["eng"]},
-        {"shell": {"type": "local", "command": ["bash", "--norc"]}},
+        {"shell": local_connection(["bash", "--norc"])},
         POLICY,
         extra={"limits": {"per_source": 2, "login_grace": "1s"}},
     )
