@@ -71,6 +71,11 @@ def test_planted_click_markup_is_shown_literally_and_runs_nothing(
     result = broker.run_ssh("alice", "run", "web", "--", f"echo '{planted}'")
     assert result.returncode == 0, result.stderr
     assert planted.encode() in result.stdout
+    recordings = broker.dir / "state" / "recordings"
+    deadline = time.monotonic() + 15
+    while not list(recordings.glob("*.txt")):  # search reads the text index, built after the run
+        assert time.monotonic() < deadline, sorted(p.name for p in recordings.iterdir())
+        time.sleep(0.05)
 
     client = tmux_client(broker.ssh("rita", tty=True), cols=COLS, rows=ROWS)
     client.wait_for("No connection is open to you", timeout=15)
