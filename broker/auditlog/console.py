@@ -11,6 +11,8 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from broker.auditchain.events import Action
+
 log = logging.getLogger("gatehouse.sessions")
 
 
@@ -27,15 +29,15 @@ def _size(count: object) -> str:
 
 def console_line(actor: str, action: str, target: str, details: Mapping[str, Any]) -> str | None:
     """The console line for an audit record, or None for the records the console leaves out."""
-    if action == "login.success":
+    if action == Action.LOGIN_SUCCESS:
         return f"login: {actor} from {details.get('client', '?')}"
-    if action == "session.start":
+    if action == Action.SESSION_START:
         kind = details.get("kind", "session")
         return (
             f"session start: {actor} -> {target} ({kind}, session {details.get('session', '?')}, "
             f"from {details.get('client', '?')})"
         )
-    if action == "session.end":
+    if action == Action.SESSION_END:
         return (
             f"session end: {actor} -> {target}: exit status {details.get('exit_status', '?')}, "
             f"{_size(details.get('bytes_in'))} in, {_size(details.get('bytes_out'))} out, "

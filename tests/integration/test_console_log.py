@@ -49,10 +49,11 @@ def test_sessions_and_logins_one_line_each_and_nothing_else(broker: BrokerProces
         detail=broker.log,
     )
     shown = [(logger, m) for level, logger, m in records(broker) if level != "DEBUG"]
-    # startup may say which dependency patches are active (decision 014); from the first
-    # login on, the console is the sessions' lines and nothing else
+    # startup may say which dependency patches are active (decision 014) and the open-file
+    # limit it set (decision 016); from the first login on, the console is the sessions'
+    # lines and nothing else
     first = next(i for i, (_, m) in enumerate(shown) if m.startswith("login: "))
-    assert all(m.startswith("patch ") for _, m in shown[:first]), shown
+    assert all(m.startswith(("patch ", "open-file limit ")) for _, m in shown[:first]), shown
     shown = shown[first:]
     assert [logger for logger, _ in shown] == ["gatehouse.sessions"] * 4, shown
     login, start, end, second_login = (m for _, m in shown)
