@@ -107,15 +107,20 @@ class LineRecording:
                 self._release(held, stderr, len(held.raw), final=True)
 
     def settle(self) -> None:
-        """Record everything held now, masked to its last byte (before a command's marker: the
-        command's line is complete by then, its Enter echoed).
+        """Record the complete lines held now (before a command's marker).
+
+        The relay feeds this stage the chunk that ends the command's echo before it captures
+        the command, so the echoed line is complete and recorded by then. What follows its
+        line end (the command's first output, perhaps half a value printed slowly) stays held
+        until its own line ends: settling it here would record it in pieces.
 
         Raises:
             RecordingError: the recording has failed.
         """
         for stderr, held in self._held.items():
-            if held.raw or held.masker.held:
-                self._release(held, stderr, len(held.raw), final=True)
+            cut = held.raw.rfind(b"\n") + 1
+            if cut:
+                self._release(held, stderr, cut)
 
     def _overdue(self, held: _Held) -> bool:
         return held.since is not None and self._clock() - held.since >= self._line_seconds

@@ -82,12 +82,16 @@ class Relay:
             return
         stderr = stderr and self.split_stderr
         try:
-            if self._capture is not None:  # the echoed line unmasked: the session masks it whole
-                command = self._capture.feed_output(data.decode("utf-8", "replace"))
-                if command and self.on_command is not None:
-                    self.on_command(command)
+            raw = data
             for stage in self.filters:
                 data = stage.feed(data, stderr)
+            # Capture after the stages: the line recording has then taken this chunk too, so
+            # the rest of a line whose echo ends here is recorded (masked) as part of that
+            # line, not left over after the command's marker settled the recording.
+            if self._capture is not None:  # the echoed line unmasked: the session masks it whole
+                command = self._capture.feed_output(raw.decode("utf-8", "replace"))
+                if command and self.on_command is not None:
+                    self.on_command(command)
         except Exception as exc:  # a filter failing closes the session (fail closed)
             self._fail(exc)
             return

@@ -108,6 +108,28 @@ async def test_a_line_typed_key_by_key_is_recorded_and_audited_whole_and_masked(
     assert summary["recording"]["value_hmacs"] == {"credit_card": [proof_of(CARD)] * 2}
 
 
+async def test_echo_that_lags_behind_enter_is_recorded_whole() -> None:
+    """Under load the last keys' echo and Enter's echo arrive in one chunk, after Enter."""
+    rig = Rig()
+    session = await masked_rig_open(rig)
+    upstream = rig.target.upstream
+    task = await rig.running(session)
+    upstream.prints(b"user@h:~$ ")
+    typed = f"echo {CARD}"
+    for key in typed[:-2]:
+        rig.terminal.type(key.encode())
+        upstream.prints(key.encode())
+    rig.terminal.type(typed[-2:].encode() + b"\r")  # typed ahead of their echo
+    upstream.prints(typed[-2:].encode() + f"\r\n{CARD}\r\nuser@h:~$ ".encode())
+    upstream.exits(0)
+    await asyncio.wait_for(task, WAIT)
+
+    recorder = rig.recorders.recorder
+    assert_clean(bytes(recorder.output), "the recording")
+    assert rig.events.only("command.line")["command"] == "echo [MASKED:credit_card]"
+    assert recorder.markers == ["echo [MASKED:credit_card]"]
+
+
 async def test_slowly_printed_output_is_recorded_masked_whole() -> None:
     rig = Rig()
     session = await masked_rig_open(rig, "run", "slow")
@@ -170,11 +192,14 @@ def test_a_line_past_its_size_bound_is_recorded_without_its_end() -> None:
     assert bytes(recorder.output) == b"word " * 13
 
 
-def test_before_a_marker_the_held_line_is_recorded_masked_whole() -> None:
+def test_a_marker_leaves_a_partial_line_held_until_it_ends() -> None:
     stage, recorder, _ = line_recording()
-    stage.feed(b"$ echo typed 4111 1111 1111 1111", False)
-    stage.settle()
-    assert bytes(recorder.output) == b"$ echo typed [MASKED:credit_card]"
+    stage.feed(b"$ echo typed 4111 1111 1111 1111\r\nslow 5555 5555", False)
+    stage.settle()  # the command's echo ended in this chunk; its output has begun
+    assert bytes(recorder.output) == b"$ echo typed [MASKED:credit_card]\r\n"
+    stage.feed(b" 5555 4444 end\r\n", False)
+    assert bytes(recorder.output).endswith(b"slow [MASKED:credit_card] end\r\n")
+    assert b"5555" not in bytes(recorder.output)
 
 
 @pytest.mark.parametrize(
