@@ -1,4 +1,17 @@
-"""Strip terminal escape sequences for matching, and map positions back to the original bytes."""
+"""What a terminal displays, for matching: escapes and hidden controls out, string payloads in.
+
+The detectors run on the text a terminal would show, with positions mapped back to the
+original bytes (:class:`StripMap`):
+
+* CSI and other escape sequences are removed (they display nothing);
+* characters a terminal does not display (NUL, DEL, the C0 controls other than tab, CR and
+  LF) are removed, so ``4111\\x001111`` is matched as ``41111111``;
+* the payload of a complete string sequence (OSC: window titles, hyperlinks; DCS, SOS, PM,
+  APC) stays in the text, between two line breaks standing for its introducer and its
+  terminator, so a value in a title or a link target is found, but never joined to the text
+  around it. A value found inside a payload is replaced there; a value that reaches across a
+  payload's edge takes the whole sequence with it (:meth:`StripMap.widen`).
+"""
 
 from __future__ import annotations
 
@@ -11,18 +24,39 @@ ANSI_RE = re.compile(
     rb"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[PX^_][^\x1b]*\x1b\\"
     rb"|[()*+][ -~]|[ -/]*[0-~])"
 )
+HIDDEN = bytes([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x1B), *range(0x1C, 0x20), 0x7F])
+"""Bytes a terminal does not display: C0 controls other than tab, LF, CR and ESC; and DEL."""
+_HIDDEN_RUN = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1a\x1c-\x1f\x7f]+")
+# Group 1: an OSC payload (after its numeric selector); group 2: a DCS/SOS/PM/APC payload.
+_TOKEN = re.compile(
+    rb"\x1b(?:\](?:[0-9]*;)?([^\x07\x1b]*)(?:\x07|\x1b\\)|[PX^_]([^\x1b]*)\x1b\\"
+    rb"|\[[0-?]*[ -/]*[@-~]|[()*+][ -~]|[ -/]*[0-~])"
+    rb"|[\x00-\x08\x0b\x0c\x0e-\x1a\x1c-\x1f\x7f]+"
+)
+STRING_INTRO = frozenset(b"]PX^_")
+"""The byte after ESC that opens a string sequence: OSC, DCS, SOS, PM, APC."""
+_SEPARATOR = b"\n"
+"""What a string sequence's introducer and terminator read as: no value crosses a line."""
+
+StringSpan = tuple[int, int, int, int]
+"""A complete string sequence in original offsets: (start, payload start, payload end, end)."""
 
 
 @dataclass(frozen=True)
 class StripMap:
-    """Text with escape sequences removed, and where each removal happened."""
+    """The text detectors run on, and where each of its bytes came from."""
 
     text: bytes
-    """The visible text the detectors run on."""
+    """The visible text (string payloads included, between line breaks)."""
     positions: tuple[int, ...]
-    """Stripped offsets before which an escape sequence was removed (ascending)."""
+    """Stripped offsets before which bytes were removed (ascending)."""
     removed: tuple[int, ...]
     """Bytes removed up to and including each entry of ``positions``."""
+    strings: tuple[StringSpan, ...] = ()
+    """The complete string sequences (OSC, DCS, SOS, PM, APC), in order."""
+    hidden: bool = False
+    """Whether hidden controls were taken out (then :func:`strip_ansi` with ``hidden_as=b" "``
+    gives the reading where each run of them separates what is around it)."""
 
     def orig(self, pos: int) -> int:
         """Original offset of the stripped byte at ``pos`` (escapes right before it come first)."""
@@ -33,31 +67,121 @@ class StripMap:
         """Original exclusive end of a stripped span ending at ``end`` (> 0)."""
         return self.orig(end - 1) + 1
 
+    def widen(self, start: int, end: int) -> tuple[int, int]:
+        """Widen an original span to every string sequence it cuts through.
 
-def strip_ansi(data: bytes) -> StripMap:
-    """Remove complete escape sequences from ``data``; incomplete ones stay as text."""
-    if b"\x1b" not in data:
+        A span wholly inside one payload is masked in place; one that reaches across a
+        payload's edge (into the introducer or terminator, or out into the text) would leave
+        half a sequence, so the whole sequence goes with it.
+        """
+        strings = self.strings
+        for s0, b0, b1, e0 in strings[bisect_right(strings, start, key=_end) :]:
+            if s0 >= end:
+                break
+            if e0 <= start or (b0 <= start and end <= b1):
+                continue
+            start, end = min(start, s0), max(end, e0)
+        return start, end
+
+
+def _end(span: StringSpan) -> int:
+    return span[3]
+
+
+def has_hidden(data: bytes) -> bool:
+    """Whether ``data`` holds a byte a terminal does not display (ESC excluded)."""
+    return len(data.translate(None, HIDDEN)) != len(data)
+
+
+def strip_ansi(data: bytes, hidden_as: bytes = b"") -> StripMap:
+    """The displayed text of ``data`` (see the module docstring); incomplete escapes stay.
+
+    Args:
+        data: Terminal output.
+        hidden_as: What each run of hidden controls reads as: nothing (as displayed), or one
+            separator byte (``b" "``) for a second reading, where ``4111\\x001111`` reads as two
+            groups of digits, as ``4111 1111`` does.
+    """
+    if b"\x1b" not in data and not has_hidden(data):
         return StripMap(data, (), ())
+    sub = len(hidden_as)
+    hidden = False
     pieces: list[bytes] = []
+    put = pieces.append
     positions: list[int] = []
     removed: list[int] = []
+    strings: list[StringSpan] = []
     cursor = 0
     kept = 0
     total = 0
-    for m in ANSI_RE.finditer(data):
+    for m in _TOKEN.finditer(data):
         start, end = m.span()
-        pieces.append(data[cursor:start])
+        put(data[cursor:start])
         kept += start - cursor
-        total += end - start
+        cursor = end
+        body = 1 if m.start(1) >= 0 else 2 if m.start(2) >= 0 else 0
+        if not body:
+            if sub and data[start] != 0x1B:
+                put(hidden_as)
+                kept += sub
+                total -= sub
+            hidden = hidden or data[start] != 0x1B
+            total += end - start
+            positions.append(kept)
+            removed.append(total)
+            continue
+        b0, b1 = m.span(body)
+        # The introducer reads as one line break (at its ESC), the rest of it is removed.
+        put(_SEPARATOR)
+        kept += 1
+        total += b0 - start - 1
         positions.append(kept)
         removed.append(total)
-        cursor = end
-    pieces.append(data[cursor:])
-    return StripMap(b"".join(pieces), tuple(positions), tuple(removed))
+        at = b0
+        for h in _HIDDEN_RUN.finditer(data, b0, b1):
+            hidden = True
+            put(data[at : h.start()] + hidden_as)
+            kept += h.start() - at + sub
+            total += h.end() - h.start() - sub
+            positions.append(kept)
+            removed.append(total)
+            at = h.end()
+        put(data[at:b1])
+        kept += b1 - at
+        # The terminator reads as one line break (at its first byte).
+        put(_SEPARATOR)
+        kept += 1
+        if end - b1 > 1:
+            total += end - b1 - 1
+            positions.append(kept)
+            removed.append(total)
+        strings.append((start, b0, b1, end))
+    put(data[cursor:])
+    text = b"".join(pieces)
+    return StripMap(text, tuple(positions), tuple(removed), tuple(strings), hidden)
 
 
 def escapes_in(data: bytes, start: int, end: int) -> bytes:
-    """Return the escape sequences inside ``data[start:end]``, concatenated in order."""
+    """Return the escape sequences inside ``data[start:end]`` that keep the terminal's state
+    (colours, cursor), concatenated in order; string sequences (titles, links) are left out."""
     if b"\x1b" not in data[start:end]:
         return b""
-    return b"".join(m.group() for m in ANSI_RE.finditer(data, start, end))
+    return b"".join(
+        m.group() for m in ANSI_RE.finditer(data, start, end) if m.group()[1] not in STRING_INTRO
+    )
+
+
+def open_string(data: bytes, lo: int = 0) -> int:
+    """Where an unterminated string sequence (OSC, DCS, SOS, PM, APC) at the end of
+    ``data[lo:]`` starts, or -1.
+
+    Any ESC ends a string (as in the DEC parser every terminal follows), so only the last ESC
+    can open one; BEL also ends an OSC, and CAN or SUB abort any string.
+    """
+    esc = data.rfind(b"\x1b", lo)
+    if esc < 0 or esc + 1 >= len(data) or data[esc + 1] not in STRING_INTRO:
+        return -1
+    rest = data[esc + 2 :]
+    if b"\x18" in rest or b"\x1a" in rest or (data[esc + 1] == 0x5D and b"\x07" in rest):
+        return -1
+    return esc
