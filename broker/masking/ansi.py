@@ -178,10 +178,14 @@ def open_string(data: bytes, lo: int = 0) -> int:
     Any ESC ends a string (as in the DEC parser every terminal follows), so only the last ESC
     can open one; BEL also ends an OSC, and CAN or SUB abort any string.
     """
+    size = len(data)
     esc = data.rfind(b"\x1b", lo)
-    if esc < 0 or esc + 1 >= len(data) or data[esc + 1] not in STRING_INTRO:
+    if esc == size - 1:  # a last ESC may be the first half of a string's terminator (ST)
+        esc = data.rfind(b"\x1b", lo, size - 1)
+        size -= 1
+    if esc < 0 or esc + 1 >= size or data[esc + 1] not in STRING_INTRO:
         return -1
-    rest = data[esc + 2 :]
+    rest = data[esc + 2 : size]
     if b"\x18" in rest or b"\x1a" in rest or (data[esc + 1] == 0x5D and b"\x07" in rest):
         return -1
     return esc
