@@ -84,7 +84,9 @@ def test_no_title_while_the_output_ends_inside_a_utf8_character() -> None:
 def test_a_string_sequence_the_target_leaves_open_is_held_and_the_title_is_not_delayed() -> None:
     stage = _pty_filter(Clock())
     out = stage.feed(b"card " + CARD + b"\r\n\x1b]0;my own title, still open", False)
-    assert out == b"card [MASKED:credit_card]\r\n\x1b]2;gatehouse: 1 value masked (credit_card 1)\x07"
+    assert (
+        out == b"card [MASKED:credit_card]\r\n\x1b]2;gatehouse: 1 value masked (credit_card 1)\x07"
+    )
     out = stage.feed(b" and closed\x07$ ", False)
     assert out == b"\x1b]0;my own title, still open and closed\x07$ "
 
