@@ -15,28 +15,78 @@ original bytes (:class:`StripMap`):
 
 from __future__ import annotations
 
+import contextlib
 import re
+import threading
 from bisect import bisect_right
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
+
+try:
+    import hyperscan
+except ImportError:  # pragma: no cover - the dependency is declared; translate is the fallback
+    hyperscan = None  # type: ignore[assignment]
 
 # CSI, OSC (BEL or ST terminated), DCS/SOS/PM/APC strings, charset selection, two-byte escapes.
 ANSI_RE = re.compile(
     rb"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[PX^_][^\x1b]*\x1b\\"
     rb"|[()*+][ -~]|[ -/]*[0-~])"
 )
-HIDDEN = bytes([*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x1B), *range(0x1C, 0x20), 0x7F])
-"""Bytes a terminal does not display: C0 controls other than tab, LF, CR and ESC; and DEL."""
-_HIDDEN_RUN = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1a\x1c-\x1f\x7f]+")
-# Group 1: an OSC payload (after its numeric selector); group 2: a DCS/SOS/PM/APC payload.
-_TOKEN = re.compile(
-    rb"\x1b(?:\](?:[0-9]*;)?([^\x07\x1b]*)(?:\x07|\x1b\\)|[PX^_]([^\x1b]*)\x1b\\"
-    rb"|\[[0-?]*[ -/]*[@-~]|[()*+][ -~]|[ -/]*[0-~])"
-    rb"|[\x00-\x08\x0b\x0c\x0e-\x1a\x1c-\x1f\x7f]+"
-)
+HIDDEN = bytes([*range(0x00, 0x09), *range(0x0E, 0x1B), *range(0x1C, 0x20), 0x7F])
+"""Bytes a terminal does not display: the C0 controls other than the line movers (tab, LF,
+VT, FF, CR: a terminal moves to a new line for VT and FF as for LF) and ESC; and DEL."""
+_HIDDEN_RUN = re.compile(rb"[\x00-\x08\x0e-\x1a\x1c-\x1f\x7f]+")
 STRING_INTRO = frozenset(b"]PX^_")
 """The byte after ESC that opens a string sequence: OSC, DCS, SOS, PM, APC."""
 _SEPARATOR = b"\n"
 """What a string sequence's introducer and terminator read as: no value crosses a line."""
+_OSC_SELECTOR = re.compile(rb"[0-9]*;")
+Token = tuple[int, int, int, int]
+"""(start, end, payload start, payload end) of an escape or hidden run; payload -1 if none."""
+
+
+def _escapes(data: bytes) -> Iterator[Token]:
+    """The escape sequences of ``data`` (``ANSI_RE``: it starts with ESC, so ``re`` finds
+    candidates at C speed), with the payload of each complete string sequence."""
+    for m in ANSI_RE.finditer(data):
+        start, end = m.span()
+        if end - start > 2 and data[start + 1] in STRING_INTRO:  # not a bare ``ESC ]``
+            b0 = start + 2
+            if data[start + 1] == 0x5D:
+                selector = _OSC_SELECTOR.match(data, b0, end)
+                if selector is not None:
+                    b0 = selector.end()
+            yield start, end, b0, end - 1 if data[end - 1] == 0x07 else end - 2
+        else:
+            yield start, end, -1, -1
+
+
+def _with_hidden(data: bytes) -> list[Token]:
+    """The escape sequences and hidden-control runs of ``data``, in order, not overlapping
+    (hidden controls inside a string payload are the payload's)."""
+    tokens = list(_escapes(data)) if b"\x1b" in data else []
+    runs = [h.span() for h in _HIDDEN_RUN.finditer(data)]
+    if not tokens:
+        return [(a, b, -1, -1) for a, b in runs]
+    merged: list[Token] = []
+    i = 0
+    for a, b in runs:
+        while i < len(tokens) and tokens[i][1] <= a:
+            merged.append(tokens[i])
+            i += 1
+        if i < len(tokens) and tokens[i][0] <= a:  # starts inside an escape (its payload or
+            merged.append(tokens[i])  # its BEL): only what follows the escape is a run
+            a = tokens[i][1]
+            i += 1
+        elif merged and merged[-1][1] > a:  # the rest of a run split by an escape's end
+            a = merged[-1][1]
+        # A run holds no ESC, so it ends before the next escape starts.
+        if a < b:
+            merged.append((a, b, -1, -1))
+    merged.extend(tokens[i:])
+    return merged
+
 
 StringSpan = tuple[int, int, int, int]
 """A complete string sequence in original offsets: (start, payload start, payload end, end)."""
@@ -88,9 +138,43 @@ def _end(span: StringSpan) -> int:
     return span[3]
 
 
-def has_hidden(data: bytes) -> bool:
-    """Whether ``data`` holds a byte a terminal does not display (ESC excluded)."""
-    return len(data.translate(None, HIDDEN)) != len(data)
+class ByteFinder:
+    """Whether bytes hold any byte of a set: one Hyperscan pass (several GB/s) where
+    Hyperscan works, else ``bytes.translate`` (about 1 GB/s)."""
+
+    def __init__(self, members: bytes) -> None:
+        self.members = members
+        self._db: Any = None
+        self._local = threading.local()
+        if hyperscan is not None:
+            pattern = b"[" + b"".join(b"\\x%02x" % b for b in members) + b"]"
+            try:
+                db = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+                db.compile(expressions=[pattern], ids=[0], flags=[hyperscan.HS_FLAG_SINGLEMATCH])
+            except hyperscan.error:  # pragma: no cover - e.g. a CPU without SSSE3
+                return
+            self._db = db
+
+    def __call__(self, data: bytes) -> bool:
+        """Whether ``data`` holds one of the bytes."""
+        if self._db is None or len(data) < 256:
+            return len(data.translate(None, self.members)) != len(data)
+        scratch = getattr(self._local, "scratch", None)
+        if scratch is None:
+            scratch = self._local.scratch = hyperscan.Scratch(self._db)
+        found: list[int] = []
+
+        def on_match(_id: int, _start: int, end: int, _flags: int, _ctx: object) -> bool:
+            found.append(end)
+            return True  # stop at the first one
+
+        with contextlib.suppress(hyperscan.ScanTerminated):
+            self._db.scan(data, match_event_handler=on_match, scratch=scratch)
+        return bool(found)
+
+
+has_hidden = ByteFinder(HIDDEN)
+"""Whether bytes hold a byte a terminal does not display (ESC excluded)."""
 
 
 def strip_ansi(data: bytes, hidden_as: bytes = b"") -> StripMap:
@@ -114,13 +198,12 @@ def strip_ansi(data: bytes, hidden_as: bytes = b"") -> StripMap:
     cursor = 0
     kept = 0
     total = 0
-    for m in _TOKEN.finditer(data):
-        start, end = m.span()
+    tokens = _with_hidden(data) if has_hidden(data) else _escapes(data)
+    for start, end, b0, b1 in tokens:
         put(data[cursor:start])
         kept += start - cursor
         cursor = end
-        body = 1 if m.start(1) >= 0 else 2 if m.start(2) >= 0 else 0
-        if not body:
+        if b0 < 0:
             if sub and data[start] != 0x1B:
                 put(hidden_as)
                 kept += sub
@@ -130,7 +213,6 @@ def strip_ansi(data: bytes, hidden_as: bytes = b"") -> StripMap:
             positions.append(kept)
             removed.append(total)
             continue
-        b0, b1 = m.span(body)
         # The introducer reads as one line break (at its ESC), the rest of it is removed.
         put(_SEPARATOR)
         kept += 1

@@ -15,6 +15,8 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from broker.masking.ansi import has_hidden
+
 BLOCK = 4096
 """Bytes judged together (a smaller chunk is judged on its own)."""
 MIN_UNREADABLE = 4
@@ -42,6 +44,17 @@ def is_text(block: bytes) -> bool:
     """Whether ``block`` (at most ``BLOCK`` bytes, whole characters) reads as text."""
     bad = unreadable(block)
     return bad < MIN_UNREADABLE or bad * SHARE < len(block)
+
+
+def _utf8(data: bytes) -> bool:
+    """Whether ``data`` is UTF-8, but for a character cut off at its end."""
+    if data.isascii():
+        return True
+    try:
+        data[: len(data) - incomplete_tail(data)].decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def incomplete_tail(data: bytes) -> int:
@@ -91,6 +104,12 @@ class TextJudge:
             return []
         if self.sticky and self.binary:
             return [(False, data)]
+        if not self._carry and not has_hidden(data) and _utf8(data):
+            # The common case, one pass or two over the chunk: no control, valid UTF-8.
+            cut = incomplete_tail(data)
+            self._carry = data[len(data) - cut :] if cut else b""
+            self.text_bytes += len(data)
+            return [(True, data)]
         kinds: list[tuple[bool, int]] = []  # (kind, end) of each run of blocks of one kind
         size = len(data)
         start = 0

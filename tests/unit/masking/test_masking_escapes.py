@@ -120,7 +120,7 @@ def test_at_the_end_an_open_string_is_released_as_text() -> None:
 _KINDS = [
     (b"\x1b]2;", b"\x07"),
     (b"\x1b]0;", b"\x1b\\"),
-    (b"\x1b]8;;https://x.example/?q=", b"\x1b\\"),
+    (b"\x1b]8;;", b"\x1b\\"),  # a link target (values in a URL query: see the table above)
     (b"\x1b]8;id=1;", b"\x07"),
     (b"\x1bP", b"\x1b\\"),
     (b"\x1b_", b"\x1b\\"),
@@ -279,3 +279,35 @@ def test_an_open_sequence_cannot_swallow_or_forge_the_broker_title(
         assert re.fullmatch(
             rb"gatehouse: [0-9]+ values? masked \([a-z_ 0-9,]+\)", out[m.end() : end]
         )
+
+
+# -- the map back to the original bytes ----------------------------------------------------
+
+_BYTES = st.lists(
+    st.sampled_from(
+        [b"\x1b", b"]", b"P", b"_", b"\\", b"\x07", b"\x00", b"\x7f", b"\x01", b"[", b"1", b";",
+         b"2", b"m", b"a", b" ", b"\n", b"\x18", b"8", b"^"]
+    ),
+    max_size=60,
+).map(b"".join)  # fmt: skip
+
+
+@settings(max_examples=500, deadline=None)
+@given(data=_BYTES, spaced=st.booleans())
+def test_every_byte_of_the_text_maps_back_to_the_byte_it_reads(data: bytes, spaced: bool) -> None:
+    smap = strip_ansi(data, hidden_as=b" " if spaced else b"")
+    origins = [smap.orig(i) for i in range(len(smap.text))]
+    assert origins == sorted(set(origins))
+    for i, at in enumerate(origins):
+        byte = smap.text[i]
+        if byte == data[at]:
+            continue
+        if byte == 0x0A:  # a string's introducer (its ESC) or terminator (BEL or ESC)
+            assert data[at] in (0x1B, 0x07)
+        else:  # a run of hidden controls read as one separator
+            assert spaced and byte == 0x20 and data[at] in HIDDEN
+    for s0, b0, b1, e0 in smap.strings:
+        assert data[s0] == 0x1B and s0 < b0 <= b1 < e0 <= len(data)
+    if b"\x1b" not in data:  # what is left out is exactly the hidden controls
+        kept = {at for i, at in enumerate(origins) if smap.text[i] != 0x20 or not spaced}
+        assert all(data[j] in HIDDEN for j in range(len(data)) if j not in kept) or spaced
