@@ -28,10 +28,11 @@ try:
 except ImportError:  # pragma: no cover - the dependency is declared; translate is the fallback
     hyperscan = None  # type: ignore[assignment]
 
-# CSI, OSC (BEL or ST terminated), DCS/SOS/PM/APC strings, charset selection, two-byte escapes.
+# CSI, OSC (BEL or ST terminated), DCS/SOS/PM/APC strings, charset selection, two-byte escapes
+# (not ``ESC [``: a CSI that does not parse stays in the text, where the stream masker sees it).
 ANSI_RE = re.compile(
     rb"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[PX^_][^\x1b]*\x1b\\"
-    rb"|[()*+][ -~]|[ -/]*[0-~])"
+    rb"|[()*+][ -~]|[ -/]+[0-~]|[0-Z\\\]-~])"
 )
 HIDDEN = bytes([*range(0x00, 0x09), *range(0x0E, 0x1B), *range(0x1C, 0x20), 0x7F])
 """Bytes a terminal does not display: the C0 controls other than the line movers (tab, LF,

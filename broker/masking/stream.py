@@ -9,7 +9,9 @@ Release rule (what ``feed`` returns at once and what it holds back):
      when it is at least two bytes long and is not a pure-letter word of one to three letters
      (so ``l``, ``ls``, ``cd`` echo at once);
   3. an open quoted value after a password-like key (``password="my secr``);
-  4. an incomplete escape sequence at the end;
+  4. an incomplete escape sequence in the last ``STRAY_AFTER`` bytes, even past a hold-back
+     timeout (it displays nothing until it is finished); an ESC further back that starts no
+     complete sequence (malformed, or overlong) is dropped, as it is at the end of the stream;
   5. an unterminated string sequence (OSC, DCS, SOS, PM, APC) at the end, whatever its
      length up to ``max_string`` bytes: its payload is scanned once it is complete. Past that
      bound, or at the end of the stream, its introducer is dropped and the rest is text, so
@@ -31,7 +33,7 @@ import time
 from bisect import bisect_left
 from collections.abc import Callable
 
-from broker.masking.ansi import open_string, strip_ansi
+from broker.masking.ansi import StripMap, open_string, strip_ansi
 from broker.masking.detector import Detector
 from broker.masking.engine import MaskingEngine
 from broker.masking.events import MaskCounter, MaskEvent, MaskFailure
@@ -42,6 +44,8 @@ CONTEXT_BYTES = 512
 TAIL_WINDOW = 4096
 MAX_HOLDBACK = 16384
 MAX_STRING = 16384
+STRAY_AFTER = 64
+"""An ESC still in the text this far from its end starts no sequence that can finish."""
 """Most bytes of an unterminated string sequence held back waiting for its terminator."""
 CHUNK_BYTES = 65536
 
@@ -201,6 +205,36 @@ class StreamMasker:
         self.pending_since = None
         return data if unsafe else NOTICE
 
+    def _drop_stray_escapes(
+        self, scan: bytes, smap: StripMap, base: int, closing: bool
+    ) -> tuple[bytes, StripMap]:
+        """Drop each ESC that starts no complete sequence, unless it is in the last
+        ``STRAY_AFTER`` bytes of the text (more output may finish it) and the stream goes on.
+
+        Such an ESC is malformed or overlong: passed on, it would leave the terminal inside a
+        sequence, where the broker's own title could not follow.
+        """
+        text = smap.text
+        size = len(text)
+        drop: list[int] = []
+        at = text.find(b"\x1b")
+        while at >= 0:
+            origin = smap.orig(at)
+            if origin >= base and (closing or size - at > STRAY_AFTER):
+                drop.append(origin)
+            at = text.find(b"\x1b", at + 1)
+        if not drop:
+            return scan, smap
+        parts: list[bytes] = []
+        prev = 0
+        for origin in drop:
+            parts.append(scan[prev:origin])
+            prev = origin + 1
+        parts.append(scan[prev:])
+        self._offset += len(drop)
+        scan = b"".join(parts)
+        return scan, strip_ansi(scan)
+
     def _process(self, *, final: bool, closing: bool = False) -> bytes:
         scan = self._ctx + self._buf
         base = len(self._ctx)
@@ -216,6 +250,8 @@ class StreamMasker:
                     self._buf = held
                     return b""
         smap = strip_ansi(scan)
+        if b"\x1b" in smap.text:
+            scan, smap = self._drop_stray_escapes(scan, smap, base, closing)
         text = smap.text
         size = len(text)
         sbase = bisect_left(range(size + 1), base, key=smap.orig) if smap.positions else base
@@ -229,6 +265,11 @@ class StreamMasker:
             spans = [s for s in spans if s[1] > sbase]
 
         hold = size
+        if final and not closing:
+            # An unfinished escape at the end displays nothing: it waits for the rest.
+            esc = text.rfind(b"\x1b", max(sbase, size - STRAY_AFTER))
+            if esc >= 0:
+                hold = esc
         if not final:
             hold = tail_start(text, sbase)
             for start, end, _ in spans:

@@ -95,6 +95,22 @@ def test_open_string_finds_an_unterminated_string_sequence(data: bytes, at: int)
     assert open_string(data) == at
 
 
+@pytest.mark.parametrize("stray", [b"\x1b\x01", b"\x1b[1;2\x01", b"\x1b[" + b"1;" * 40 + b"\x01"])
+def test_an_escape_that_cannot_finish_is_dropped(stray: bytes) -> None:
+    masker = StreamMasker(ENGINE, stream="stdout")
+    out = masker.feed(b"a" + stray + b" and then plain text " * 5)
+    out += masker.flush(end=True)
+    assert b"\x1b" not in out
+    assert out == b"a" + stray[1:] + b" and then plain text " * 5
+
+
+def test_an_unfinished_escape_at_the_end_waits_past_the_hold_back_timeout() -> None:
+    masker = StreamMasker(ENGINE, stream="stdout")
+    assert masker.feed(b"$ \x1b[3") == b"$ "
+    assert masker.flush() == b""
+    assert masker.feed(b"1mred") == b"\x1b[31mred"
+
+
 def test_an_open_string_is_held_until_terminated_then_masked() -> None:
     masker = StreamMasker(ENGINE, stream="stdout")
     assert masker.feed(b"$ \x1b]2;card 4111 1111") == b"$ "
@@ -251,7 +267,20 @@ def _titles_a_terminal_sets(data: bytes) -> list[bytes]:
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     before=_text,
-    kind=st.sampled_from([b"\x1b]2;", b"\x1b]0;", b"\x1bP", b"\x1b_", b"\x1b^", b"\x1bX"]),
+    kind=st.sampled_from(
+        [
+            b"\x1b]2;",
+            b"\x1b]0;",
+            b"\x1bP",
+            b"\x1b_",
+            b"\x1b^",
+            b"\x1bX",
+            b"\x1b[12;",
+            b"\x1b[1;2\x01",
+            b"\x1b\x01",
+            b"\x1b#",
+        ]
+    ),
     forged=st.sampled_from([b"gatehouse: 0 values masked", b"", b"title "]),
     tail=st.lists(st.sampled_from([b"more ", b"\r\n", b"x", CARD, b"\t"]), max_size=12),
     cuts=st.lists(st.integers(min_value=0, max_value=600), max_size=8),
@@ -259,8 +288,9 @@ def _titles_a_terminal_sets(data: bytes) -> list[bytes]:
 def test_an_open_sequence_cannot_swallow_or_forge_the_broker_title(
     before: bytes, kind: bytes, forged: bytes, tail: list[bytes], cuts: list[int]
 ) -> None:
-    """The target opens a string and never ends it: the broker's title still reaches the
-    terminal as a title, whole, and the target's text is never taken for one."""
+    """The target opens a string (or a malformed sequence) and never ends it: the broker's
+    title still reaches the terminal as a title, whole, and the target's text is never taken
+    for one."""
     data = before + b"card " + CARD + b"\r\n" + kind + forged + b"".join(tail)
     stage = MaskingFilter(ENGINE, pty=True, clock=Clock())
     out = b"".join(stage.feed(chunk, False) for chunk in _split(data, cuts))
