@@ -194,10 +194,10 @@ class SessionRecorder:
     bytes (a terminal shows nothing for them; they are counted instead). Output that is
     not text (:mod:`broker.masking.binary`, the rule the masker applies) is not written as
     text: each run of it is recorded as one line giving its size and SHA-256
-    (docs/decisions/020). A recording
-    that fails there (disk full, process gone) is reported through ``on_failure`` and
-    the next :meth:`feed` raises :class:`RecordingError`; the relay then ends the
-    session (strict mode: nothing flows unrecorded). The keyframe/text index is not
+    (docs/decisions/020). A recording that fails there (disk full, process gone) is
+    reported through ``on_failure`` and the next :meth:`feed` raises
+    :class:`RecordingError`; the relay then ends the session (strict mode: nothing flows
+    unrecorded). The keyframe/text index is not
     built inline (terminal emulation runs at ~1.5 MB/s); :meth:`close` leaves that to
     ``build_index_detached``.
     """
@@ -267,8 +267,8 @@ class SessionRecorder:
         run = self._binary.pop(stderr, None)
         if run is not None:
             facts = run.summary()
-            note = f"\r\n[gatehouse: {facts['bytes']} bytes of binary output, sha256 {facts['sha256']}]\r\n"
-            self._send(ERR if stderr else OUT, note.encode())
+            note = f"{facts['bytes']} bytes of binary output, sha256 {facts['sha256']}"
+            self._send(ERR if stderr else OUT, f"\r\n[gatehouse: {note}]\r\n".encode())
 
     def _record(self, data: bytes, stderr: bool) -> None:
         if data:
