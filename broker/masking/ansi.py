@@ -67,6 +67,8 @@ def _with_hidden(data: bytes) -> list[Token]:
     """The escape sequences and hidden-control runs of ``data``, in order, not overlapping
     (hidden controls inside a string payload are the payload's)."""
     tokens = list(_escapes(data)) if b"\x1b" in data else []
+    if not tokens and not data.translate(None, HIDDEN):  # padding, /dev/zero: one run
+        return [(0, len(data), -1, -1)]
     runs = [h.span() for h in _HIDDEN_RUN.finditer(data)]
     if not tokens:
         return [(a, b, -1, -1) for a, b in runs]
