@@ -163,7 +163,7 @@ class StreamMasker:
 
     def passed(self, size: int) -> None:
         """``size`` bytes of the stream went around the masker (binary output): what follows
-        is not the continuation of what was fed before. Call after :meth:`flush`."""
+        is not the continuation of what was fed before. Call after ``flush(end=True)``."""
         self._offset += size
         self._ctx = b""
         self._open = None
