@@ -35,11 +35,11 @@ StreamMaskers = Callable[[str], StreamMasker]
 class _Held:
     """One stream's raw output since its last line end, and the masker it is released to."""
 
-    def __init__(self, masker: StreamMasker) -> None:
+    def __init__(self, masker: StreamMasker, *, binary_sticky: bool) -> None:
         self.masker = masker
         self.raw = b""
         self.since: float | None = None
-        self.judge = TextJudge(sticky=False)
+        self.judge = TextJudge(sticky=binary_sticky)
         """Binary output never goes to the masker (docs/decisions/020)."""
         self.binary: BinaryOutput | None = None
         """The run of binary output in progress."""
@@ -57,7 +57,9 @@ class LineRecording:
     passes, the held line goes to the masker, which still keeps back a tail that may be the
     start of a value (digit groups, a token) until more comes or the session ends.
     Binary output (:mod:`broker.masking.binary`) is never masked here: each run of it is
-    recorded as one line with its size and SHA-256 (or that it was refused).
+    recorded as one line with its size and SHA-256 (or that it was refused); with
+    ``binary_sticky`` (a `run`, as the live masking stage does) a stream stays binary once
+    it turned so.
     """
 
     pending = False
@@ -71,11 +73,12 @@ class LineRecording:
         clock: Callable[[], float] = time.monotonic,
         line_bytes: int = LINE_BYTES,
         line_seconds: float = LINE_SECONDS,
+        binary_sticky: bool = False,
     ) -> None:
         self.recorder = recorder
         self._held = {
-            False: _Held(maskers("recording:stdout")),
-            True: _Held(maskers("recording:stderr")),
+            False: _Held(maskers("recording:stdout"), binary_sticky=binary_sticky),
+            True: _Held(maskers("recording:stderr"), binary_sticky=binary_sticky),
         }
         self._clock = clock
         self._line_bytes = line_bytes

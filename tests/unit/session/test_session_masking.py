@@ -253,7 +253,7 @@ def _binary_recording(binary: str) -> tuple[LineRecording, FakeRecorder]:
         key=b"test-key-0123456789abcdef",
     )
     recorder = FakeRecorder(SessionMeta("s", "alice", "web", "", "run"), 80, 24, "xterm")
-    stage = LineRecording(recorder, lambda s: StreamMasker(engine, stream=s))  # type: ignore[arg-type]
+    stage = LineRecording(recorder, lambda s: StreamMasker(engine, stream=s), binary_sticky=True)  # type: ignore[arg-type]
     return stage, recorder
 
 
