@@ -30,7 +30,10 @@ USER = "alice"
 """Masked like any user."""
 UNMASKED_USER = "bob"
 """In the break-glass group ``unmasked``: the broker does not mask bob's sessions (audited)."""
-POLICY = "access:\n  - {name: bench-all, groups: [bench], connections: ['*'], action: allow}\n"
+POLICY = (
+    "access:\n  - {name: bench-all, groups: [bench], connections: ['*'], action: allow}\n"
+    "masking: {binary: pass}\n"  # /dev/zero is binary output (docs/decisions/020)
+)
 SSH_BASE = (
     "ssh",
     *CLIENT_OPTIONS,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from bisect import bisect_left
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -129,6 +130,38 @@ class MaskingEngine:
             found.sort()
         return merge_found(found, self._detectors)
 
+    def find_mapped(self, data: bytes, smap: StripMap) -> list[Hit]:
+        """``find_hits`` on ``smap.text`` (the displayed text of ``data``).
+
+        When hidden controls were taken out, the text is also read with each run of them as a
+        separator (``4111\\x001111\\x7f1111 1111`` is a card either way a person reads it), and
+        the values of both readings are masked.
+        """
+        hits = self.find_hits(smap.text)
+        if not smap.hidden:
+            return hits
+        spaced = strip_ansi(data, hidden_as=b" ")
+        more = self.find_hits(spaced.text)
+        if not more:
+            return hits
+        size = len(smap.text)
+        index = range(size + 1)
+        for start, end, det in more:
+            lo = bisect_left(index, spaced.orig(start), key=smap.orig)
+            hi = bisect_left(index, spaced.orig_end(end), key=smap.orig)
+            if lo < hi:
+                hits.append((lo, hi, det))
+        hits.sort(key=lambda h: (h[0], -h[1]))
+        merged: list[Hit] = []
+        for hit in hits:
+            if merged and hit[0] < merged[-1][1]:
+                last = merged[-1]
+                if hit[1] > last[1]:
+                    merged[-1] = (last[0], hit[1], last[2])
+            else:
+                merged.append(hit)
+        return merged
+
     def value_hmac(self, value: bytes) -> str:
         """Hex keyed BLAKE2b-256 of ``value`` under the deployment key (domain-separated).
 
@@ -175,7 +208,8 @@ class MaskingEngine:
         """Render ``data[lo:hi]`` with ``spans`` replaced; bytes outside spans are untouched.
 
         Escape sequences inside a masked value are kept (after the replacement) so colours and
-        cursor state stay intact. ``stream_offset`` is the stream position of ``data[0]``.
+        cursor state stay intact; a string sequence (title, link) the value cuts through is
+        dropped with it. ``stream_offset`` is the stream position of ``data[0]``.
         """
         hits = [(s.start, s.end, s.detector) for s in spans]
         return self.render_hits(
@@ -202,9 +236,14 @@ class MaskingEngine:
         cursor = lo
         text = smap.text
         digests: dict[bytes, str] = {}
+        widen = smap.widen if smap.strings else None
         for span_start, span_end, det in hits:
-            start = max(smap.orig(span_start), lo)
-            end = min(smap.orig_end(span_end), hi)
+            start = smap.orig(span_start)
+            end = smap.orig_end(span_end)
+            if widen is not None:
+                start, end = widen(start, end)
+            start = max(start, lo, cursor)
+            end = min(end, hi)
             if end <= start:
                 continue
             value = text[span_start:span_end]
@@ -302,7 +341,7 @@ class MaskingEngine:
         events: list[MaskEvent] = []
         try:
             smap = strip_ansi(data)
-            hits = self.find_hits(smap.text)
+            hits = self.find_mapped(data, smap)
             if not hits:
                 return data, events
             return self.render_hits(

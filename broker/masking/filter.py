@@ -9,7 +9,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from broker.common.errors import MaskingError
 from broker.masking import MaskCounter, MaskFailure, MaskingEngine, MaskingPolicy, StreamMasker
+from broker.masking.binary import BinaryOutput, TextJudge
 from broker.masking.rules import (
     DEFAULT_SCOPE,
     MaskingRules,
@@ -20,6 +22,7 @@ from broker.policy.loader import PolicySet
 __all__ = [
     "MAX_PROOFS",
     "TITLE_INTERVAL",
+    "BinaryOutputRefused",
     "MaskingEngines",
     "MaskingFilter",
     "OutputBoundary",
@@ -34,6 +37,10 @@ TITLE_INTERVAL = 1.0
 """Seconds between two window-title updates of the live masked-count indicator, at least."""
 MAX_TITLE = 200
 """Characters of the indicator title kept (the per-detector counts can be long)."""
+
+
+class BinaryOutputRefused(MaskingError):
+    """The target sent output that is not text, and the masking policy refuses binary output."""
 
 
 def load_masking_policy(policies: PolicySet) -> MaskingPolicy:
@@ -188,6 +195,13 @@ class MaskingFilter:
     in a pty session (``pty``) by setting the window title (OSC 2) after its own output when
     the count grew, at most every ``TITLE_INTERVAL`` seconds, only where the stream is at rest,
     and once more after ``end()``; without a pty (``run``) by one line on stderr after ``end()``.
+
+    Output that is not text (:mod:`broker.masking.binary`) never reaches the masker: under
+    the policy's ``binary: pass`` it is passed byte-exact and its size and SHA-256 go into
+    the audit summary; under ``binary: refuse`` :meth:`feed` raises
+    :class:`BinaryOutputRefused` (the relay then ends the session). In a ``run`` the first
+    binary block makes the rest of that stream binary; on a terminal, text after it is
+    masked again.
     """
 
     def __init__(
@@ -203,6 +217,11 @@ class MaskingFilter:
             False: StreamMasker(engine, stream="stdout"),
             True: StreamMasker(engine, stream="stderr"),
         }
+        self._judges = {False: TextJudge(sticky=not pty), True: TextJudge(sticky=not pty)}
+        self.binary_policy = engine.policy.binary
+        """``refuse`` or ``pass``: what happens to output that is not text."""
+        self.binary: dict[str, BinaryOutput] = {}
+        """Binary output seen, by stream name (for the audit summary)."""
         self.counter = MaskCounter()
         self.proofs: dict[str, list[str]] = {}
         self.failures: list[MaskFailure] = []
@@ -238,14 +257,43 @@ class MaskingFilter:
                 self.on_failure(failure)
 
     def feed(self, data: bytes, stderr: bool) -> bytes:
+        """Mask the next chunk of a stream; what may be shown now.
+
+        Raises:
+            BinaryOutputRefused: the chunk holds binary output and the policy refuses it.
+        """
         masker = self._streams[stderr]
-        out = masker.feed(data)
+        segments = self._judges[stderr].split(data)
+        if len(segments) == 1 and segments[0][0]:
+            out = masker.feed(data)
+        else:
+            out = b"".join(
+                masker.feed(piece) if text else self._pass_binary(masker, piece)
+                for text, piece in segments
+            )
         self._collect(masker)
         return self._indicate(out, stderr)
 
+    def _pass_binary(self, masker: StreamMasker, piece: bytes) -> bytes:
+        """Binary output: refused, or passed byte-exact after the text held before it."""
+        seen = self.binary.get(masker.stream)
+        if seen is None:
+            seen = self.binary[masker.stream] = BinaryOutput(
+                masker.stream, self.binary_policy, masker.offset + masker.held
+            )
+        if self.binary_policy != "pass":
+            raise BinaryOutputRefused(
+                f"the target's {masker.stream} is binary output (not text), and binary "
+                "output is refused on this connection (masking policy: binary: refuse)"
+            )
+        held = masker.flush(end=True)  # all of it: nothing held may come after the bytes
+        masker.passed(len(piece))
+        seen.add(piece)
+        return held + piece
+
     def flush(self, stderr: bool) -> bytes:
         masker = self._streams[stderr]
-        out = masker.flush()
+        out = masker.flush(end=self._ended)
         self._collect(masker)
         return self._indicate(out, stderr)
 
@@ -262,6 +310,8 @@ class MaskingFilter:
         if out:
             self._stderr_last = out[-1:]
         if not self._ended or self._noticed or not self.counter.total:
+            return out
+        if "stderr" in self.binary:  # a line added to binary output would alter it
             return out
         self._noticed = True
         newline = b"" if self._stderr_last == b"\n" else b"\n"
@@ -280,15 +330,18 @@ class MaskingFilter:
 
     def summary(self) -> dict[str, Any]:
         """The masking summary for the audit log (empty when nothing was masked or failed)."""
-        if not self.counter.total and not self.failures:
+        if not self.counter.total and not self.failures and not self.binary:
             return {}
-        return {
+        report: dict[str, Any] = {
             "policy": self.scope,
             "total": self.counter.total,
             "counts": self.counter.counts(),
             "value_hmacs": self.proofs,
             "failures": [asdict(f) for f in self.failures],
         }
+        if self.binary:
+            report["binary"] = {name: seen.summary() for name, seen in self.binary.items()}
+        return report
 
     def describe(self) -> str:
         """`N values masked (…)` for the user."""

@@ -13,11 +13,15 @@ from broker.masking.detector import CATEGORIES, TOKEN_CONTINUATION, Category, De
 
 Strategy = Literal["redact", "partial", "hash"]
 Mode = Literal["fail_closed", "unsafe_best_effort"]
+Binary = Literal["refuse", "pass"]
+BINARY: tuple[Binary, ...] = ("refuse", "pass")
 STRATEGIES: tuple[Strategy, ...] = ("redact", "partial", "hash")
 MODES: tuple[Mode, ...] = ("fail_closed", "unsafe_best_effort")
 
 _NAME_RE = re.compile(r"[a-z][a-z0-9_\-]{0,63}")
-_TOP_KEYS = frozenset({"detectors", "strategies", "default_strategy", "columns", "custom", "mode"})
+_TOP_KEYS = frozenset(
+    {"detectors", "strategies", "default_strategy", "columns", "custom", "mode", "binary"}
+)
 PathLine = Callable[[tuple[str | int, ...]], int]
 
 
@@ -45,6 +49,9 @@ class MaskingPolicy:
     """Column-name rules applied to SQL cells before the detectors."""
     mode: Mode = "fail_closed"
     """``fail_closed`` withholds data the engine failed on; ``unsafe_best_effort`` passes it."""
+    binary: Binary = "refuse"
+    """Output that is not text (:mod:`broker.masking.binary`): ``refuse`` ends the session
+    with a message; ``pass`` passes it byte-exact, unmasked, and audits its size and hash."""
 
     def strategy_for(self, detector: str) -> Strategy:
         """Return the strategy for a detector name."""
@@ -74,6 +81,18 @@ def _strategy(value: object, path: tuple[str | int, ...], file: str, line_of: Pa
             return strategy
     raise config_error(
         f"strategy must be one of {', '.join(STRATEGIES)}, not {value!r}", path, file, line_of
+    )
+
+
+def parse_binary(
+    value: object, path: tuple[str | int, ...], file: str, line_of: PathLine
+) -> Binary:
+    """``binary: refuse | pass`` (what happens to output that is not text)."""
+    for choice in BINARY:
+        if value == choice:
+            return choice
+    raise config_error(
+        f"binary must be one of {', '.join(BINARY)}, not {value!r}", path, file, line_of
     )
 
 
@@ -258,6 +277,8 @@ def parse_masking_policy(
             f"mode must be one of {', '.join(MODES)}, not {mode!r}", ("mode",), file, line_of
         )
 
+    binary = parse_binary(section.get("binary", "refuse"), ("binary",), file, line_of)
+
     ordered = tuple(d for d in (*BUILTIN_DETECTORS, *custom) if d.name in enabled)
     return MaskingPolicy(
         detectors=ordered,
@@ -265,4 +286,5 @@ def parse_masking_policy(
         default_strategy=default,
         columns=tuple(columns),
         mode=cast(Mode, mode),
+        binary=binary,
     )

@@ -21,13 +21,21 @@ from typing import Any
 from broker.common.errors import ConfigError
 from broker.common.yamlsrc import KeyPath, Source
 from broker.masking import BUILTIN_BY_NAME, Detector, MaskingPolicy, Strategy, parse_masking_policy
-from broker.masking.policy import STRATEGIES, config_error, select_detectors
+from broker.masking.policy import STRATEGIES, config_error, parse_binary, select_detectors
 from broker.policy.loader import PolicySet
 from broker.policy.roles import Roles
 
 DEFAULT_SCOPE = "default"
 """Name of the base policy in audit records (an override's name otherwise)."""
-OVERRIDE_KEYS = ("name", "connections", "groups", "detectors", "strategies", "default_strategy")
+OVERRIDE_KEYS = (
+    "name",
+    "connections",
+    "groups",
+    "detectors",
+    "strategies",
+    "default_strategy",
+    "binary",
+)
 PathLine = Callable[[KeyPath], int]
 
 
@@ -209,8 +217,11 @@ def _override(
     default = base.default_strategy
     if "default_strategy" in raw:
         default = _strategy(raw["default_strategy"], (*path, "default_strategy"), ctx)
+    binary = base.binary
+    if "binary" in raw:
+        binary = parse_binary(raw["binary"], (*path, "binary"), ctx.file, ctx.line_of)
     policy = dataclasses.replace(
-        base, detectors=detectors, strategies=strategies, default_strategy=default
+        base, detectors=detectors, strategies=strategies, default_strategy=default, binary=binary
     )
     return MaskingOverride(name=name, connections=conns, groups=groups, policy=policy)
 

@@ -9,7 +9,14 @@ Release rule (what ``feed`` returns at once and what it holds back):
      when it is at least two bytes long and is not a pure-letter word of one to three letters
      (so ``l``, ``ls``, ``cd`` echo at once);
   3. an open quoted value after a password-like key (``password="my secr``);
-  4. an incomplete escape sequence at the end.
+  4. an incomplete escape sequence in the last ``STRAY_AFTER`` bytes, even past a hold-back
+     timeout (it displays nothing until it is finished); an ESC further back that starts no
+     complete sequence (malformed, or overlong) is dropped, as it is at the end of the stream;
+  5. an unterminated string sequence (OSC, DCS, SOS, PM, APC) at the end, whatever its
+     length up to ``max_string`` bytes: its payload is scanned once it is complete. Past that
+     bound, or at the end of the stream, its introducer is dropped and the rest is text, so
+     no string the target leaves open reaches the user (where it would swallow what follows,
+     such as the broker's own window title).
 * The tail considered never reaches into bytes already released, so a lone keystroke echo
   (one byte, or a complete escape sequence such as ``\\x1b[K``, or ``\\r\\n``) is never held.
 * At most ``max_holdback`` bytes are held; a longer value is masked up to the bound and its
@@ -26,7 +33,7 @@ import time
 from bisect import bisect_left
 from collections.abc import Callable
 
-from broker.masking.ansi import strip_ansi
+from broker.masking.ansi import StripMap, open_string, strip_ansi
 from broker.masking.detector import Detector
 from broker.masking.engine import MaskingEngine
 from broker.masking.events import MaskCounter, MaskEvent, MaskFailure
@@ -36,6 +43,10 @@ NOTICE = b"\r\n[gatehouse: output withheld: masking failed]\r\n"
 CONTEXT_BYTES = 512
 TAIL_WINDOW = 4096
 MAX_HOLDBACK = 16384
+MAX_STRING = 16384
+STRAY_AFTER = 64
+"""An ESC still in the text this far from its end starts no sequence that can finish."""
+"""Most bytes of an unterminated string sequence held back waiting for its terminator."""
 CHUNK_BYTES = 65536
 
 # Reversed text: a token, then groups of digits or capitals (card, IBAN, NINO groups), each
@@ -94,6 +105,7 @@ class StreamMasker:
         *,
         stream: str,
         max_holdback: int = MAX_HOLDBACK,
+        max_string: int = MAX_STRING,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """Start masking a stream.
@@ -102,11 +114,13 @@ class StreamMasker:
             engine: The engine (shared across streams).
             stream: Name recorded in events, e.g. ``stdout``.
             max_holdback: Most visible bytes ever held back.
+            max_string: Most bytes of an unterminated string sequence held back.
             clock: Time source for ``pending_since``.
         """
         self.engine = engine
         self.stream = stream
         self.max_holdback = max_holdback
+        self.max_string = max_string
         self.counter = MaskCounter()
         self.pending_since: float | None = None
         self._clock = clock
@@ -116,6 +130,11 @@ class StreamMasker:
         self._open: Detector | None = None
         self._events: list[MaskEvent] = []
         self._failures: list[MaskFailure] = []
+
+    @property
+    def offset(self) -> int:
+        """Stream offset of the first byte not yet released."""
+        return self._offset
 
     @property
     def held(self) -> int:
@@ -134,9 +153,20 @@ class StreamMasker:
             out.append(self._step(final=False))
         return b"".join(out)
 
-    def flush(self) -> bytes:
-        """Release everything held (end of stream or hold-back timeout), masked."""
-        return self._step(final=True)
+    def flush(self, *, end: bool = False) -> bytes:
+        """Release everything held (hold-back timeout, or ``end`` of the stream), masked.
+
+        An unterminated string sequence stays held until its terminator comes, unless
+        ``end``: then its introducer is dropped and the rest is released as text.
+        """
+        return self._step(final=True, end=end)
+
+    def passed(self, size: int) -> None:
+        """``size`` bytes of the stream went around the masker (binary output): what follows
+        is not the continuation of what was fed before. Call after ``flush(end=True)``."""
+        self._offset += size
+        self._ctx = b""
+        self._open = None
 
     def take_events(self) -> list[MaskEvent]:
         """Return and forget the mask events produced since the last call."""
@@ -148,12 +178,12 @@ class StreamMasker:
         failures, self._failures = self._failures, []
         return failures
 
-    def _step(self, *, final: bool) -> bytes:
+    def _step(self, *, final: bool, end: bool = False) -> bytes:
         if not self._buf:
             self.pending_since = None
             return b""
         try:
-            out = self._process(final=final)
+            out = self._process(final=final, closing=end)
         except Exception as exc:
             return self._fail(exc)
         if not self._buf:
@@ -175,14 +205,57 @@ class StreamMasker:
         self.pending_since = None
         return data if unsafe else NOTICE
 
-    def _process(self, *, final: bool) -> bytes:
+    def _drop_stray_escapes(
+        self, scan: bytes, smap: StripMap, base: int, closing: bool
+    ) -> tuple[bytes, StripMap]:
+        """Drop each ESC that starts no complete sequence, unless it is in the last
+        ``STRAY_AFTER`` bytes of the text (more output may finish it) and the stream goes on.
+
+        Such an ESC is malformed or overlong: passed on, it would leave the terminal inside a
+        sequence, where the broker's own title could not follow.
+        """
+        text = smap.text
+        size = len(text)
+        drop: list[int] = []
+        at = text.find(b"\x1b")
+        while at >= 0:
+            origin = smap.orig(at)
+            if origin >= base and (closing or size - at > STRAY_AFTER):
+                drop.append(origin)
+            at = text.find(b"\x1b", at + 1)
+        if not drop:
+            return scan, smap
+        parts: list[bytes] = []
+        prev = 0
+        for origin in drop:
+            parts.append(scan[prev:origin])
+            prev = origin + 1
+        parts.append(scan[prev:])
+        self._offset += len(drop)
+        scan = b"".join(parts)
+        return scan, strip_ansi(scan)
+
+    def _process(self, *, final: bool, closing: bool = False) -> bytes:
         scan = self._ctx + self._buf
         base = len(self._ctx)
+        held = b""
+        at = open_string(scan, base)
+        if at >= 0:
+            if closing or len(scan) - at > self.max_string:
+                scan = scan[:at] + scan[at + 2 :]
+                self._offset += 2
+            else:
+                scan, held = scan[:at], scan[at:]
+                if at == base:
+                    self._buf = held
+                    return b""
         smap = strip_ansi(scan)
+        if b"\x1b" in smap.text:
+            scan, smap = self._drop_stray_escapes(scan, smap, base, closing)
         text = smap.text
         size = len(text)
         sbase = bisect_left(range(size + 1), base, key=smap.orig) if smap.positions else base
-        spans = self.engine.find_hits(text)
+        spans = self.engine.find_mapped(scan, smap)
         opened = self._open
         if opened is not None and opened.continuation is not None:
             cont = opened.continuation.match(text, sbase)
@@ -192,6 +265,11 @@ class StreamMasker:
             spans = [s for s in spans if s[1] > sbase]
 
         hold = size
+        if final and not closing:
+            # An unfinished escape at the end displays nothing: it waits for the rest.
+            esc = text.rfind(b"\x1b", max(sbase, size - STRAY_AFTER))
+            if esc >= 0:
+                hold = esc
         if not final:
             hold = tail_start(text, sbase)
             for start, end, _ in spans:
@@ -228,5 +306,5 @@ class StreamMasker:
             self.counter.add(events)
         self._offset += hi - base
         self._ctx = scan[max(0, hi - CONTEXT_BYTES) : hi]
-        self._buf = scan[hi:]
+        self._buf = scan[hi:] + held
         return out

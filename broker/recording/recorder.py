@@ -14,6 +14,7 @@ from pathlib import Path
 
 from broker.common.errors import RecordingError
 from broker.config.limits import RecordingQuota
+from broker.masking.binary import BinaryOutput, TextJudge
 from broker.recording.host import (
     CLOSE,
     DONE,
@@ -194,10 +195,13 @@ class SessionRecorder:
     """An output filter that records what the user receives (already masked).
 
     It passes data through unchanged and sends it to the recorder process, minus NUL
-    bytes (a terminal shows nothing for them; they are counted instead). A recording
-    that fails there (disk full, process gone) is reported through ``on_failure`` and
-    the next :meth:`feed` raises :class:`RecordingError`; the relay then ends the
-    session (strict mode: nothing flows unrecorded). The keyframe/text index is not
+    bytes (a terminal shows nothing for them; they are counted instead). Output that is
+    not text (:mod:`broker.masking.binary`, the rule the masker applies) is not written as
+    text: each run of it is recorded as one line giving its size and SHA-256
+    (docs/decisions/020). A recording that fails there (disk full, process gone) is
+    reported through ``on_failure`` and the next :meth:`feed` raises
+    :class:`RecordingError`; the relay then ends the session (strict mode: nothing flows
+    unrecorded). The keyframe/text index is not
     built inline (terminal emulation runs at ~1.5 MB/s); :meth:`close` leaves that to
     ``build_index_detached``.
     """
@@ -228,6 +232,10 @@ class SessionRecorder:
         """NUL bytes passed to the user but not written to the recording (they display nothing)."""
         self.on_failure: Callable[[str], None] | None = None
         self.sha256 = ""
+        sticky = meta.kind == "run"
+        self._judges = {False: TextJudge(sticky=sticky), True: TextJudge(sticky=sticky)}
+        self._binary: dict[bool, BinaryOutput] = {}
+        """The run of binary output in progress, by stream (stderr or not)."""
         self._sid = link.register(self, header_payload(str(self.path), header))
 
     def _now(self) -> float:
@@ -239,6 +247,34 @@ class SessionRecorder:
         self.link.send(frame(op, self._sid, payload, self._now()))
 
     def feed(self, data: bytes, stderr: bool) -> bytes:
+        if not data:
+            return data
+        segments = self._judges[stderr].split(data)
+        if len(segments) == 1 and segments[0][0] and stderr not in self._binary:
+            self._record(data, stderr)
+            return data
+        for text, piece in segments:
+            if text:
+                self._end_binary(stderr)
+                self._record(piece, stderr)
+            else:
+                run = self._binary.get(stderr)
+                if run is None:
+                    run = self._binary[stderr] = BinaryOutput(
+                        "stderr" if stderr else "stdout", "pass", 0
+                    )
+                run.add(piece)
+        return data
+
+    def _end_binary(self, stderr: bool) -> None:
+        """Record the run of binary output that just ended as its size and hash."""
+        run = self._binary.pop(stderr, None)
+        if run is not None:
+            facts = run.summary()
+            note = f"{facts['bytes']} bytes of binary output, sha256 {facts['sha256']}"
+            self._send(ERR if stderr else OUT, f"\r\n[gatehouse: {note}]\r\n".encode())
+
+    def _record(self, data: bytes, stderr: bool) -> None:
         if data:
             shown = data
             if b"\0" in data:  # NUL displays nothing; see docs/decisions/008
@@ -247,13 +283,14 @@ class SessionRecorder:
                 self.nul_bytes += len(data) - len(shown)
             if shown:
                 self._send(ERR if stderr else OUT, shown)
-        return data
 
     def flush(self, stderr: bool) -> bytes:
         return b""
 
     def end(self) -> None:
-        pass
+        if not self.error:
+            for stderr in tuple(self._binary):
+                self._end_binary(stderr)
 
     @property
     def congested(self) -> bool:

@@ -95,7 +95,9 @@ class BrokeredSession:
         stages: list[OutputFilter] = [*self.maskers]
         self.line_recording: LineRecording | None = None
         if recorder is not None and record_maskers is not None:
-            self.line_recording = LineRecording(recorder, record_maskers)
+            self.line_recording = LineRecording(
+                recorder, record_maskers, binary_sticky=kind == "run"
+            )
             self.line_recording.on_failure = self._masking_failed
             stages.insert(0, self.line_recording)
         elif recorder is not None:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from broker.common.errors import RecordingError
+from broker.masking.binary import BinaryOutput, TextJudge
 from broker.masking.events import MaskCounter, MaskFailure
 from broker.masking.stream import StreamMasker
 from broker.session.ports import Recording
@@ -34,10 +35,14 @@ StreamMaskers = Callable[[str], StreamMasker]
 class _Held:
     """One stream's raw output since its last line end, and the masker it is released to."""
 
-    def __init__(self, masker: StreamMasker) -> None:
+    def __init__(self, masker: StreamMasker, *, binary_sticky: bool) -> None:
         self.masker = masker
         self.raw = b""
         self.since: float | None = None
+        self.judge = TextJudge(sticky=binary_sticky)
+        """Binary output never goes to the masker (docs/decisions/020)."""
+        self.binary: BinaryOutput | None = None
+        """The run of binary output in progress."""
 
 
 class LineRecording:
@@ -51,6 +56,10 @@ class LineRecording:
     with the whole line as context, and never reaches the recording in part. When a bound
     passes, the held line goes to the masker, which still keeps back a tail that may be the
     start of a value (digit groups, a token) until more comes or the session ends.
+    Binary output (:mod:`broker.masking.binary`) is never masked here: each run of it is
+    recorded as one line with its size and SHA-256 (or that it was refused); with
+    ``binary_sticky`` (a `run`, as the live masking stage does) a stream stays binary once
+    it turned so.
     """
 
     pending = False
@@ -64,11 +73,12 @@ class LineRecording:
         clock: Callable[[], float] = time.monotonic,
         line_bytes: int = LINE_BYTES,
         line_seconds: float = LINE_SECONDS,
+        binary_sticky: bool = False,
     ) -> None:
         self.recorder = recorder
         self._held = {
-            False: _Held(maskers("recording:stdout")),
-            True: _Held(maskers("recording:stderr")),
+            False: _Held(maskers("recording:stdout"), binary_sticky=binary_sticky),
+            True: _Held(maskers("recording:stderr"), binary_sticky=binary_sticky),
         }
         self._clock = clock
         self._line_bytes = line_bytes
@@ -80,6 +90,43 @@ class LineRecording:
 
     def feed(self, data: bytes, stderr: bool) -> bytes:
         held = self._held[stderr]
+        if not data:
+            return data
+        segments = held.judge.split(data)
+        if len(segments) == 1 and segments[0][0] and held.binary is None:
+            self._text(held, stderr, data)
+            return data
+        for text, piece in segments:
+            if text:
+                self._end_binary(held, stderr)
+                self._text(held, stderr, piece)
+            else:
+                self._binary(held, stderr, piece)
+        return data
+
+    def _binary(self, held: _Held, stderr: bool, piece: bytes) -> None:
+        """Binary output: the text before it is recorded (masked whole), the bytes are not;
+        the run is recorded as its size and SHA-256 once it ends."""
+        if held.raw or held.masker.held:
+            self._release(held, stderr, len(held.raw), final=True, end=True)
+        if held.binary is None:
+            action = held.masker.engine.policy.binary
+            held.binary = BinaryOutput(held.masker.stream, action, 0)
+        held.binary.add(piece)
+        held.masker.passed(len(piece))
+
+    def _end_binary(self, held: _Held, stderr: bool) -> None:
+        run, held.binary = held.binary, None
+        if run is None:
+            return
+        facts = run.summary()
+        if run.action == "pass":
+            note = f"{run.size} bytes of binary output, sha256 {facts['sha256']}"
+        else:  # the masking stage refused it and ended the session
+            note = f"binary output refused (binary: refuse): {run.size} bytes not shown"
+        self.recorder.feed(f"\r\n[gatehouse: {note}]\r\n".encode(), stderr)
+
+    def _text(self, held: _Held, stderr: bool, data: bytes) -> None:
         if data:
             if held.since is None:
                 held.since = self._clock()
@@ -89,7 +136,6 @@ class LineRecording:
                 cut = len(held.raw)
             if cut:
                 self._release(held, stderr, cut)
-        return data
 
     def flush(self, stderr: bool) -> bytes:
         held = self._held[stderr]
@@ -104,7 +150,8 @@ class LineRecording:
         """
         for stderr, held in self._held.items():
             with contextlib.suppress(RecordingError):  # the recorder reported it already
-                self._release(held, stderr, len(held.raw), final=True)
+                self._end_binary(held, stderr)
+                self._release(held, stderr, len(held.raw), final=True, end=True)
 
     def settle(self) -> None:
         """Record the complete lines held now (before a command's marker).
@@ -118,6 +165,7 @@ class LineRecording:
             RecordingError: the recording has failed.
         """
         for stderr, held in self._held.items():
+            self._end_binary(held, stderr)
             cut = held.raw.rfind(b"\n") + 1
             if cut:
                 self._release(held, stderr, cut)
@@ -125,7 +173,9 @@ class LineRecording:
     def _overdue(self, held: _Held) -> bool:
         return held.since is not None and self._clock() - held.since >= self._line_seconds
 
-    def _release(self, held: _Held, stderr: bool, cut: int, *, final: bool = False) -> None:
+    def _release(
+        self, held: _Held, stderr: bool, cut: int, *, final: bool = False, end: bool = False
+    ) -> None:
         piece, held.raw = held.raw[:cut], held.raw[cut:]
         held.since = self._clock() if held.raw else None
         if piece and not held.masker.held and _only_nul(piece):
@@ -133,7 +183,7 @@ class LineRecording:
             return
         out = held.masker.feed(piece) if piece else b""
         if final:
-            out += held.masker.flush()
+            out += held.masker.flush(end=end)
         self._collect(held.masker)
         if out:
             self.recorder.feed(out, stderr)

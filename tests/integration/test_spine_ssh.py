@@ -21,6 +21,9 @@ access:
 commands:
   - {name: no-rm-root, match: 'rm\\s+-rf\\s+/(\\s|$)', action: deny, connections: ["web-*"]}
 interpreters: [sh, bash]  # python3 drives the binary data-path test below
+masking:
+  overrides:
+    - {name: bulk-binary, connections: [web-key], binary: pass}
 """
 
 

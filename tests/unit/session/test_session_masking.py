@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import io
 import json
 import logging
+import random
 
 import pytest
 from hypothesis import given, settings
@@ -262,9 +264,45 @@ def test_log_lines_and_tracebacks_are_masked() -> None:
 def test_nul_only_output_is_recorded_without_masking_in_order() -> None:
     stage, recorder, _ = line_recording(line_bytes=64)
     stage.feed(b"line one", False)
-    stage.feed(b"\0" * 100, False)  # past the size bound: what is held goes, masked
-    stage.feed(b"\0" * 100, False)  # nothing held: straight to the recording
-    assert bytes(recorder.output) == b"line one" + b"\0" * 200
+    for _ in range(19):  # a few NULs a chunk (more would be binary output)
+        stage.feed(b"\0\0\0", False)  # past the size bound: what is held goes, masked
+    assert bytes(recorder.output) == b"line one" + b"\0" * 57
+    for _ in range(22):
+        stage.feed(b"\0\0\0", False)  # NULs only this time: straight to the recording
+    assert bytes(recorder.output) == b"line one" + b"\0" * 57 + b"\0" * 66
+
+
+def _binary_recording(binary: str) -> tuple[LineRecording, FakeRecorder]:
+    engine = MaskingEngine(
+        MaskingPolicy(detectors=BUILTIN_DETECTORS, binary=binary),  # type: ignore[arg-type]
+        key=b"test-key-0123456789abcdef",
+    )
+    recorder = FakeRecorder(SessionMeta("s", "alice", "web", "", "run"), 80, 24, "xterm")
+    stage = LineRecording(recorder, lambda s: StreamMasker(engine, stream=s), binary_sticky=True)  # type: ignore[arg-type]
+    return stage, recorder
+
+
+def test_binary_output_is_recorded_as_its_size_and_hash_never_masked_as_text() -> None:
+    blob = random.Random(1).randbytes(20000) + b" K@B.UZ " + random.Random(2).randbytes(9000)
+    stage, recorder = _binary_recording("pass")
+    shown = stage.feed(b"card 4111 1111 1111 1111\n", False) + stage.feed(blob, False)
+    stage.end()
+    assert shown == b"card 4111 1111 1111 1111\n" + blob  # the live masker's job, not this one
+    digest = hashlib.sha256(blob).hexdigest()
+    assert bytes(recorder.output) == (
+        b"card [MASKED:credit_card]\n"
+        + f"\r\n[gatehouse: {len(blob)} bytes of binary output, sha256 {digest}]\r\n".encode()
+    )
+
+
+def test_refused_binary_output_is_recorded_as_refused() -> None:
+    stage, recorder = _binary_recording("refuse")
+    stage.feed(b"starting\n", False)
+    stage.feed(bytes(5000), False)
+    stage.end()
+    assert bytes(recorder.output) == (
+        b"starting\n\r\n[gatehouse: binary output refused (binary: refuse): 5000 bytes not shown]\r\n"
+    )
 
 
 def test_a_log_call_that_cannot_be_formatted_writes_no_argument() -> None:
