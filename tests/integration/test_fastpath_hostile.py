@@ -37,19 +37,21 @@ def installed() -> Iterator[None]:
 
 
 def both(
-    frames: list[Frame], victim: str, cipher: str, window: int = 300, pktsize: int = 64
+    frames: list[Frame],
+    victim: str,
+    cipher: str,
+    window: int = 300,
+    pktsize: int = 64,
+    react: str = "",
 ) -> tuple[Outcome, Outcome, int]:
     """The outcome with the fast path, without it, and how many packets the fast path took."""
 
     async def pair() -> tuple[Outcome, Outcome, int]:
+        opts = {"victim": victim, "cipher": cipher, "window": window, "pktsize": pktsize}
         before = fastpath.STATS["received"]
-        fast = await run(
-            frames, victim=victim, cipher=cipher, fast=True, window=window, pktsize=pktsize
-        )
+        fast = await run(frames, fast=True, react=react, **opts)  # type: ignore[arg-type]
         taken = fastpath.STATS["received"] - before
-        shipped = await run(
-            frames, victim=victim, cipher=cipher, fast=False, window=window, pktsize=pktsize
-        )
+        shipped = await run(frames, fast=False, react=react, **opts)  # type: ignore[arg-type]
         return fast, shipped, taken
 
     return asyncio.run(pair())
@@ -156,6 +158,18 @@ def test_padding_below_four_is_left_to_asyncssh(victim: str) -> None:
     assert fast == shipped
     assert taken == 0
     assert shipped.delivered[0] == ("data", None, b"x" * 3)
+
+
+@pytest.mark.parametrize("victim", VICTIMS)
+@pytest.mark.parametrize("react", ["close", "abort"])
+def test_session_closing_mid_read_has_asyncssh_outcome(react: str, victim: str) -> None:
+    """The victim's session closes its channel, or the whole connection, on the first data
+    while more data packets wait in the same read: the fast path must re-check the state
+    before each packet, as asyncssh's packet loop does."""
+    script = [HELLO, Frame("data", b"second"), Frame("data", b"third"), Frame("eof")]
+    fast, shipped, _ = both(script, victim, GCM, react=react)
+    assert fast == shipped
+    assert shipped.delivered[0] == ("data", None, b"hello")
 
 
 @st.composite

@@ -110,8 +110,10 @@ def _error(exc: Exception | None) -> tuple[str, str] | None:
 class Recorder(asyncssh.SSHClientSession[bytes], asyncssh.SSHServerSession[bytes]):
     """A session that records what it receives and, on the victim, echoes data back."""
 
-    def __init__(self, echo: bool) -> None:
+    def __init__(self, echo: bool, react: str = "") -> None:
         self.echo = echo
+        self.react = react
+        """On the first data: ``close`` the channel, ``abort`` the connection, or nothing."""
         self.events: list[tuple[Any, ...]] = []
         self.chan: Any = None
         self.started = asyncio.get_running_loop().create_future()
@@ -130,6 +132,11 @@ class Recorder(asyncssh.SSHClientSession[bytes], asyncssh.SSHServerSession[bytes
         self.events.append(("data", datatype, data))
         if self.echo:
             self.chan.write(data)
+        react, self.react = self.react, ""
+        if react == "close":
+            self.chan.close()
+        elif react == "abort":
+            self.chan.get_extra_info("connection").abort()
 
     def eof_received(self) -> bool:
         self.events.append(("eof",))
@@ -139,8 +146,8 @@ class Recorder(asyncssh.SSHClientSession[bytes], asyncssh.SSHServerSession[bytes
 class _Peer(asyncssh.SSHServer, asyncssh.SSHClient):
     """Connection callbacks for either end: no authentication, one recorded session."""
 
-    def __init__(self, echo: bool, fast: bool) -> None:
-        self.session = Recorder(echo)
+    def __init__(self, echo: bool, fast: bool, react: str = "") -> None:
+        self.session = Recorder(echo, react)
         self.fast = fast
         self.conn: Any = None
         self.error: tuple[str, str] | None = None
@@ -178,18 +185,30 @@ class Outcome:
 
 
 async def run(
-    frames: list[Frame], *, victim: str, cipher: str, fast: bool, window: int, pktsize: int
+    frames: list[Frame],
+    *,
+    victim: str,
+    cipher: str,
+    fast: bool,
+    window: int,
+    pktsize: int,
+    react: str = "",
 ) -> Outcome:
     """Send ``frames`` to a victim (``server`` or ``client``) with or without the fast path.
 
     ``window`` and ``pktsize`` are the hostile peer's receive window and maximum packet
-    size, so the victim's echo is cut and paced by them.
+    size, so the victim's echo is cut and paced by them. ``react``: what the victim's
+    session does on its first data (see :class:`Recorder`).
     """
     options: dict[str, Any] = {"encryption_algs": [cipher], "encoding": None}
     victim_opts = {**options, "window": VICTIM_WINDOW}
     hostile_opts = {**options, "window": window, "max_pktsize": pktsize}
-    server_peer = _Peer(echo=victim == "server", fast=fast and victim == "server")
-    client_peer = _Peer(echo=victim == "client", fast=fast and victim == "client")
+    server_peer = _Peer(
+        victim == "server", fast and victim == "server", react * (victim == "server")
+    )
+    client_peer = _Peer(
+        victim == "client", fast and victim == "client", react * (victim == "client")
+    )
     server = await asyncssh.create_server(
         lambda: server_peer,
         "127.0.0.1",
