@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -47,11 +48,12 @@ def both(
     """The outcome with the fast path, without it, and how many packets the fast path took."""
 
     async def pair() -> tuple[Outcome, Outcome, int]:
-        opts = {"victim": victim, "cipher": cipher, "window": window, "pktsize": pktsize}
+        opts: dict[str, Any] = {"victim": victim, "cipher": cipher, "window": window}
+        opts["pktsize"] = pktsize
         before = fastpath.STATS["received"]
-        fast = await run(frames, fast=True, react=react, **opts)  # type: ignore[arg-type]
+        fast = await run(frames, fast=True, react=react, **opts)
         taken = fastpath.STATS["received"] - before
-        shipped = await run(frames, fast=False, react=react, **opts)  # type: ignore[arg-type]
+        shipped = await run(frames, fast=False, react=react, **opts)
         return fast, shipped, taken
 
     return asyncio.run(pair())
