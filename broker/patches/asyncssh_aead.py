@@ -27,7 +27,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from typing import Any
+from typing import Any, cast
 
 import asyncssh
 from asyncssh.channel import SSHChannel
@@ -75,7 +75,7 @@ def _aead(cipher: GCMCipher) -> AESGCM:
     return aead
 
 
-def _sending(conn: Any) -> bool:
+def _sending(conn: SSHConnection) -> bool:
     """True if the fast path may send on ``conn`` now (AEAD cipher, no key exchange due)."""
     return bool(
         conn.__dict__.get(_FLAG)
@@ -91,7 +91,7 @@ def _sending(conn: Any) -> bool:
     )
 
 
-def _receiving(conn: Any) -> bool:
+def _receiving(conn: SSHConnection) -> bool:
     """True if the fast path may take the next packet on ``conn`` (AES-GCM, steady state)."""
     return bool(
         conn.__dict__.get(_FLAG)
@@ -104,7 +104,7 @@ def _receiving(conn: Any) -> bool:
     )
 
 
-def _padding(conn: Any, size: int) -> bytes:
+def _padding(conn: SSHConnection, size: int) -> bytes:
     """``size`` fresh random bytes, cut from a per-connection pool of ``os.urandom`` output.
 
     Each byte is used once. One ``getrandom`` call per ~4 KiB instead of one per packet: in
@@ -117,7 +117,7 @@ def _padding(conn: Any, size: int) -> bytes:
     return pool[:size]
 
 
-def _plain(conn: Any, head: bytes, data: memoryview) -> bytes:
+def _plain(conn: SSHConnection, head: bytes, data: memoryview) -> bytes:
     """One packet's plaintext: ``head`` (type, channel, [code]) + string(data) + padding."""
     size = len(head) + 4 + len(data)
     padlen = -(conn._send_enchdrlen + size) % conn._send_blocksize
@@ -130,9 +130,10 @@ def _plain(conn: Any, head: bytes, data: memoryview) -> bytes:
     return plain
 
 
-def _seal(conn: Any, plains: list[bytes]) -> bytes | bytearray:
+def _seal(conn: SSHConnection, plains: list[bytes]) -> bytes | bytearray:
     """The packets on the wire, in order, advancing the sequence number (and IV) for each."""
     enc = conn._send_encryption
+    assert enc is not None  # _sending() checked it is an AEAD cipher
     seq = conn._send_seq
     STATS["sent"] += len(plains)
     conn._send_seq = (seq + len(plains)) & 0xFFFFFFFF
@@ -145,7 +146,7 @@ def _seal(conn: Any, plains: list[bytes]) -> bytes | bytearray:
             sealed += (body, mac)
         return b"".join(sealed)
     # AES-GCM: length in clear (the AAD), then ciphertext and tag, encrypted in place.
-    cipher: GCMCipher = enc._cipher
+    cipher = enc._cipher
     aead = _aead(cipher)
     wire = bytearray(sum(len(plain) for plain in plains) + (4 + GCM_TAG) * len(plains))
     offset = 0
@@ -161,7 +162,7 @@ def _seal(conn: Any, plains: list[bytes]) -> bytes | bytearray:
     return wire
 
 
-def _flush_send_buf(self: Any) -> None:
+def _flush_send_buf(self: SSHChannel[Any]) -> None:
     """``SSHChannel._flush_send_buf`` with the AEAD fast path (same windows and flow control)."""
     conn = self._conn
     if conn is None or self._send_chan is None or self._send_pktsize <= 0 or not _sending(conn):
@@ -188,11 +189,13 @@ def _flush_send_buf(self: Any) -> None:
         if not _sending(conn):  # a key exchange fell due: asyncssh's own path from here
             break
     if plains:  # one write per flush, before anything asyncssh sends next (order is the IV)
-        conn._transport.write(_seal(conn, plains))
+        transport = conn._transport
+        assert transport is not None  # _sending() checked it before each packet
+        transport.write(_seal(conn, plains))
     _original_flush(self)  # the rest, or just its bookkeeping: pause/resume, EOF, close
 
 
-def _channel_data(conn: Any, plain: bytes) -> tuple[Any, bytes] | None:
+def _channel_data(conn: SSHConnection, plain: bytes) -> tuple[SSHChannel[Any], bytes] | None:
     """The channel and data of a decrypted packet if asyncssh would deliver it, else None.
 
     ``plain`` is padding_length || payload || padding. Taken only if the padding is 4 to 255
@@ -218,7 +221,7 @@ def _channel_data(conn: Any, plain: bytes) -> tuple[Any, bytes] | None:
     return chan, plain[10 : 10 + datalen]
 
 
-def _recv_pkthdr(self: Any) -> bool:
+def _recv_pkthdr(self: SSHConnection) -> bool:
     """``SSHConnection._recv_pkthdr`` taking whole AES-GCM channel-data packets at once.
 
     Each complete packet at the head of the input buffer that :func:`_channel_data` accepts
@@ -243,7 +246,7 @@ def _recv_pkthdr(self: Any) -> bool:
             if end > total:
                 slow = False
                 break
-            cipher: GCMCipher = self._recv_encryption._cipher
+            cipher = cast(GCMEncryption, self._recv_encryption)._cipher
             try:
                 with view[offset + 4 : end] as sealed, view[offset : offset + 4] as header:
                     plain = _aead(cipher).decrypt(cipher._iv, sealed, header)
