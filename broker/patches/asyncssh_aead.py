@@ -290,7 +290,7 @@ def install() -> bool:
     SSHConnection._recv_pkthdr = _recv_pkthdr  # type: ignore[method-assign]
     _installed = True
     log.info(
-        "asyncssh AEAD fast path active: asyncssh %s, %d methods match their fingerprints",
+        "asyncssh AEAD fast path active: asyncssh %s, %d fingerprints match",
         asyncssh.__version__,
         len(asyncssh_source.FINGERPRINT),
     )
