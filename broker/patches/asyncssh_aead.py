@@ -274,13 +274,14 @@ def install() -> bool:
     if _installed:
         return True
     if os.environ.get("GATEHOUSE_FASTPATH", "1") == "0":
-        log.info("asyncssh AEAD fast path off: GATEHOUSE_FASTPATH=0")
+        log.info("patch asyncssh AEAD fast path: NOT active: GATEHOUSE_FASTPATH=0")
         return False
     changed = asyncssh_source.check()
     if changed:
         more = f" (and {len(changed) - 3} more)" if len(changed) > 3 else ""
         log.warning(
-            "asyncssh AEAD fast path off: asyncssh %s is not the source it was written for: %s%s",
+            "patch asyncssh AEAD fast path: NOT active: asyncssh %s is not the source it was "
+            "written for: %s%s",
             asyncssh.__version__,
             "; ".join(changed[:3]),
             more,
@@ -290,7 +291,7 @@ def install() -> bool:
     SSHConnection._recv_pkthdr = _recv_pkthdr  # type: ignore[method-assign]
     _installed = True
     log.info(
-        "asyncssh AEAD fast path active: asyncssh %s, %d fingerprints match",
+        "patch asyncssh AEAD fast path: active (asyncssh %s, %d fingerprints match)",
         asyncssh.__version__,
         len(asyncssh_source.FINGERPRINT),
     )
