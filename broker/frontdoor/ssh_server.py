@@ -27,6 +27,7 @@ from broker.frontdoor.refusals import (
 )
 from broker.frontdoor.runner import SessionRunner
 from broker.frontdoor.startups import StartupGate
+from broker.patches import asyncssh_aead
 from broker.services import Services
 from broker.session.terminal import Principal
 
@@ -89,6 +90,7 @@ class _Connection(asyncssh.SSHServer):
             self.source = self._front.admissions.pop(sock.fileno(), None)
         conn.set_extra_info(gatehouse=self)
         refuse_agent_and_x11(conn, self.refuse)
+        asyncssh_aead.enable(conn)  # the user leg too, once authenticated: decision 010
 
     def refuse(self, refusal: Refusal, *, tell: bool = True) -> None:
         """Audit a refused request and (with ``tell``) show its message in a session."""

@@ -9,6 +9,7 @@ import asyncssh
 
 from broker.common.errors import HostKeyMismatch, UpstreamError
 from broker.config.model import Connection
+from broker.patches import asyncssh_aead
 from broker.upstream.base import INPUT_HIGH, INPUT_LOW, OutputCallback
 from broker.vault import Secret
 
@@ -53,7 +54,7 @@ async def connect(conn: Connection, secret: Secret) -> asyncssh.SSHClientConnect
         )
     try:
         async with asyncio.timeout(CONNECT_TIMEOUT):
-            return await asyncssh.connect(
+            client = await asyncssh.connect(
                 conn.host,
                 conn.port,
                 username=conn.user,
@@ -66,6 +67,8 @@ async def connect(conn: Connection, secret: Secret) -> asyncssh.SSHClientConnect
                 connect_timeout=CONNECT_TIMEOUT,
                 **options,
             )
+        asyncssh_aead.enable(client)  # the target leg: decision 010
+        return client
     except asyncssh.HostKeyNotVerifiable:
         raise HostKeyMismatch(
             f"{conn.name}: the target's host key does not match the pinned key; "

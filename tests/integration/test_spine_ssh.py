@@ -111,6 +111,7 @@ def test_run_binary_output_is_exact_on_each_client_cipher(
     assert result.returncode == 0, result.stderr[-500:]
     assert result.stdout == rng.randbytes(3_000_000)
     assert result.stderr == rng.randbytes(600_000)
+    assert "patch asyncssh AEAD fast path: active" in broker.log()
 
 
 def test_local_connection_run(broker: BrokerProcess) -> None:
