@@ -19,6 +19,7 @@ from broker.common.errors import (
 )
 from broker.config.model import Config, Connection
 from broker.masking import StreamMasker
+from broker.masking.engine import MaskingEngine
 from broker.masking.filter import MaskingEngines, MaskingFilter
 from broker.masking.lines import LineMask, line_masker, mask_details, unmasked
 from broker.policy.access import Decision, decide_access
@@ -30,6 +31,7 @@ from broker.session.brokered import BrokeredSession, SessionResult
 from broker.session.factory import SessionFactory, recorder_starter
 from broker.session.ports import BackgroundEvents, CommandPolicy, EventSink
 from broker.session.recording import StreamMaskers
+from broker.session.sql import SqlOutput, SqlRequest, run_sql
 from broker.session.terminal import Principal, Terminal
 from broker.upstream import ssh as ssh_proxy
 from broker.upstream.base import OutputCallback, Upstream
@@ -386,3 +388,35 @@ class Services:
             raise PolicyDenied(describe(verdict), rule=verdict.rule)
         session = await self._open_session(principal, conn, channel, command)
         return await session.run()
+
+    # -- SQL ------------------------------------------------------------------
+
+    def sql_engine(self, principal: Principal, conn: Connection) -> MaskingEngine | None:
+        """The engine masking ``principal``'s SQL results on ``conn`` (none: unmasked role)."""
+        if self.masking is None:
+            return None
+        bypass = self.policies.roles.granting("unmasked", principal.groups)
+        if bypass is not None:
+            self.emit_soon(principal.name, Action.MASKING_BYPASSED, conn.name, {"group": bypass})
+            return None
+        return self.masking.for_session(conn.name, principal.groups)[1]
+
+    async def sql(
+        self, principal: Principal, name: str, text: str, fmt: str, out: SqlOutput
+    ) -> int:
+        """Run SQL on the postgres connection ``name``; masked results go to ``out``.
+
+        Raises:
+            PolicyDenied, ApprovalRequired, UpstreamError, VaultError, GatehouseError.
+        """
+        conn = await self.authorize(principal, name)
+        if conn.type != "postgres":
+            raise UpstreamError(f"{name}: a {conn.type} connection takes no SQL; use run")
+        return await run_sql(
+            SqlRequest(principal, conn, text, fmt),
+            rules=self.policies.sql,
+            secret=self.vault.get(conn.credential),
+            engine=self.sql_engine(principal, conn),
+            events=self.events,
+            out=out,
+        )

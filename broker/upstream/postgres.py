@@ -29,7 +29,8 @@ PAGE_ROWS = 1000
 
 Cell = str | None
 Row = tuple[Cell, ...]
-OnColumns = Callable[[Sequence[str]], Awaitable[None]]
+OnColumns = Callable[[Sequence[str], Sequence[str]], Awaitable[None]]
+"""Called with the column names and their type names before the first page."""
 OnRows = Callable[[Sequence[Row]], Awaitable[None]]
 
 
@@ -141,7 +142,7 @@ class PgSession:
             status = stmt.get_statusmsg() or ""
             return Outcome(status=status, rows=_affected(status))
         names = tuple(a.name for a in attributes)
-        await on_columns(names)
+        await on_columns(names, tuple(a.type.name for a in attributes))
         composite = [a.type.kind == "composite" for a in attributes]
         wrapped = text_query(text, composite) if wrappable else ""
         as_text = bool(wrapped)

@@ -36,7 +36,7 @@ class Sink:
         self.columns: list[str] = []
         self.pages: list[Sequence[Row]] = []
 
-    async def on_columns(self, names: Sequence[str]) -> None:
+    async def on_columns(self, names: Sequence[str], types: Sequence[str]) -> None:
         self.columns = list(names)
 
     async def on_rows(self, rows: Sequence[Row]) -> None:

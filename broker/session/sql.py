@@ -1,0 +1,232 @@
+"""One `sql` request: classify, decide, run on the database, mask the cells, audit each statement.
+
+The request's statements run in order on one connection opened with the vault credential; the
+first error ends the request. Each statement is audited (user, connection, masked text,
+classification, decision, duration, rows, masking counts), refused ones included.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from broker.auditchain.events import Action
+from broker.common.errors import ApprovalRequired, PolicyDenied, UpstreamError
+from broker.config.model import Connection
+from broker.masking.engine import MaskingEngine
+from broker.policy.sql import SqlDecision, SqlRule, decide_sql
+from broker.session.ports import EventSink
+from broker.session.terminal import Principal
+from broker.sql.classify import Classification, Statement, classify
+from broker.sql.output import ResultWriter
+from broker.upstream.postgres import Outcome, PgSession, Row, SqlError
+from broker.vault import Secret
+
+NUMERIC_TYPES = frozenset({"int2", "int4", "int8", "float4", "float8", "numeric", "oid", "money"})
+MAX_TEXT = 1024 * 1024
+
+
+class SqlOutput(Protocol):
+    """Where results go: the `sql` verb's stdout and stderr."""
+
+    def write(self, data: bytes) -> None: ...
+
+    def write_stderr(self, data: bytes) -> None: ...
+
+    async def drain(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class SqlRequest:
+    """Who runs what where, and how the result is shown."""
+
+    principal: Principal
+    conn: Connection
+    text: str
+    fmt: str = "aligned"
+    """aligned, csv or json."""
+
+
+class _Masker:
+    """Masks cells with the session's engine and counts what it masked per detector."""
+
+    def __init__(self, engine: MaskingEngine | None) -> None:
+        self.engine = engine
+        self.counts: Counter[str] = Counter()
+        self.columns: tuple[str, ...] = ()
+
+    def rows(self, rows: Sequence[Row]) -> list[Row]:
+        engine = self.engine
+        if engine is None:
+            return list(rows)
+        out = []
+        for row in rows:
+            cells = []
+            for column, cell in zip(self.columns, row, strict=True):
+                value, events = engine.mask_value(column, cell)
+                for event in events:
+                    self.counts[event.detector] += 1
+                cells.append(None if value is None else str(value))
+            out.append(tuple(cells))
+        return out
+
+
+async def run_sql(
+    request: SqlRequest,
+    *,
+    rules: Sequence[SqlRule],
+    secret: Secret,
+    engine: MaskingEngine | None,
+    events: EventSink,
+    out: SqlOutput,
+) -> int:
+    """Run ``request``; returns the exit status (0, or 1 after a database error).
+
+    Raises:
+        PolicyDenied, ApprovalRequired: the statements were refused (already audited).
+        UpstreamError: the database cannot be reached or broke off.
+    """
+    classification = await asyncio.to_thread(classify, request.text)  # long text takes a while
+    decision = decide_sql(
+        rules,
+        classification,
+        groups=request.principal.groups,
+        connection=request.conn.name,
+        read_only=request.conn.read_only,
+    )
+    if not decision.allowed:
+        for statement in classification.statements or (None,):
+            await _audit(request, events, engine, classification, statement, decision)
+        _refuse(request.conn.name, decision)
+    session = await PgSession.open(request.conn, secret, read_only=request.conn.read_only)
+    try:
+        for statement in classification.statements:
+            if not await _one(
+                request, session, statement, classification, decision, engine, events, out
+            ):
+                return 1
+        return 0
+    finally:
+        await asyncio.shield(session.close())
+
+
+async def _one(
+    request: SqlRequest,
+    session: PgSession,
+    statement: Statement,
+    classification: Classification,
+    decision: SqlDecision,
+    engine: MaskingEngine | None,
+    events: EventSink,
+    out: SqlOutput,
+) -> bool:
+    writer = ResultWriter(request.fmt)
+    masker = _Masker(engine)
+
+    async def on_columns(names: Sequence[str], types: Sequence[str]) -> None:
+        masker.columns = tuple(names)
+        out.write(writer.begin(names, [t in NUMERIC_TYPES for t in types]))
+
+    async def on_rows(rows: Sequence[Row]) -> None:
+        data = writer.page(await asyncio.to_thread(masker.rows, rows))
+        if data:
+            out.write(data)
+            await out.drain()
+
+    started = time.monotonic()
+    outcome: Outcome | None = None
+    error = ""
+    try:
+        outcome = await session.run(
+            statement.text,
+            wrappable=statement.verbs == {"select"} and statement.kind == "read",
+            on_columns=on_columns,
+            on_rows=on_rows,
+        )
+    except SqlError as exc:
+        where = f" (at character {exc.position})" if exc.position else ""
+        error = _masked(engine, f"{exc}{where}")
+        out.write_stderr(f"ERROR:  {error}\n".encode())
+    except UpstreamError as exc:
+        error = _masked(engine, str(exc))
+        raise
+    finally:
+        await _audit(
+            request,
+            events,
+            engine,
+            classification,
+            statement,
+            decision,
+            duration=time.monotonic() - started,
+            outcome=outcome,
+            masked=masker.counts,
+            error=error,
+        )
+    if outcome is None:
+        return False
+    out.write(writer.end())
+    if not outcome.columns:
+        line = f"{outcome.status}\n".encode()
+        out.write_stderr(line) if request.fmt == "json" else out.write(line)
+    await out.drain()
+    return True
+
+
+def _refuse(name: str, decision: SqlDecision) -> None:
+    what = f"{decision.reason}: " if decision.reason else ""
+    if decision.action == "approval":
+        raise ApprovalRequired(
+            f"{what}this statement on {name!r} needs an approval (rule {decision.rule!r})",
+            rule=decision.rule,
+        )
+    raise PolicyDenied(
+        f"{what}statement refused on {name!r} by rule {decision.rule!r}", rule=decision.rule
+    )
+
+
+def _masked(engine: MaskingEngine | None, text: str) -> str:
+    return text if engine is None else engine.mask_text(text, stream="message")[0]
+
+
+async def _audit(
+    request: SqlRequest,
+    events: EventSink,
+    engine: MaskingEngine | None,
+    classification: Classification,
+    statement: Statement | None,
+    decision: SqlDecision,
+    *,
+    duration: float = 0.0,
+    outcome: Outcome | None = None,
+    masked: Counter[str] | None = None,
+    error: str = "",
+) -> None:
+    text = statement.text if statement is not None else request.text[:MAX_TEXT]
+    details: dict[str, object] = {
+        "statement": _masked(engine, text),
+        "classification": f"{statement.verb}:{statement.kind}" if statement else "unparsed",
+        "decision": decision.action,
+        "rule": decision.rule,
+        "client": request.principal.client_addr,
+        "read_only": request.conn.read_only,
+    }
+    if decision.reason:
+        details["reason"] = _masked(engine, decision.reason)
+    if statement is not None and statement.without_where:
+        details["without_where"] = True
+    if classification.error:
+        details["error"] = _masked(engine, classification.error)
+    if decision.allowed:
+        details["duration_ms"] = round(duration * 1000, 3)
+        details["rows"] = outcome.rows if outcome else 0
+        details["status"] = outcome.status if outcome else ""
+        details["masked"] = sum((masked or Counter()).values())
+        details["masked_by"] = dict(sorted((masked or Counter()).items()))
+        if error:
+            details["error"] = error
+    await events.emit(request.principal.name, Action.SQL_STATEMENT, request.conn.name, details)

@@ -1,0 +1,228 @@
+"""`ssh … sql CONN` through a real broker to a real PostgreSQL: masking, psql CSV, rules, audit."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.harness import PostgresServer
+from tests.harness.postgres import PG_BIN
+from tests.support.broker import BrokerProcess
+
+POLICY = """\
+access:
+  - {name: all, groups: [engineers, dba], connections: ["*"], action: allow}
+sql:
+  - {name: ddl-needs-approval, statements: [alter, truncate], action: approval}
+  - {name: no-drop, statements: [drop], action: deny}
+  - {name: no-unbounded-delete, statements: [delete, update], without_where: true, action: deny}
+masking:
+  detectors: {enable: all, disable: [ipv4, ipv6]}
+  columns: [{match: "(?i)^ssn$", strategy: redact}]
+roles: {unmasked: [dba]}
+"""
+
+
+@pytest.fixture(scope="module")
+def broker(postgres_server: PostgresServer) -> Iterator[BrokerProcess]:
+    conn = {
+        "type": "postgres",
+        "host": postgres_server.host,
+        "port": postgres_server.port,
+        "user": postgres_server.user,
+        "database": postgres_server.database,
+        "credential": "shop",
+    }
+    proc = BrokerProcess(
+        {"alice": ["engineers"], "dora": ["dba"]},
+        {"shop": conn, "shop-ro": {**conn, "read_only": True}},
+        POLICY,
+    )
+    proc.set_secret("shop", postgres_server.password.encode())
+    with proc:
+        yield proc
+
+
+def sql(
+    broker: BrokerProcess, *args: str, user: str = "alice", stdin: bytes = b""
+) -> subprocess.CompletedProcess[bytes]:
+    return broker.run_ssh(user, "sql", *args, stdin=stdin)
+
+
+def psql_csv(server: PostgresServer, statement: str) -> bytes:
+    argv = [str(PG_BIN / "psql"), "-X", "--csv", "-h", server.host, "-p", str(server.port)]
+    argv += ["-U", server.user, "-d", server.database, "-c", statement]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+    env["PGPASSWORD"] = server.password
+    return subprocess.run(argv, capture_output=True, timeout=30, env=env, check=True).stdout
+
+
+def audit(broker: BrokerProcess) -> list[dict[str, Any]]:
+    out = []
+    for seg in sorted((broker.dir / "state" / "audit").glob("audit-*.jsonl")):
+        out += [json.loads(line) for line in seg.read_text().splitlines() if line.strip()]
+    return [r for r in out if r.get("action") == "sql.statement"]
+
+
+def test_csv_equals_psql_for_a_plain_table(
+    broker: BrokerProcess, postgres_server: PostgresServer
+) -> None:
+    statement = "select id, customer_id, item, amount, created_at from orders order by id"
+    result = sql(broker, "shop-ro", "--csv", "--", statement)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == psql_csv(postgres_server, statement)
+
+
+def test_csv_quoting_and_types_equal_psql(
+    broker: BrokerProcess, postgres_server: PostgresServer
+) -> None:
+    statement = (
+        "select * from (values (1, 'a,b', 'quo\"te', null, '', E'two\\nlines', true,"
+        " 1.5::float8, '{1,2}'::int[], '\\.', ' pad ', '10.1.2.3/32'::inet, 'x'::char(3),"
+        " '2026-01-02'::date, interval '1 day 2 hours', '\\x00ff'::bytea, '{\"k\": [1]}'::jsonb))"
+        " v(a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, p, q)"
+    )
+    result = sql(broker, "shop-ro", "--csv", "--", statement)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == psql_csv(postgres_server, statement)
+
+
+def test_rows_come_back_masked(broker: BrokerProcess, postgres_server: PostgresServer) -> None:
+    result = sql(
+        broker,
+        "shop-ro",
+        "--json",
+        "--",
+        "select id, email, ssn, card_number, iban from customers order by id",
+    )
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in result.stdout.decode().splitlines()]
+    assert len(rows) == len(postgres_server.customers)
+    output = result.stdout.decode()
+    for customer in postgres_server.customers:
+        for value in (customer.email, customer.ssn, customer.card_number, customer.iban):
+            assert value not in output
+    assert rows[0]["ssn"] == "[MASKED:column]"
+    assert rows[0]["email"].startswith("[MASKED:")
+    assert rows[0]["id"] == "1"
+
+
+def test_arrays_and_json_are_scanned_as_text(
+    broker: BrokerProcess, postgres_server: PostgresServer
+) -> None:
+    statement = "select array_agg(email) as a, json_agg(iban) as j from (select email, iban from customers limit 2) c"
+    result = sql(broker, "shop-ro", "--csv", "--", statement)
+    assert result.returncode == 0, result.stderr
+    text = result.stdout.decode()
+    assert "[MASKED:" in text
+    for customer in postgres_server.customers[:2]:
+        assert customer.email not in text
+        assert customer.iban not in text
+
+
+def test_aligned_table_is_psql_like(broker: BrokerProcess) -> None:
+    result = sql(broker, "shop-ro", "--", "select id, item from orders where id <= 2 order by id")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.decode().splitlines()
+    assert lines[0].split("|")[0].strip() == "id"
+    assert set(lines[1]) == {"-", "+"}
+    assert lines[2].startswith("  1 | ")
+    assert lines[-2:] == ["(2 rows)", ""]
+
+
+def test_statement_from_stdin(broker: BrokerProcess) -> None:
+    result = sql(broker, "shop-ro", "--csv", stdin=b"select 41 + 1 as answer\n")
+    assert (result.returncode, result.stdout) == (0, b"answer\n42\n")
+
+
+def test_unmasked_role_sees_values(broker: BrokerProcess, postgres_server: PostgresServer) -> None:
+    result = sql(
+        broker, "shop-ro", "--csv", "--", "select email from customers where id = 1", user="dora"
+    )
+    assert result.stdout == f"email\n{postgres_server.customers[0].email}\n".encode()
+
+
+def test_drop_refused_by_rule(broker: BrokerProcess, postgres_server: PostgresServer) -> None:
+    result = sql(broker, "shop", "--", "drop table orders")
+    assert result.returncode == 1
+    assert b"rule 'no-drop'" in result.stderr
+    assert postgres_server.app_psql("select count(*) from orders").strip() == str(
+        len(postgres_server.orders)
+    )
+    record = audit(broker)[-1]
+    assert record["details"]["decision"] == "deny"
+    assert record["details"]["rule"] == "no-drop"
+    assert record["details"]["classification"] == "drop:ddl"
+
+
+def test_approval_rule_refuses_for_now(broker: BrokerProcess) -> None:
+    result = sql(broker, "shop", "--", "truncate orders")
+    assert result.returncode == 1
+    assert b"needs an approval (rule 'ddl-needs-approval')" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "lift",
+    [
+        "set default_transaction_read_only = off",
+        "begin read write",
+        "select set_config('default_transaction_read_only', 'off', false)",
+    ],
+)
+def test_read_only_cannot_be_lifted(
+    broker: BrokerProcess, postgres_server: PostgresServer, lift: str
+) -> None:
+    statement = f"{lift}; delete from orders where id = 1"
+    result = sql(broker, "shop-ro", "--", statement)
+    assert result.returncode == 1
+    assert b"read-only connection" in result.stderr
+    assert postgres_server.app_psql("select count(*) from orders where id = 1").strip() == "1"
+
+
+def test_bad_statement_gives_the_parser_error(broker: BrokerProcess) -> None:
+    result = sql(broker, "shop-ro", "--", "selec * from orders")
+    assert result.returncode == 1
+    assert b'syntax error at or near "selec"' in result.stderr
+
+
+def test_database_error_exits_non_zero(broker: BrokerProcess) -> None:
+    result = sql(broker, "shop-ro", "--", "select nosuch from orders")
+    assert result.returncode == 1
+    assert b'ERROR:  column "nosuch" does not exist (at character 8)' in result.stderr
+
+
+def test_each_statement_is_audited_with_masked_text_and_counts(
+    broker: BrokerProcess, postgres_server: PostgresServer
+) -> None:
+    email = postgres_server.customers[2].email
+    result = sql(
+        broker,
+        "shop-ro",
+        "--csv",
+        "--",
+        f"select email, ssn from customers where email = '{email}'",
+    )
+    assert result.returncode == 0, result.stderr
+    record = audit(broker)[-1]
+    details = record["details"]
+    assert record["actor"] == "alice"
+    assert record["target"] == "shop-ro"
+    assert email not in details["statement"]
+    assert (details["classification"], details["decision"], details["rows"]) == (
+        "select:read",
+        "allow",
+        1,
+    )
+    assert details["masked"] == 2
+    assert details["masked_by"]["column"] == 1
+    assert details["duration_ms"] > 0
+
+
+def test_writes_on_a_writable_connection(broker: BrokerProcess) -> None:
+    result = sql(broker, "shop", "--", "update orders set note = note where id = 1")
+    assert (result.returncode, result.stdout) == (0, b"UPDATE 1\n")
