@@ -103,14 +103,19 @@ async def run_sql(
             await _audit(request, events, engine, classification, statement, decision)
         _refuse(request.conn.name, decision)
     session = await PgSession.open(request.conn, secret, read_only=request.conn.read_only)
+    masked: Counter[str] = Counter()
     try:
         for statement in classification.statements:
-            if not await _one(
-                request, session, statement, classification, decision, engine, events, out
-            ):
+            ok = await _one(
+                request, session, statement, classification, decision, engine, events, out, masked
+            )
+            if not ok:
                 return 1
         return 0
     finally:
+        if masked:  # as after `run`: counts by detector on stderr, never a value
+            by = ", ".join(f"{name} {n}" for name, n in sorted(masked.items()))
+            out.write_stderr(f"gatehouse: {masked.total()} values masked ({by})\n".encode())
         await asyncio.shield(session.close())
 
 
@@ -123,6 +128,7 @@ async def _one(
     engine: MaskingEngine | None,
     events: EventSink,
     out: SqlOutput,
+    total: Counter[str],
 ) -> bool:
     writer = ResultWriter(request.fmt)
     masker = _Masker(engine)
@@ -155,6 +161,7 @@ async def _one(
         error = _masked(engine, str(exc))
         raise
     finally:
+        total.update(masker.counts)
         await _audit(
             request,
             events,

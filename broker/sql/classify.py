@@ -286,7 +286,8 @@ def _copy(node: Any) -> tuple[Kind, str, str]:
         return "utility", "copy", "COPY … PROGRAM runs a program on the database server"
     if node.filename:
         return "utility", "copy", "COPY to or from a server file reaches outside the database"
-    return ("write" if node.is_from else "read"), "copy", ""
+    refusal = "COPY … FROM STDIN/TO STDOUT is not supported by sql; use SELECT with --csv"
+    return ("write" if node.is_from else "read"), "copy", refusal
 
 
 def _transaction_verb(node: Any) -> str:

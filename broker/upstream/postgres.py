@@ -155,6 +155,7 @@ class PgSession:
             async with self.db.transaction():
                 count = await self._pages(stmt, as_text, on_rows, page_rows)
         verb = text.split(None, 1)[0].upper() if text.split() else "SELECT"
+        verb = "SELECT" if verb in ("VALUES", "TABLE", "WITH") or wrapped else verb
         return Outcome(status=f"{verb} {count}", rows=count, columns=names)
 
     async def _pages(

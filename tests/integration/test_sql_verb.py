@@ -110,6 +110,8 @@ def test_rows_come_back_masked(broker: BrokerProcess, postgres_server: PostgresS
     assert rows[0]["ssn"] == "[MASKED:column]"
     assert rows[0]["email"].startswith("[MASKED:")
     assert rows[0]["id"] == "1"
+    assert b"values masked (" in result.stderr
+    assert b"column 25" in result.stderr
 
 
 def test_arrays_and_json_are_scanned_as_text(
@@ -133,6 +135,13 @@ def test_aligned_table_is_psql_like(broker: BrokerProcess) -> None:
     assert set(lines[1]) == {"-", "+"}
     assert lines[2].startswith("  1 | ")
     assert lines[-2:] == ["(2 rows)", ""]
+
+
+def test_copy_to_stdout_is_refused_with_a_hint(broker: BrokerProcess) -> None:
+    result = sql(broker, "shop-ro", "--", "copy customers to stdout")
+    assert result.returncode == 1
+    assert b"use SELECT with --csv" in result.stderr
+    assert result.stdout == b""
 
 
 def test_statement_from_stdin(broker: BrokerProcess) -> None:
