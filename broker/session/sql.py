@@ -30,8 +30,16 @@ NUMERIC_TYPES = frozenset({"int2", "int4", "int8", "float4", "float8", "numeric"
 MAX_TEXT = 1024 * 1024
 
 
+class ClientGone(Exception):
+    """The client closed its channel while a result was streaming."""
+
+
 class SqlOutput(Protocol):
     """Where results go: the `sql` verb's stdout and stderr."""
+
+    @property
+    def closed(self) -> bool:
+        """Whether the client has gone (the rest of a result is not fetched)."""
 
     def write(self, data: bytes) -> None: ...
 
@@ -138,11 +146,15 @@ async def _one(
         out.write(writer.begin(names, [t in NUMERIC_TYPES for t in types]))
 
     async def on_rows(rows: Sequence[Row]) -> None:
+        if out.closed:
+            raise ClientGone("the client went away")
+        sent[0] += len(rows)
         data = writer.page(await asyncio.to_thread(masker.rows, rows))
         if data:
             out.write(data)
             await out.drain()
 
+    sent = [0]
     started = time.monotonic()
     outcome: Outcome | None = None
     error = ""
@@ -157,6 +169,8 @@ async def _one(
         where = f" (at character {exc.position})" if exc.position else ""
         error = _masked(engine, f"{exc}{where}")
         out.write_stderr(f"ERROR:  {error}\n".encode())
+    except ClientGone as exc:
+        error = str(exc)
     except UpstreamError as exc:
         error = _masked(engine, str(exc))
         raise
@@ -173,6 +187,7 @@ async def _one(
             outcome=outcome,
             masked=masker.counts,
             error=error,
+            rows_sent=sent[0],
         )
     if outcome is None:
         return False
@@ -212,6 +227,7 @@ async def _audit(
     outcome: Outcome | None = None,
     masked: Counter[str] | None = None,
     error: str = "",
+    rows_sent: int = 0,
 ) -> None:
     text = statement.text if statement is not None else request.text[:MAX_TEXT]
     details: dict[str, object] = {
@@ -230,7 +246,7 @@ async def _audit(
         details["error"] = _masked(engine, classification.error)
     if decision.allowed:
         details["duration_ms"] = round(duration * 1000, 3)
-        details["rows"] = outcome.rows if outcome else 0
+        details["rows"] = outcome.rows if outcome else rows_sent
         details["status"] = outcome.status if outcome else ""
         details["masked"] = sum((masked or Counter()).values())
         details["masked_by"] = dict(sorted((masked or Counter()).items()))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -235,3 +236,25 @@ def test_each_statement_is_audited_with_masked_text_and_counts(
 def test_writes_on_a_writable_connection(broker: BrokerProcess) -> None:
     result = sql(broker, "shop", "--", "update orders set note = note where id = 1")
     assert (result.returncode, result.stdout) == (0, b"UPDATE 1\n")
+
+
+def test_client_gone_stops_the_result_and_is_audited(broker: BrokerProcess) -> None:
+    statement = "select g, repeat('x', 200) from generate_series(1, 5000000) g"
+    before = len(audit(broker))
+    proc = subprocess.Popen(
+        broker.ssh("alice", "sql", "shop-ro", "--csv", "--", statement), stdout=subprocess.PIPE
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.read(64 * 1024)  # the result is streaming
+    proc.kill()
+    proc.wait(timeout=10)
+    proc.stdout.close()
+    deadline = time.monotonic() + 60
+    records = audit(broker)[before:]
+    while not records and time.monotonic() < deadline:
+        time.sleep(0.1)  # polling the audit file for the record, bounded by the deadline
+        records = audit(broker)[before:]
+    assert records, "no sql.statement record"
+    details = records[-1]["details"]
+    assert details["error"] == "the client went away"
+    assert 0 < details["rows"] < 5_000_000
