@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pglast import ast, parse_sql
-from pglast.parser import ParseError
+from pglast.parser import ParseError, scan
 from pglast.visitors import Visitor
 
 Kind = Literal["read", "write", "ddl", "dcl", "utility", "transaction"]
@@ -160,9 +160,49 @@ class Classification:
         return "; ".join(f"{s.verb}:{s.kind}" for s in self.statements)
 
 
+MAX_STRUCTURE = 5000
+"""Operators and keywords one statement may have. pglast turns a parse tree into Python objects
+by recursion without a depth check: a chain of 20,000 UNIONs or 50,000 `+` overflows the C stack
+and kills the process. Each chain step costs at least one such token, and chains of 5,000 of
+every kind tried parse safely; the scanner that counts them does not recurse."""
+_PLAIN_TOKENS = frozenset(
+    {
+        "IDENT",
+        "UIDENT",
+        "ICONST",
+        "FCONST",
+        "SCONST",
+        "USCONST",
+        "BCONST",
+        "XCONST",
+        "PARAM",
+        "ASCII_40",  # (
+        "ASCII_41",  # )
+        "ASCII_44",  # ,
+        "ASCII_46",  # .
+    }
+)
+
+
+def _too_complex(sql: str) -> str:
+    """Why ``sql`` is too deep to hand to the parser safely, or empty."""
+    count = 0
+    for token in scan(sql):
+        if token.name == "ASCII_59":  # ;
+            count = 0
+        elif token.name not in _PLAIN_TOKENS:
+            count += 1
+            if count > MAX_STRUCTURE:
+                return f"a statement has more than {MAX_STRUCTURE} operators and keywords"
+    return ""
+
+
 def classify(sql: str) -> Classification:
     """Classify every statement in ``sql``; never raises."""
     try:
+        deep = _too_complex(sql)
+        if deep:
+            return Classification(error=deep)
         raws = parse_sql(sql)
     except ParseError as exc:
         message, position = (*exc.args, "", 0)[:2]
@@ -172,11 +212,14 @@ def classify(sql: str) -> Classification:
         return Classification(error=str(exc) or type(exc).__name__)
     data = sql.encode()
     statements = []
-    for raw in raws:
-        start = raw.stmt_location or 0
-        end = start + raw.stmt_len if raw.stmt_len else len(data)
-        text = data[start:end].decode(errors="replace").strip()
-        statements.append(_statement(raw.stmt, text))
+    try:
+        for raw in raws:
+            start = raw.stmt_location or 0
+            end = start + raw.stmt_len if raw.stmt_len else len(data)
+            text = data[start:end].decode(errors="replace").strip()
+            statements.append(_statement(raw.stmt, text))
+    except RecursionError:
+        return Classification(error="a statement is nested too deeply")
     return Classification(statements=tuple(statements), kinds=frozenset(s.kind for s in statements))
 
 

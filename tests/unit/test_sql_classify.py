@@ -104,6 +104,25 @@ def test_unparseable_statement_carries_pglasts_message() -> None:
     assert c.refusal.startswith("the statement does not parse: syntax error")
 
 
+@pytest.mark.parametrize(
+    "sql",
+    [
+        " union ".join(["select 1"] * 20000),  # crashed the process inside pglast before the cap
+        "select " + " + ".join(["1"] * 50000),
+        "select 1" + "::int" * 50000,
+    ],
+)
+def test_chains_deep_enough_to_overflow_the_parser_are_refused(sql: str) -> None:
+    assert classify(sql).error == "a statement has more than 5000 operators and keywords"
+
+
+def test_the_cap_counts_per_statement() -> None:
+    sql = "; ".join(["select 1 + 1 + 1"] * 3000)
+    c = classify(sql)
+    assert c.error == ""
+    assert len(c.statements) == 3000
+
+
 def test_empty_string_is_refused() -> None:
     assert classify("  -- nothing\n").refusal == "no statement given"
 
