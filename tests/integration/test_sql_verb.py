@@ -233,6 +233,21 @@ def test_each_statement_is_audited_with_masked_text_and_counts(
     assert details["duration_ms"] > 0
 
 
+def test_a_transaction_in_one_string_behaves_as_in_psql(
+    broker: BrokerProcess, postgres_server: PostgresServer
+) -> None:
+    statement = "begin; update orders set item = 'gone' where id = 2; rollback"
+    result = sql(broker, "shop", "--", statement)
+    assert (result.returncode, result.stdout) == (0, b"BEGIN\nUPDATE 1\nROLLBACK\n")
+    assert postgres_server.app_psql("select item from orders where id = 2").strip() != "gone"
+
+
+def test_sql_on_an_unknown_connection_is_refused(broker: BrokerProcess) -> None:
+    result = sql(broker, "nosuch", "--", "select 1")
+    assert result.returncode == 1
+    assert b"unknown connection" in result.stderr
+
+
 def test_writes_on_a_writable_connection(broker: BrokerProcess) -> None:
     result = sql(broker, "shop", "--", "update orders set note = note where id = 1")
     assert (result.returncode, result.stdout) == (0, b"UPDATE 1\n")
