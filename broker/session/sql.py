@@ -21,6 +21,7 @@ from broker.masking.engine import MaskingEngine
 from broker.policy.sql import SqlDecision, SqlRule, decide_sql
 from broker.session.ports import EventSink
 from broker.session.terminal import Principal
+from broker.sql.cells import mask_page
 from broker.sql.classify import Classification, Statement, classify
 from broker.sql.output import ResultWriter
 from broker.upstream.postgres import Outcome, PgSession, Row, SqlError
@@ -68,19 +69,11 @@ class _Masker:
         self.columns: tuple[str, ...] = ()
 
     def rows(self, rows: Sequence[Row]) -> list[Row]:
-        engine = self.engine
-        if engine is None:
+        if self.engine is None:
             return list(rows)
-        out = []
-        for row in rows:
-            cells = []
-            for column, cell in zip(self.columns, row, strict=True):
-                value, events = engine.mask_value(column, cell)
-                for event in events:
-                    self.counts[event.detector] += 1
-                cells.append(None if value is None else str(value))
-            out.append(tuple(cells))
-        return out
+        masked, counts = mask_page(self.engine, self.columns, rows)
+        self.counts.update(counts)
+        return masked
 
 
 async def run_sql(
