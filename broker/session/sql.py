@@ -8,9 +8,10 @@ classification, decision, duration, rows, masking counts), refused ones included
 from __future__ import annotations
 
 import asyncio
+import secrets
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -99,17 +100,17 @@ async def run_sql(
         connection=request.conn.name,
         read_only=request.conn.read_only,
     )
+    audit = _Audit(request, events, engine, classification, decision)
     if not decision.allowed:
-        for statement in classification.statements or (None,):
-            await _audit(request, events, engine, classification, statement, decision)
+        for index, statement in enumerate(classification.statements or (None,)):
+            await audit.statement(index, statement)
         _refuse(request.conn.name, decision)
     session = await PgSession.open(request.conn, secret, read_only=request.conn.read_only)
     masked: Counter[str] = Counter()
     try:
-        for statement in classification.statements:
-            ok = await _one(
-                request, session, statement, classification, decision, engine, events, out, masked
-            )
+        for index, statement in enumerate(classification.statements):
+            await audit.statement(index, statement)  # before it runs, as `run` does
+            ok = await _one(request, session, statement, audit.result(index), engine, out, masked)
             if not ok:
                 return 1
         return 0
@@ -124,10 +125,8 @@ async def _one(
     request: SqlRequest,
     session: PgSession,
     statement: Statement,
-    classification: Classification,
-    decision: SqlDecision,
+    report: _Report,
     engine: MaskingEngine | None,
-    events: EventSink,
     out: SqlOutput,
     total: Counter[str],
 ) -> bool:
@@ -169,19 +168,7 @@ async def _one(
         raise
     finally:
         total.update(masker.counts)
-        await _audit(
-            request,
-            events,
-            engine,
-            classification,
-            statement,
-            decision,
-            duration=time.monotonic() - started,
-            outcome=outcome,
-            masked=masker.counts,
-            error=error,
-            rows_sent=sent[0],
-        )
+        await report(time.monotonic() - started, outcome, masker.counts, error, sent[0])
     if outcome is None:
         return False
     out.write(writer.end())
@@ -208,41 +195,68 @@ def _masked(engine: MaskingEngine | None, text: str) -> str:
     return text if engine is None else engine.mask_text(text, stream="message")[0]
 
 
-async def _audit(
-    request: SqlRequest,
-    events: EventSink,
-    engine: MaskingEngine | None,
-    classification: Classification,
-    statement: Statement | None,
-    decision: SqlDecision,
-    *,
-    duration: float = 0.0,
-    outcome: Outcome | None = None,
-    masked: Counter[str] | None = None,
-    error: str = "",
-    rows_sent: int = 0,
-) -> None:
-    text = statement.text if statement is not None else request.text[:MAX_TEXT]
-    details: dict[str, object] = {
-        "statement": _masked(engine, text),
-        "classification": f"{statement.verb}:{statement.kind}" if statement else "unparsed",
-        "decision": decision.action,
-        "rule": decision.rule,
-        "client": request.principal.client_addr,
-        "read_only": request.conn.read_only,
-    }
-    if decision.reason:
-        details["reason"] = _masked(engine, decision.reason)
-    if statement is not None and statement.without_where:
-        details["without_where"] = True
-    if classification.error:
-        details["error"] = _masked(engine, classification.error)
-    if decision.allowed:
-        details["duration_ms"] = round(duration * 1000, 3)
-        details["rows"] = outcome.rows if outcome else rows_sent
-        details["status"] = outcome.status if outcome else ""
-        details["masked"] = sum((masked or Counter()).values())
-        details["masked_by"] = dict(sorted((masked or Counter()).items()))
-        if error:
-            details["error"] = error
-    await events.emit(request.principal.name, Action.SQL_STATEMENT, request.conn.name, details)
+_Report = Callable[[float, "Outcome | None", Counter[str], str, int], Awaitable[None]]
+
+
+class _Audit:
+    """The audit records of one request: `sql.statement` before each statement runs (or is
+    refused), `sql.result` after it, both naming the request and the statement's index."""
+
+    def __init__(
+        self,
+        request: SqlRequest,
+        events: EventSink,
+        engine: MaskingEngine | None,
+        classification: Classification,
+        decision: SqlDecision,
+    ) -> None:
+        self.request = request
+        self.events = events
+        self.engine = engine
+        self.classification = classification
+        self.decision = decision
+        self.id = secrets.token_hex(8)
+
+    async def _emit(self, action: Action, details: dict[str, object]) -> None:
+        who = self.request.principal
+        await self.events.emit(who.name, action, self.request.conn.name, details)
+
+    async def statement(self, index: int, statement: Statement | None) -> None:
+        text = statement.text if statement is not None else self.request.text[:MAX_TEXT]
+        decision = self.decision
+        details: dict[str, object] = {
+            "request": self.id,
+            "index": index,
+            "statement": _masked(self.engine, text),
+            "classification": f"{statement.verb}:{statement.kind}" if statement else "unparsed",
+            "decision": decision.action,
+            "rule": decision.rule,
+            "client": self.request.principal.client_addr,
+            "read_only": self.request.conn.read_only,
+        }
+        if decision.reason:
+            details["reason"] = _masked(self.engine, decision.reason)
+        if statement is not None and statement.without_where:
+            details["without_where"] = True
+        if self.classification.error:
+            details["error"] = _masked(self.engine, self.classification.error)
+        await self._emit(Action.SQL_STATEMENT, details)
+
+    def result(self, index: int) -> _Report:
+        async def report(
+            duration: float, outcome: Outcome | None, masked: Counter[str], error: str, sent: int
+        ) -> None:
+            details: dict[str, object] = {
+                "request": self.id,
+                "index": index,
+                "duration_ms": round(duration * 1000, 3),
+                "rows": outcome.rows if outcome else sent,
+                "status": outcome.status if outcome else "",
+                "masked": masked.total(),
+                "masked_by": dict(sorted(masked.items())),
+            }
+            if error:
+                details["error"] = error
+            await self._emit(Action.SQL_RESULT, details)
+
+        return report

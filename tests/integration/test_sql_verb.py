@@ -63,11 +63,11 @@ def psql_csv(server: PostgresServer, statement: str) -> bytes:
     return subprocess.run(argv, capture_output=True, timeout=30, env=env, check=True).stdout
 
 
-def audit(broker: BrokerProcess) -> list[dict[str, Any]]:
+def audit(broker: BrokerProcess, action: str = "sql.statement") -> list[dict[str, Any]]:
     out = []
     for seg in sorted((broker.dir / "state" / "audit").glob("audit-*.jsonl")):
         out += [json.loads(line) for line in seg.read_text().splitlines() if line.strip()]
-    return [r for r in out if r.get("action") == "sql.statement"]
+    return [r for r in out if r.get("action") == action]
 
 
 def test_csv_equals_psql_for_a_plain_table(
@@ -206,31 +206,26 @@ def test_database_error_exits_non_zero(broker: BrokerProcess) -> None:
     assert b'ERROR:  column "nosuch" does not exist (at character 8)' in result.stderr
 
 
-def test_each_statement_is_audited_with_masked_text_and_counts(
+def test_each_statement_is_audited_before_and_after(
     broker: BrokerProcess, postgres_server: PostgresServer
 ) -> None:
     email = postgres_server.customers[2].email
-    result = sql(
-        broker,
-        "shop-ro",
-        "--csv",
-        "--",
-        f"select email, ssn from customers where email = '{email}'",
-    )
+    statement = f"select email, ssn from customers where email = '{email}'"
+    result = sql(broker, "shop-ro", "--csv", "--", statement)
     assert result.returncode == 0, result.stderr
-    record = audit(broker)[-1]
-    details = record["details"]
-    assert record["actor"] == "alice"
-    assert record["target"] == "shop-ro"
+    before, after = audit(broker)[-1], audit(broker, "sql.result")[-1]
+    assert before["seq"] < after["seq"]
+    assert (before["actor"], before["target"]) == ("alice", "shop-ro")
+    details = before["details"]
     assert email not in details["statement"]
-    assert (details["classification"], details["decision"], details["rows"]) == (
-        "select:read",
-        "allow",
-        1,
-    )
-    assert details["masked"] == 2
-    assert details["masked_by"]["column"] == 1
-    assert details["duration_ms"] > 0
+    assert "[MASKED:email]" in details["statement"]
+    assert (details["classification"], details["decision"]) == ("select:read", "allow")
+    result_details = after["details"]
+    assert (result_details["request"], result_details["index"]) == (details["request"], 0)
+    assert (result_details["rows"], result_details["status"]) == (1, "SELECT 1")
+    assert result_details["masked"] == 2
+    assert result_details["masked_by"] == {"column": 1, "email": 1}
+    assert result_details["duration_ms"] > 0
 
 
 def test_a_transaction_in_one_string_behaves_as_in_psql(
@@ -255,7 +250,7 @@ def test_writes_on_a_writable_connection(broker: BrokerProcess) -> None:
 
 def test_client_gone_stops_the_result_and_is_audited(broker: BrokerProcess) -> None:
     statement = "select g, repeat('x', 200) from generate_series(1, 5000000) g"
-    before = len(audit(broker))
+    before = len(audit(broker, "sql.result"))
     proc = subprocess.Popen(
         broker.ssh("alice", "sql", "shop-ro", "--csv", "--", statement), stdout=subprocess.PIPE
     )
@@ -265,11 +260,11 @@ def test_client_gone_stops_the_result_and_is_audited(broker: BrokerProcess) -> N
     proc.wait(timeout=10)
     proc.stdout.close()
     deadline = time.monotonic() + 60
-    records = audit(broker)[before:]
+    records = audit(broker, "sql.result")[before:]
     while not records and time.monotonic() < deadline:
         time.sleep(0.1)  # polling the audit file for the record, bounded by the deadline
-        records = audit(broker)[before:]
-    assert records, "no sql.statement record"
+        records = audit(broker, "sql.result")[before:]
+    assert records, "no sql.result record"
     details = records[-1]["details"]
     assert details["error"] == "the client went away"
     assert 0 < details["rows"] < 5_000_000
