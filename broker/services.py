@@ -417,6 +417,7 @@ class Services:
             rules=self.policies.sql,
             secret=self.vault.get(conn.credential),
             engine=self.sql_engine(principal, conn),
+            audit_mask=self.line_mask_for(principal, conn.name),
             events=self.events,
             out=out,
         )

@@ -19,10 +19,11 @@ from broker.auditchain.events import Action
 from broker.common.errors import ApprovalRequired, PolicyDenied, UpstreamError
 from broker.config.model import Connection
 from broker.masking.engine import MaskingEngine
+from broker.masking.lines import LineMask, mask_details
+from broker.masking.sqlcells import mask_page
 from broker.policy.sql import SqlDecision, SqlRule, decide_sql
 from broker.session.ports import EventSink
 from broker.session.terminal import Principal
-from broker.sql.cells import mask_page
 from broker.sql.classify import Classification, Statement, classify
 from broker.sql.output import ResultWriter
 from broker.upstream.postgres import Outcome, PgSession, Row, SqlError
@@ -83,6 +84,7 @@ async def run_sql(
     rules: Sequence[SqlRule],
     secret: Secret,
     engine: MaskingEngine | None,
+    audit_mask: LineMask,
     events: EventSink,
     out: SqlOutput,
 ) -> int:
@@ -100,7 +102,7 @@ async def run_sql(
         connection=request.conn.name,
         read_only=request.conn.read_only,
     )
-    audit = _Audit(request, events, engine, classification, decision)
+    audit = _Audit(request, events, audit_mask, classification, decision)
     if not decision.allowed:
         for index, statement in enumerate(classification.statements or (None,)):
             await audit.statement(index, statement)
@@ -206,20 +208,21 @@ class _Audit:
         self,
         request: SqlRequest,
         events: EventSink,
-        engine: MaskingEngine | None,
+        mask: LineMask,
         classification: Classification,
         decision: SqlDecision,
     ) -> None:
         self.request = request
         self.events = events
-        self.engine = engine
+        self.mask = mask
         self.classification = classification
         self.decision = decision
         self.id = secrets.token_hex(8)
 
     async def _emit(self, action: Action, details: dict[str, object]) -> None:
         who = self.request.principal
-        await self.events.emit(who.name, action, self.request.conn.name, details)
+        masked = mask_details(details, self.mask)  # the session's policy, unmasked role or not
+        await self.events.emit(who.name, action, self.request.conn.name, masked)
 
     async def statement(self, index: int, statement: Statement | None) -> None:
         text = statement.text if statement is not None else self.request.text[:MAX_TEXT]
@@ -227,7 +230,7 @@ class _Audit:
         details: dict[str, object] = {
             "request": self.id,
             "index": index,
-            "statement": _masked(self.engine, text),
+            "statement": text,
             "classification": f"{statement.verb}:{statement.kind}" if statement else "unparsed",
             "decision": decision.action,
             "rule": decision.rule,
@@ -235,11 +238,11 @@ class _Audit:
             "read_only": self.request.conn.read_only,
         }
         if decision.reason:
-            details["reason"] = _masked(self.engine, decision.reason)
+            details["reason"] = decision.reason
         if statement is not None and statement.without_where:
             details["without_where"] = True
         if self.classification.error:
-            details["error"] = _masked(self.engine, self.classification.error)
+            details["error"] = self.classification.error
         await self._emit(Action.SQL_STATEMENT, details)
 
     def result(self, index: int) -> _Report:

@@ -150,11 +150,16 @@ def test_statement_from_stdin(broker: BrokerProcess) -> None:
     assert (result.returncode, result.stdout) == (0, b"answer\n42\n")
 
 
-def test_unmasked_role_sees_values(broker: BrokerProcess, postgres_server: PostgresServer) -> None:
-    result = sql(
-        broker, "shop-ro", "--csv", "--", "select email from customers where id = 1", user="dora"
-    )
-    assert result.stdout == f"email\n{postgres_server.customers[0].email}\n".encode()
+def test_unmasked_role_sees_values_but_the_audit_log_does_not(
+    broker: BrokerProcess, postgres_server: PostgresServer
+) -> None:
+    email = postgres_server.customers[0].email
+    statement = f"select email from customers where email = '{email}'"
+    result = sql(broker, "shop-ro", "--csv", "--", statement, user="dora")
+    assert result.stdout == f"email\n{email}\n".encode()
+    record = audit(broker)[-1]
+    assert record["actor"] == "dora"
+    assert email not in json.dumps(record)
 
 
 def test_drop_refused_by_rule(broker: BrokerProcess, postgres_server: PostgresServer) -> None:
@@ -219,6 +224,7 @@ def test_each_statement_is_audited_before_and_after(
     details = before["details"]
     assert email not in details["statement"]
     assert "[MASKED:email]" in details["statement"]
+    assert list(details["masked"]) == ["email"]  # the proof an auditor can check a value against
     assert (details["classification"], details["decision"]) == ("select:read", "allow")
     result_details = after["details"]
     assert (result_details["request"], result_details["index"]) == (details["request"], 0)

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from broker.masking.engine import MaskingEngine
 from broker.masking.policy import ColumnRule, MaskingPolicy
-from broker.sql.cells import mask_page
+from broker.masking.sqlcells import mask_page
 from tests.harness.pii import fake_customers
 
 ENGINE = MaskingEngine(
