@@ -19,7 +19,6 @@ from broker.common.errors import (
 )
 from broker.config.model import Config, Connection
 from broker.masking import StreamMasker
-from broker.masking.engine import MaskingEngine
 from broker.masking.filter import MaskingEngines, MaskingFilter
 from broker.masking.lines import LineMask, line_masker, mask_details, unmasked
 from broker.policy.access import Decision, decide_access
@@ -391,16 +390,6 @@ class Services:
 
     # -- SQL ------------------------------------------------------------------
 
-    def sql_engine(self, principal: Principal, conn: Connection) -> MaskingEngine | None:
-        """The engine masking ``principal``'s SQL results on ``conn`` (none: unmasked role)."""
-        if self.masking is None:
-            return None
-        bypass = self.policies.roles.granting("unmasked", principal.groups)
-        if bypass is not None:
-            self.emit_soon(principal.name, Action.MASKING_BYPASSED, conn.name, {"group": bypass})
-            return None
-        return self.masking.for_session(conn.name, principal.groups)[1]
-
     async def sql(
         self, principal: Principal, name: str, text: str, fmt: str, out: SqlOutput
     ) -> int:
@@ -412,11 +401,12 @@ class Services:
         conn = await self.authorize(principal, name)
         if conn.type != "postgres":
             raise UpstreamError(f"{name}: a {conn.type} connection takes no SQL; use run")
+        maskers = self.maskers_for(principal, conn)  # none for the unmasked role (audited)
         return await run_sql(
             SqlRequest(principal, conn, text, fmt),
             rules=self.policies.sql,
             secret=self.vault.get(conn.credential),
-            engine=self.sql_engine(principal, conn),
+            engine=maskers[0].engine if maskers else None,
             audit_mask=self.line_mask_for(principal, conn.name),
             events=self.events,
             out=out,
