@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pglast import ast, parse_sql
+from pglast import parse_sql
 from pglast.parser import ParseError, scan
 from pglast.visitors import Visitor
 
@@ -250,10 +250,27 @@ class _Walk(Visitor):
             self.refusals.append(_UNDECIDABLE[name])
 
 
+class _Columns(Visitor):
+    """Finds whether an expression refers to any column."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.found = False
+
+    def visit_ColumnRef(self, ancestors: Any, node: Any) -> None:
+        self.found = True
+
+    def visit_CurrentOfExpr(self, ancestors: Any, node: Any) -> None:
+        self.found = True  # WHERE CURRENT OF: the cursor's one row
+
+
 def _unbounded(where: Any) -> bool:
+    """No WHERE, or one that names no column (`WHERE true`, `WHERE 1 = 1`): every row."""
     if where is None:
         return True
-    return isinstance(where, ast.A_Const) and getattr(where.val, "boolval", None) is True
+    columns = _Columns()
+    columns(where)
+    return not columns.found
 
 
 def _statement(node: Any, text: str) -> Statement:

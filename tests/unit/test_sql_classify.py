@@ -19,6 +19,11 @@ CASES = [
     ("delete from t", "delete:write", {"delete"}, True, False),
     ("delete from t where true", "delete:write", {"delete"}, True, False),
     ("delete from t where id = 1", "delete:write", {"delete"}, False, False),
+    ("delete from t where 1 = 1", "delete:write", {"delete"}, True, False),
+    ("update t set a = 1 where true or 2 > 1", "update:write", {"update"}, True, False),
+    ("delete from t where id in (select id from u)", "delete:write", {"delete"}, False, False),
+    ("delete from t where current of c", "delete:write", {"delete"}, False, False),
+    ("delete from t where flag", "delete:write", {"delete"}, False, False),
     (
         "with gone as (delete from t returning *) select * from gone",
         "select:write",
