@@ -107,7 +107,12 @@ async def run_sql(
         for index, statement in enumerate(classification.statements or (None,)):
             await audit.statement(index, statement)
         _refuse(request.conn.name, decision)
-    session = await PgSession.open(request.conn, secret, read_only=request.conn.read_only)
+    session = await PgSession.open(
+        request.conn,
+        secret,
+        read_only=request.conn.read_only,
+        statement_timeout=request.conn.statement_timeout,
+    )
     masked: Counter[str] = Counter()
     try:
         for index, statement in enumerate(classification.statements):

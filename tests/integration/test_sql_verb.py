@@ -41,7 +41,11 @@ def broker(postgres_server: PostgresServer) -> Iterator[BrokerProcess]:
     }
     proc = BrokerProcess(
         {"alice": ["engineers"], "dora": ["dba"]},
-        {"shop": conn, "shop-ro": {**conn, "read_only": True}},
+        {
+            "shop": conn,
+            "shop-ro": {**conn, "read_only": True},
+            "shop-quick": {**conn, "read_only": True, "statement_timeout": 1},
+        },
         POLICY,
     )
     proc.set_secret("shop", postgres_server.password.encode())
@@ -247,6 +251,12 @@ def test_sql_on_an_unknown_connection_is_refused(broker: BrokerProcess) -> None:
     result = sql(broker, "nosuch", "--", "select 1")
     assert result.returncode == 1
     assert b"unknown connection" in result.stderr
+
+
+def test_statement_timeout_of_the_connection(broker: BrokerProcess) -> None:
+    result = sql(broker, "shop-quick", "--", "select pg_sleep(30)")
+    assert result.returncode == 1
+    assert b"canceling statement due to statement timeout" in result.stderr
 
 
 def test_writes_on_a_writable_connection(broker: BrokerProcess) -> None:
