@@ -1,1 +1,1 @@
-"""SQL statements: classification on PostgreSQL's own parser, statement rules, result output."""
+"""SQL statements: classification on PostgreSQL's own parser (pglast), and result output."""

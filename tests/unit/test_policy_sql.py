@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from broker.common.errors import ConfigError
 from broker.common.yamlsrc import parse_yaml
@@ -127,3 +129,36 @@ def test_bad_rules_name_file_and_line(text: str, line: int, message: str) -> Non
         parse_policy(parse_yaml(text, "bad.yaml"))
     assert f"bad.yaml:{line}" in str(info.value)
     assert message in str(info.value)
+
+
+SNIPPETS = [
+    "select 1",
+    "select * from t for update",
+    "insert into t values (1)",
+    "delete from t where id = 1",
+    "set x = 1",
+    "begin read write",
+    "commit",
+    "select set_config('a.b', 'c', false)",
+    "show x",
+    "explain analyze delete from t",
+    "with d as (delete from t returning *) select * from d",
+    "create table x (a int)",
+    "grant select on t to u",
+    "select nextval('s')",
+    "vacuum t",
+    "select pg_read_file('x')",
+    "do $$ begin end $$",
+    "selec 1",
+]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(SNIPPETS), min_size=1, max_size=5))
+def test_read_only_allows_only_strings_of_reads(parts: list[str]) -> None:
+    c = classify("; ".join(parts))
+    d = decide_sql((), c, groups=("dev",), connection="shop", read_only=True)
+    if d.allowed:
+        assert c.error == ""
+        assert {s.kind for s in c.statements} == {"read"}
+        assert all(s.verbs <= {"select", "show", "explain"} for s in c.statements)
