@@ -35,6 +35,19 @@ class _Collect:
         self.done.set()
 
 
+class _Ignore:
+    """Takes and drops further input while the SQL runs."""
+
+    def data_received(self, data: bytes) -> None:
+        pass
+
+    def size_changed(self, cols: int, rows: int) -> None:
+        pass
+
+    def eof_received(self) -> None:
+        pass
+
+
 async def read_statement(channel: TerminalChannel) -> str:
     """The SQL text the client sends on stdin (until EOF).
 
@@ -61,4 +74,9 @@ async def sql_verb(services: Services, channel: TerminalChannel, request: ExecRe
     """Run the request's SQL and print its result; returns the exit status."""
     text = request.command or await read_statement(channel)
     fmt = "csv" if "--csv" in request.flags else "json" if "--json" in request.flags else "aligned"
-    return await services.sql(channel.principal, request.connection, text, fmt, channel)
+    # the channel's reader only runs with a consumer, and only it sees the client leave
+    channel.set_consumer(_Ignore())
+    try:
+        return await services.sql(channel.principal, request.connection, text, fmt, channel)
+    finally:
+        channel.set_consumer(None)

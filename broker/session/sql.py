@@ -8,6 +8,7 @@ classification, decision, duration, rows, masking counts), refused ones included
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 import time
 from collections import Counter
@@ -45,6 +46,8 @@ class SqlOutput(Protocol):
         """Whether the client has gone (the rest of a result is not fetched)."""
 
     def write(self, data: bytes) -> None: ...
+
+    async def wait_closed(self) -> None: ...
 
     def write_stderr(self, data: bytes) -> None: ...
 
@@ -158,11 +161,14 @@ async def _one(
     outcome: Outcome | None = None
     error = ""
     try:
-        outcome = await session.run(
-            statement.text,
-            wrappable=statement.verbs == {"select"} and statement.kind == "read",
-            on_columns=on_columns,
-            on_rows=on_rows,
+        outcome = await _unless_gone(
+            out,
+            session.run(
+                statement.text,
+                wrappable=statement.verbs == {"select"} and statement.kind == "read",
+                on_columns=on_columns,
+                on_rows=on_rows,
+            ),
         )
     except SqlError as exc:
         where = f" (at character {exc.position})" if exc.position else ""
@@ -184,6 +190,24 @@ async def _one(
         out.write_stderr(line) if request.fmt == "json" else out.write(line)
     await out.drain()
     return True
+
+
+async def _unless_gone(out: SqlOutput, work: Awaitable[Outcome]) -> Outcome:
+    """``work``'s outcome; if the client goes first, ``work`` is cancelled (asyncpg then sends
+    the server a cancel request, so a long statement stops too) and ClientGone raised."""
+    run = asyncio.ensure_future(work)
+    gone = asyncio.ensure_future(out.wait_closed())
+    try:
+        await asyncio.wait({run, gone}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        gone.cancel()
+        if not run.done():
+            run.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await run
+    if run.cancelled():
+        raise ClientGone("the client went away")
+    return run.result()
 
 
 def _refuse(name: str, decision: SqlDecision) -> None:

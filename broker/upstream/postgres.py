@@ -98,7 +98,11 @@ class PgSession:
         return cls(conn, db, read_only=read_only)
 
     async def close(self) -> None:
-        await self.db.close(timeout=5)
+        """Close the connection; one that does not close cleanly (a cancelled statement) is cut."""
+        try:
+            await self.db.close(timeout=5)
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            self.db.terminate()
 
     async def run(
         self,

@@ -284,3 +284,28 @@ def test_client_gone_stops_the_result_and_is_audited(broker: BrokerProcess) -> N
     details = records[-1]["details"]
     assert details["error"] == "the client went away"
     assert 0 < details["rows"] < 5_000_000
+
+
+def test_client_gone_cancels_a_running_statement(
+    broker: BrokerProcess, postgres_server: PostgresServer
+) -> None:
+    probe = "select count(*) from pg_stat_activity where query like '%pg_sleep(120)%' and pid <> pg_backend_pid()"
+    proc = subprocess.Popen(
+        broker.ssh("alice", "sql", "shop-ro", "--", "select pg_sleep(120)"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while postgres_server.superuser_psql(probe).strip() != "1":
+            assert time.monotonic() < deadline, "the statement never started"
+            time.sleep(0.1)  # polling the server's activity view, bounded by the deadline
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+    started = time.monotonic()
+    while postgres_server.superuser_psql(probe).strip() != "0":
+        assert time.monotonic() - started < 20, "the statement kept running after the client left"
+        time.sleep(0.1)  # polling, bounded as above
+    record = audit(broker, "sql.result")[-1]
+    assert record["details"]["error"] == "the client went away"
