@@ -165,7 +165,7 @@ async def _one(
             out,
             session.run(
                 statement.text,
-                wrappable=statement.verbs == {"select"} and statement.kind == "read",
+                wrappable=_wrappable(statement),
                 on_columns=on_columns,
                 on_rows=on_rows,
             ),
@@ -190,6 +190,13 @@ async def _one(
         out.write_stderr(line) if request.fmt == "json" else out.write(line)
     await out.drain()
     return True
+
+
+def _wrappable(statement: Statement) -> bool:
+    """A plain SELECT, or one INSERT/UPDATE/DELETE (its RETURNING rows) with nothing nested."""
+    if statement.verbs == {"select"}:
+        return statement.kind == "read"
+    return statement.verbs == {statement.verb} and statement.verb in ("insert", "update", "delete")
 
 
 async def _unless_gone(out: SqlOutput, work: Awaitable[Outcome]) -> Outcome:

@@ -115,8 +115,8 @@ class PgSession:
     ) -> Outcome:
         """Run one statement, handing its rows over page by page as text.
 
-        ``wrappable`` says the classifier found a plain SELECT (no data-modifying CTE), whose
-        columns may be cast to text on the server.
+        ``wrappable`` says the classifier found a SELECT, INSERT, UPDATE or DELETE with nothing
+        nested that writes, whose columns may be turned into text on the server.
 
         Raises:
             SqlError: the server refused or failed it (its message, with the position if any).
@@ -159,7 +159,7 @@ class PgSession:
             async with self.db.transaction():
                 count = await self._pages(stmt, as_text, on_rows, page_rows)
         verb = text.split(None, 1)[0].upper() if text.split() else "SELECT"
-        verb = "SELECT" if verb in ("VALUES", "TABLE", "WITH") or wrapped else verb
+        verb = "SELECT" if verb in ("VALUES", "TABLE", "WITH") else verb
         return Outcome(status=f"{verb} {count}", rows=count, columns=names)
 
     async def _pages(
@@ -185,7 +185,8 @@ class PgSession:
 
 def text_query(text: str, composite: Sequence[bool]) -> str:
     """``text`` with every column in its output function's text form (what psql prints), or
-    empty when the wrapped form is not exactly one plain SELECT (then rows are converted here).
+    empty when the wrapped form is not exactly the one statement, plain or with RETURNING (then
+    rows are converted here).
 
     ``format('%s', …)`` calls the output function (a cast to text does not for boolean, inet or
     char(n)); a row value is cast, as `IS NULL` on a row is true when its fields are all NULL.
@@ -197,9 +198,23 @@ def text_query(text: str, composite: Sequence[bool]) -> str:
         else f"CASE WHEN q.c{i} IS NULL THEN NULL ELSE format('%s', q.c{i}) END"
         for i, row in enumerate(composite)
     )
-    wrapped = f"SELECT {casts} FROM (\n{text}\n) AS q({aliases})"  # noqa: S608 - the user's own, classified statement
+    own = classify(text)
+    if own.refusal or len(own.statements) != 1:
+        return ""
+    verb = own.statements[0].verb
+    if verb == "select":  # the user's own, classified statement, below and in the CTE
+        wrapped = f"SELECT {casts} FROM (\n{text}\n) AS q({aliases})"  # noqa: S608
+    elif verb in ("insert", "update", "delete"):  # RETURNING: a top-level CTE runs it once, fully
+        wrapped = f"WITH q({aliases}) AS (\n{text}\n) SELECT {casts} FROM q"  # noqa: S608
+    else:
+        return ""
     check = classify(wrapped)
-    if check.refusal or check.summary != "select:read":
+    expected = "select:read" if verb == "select" else "select:write"
+    if (
+        check.refusal
+        or check.summary != expected
+        or check.statements[0].verbs != own.statements[0].verbs | {"select"}
+    ):
         return ""
     return wrapped
 

@@ -259,6 +259,22 @@ def test_statement_timeout_of_the_connection(broker: BrokerProcess) -> None:
     assert b"canceling statement due to statement timeout" in result.stderr
 
 
+def test_returning_rows_print_as_postgres_text(
+    broker: BrokerProcess, postgres_server: PostgresServer
+) -> None:
+    statement = (
+        "update orders set note = note where id <= 3 returning id, created_at, amount, id > 1"
+    )
+    result = sql(broker, "shop", "--csv", "--", statement)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.decode().splitlines()
+    assert lines[0] == "id,created_at,amount,?column?"
+    expected = postgres_server.app_psql(
+        "select id, created_at, amount, id > 1 from orders where id <= 3 order by id"
+    )
+    assert sorted(lines[1:]) == [line.replace("|", ",") for line in expected.splitlines()]
+
+
 def test_writes_on_a_writable_connection(broker: BrokerProcess) -> None:
     result = sql(broker, "shop", "--", "update orders set note = note where id = 1")
     assert (result.returncode, result.stdout) == (0, b"UPDATE 1\n")
