@@ -30,6 +30,7 @@ from broker.session.brokered import BrokeredSession, SessionResult
 from broker.session.factory import SessionFactory, recorder_starter
 from broker.session.ports import BackgroundEvents, CommandPolicy, EventSink
 from broker.session.recording import StreamMaskers
+from broker.session.sql import SqlOutput, SqlRequest, run_sql
 from broker.session.terminal import Principal, Terminal
 from broker.upstream import ssh as ssh_proxy
 from broker.upstream.base import OutputCallback, Upstream
@@ -386,3 +387,27 @@ class Services:
             raise PolicyDenied(describe(verdict), rule=verdict.rule)
         session = await self._open_session(principal, conn, channel, command)
         return await session.run()
+
+    # -- SQL ------------------------------------------------------------------
+
+    async def sql(
+        self, principal: Principal, name: str, text: str, fmt: str, out: SqlOutput
+    ) -> int:
+        """Run SQL on the postgres connection ``name``; masked results go to ``out``.
+
+        Raises:
+            PolicyDenied, ApprovalRequired, UpstreamError, VaultError, GatehouseError.
+        """
+        conn = await self.authorize(principal, name)
+        if conn.type != "postgres":
+            raise UpstreamError(f"{name}: a {conn.type} connection takes no SQL; use run")
+        maskers = self.maskers_for(principal, conn)  # none for the unmasked role (audited)
+        return await run_sql(
+            SqlRequest(principal, conn, text, fmt),
+            rules=self.policies.sql,
+            secret=self.vault.get(conn.credential),
+            engine=maskers[0].engine if maskers else None,
+            audit_mask=self.line_mask_for(principal, conn.name),
+            events=self.events,
+            out=out,
+        )

@@ -36,6 +36,7 @@ class Action(StrEnum):
     GRANT_EXPIRED = "grant.expired"
     GRANT_REVOKED = "grant.revoked"
     SQL_STATEMENT = "sql.statement"
+    SQL_RESULT = "sql.result"
     RECORDING_CLOSED = "recording.closed"
     RECORDING_VIEWED = "recording.viewed"
     RECORDING_EXPORTED = "recording.exported"

@@ -73,6 +73,8 @@ class Connection:
     """Free text shown in the picker."""
     read_only: bool = False
     """Postgres: only read statements are allowed."""
+    statement_timeout: int = 300
+    """Postgres: seconds a statement may run before the server cancels it."""
 
     @property
     def target(self) -> str:
@@ -187,6 +189,7 @@ _CONN_KEYS = {
         "database",
         "description",
         "read_only",
+        "statement_timeout",
     ),
     "local": LOCAL_KEYS,
 }
@@ -241,6 +244,7 @@ def _parse_connection(r: Reader, name: str) -> Connection:
         database=r.string((*path, "database"), required=True),
         description=description,
         read_only=r.boolean((*path, "read_only"), default=False),
+        statement_timeout=r.integer((*path, "statement_timeout"), default=300, lo=1, hi=86400),
     )
 
 

@@ -15,7 +15,7 @@ usage (over ssh):
   ssh -p PORT USER@HOST run CONN [--no-wait] -- COMMAND...
                                                  run one command on CONN
   ssh -p PORT USER@HOST sql CONN [--csv|--json] -- "SQL"
-                                                 run one SQL statement on CONN
+                                                 run SQL on CONN (stdin when none is given)
   ssh -p PORT USER@HOST list                     list the connections you may use
   ssh -p PORT USER@HOST help                     this text
 """
@@ -36,7 +36,7 @@ class ExecRequest:
     connection: str = ""
     """The connection name."""
     command: str = ""
-    """The remote command (run) or SQL text (sql), verbatim after `--`."""
+    """The remote command (run) or SQL text (sql), verbatim after `--`; empty for sql: stdin."""
     flags: frozenset[str] = frozenset()
     """Options such as --no-wait, --csv, --json."""
 
@@ -78,9 +78,8 @@ def parse_exec(line: str) -> ExecRequest:
         if sep:
             raise UsageError("connect takes no command; use run CONN -- COMMAND")
         return ExecRequest(verb=verb, connection=names[0], flags=flags)
-    if not sep or not tail:
-        what = "COMMAND" if verb == "run" else '"SQL"'
-        raise UsageError(f"{verb}: missing `-- {what}`")
     if verb == "sql" and {"--csv", "--json"} <= flags:
         raise UsageError("sql: choose one of --csv or --json")
+    if (not sep or not tail) and verb != "sql":  # sql without a statement reads stdin
+        raise UsageError(f"{verb}: missing `-- COMMAND`")
     return ExecRequest(verb=verb, connection=names[0], command=tail, flags=flags)

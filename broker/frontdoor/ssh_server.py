@@ -26,6 +26,7 @@ from broker.frontdoor.refusals import (
     subsystem_refusal,
 )
 from broker.frontdoor.runner import SessionRunner
+from broker.frontdoor.sqlverb import sql_verb
 from broker.frontdoor.startups import StartupGate
 from broker.patches import asyncssh_aead
 from broker.services import Services
@@ -427,8 +428,7 @@ class FrontDoor:
                     return 2
                 result = await self.services.terminal(principal, request.connection, channel)
                 return result.exit_status
-            out(b"gatehouse: sql is not available on this broker yet\n")
-            return 2
+            return await sql_verb(self.services, channel, request)
         except (ApprovalRequired, PolicyDenied) as exc:
             out(f"gatehouse: {self._mask(exc, request.connection, principal)}\n".encode())
             return 1

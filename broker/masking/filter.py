@@ -213,6 +213,8 @@ class MaskingFilter:
         scope: str = DEFAULT_SCOPE,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        self.engine = engine
+        """The engine of the session's policy (SQL results mask cells with it directly)."""
         self._streams = {
             False: StreamMasker(engine, stream="stdout"),
             True: StreamMasker(engine, stream="stderr"),

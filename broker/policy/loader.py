@@ -13,6 +13,7 @@ from broker.common.yamlsrc import KeyPath, Reader, Source, load_yaml
 from broker.policy.access import ACTIONS, AccessRule, Action
 from broker.policy.commands import CommandRule
 from broker.policy.roles import Roles, parse_roles
+from broker.policy.sql import SqlRule, parse_sql_rules
 
 _DURATION = re.compile(r"^(\d+)\s*([smhd])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -27,8 +28,8 @@ class PolicySet:
     commands: tuple[CommandRule, ...] = ()
     interpreters: tuple[str, ...] | None = None
     """Program globs that command rules refuse (bar shells given ``-c``); None: the built-in list."""
-    sql: tuple[Mapping[str, Any], ...] = ()
-    """SQL rules, kept raw until the SQL feature parses them."""
+    sql: tuple[SqlRule, ...] = ()
+    """SQL statement rules (broker/policy/sql.py)."""
     masking: tuple[Source, ...] = field(default=())
     """Masking sections with their sources, parsed by the masking engine."""
     roles: Roles = field(default_factory=Roles)
@@ -203,9 +204,9 @@ def parse_policy(src: Source, names: set[str] | None = None) -> PolicySet:
     if named:
         with r.collecting():
             roles = parse_roles(src)
-    sql: tuple[Mapping[str, Any], ...] = ()
+    sql: tuple[SqlRule, ...] = ()
     with r.collecting():
-        sql = tuple(item for _, item in _rules(r, "sql"))
+        sql = parse_sql_rules(r, names)
     masking = (src,) if r.get(("masking",)) is not None else ()
     if masking:
         with r.collecting():

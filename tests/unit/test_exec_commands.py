@@ -19,6 +19,8 @@ from broker.frontdoor.commands import UsageError, parse_exec
         ("run web-1 --no-wait -- ls -la", "run", "web-1", "ls -la", {"--no-wait"}),
         ("connect shell", "connect", "shell", "", set()),
         ("sql db --csv -- select 1", "sql", "db", "select 1", {"--csv"}),
+        ("sql db --json", "sql", "db", "", {"--json"}),
+        ("sql db --", "sql", "db", "", set()),
         ("list", "list", "", "", set()),
         ("help", "help", "", "", set()),
         ("  run   a   --   x  ", "run", "a", "x", set()),

@@ -1,0 +1,1 @@
+"""SQL statements: classification on PostgreSQL's own parser (pglast), and result output."""

@@ -1,0 +1,97 @@
+"""Masking a page of cells a column at a time gives what masking each cell alone gives."""
+
+from __future__ import annotations
+
+import os
+import re
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from broker.masking.engine import MaskingEngine
+from broker.masking.policy import ColumnRule, MaskingPolicy
+from broker.masking.sqlcells import mask_page
+from tests.harness.pii import fake_customers
+
+ENGINE = MaskingEngine(
+    MaskingPolicy(columns=(ColumnRule(re.compile("(?i)^ssn$"), "redact"),)), key=os.urandom(32)
+)
+COLUMNS = ("id", "name", "email", "ssn", "card_number", "iban", "phone", "note")
+CUSTOMERS = fake_customers(40)
+PIECES = [
+    *(c.email for c in CUSTOMERS[:5]),
+    *(c.card_number for c in CUSTOMERS[:5]),
+    *(c.iban for c in CUSTOMERS[:5]),
+    *(c.phone for c in CUSTOMERS[:5]),
+    "SSN:",
+    "123-45-6789",
+    "plain",
+    "4111",
+    "1111 1111 1111",
+    "",
+    " ",
+    "{",
+    '"',
+    ",",
+    "\n",
+    "AKIA",
+    "password=",
+]
+
+
+def one_by_one(
+    columns: tuple[str, ...], rows: list[tuple[str | None, ...]]
+) -> tuple[list[tuple[str | None, ...]], dict[str, int]]:
+    counts: dict[str, int] = {}
+    out = []
+    for row in rows:
+        cells = []
+        for name, cell in zip(columns, row, strict=True):
+            value, events = ENGINE.mask_value(name, cell)
+            for event in events:
+                counts[event.detector] = counts.get(event.detector, 0) + 1
+            cells.append(None if value is None else str(value))
+        out.append(tuple(cells))
+    return out, counts
+
+
+def test_fake_customers_mask_as_cell_by_cell() -> None:
+    rows = [
+        (
+            str(c.id),
+            c.name,
+            c.email,
+            c.ssn,
+            c.card_number,
+            c.iban,
+            c.phone,
+            f"mail {c.email}, card {c.card_number}",
+        )
+        for c in CUSTOMERS
+    ]
+    masked, counts = mask_page(ENGINE, COLUMNS, rows)
+    expected, expected_counts = one_by_one(COLUMNS, rows)
+    assert masked == expected
+    assert dict(counts) == expected_counts
+    assert counts["column"] == len(CUSTOMERS)
+    for c in CUSTOMERS:
+        assert c.email not in repr(masked)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.one_of(st.none(), st.lists(st.sampled_from(PIECES), max_size=4).map("".join)),
+            st.one_of(st.none(), st.lists(st.sampled_from(PIECES), max_size=4).map(" ".join)),
+        ),
+        min_size=1,
+        max_size=12,
+    )
+)
+def test_any_page_masks_as_cell_by_cell(rows: list[tuple[str | None, str | None]]) -> None:
+    columns = ("a", "b")
+    masked, counts = mask_page(ENGINE, columns, rows)
+    expected, expected_counts = one_by_one(columns, rows)
+    assert masked == expected
+    assert dict(counts) == expected_counts
