@@ -10,6 +10,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
+from textual.worker import Worker, WorkerState
 
 from broker.common.errors import GatehouseError, RecordingError
 from broker.common.text import escape_controls
@@ -23,9 +24,22 @@ if TYPE_CHECKING:
 
 
 class FilterInput(Input):
-    """The filter box; `q` and `?` act as commands while it is empty."""
+    """The filter box; `q` and `?` act as commands while it is empty, Enter connects.
+
+    Enter decides the connection and holds input at once, in this handler: keys typed
+    right after it may already wait in this widget's queue, and while input is held
+    they are given back to the channel for the session instead of being typed here.
+    """
 
     async def _on_key(self, event: events.Key) -> None:
+        screen = self.screen
+        if isinstance(screen, ConnectionsScreen) and screen.take_typed_ahead(event):
+            return
+        if event.key == "enter" and isinstance(screen, ConnectionsScreen):
+            event.stop()
+            event.prevent_default()
+            screen.action_connect()
+            return
         if not self.value and event.key in ("q", "question_mark"):
             event.stop()
             event.prevent_default()
@@ -36,6 +50,15 @@ class FilterInput(Input):
                 await app.run_action("help")
             return
         await super()._on_key(event)
+
+    def _on_paste(self, event: events.Paste) -> None:
+        screen = self.screen
+        if isinstance(screen, ConnectionsScreen) and screen.gh_app.input_held:
+            event.stop()
+            event.prevent_default()
+            screen.gh_app.give_back(event)
+            return
+        super()._on_paste(event)
 
 
 def _matches(view: ConnectionView, text: str) -> bool:
@@ -121,8 +144,24 @@ class ConnectionsScreen(Screen[None]):
         self._refill(event.value)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()  # Enter in the filter connects in FilterInput's key handler
+
+    def take_typed_ahead(self, event: events.Key) -> bool:
+        """While input is held for a session, give ``event`` back to the channel.
+
+        Returns:
+            True when the key was given back (and must not act here).
+        """
+        app = self.gh_app
+        if not app.input_held:
+            return False
         event.stop()
-        self.action_connect()
+        event.prevent_default()
+        app.give_back(event)
+        return True
+
+    def on_key(self, event: events.Key) -> None:
+        self.take_typed_ahead(event)  # keys that reach the screen (the table had focus)
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         self.action_connect()
@@ -142,27 +181,35 @@ class ConnectionsScreen(Screen[None]):
             return None
         return self._shown[table.cursor_row]
 
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group == "session" and event.state == WorkerState.CANCELLED:
+            self.gh_app.release_input()  # cancelled before it could open the session
+
     def action_connect(self) -> None:
         view = self.selected
         if view is None:
             self._status("Nothing selected.", error=True)
             return
         self._status(f"Connecting to {view.name}…")
+        # now, not when the worker starts: keys typed from here on are for the target
+        self.gh_app.hold_input()
         self.open_session(view.name)
 
     @work(exclusive=True, group="session", exit_on_error=False)
     async def open_session(self, name: str) -> None:
         """Open the session, step aside for the pass-through, come back when it ends."""
         app = self.gh_app
-        app.hold_input()  # keys typed while the target connects are for the target
         try:
             try:
                 session = await app.services.open_terminal(app.principal, name, app.channel)
             except BaseException:
                 app.release_input()
                 raise
-            with app.step_aside():
-                result = await session.run()
+            try:
+                with app.step_aside():
+                    result = await session.run()
+            finally:
+                app.release_input()  # the TUI reads the user's keys again
         except (GatehouseError, RecordingError) as exc:
             # errors can quote the target (a failed command, a banner): mask like its output
             message = app.services.mask_message(
