@@ -11,6 +11,7 @@ from textual.binding import Binding
 from textual.widgets import Input
 
 from broker.common.text import escape_controls
+from tui.commands import GatehouseCommands
 from tui.console import build_console
 from tui.driver import ChannelDriver, key_bytes
 from tui.screens.audit import AuditScreen, audit_key_enabled, can_audit
@@ -28,7 +29,9 @@ class GatehouseApp(App[None]):
 
     CSS_PATH = "app.tcss"
     TITLE = "Gatehouse"
-    ENABLE_COMMAND_PALETTE = False
+    COMMANDS = {GatehouseCommands}
+    """Only our own commands: Textual's system commands (screenshot, theme) are not offered."""
+    COMMAND_PALETTE_DISPLAY = "^p"
     BINDINGS = [
         Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
         Binding("question_mark", "help", "Help"),
@@ -139,6 +142,18 @@ class GatehouseApp(App[None]):
             )
         elif not isinstance(self.screen, AuditScreen):
             self.push_screen(AuditScreen())
+
+    def action_connections(self) -> None:
+        """Go back to the connection picker (the first screen)."""
+        while len(self.screen_stack) > 2 and not isinstance(self.screen, ConnectionsScreen):
+            self.pop_screen()
+
+    def connect_to(self, name: str) -> None:
+        """Open a session on ``name`` from the picker (the command palette's "Connect to")."""
+        self.action_connections()
+        screen = self.screen_stack[-1] if len(self.screen_stack) > 1 else None
+        if isinstance(screen, ConnectionsScreen):
+            screen.connect_to(name)
 
     def action_recordings(self) -> None:
         if not isinstance(self.screen, RecordingsScreen):

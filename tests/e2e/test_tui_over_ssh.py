@@ -77,7 +77,7 @@ def test_picker_to_target_and_back(
     client.wait_for(re.compile(r"^100\n30$", re.M))
     client.send_text("exit\n")
     client.wait_for("Session on web-1 ended (exit status 0) · 0 values masked", timeout=15)
-    screen = client.wait_for("Gatehouse — alice")  # back in the picker, at the new size
+    screen = client.wait_for("Connections — alice")  # back in the picker, at the new size
     assert "web-1" in screen
     client.send_keys("Escape")
     client.wait_for("4 of 4 connections")
@@ -111,7 +111,7 @@ def test_unreachable_target_shows_error_and_stays(
     client.wait_for("1 of 4 connections")
     client.send_keys("Enter")
     screen = client.wait_for("cannot connect to 127.0.0.1:1", timeout=15)
-    assert "Gatehouse — alice" in screen
+    assert "Connections — alice" in screen
     client.send_keys("Escape")
     client.wait_for("4 of 4 connections")  # Esc then letters at once would read as Alt+letter
     client.send_text("prod")

@@ -31,6 +31,16 @@ class FilterInput(Input):
     they are given back to the channel for the session instead of being typed here.
     """
 
+    BINDINGS = [Binding("enter", "submit", "Connect")]
+
+    COMMAND_KEYS = frozenset(("q", "question_mark", "r", "a"))
+    """Keys that act as commands while the box is empty (the footer shows them then)."""
+
+    def check_consume_key(self, key: str, character: str | None) -> bool:
+        if not self.value and key in self.COMMAND_KEYS:
+            return False
+        return super().check_consume_key(key, character)
+
     async def _on_key(self, event: events.Key) -> None:
         screen = self.screen
         if isinstance(screen, ConnectionsScreen) and screen.take_typed_ahead(event):
@@ -69,13 +79,15 @@ def _matches(view: ConnectionView, text: str) -> bool:
 class ConnectionsScreen(Screen[None]):
     """Pick a connection and open a pass-through session on it."""
 
+    TITLE = "Connections"
     BINDINGS = [
         Binding("up", "move(-1)", "Up", show=False),
         Binding("down", "move(1)", "Down", show=False),
         Binding("escape", "clear_filter", "Clear filter", show=False),
         Binding("enter", "connect", "Connect"),
         Binding("question_mark", "app.help", "Help"),
-        Binding("ctrl+q", "app.quit", "Quit"),
+        Binding("q", "app.quit", "Quit"),
+        Binding("ctrl+q", "app.quit", "Quit", show=False),
     ]
 
     def __init__(self) -> None:
@@ -92,9 +104,7 @@ class ConnectionsScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield FilterInput(
-            placeholder="type to filter connections…   (? help · q quit)", id="filter"
-        )
+        yield FilterInput(placeholder="type to filter connections", id="filter")
         table: DataTable[str] = DataTable(id="connections", cursor_type="row", zebra_stripes=True)
         yield table
         yield Static("", id="status", markup=False)
@@ -142,6 +152,7 @@ class ConnectionsScreen(Screen[None]):
 
     def on_input_changed(self, event: Input.Changed) -> None:
         self._refill(event.value)
+        self.refresh_bindings()  # q ? r a are commands only while the filter is empty
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()  # Enter in the filter connects in FilterInput's key handler
@@ -184,6 +195,19 @@ class ConnectionsScreen(Screen[None]):
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.group == "session" and event.state == WorkerState.CANCELLED:
             self.gh_app.release_input()  # cancelled before it could open the session
+
+    def connect_to(self, name: str) -> None:
+        """Select ``name`` (clearing a filter that hides it) and connect."""
+        if name not in (v.name for v in self._shown):
+            self.action_clear_filter()
+            self._refill("")
+        table = self.query_one("#connections", DataTable)
+        for row, view in enumerate(self._shown):
+            if view.name == name:
+                table.move_cursor(row=row)
+                self.action_connect()
+                return
+        self._status(f"{name} is not open to you.", error=True)
 
     def action_connect(self) -> None:
         view = self.selected
