@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.content import Content
+from textual.fuzzy import Matcher
 from textual.markup import escape
 
 from broker.common.text import escape_controls
@@ -95,6 +96,17 @@ def _screen_actions(app: App[Any], screen: Screen[Any]) -> Iterator[Command]:
         yield Command(title, f"{screen.title or 'this screen'}: key {key}", run)
 
 
+def _highlight(matcher: Matcher, text: str) -> Content:
+    """``text`` with the matched letters marked; unlike ``Matcher.highlight``, never markup."""
+    content = Content(text)
+    score, offsets = matcher.fuzzy_search.match(matcher.query, text)
+    if score:
+        for offset in offsets:
+            if not text[offset].isspace():
+                content = content.stylize(matcher.match_style, offset, offset + 1)
+    return content
+
+
 def _gatehouse_app() -> type[App[Any]]:
     from tui.app import GatehouseApp
 
@@ -129,7 +141,7 @@ class GatehouseCommands(Provider):
             if score > 0:
                 yield Hit(
                     score,
-                    matcher.highlight(title),
+                    _highlight(matcher, title),
                     command.run,
                     text=command.title,
                     help=escape(escape_controls(command.help)),
