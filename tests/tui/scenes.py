@@ -1,8 +1,8 @@
 """Every screen of the TUI with fake services and recorded sessions: for snapshots and the README.
 
-``python -m tests.tui.scenes OUT_DIR [COLSxROWS]`` writes one SVG per screen (what
-``scripts/screenshots`` runs); ``tests/tui/test_snapshots.py`` compares the same scenes
-against the SVGs under ``tests/tui/snapshots/``.
+``python -m tests.tui.scenes OUT_DIR [COLSxROWS]`` writes one SVG per screen, and one of the
+command palette (what ``scripts/screenshots`` runs for the README); ``tests/tui/test_snapshots.py``
+compares the same screens against the SVGs under ``tests/tui/snapshots/``.
 """
 
 from __future__ import annotations
@@ -134,23 +134,35 @@ SCENES: dict[str, Callable[[Pilot[None]], Awaitable[None]]] = {
 SIZES = ((80, 24), (160, 45))
 
 
+async def _palette(pilot: Pilot[None]) -> None:
+    await settle(pilot)
+    await pilot.press("ctrl+p", *"conn")
+    await settle(pilot)
+
+
+PICTURES: dict[str, Callable[[Pilot[None]], Awaitable[None]]] = {**SCENES, "palette": _palette}
+"""What the README shows: every screen, and the command palette open on the picker."""
+
+PICTURE_SIZE = (100, 30)
+
+
 async def screenshot(name: str, size: tuple[int, int], store: RecordingStore) -> str:
     """The SVG of scene ``name`` at ``size`` (columns, rows)."""
     app = make_app(store)
     async with app.run_test(size=size) as pilot:
-        await SCENES[name](pilot)
+        await PICTURES[name](pilot)
         return app.export_screenshot(title=f"Gatehouse · {name}")
 
 
-async def write_all(out: Path, sizes: tuple[tuple[int, int], ...]) -> list[Path]:
-    """Write every scene at every size into ``out``; returns the files written."""
+async def write_all(out: Path, size: tuple[int, int]) -> list[Path]:
+    """Write every picture at ``size`` into ``out`` as ``NAME.svg``; returns the files."""
     out.mkdir(parents=True, exist_ok=True)
     written = []
     with tempfile.TemporaryDirectory() as tmp:
         store = make_store(Path(tmp))
-        for name in SCENES:
-            for cols, rows in sizes:
-                path = out / f"{name}-{cols}x{rows}.svg"
+        for name in PICTURES:
+            for cols, rows in (size,):
+                path = out / f"{name}.svg"
                 path.write_text(await screenshot(name, (cols, rows), store), encoding="utf-8")
                 written.append(path)
     return written
@@ -160,11 +172,11 @@ def main(argv: list[str]) -> int:
     if not argv or len(argv) > 2:
         print("usage: python -m tests.tui.scenes OUT_DIR [COLSxROWS]", file=sys.stderr)
         return 2
-    sizes = SIZES
+    size = PICTURE_SIZE
     if len(argv) == 2:
         cols, rows = argv[1].split("x")
-        sizes = ((int(cols), int(rows)),)
-    for path in asyncio.run(write_all(Path(argv[0]), sizes)):
+        size = (int(cols), int(rows))
+    for path in asyncio.run(write_all(Path(argv[0]), size)):
         print(path)
     return 0
 
