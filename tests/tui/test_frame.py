@@ -22,6 +22,7 @@ from tui.commands import commands_for
 from tui.driver import ChannelDriver
 from tui.screens.help import KEY_WIDTH, help_renderable
 from tui.screens.recordings import RecordingsScreen
+from tui.widgets.terminal_view import TerminalView
 
 SIZE = (80, 24)
 
@@ -193,3 +194,21 @@ async def test_terminal_title_is_saved_once_and_restored_on_exit() -> None:
     driver.stop_application_mode()
     assert channel.written[-1].endswith(b"\x1b[23;0t")
     assert b"".join(channel.written).count(b"\x1b[23;0t") == 1
+
+
+async def test_player_screen_area_has_no_scrollbar_marks(tmp_path: Path) -> None:
+    # a 60x8 recording in a 42-column view: it pans (Shift+arrows) instead of scrolling
+    app = scene_app(make_store(tmp_path))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("r")
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        view = app.screen.query_one(TerminalView)
+        assert view.region.width < 60
+        strips = app.screen._compositor.render_strips()
+        area = [
+            strips[y].text[view.region.x : view.region.right]
+            for y in range(view.region.y, view.region.bottom)
+        ]
+        assert not [row for row in area if set(row) & set("▁▂▃▄▅▆▇█▉▊▋▌▍▎▏▐▔")], area
