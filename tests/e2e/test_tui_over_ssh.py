@@ -140,3 +140,22 @@ def test_help_overlay(broker: BrokerProcess, tmux_client: Callable[..., TmuxClie
     assert "Connection picker" not in screen
     client.send_keys("q")
     assert client.wait_exit(timeout=10) == 0
+
+
+def test_command_palette_connects(
+    broker: BrokerProcess, tmux_client: Callable[..., TmuxClient]
+) -> None:
+    client = open_tui(broker, tmux_client, cols=120, rows=50)
+    client.send_keys("C-p")
+    screen = client.wait_for("Connect to shell")  # all it offers, before anything is typed
+    assert "Recordings" in screen
+    assert "Audit log" not in screen  # alice is no auditor
+    assert "db-hidden" not in screen  # policy does not open it to her
+    client.send_text("web-1")
+    client.wait_for(re.compile(r"Connect to web-1\s*\n\s*ssh"))
+    client.send_keys("Enter")
+    client.wait_for(re.compile(r"gh-target@\S+:~\$\s*$", re.M), timeout=15)
+    client.send_text("exit\n")
+    client.wait_for("Session on web-1 ended (exit status 0)", timeout=15)
+    client.send_keys("C-q")
+    assert client.wait_exit(timeout=10) == 0
