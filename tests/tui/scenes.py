@@ -103,6 +103,12 @@ async def _audit(pilot: Pilot[None]) -> None:
     await settle(pilot)
 
 
+async def _audit_record(pilot: Pilot[None]) -> None:
+    await _audit(pilot)
+    await pilot.press("up", "up", "up", "up", "up", "enter")  # recording.closed
+    await settle(pilot)
+
+
 async def _recordings(pilot: Pilot[None]) -> None:
     await pilot.press("r")
     await settle(pilot)
@@ -125,6 +131,7 @@ async def _help(pilot: Pilot[None]) -> None:
 SCENES: dict[str, Callable[[Pilot[None]], Awaitable[None]]] = {
     "connections": _picker,
     "audit": _audit,
+    "audit-record": _audit_record,
     "recordings": _recordings,
     "replay": _replay,
     "help": _help,

@@ -113,7 +113,8 @@ class AuditDetailScreen(ModalScreen[None]):
         else:
             body = view.line.decode("utf-8", errors="replace")
             title = "Malformed audit line"
-        with VerticalScroll(id="audit-detail"):
+        with VerticalScroll(id="audit-detail") as box:
+            box.border_title = "Audit record"
             yield Static(plain(title), id="audit-detail-title", markup=False)
             yield Static(
                 plain(verdict),
@@ -127,6 +128,7 @@ class AuditDetailScreen(ModalScreen[None]):
                 )
             yield Static(plain(body, multiline=True), id="audit-detail-body", markup=False)
             yield Static("Esc to go back", id="audit-detail-hint")
+        yield Footer()
 
 
 class AuditScreen(Screen[None]):
