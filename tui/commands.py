@@ -64,11 +64,12 @@ def commands_for(app: GatehouseApp, screen: Screen[Any]) -> list[Command]:
                 _connect(app, view.name),
             )
         )
-    seen = {c.title for c in out}
-    for binding in _screen_actions(app, screen):
-        if binding.title not in seen:
-            seen.add(binding.title)
-            out.append(binding)
+    seen = {c.title for c in out}  # "Help" is listed once, not again as "Help (?)"
+    for command in _screen_actions(app, screen):
+        what = command.title.rsplit(" (", 1)[0]
+        if what not in seen:
+            seen.add(what)
+            out.append(command)
     return out
 
 
@@ -79,11 +80,19 @@ def _connect(app: GatehouseApp, name: str) -> Callable[[], object]:
     return run
 
 
+_GENERIC = frozenset(("focus_next", "focus_previous", "copy_text", "minimize", "maximize"))
+"""Textual's own screen keys: not actions of ours worth listing."""
+
+
 def _screen_actions(app: App[Any], screen: Screen[Any]) -> Iterator[Command]:
-    """``screen``'s own key bindings that its footer shows, as commands."""
+    """``screen``'s key bindings as commands: all of its own, its widgets' that it shows."""
     for key, active in screen.active_bindings.items():
         binding = active.binding
-        if not binding.show or not binding.description or not active.enabled:
+        if not binding.description or not active.enabled:
+            continue
+        if not binding.show and active.node is not screen:
+            continue  # a widget's own keys (text editing in a box) unless its footer shows them
+        if binding.action.rsplit(".", 1)[-1] in _GENERIC:
             continue
         if active.node is app and isinstance(app, _gatehouse_app()):
             continue  # app-wide actions are listed above

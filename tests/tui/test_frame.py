@@ -18,10 +18,11 @@ from tests.tui.fakes import FakeChannel
 from tests.tui.scenes import make_app as scene_app
 from tests.tui.scenes import make_store, settle
 from tui.app import GatehouseApp
-from tui.commands import commands_for
+from tui.commands import GatehouseCommands, commands_for
 from tui.driver import ChannelDriver
 from tui.screens.help import KEY_WIDTH, help_renderable
 from tui.screens.recordings import RecordingsScreen
+from tui.screens.replay import ReplayApp, ReplayScreen
 from tui.widgets.terminal_view import TerminalView
 
 SIZE = (80, 24)
@@ -212,3 +213,15 @@ async def test_player_screen_area_has_no_scrollbar_marks(tmp_path: Path) -> None
             for y in range(view.region.y, view.region.bottom)
         ]
         assert not [row for row in area if set(row) & set("▁▂▃▄▅▆▇█▉▊▋▌▍▎▏▐▔")], area
+
+
+async def test_local_player_palette_lists_every_player_key(tmp_path: Path) -> None:
+    store = make_store(tmp_path)
+    app = ReplayApp(store.open("s-7f3a"))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert isinstance(app.screen, ReplayScreen)
+        offered = [c.title for c in GatehouseCommands(app.screen)._commands()]
+        for title in ("Play/pause (space)", "Slower (-)", "Skip idle (i)", "Next cmd (])"):
+            assert title in offered, offered
+        assert not [t for t in offered if "creenshot" in t or "theme" in t.lower()]
