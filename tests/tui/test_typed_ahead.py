@@ -11,7 +11,7 @@ from broker.common.errors import UpstreamError
 from broker.session.terminal import Principal
 from tests.tui.fakes import FakeChannel, FakeServices, FakeSession
 from tui.app import GatehouseApp
-from tui.screens.connections import ConnectionsScreen, FilterInput
+from tui.screens.connections import ConnectionsScreen, ConnectionTable, FilterInput
 
 WAIT = 5.0
 
@@ -98,5 +98,26 @@ async def test_letters_typed_ahead_do_not_open_panes() -> None:
         await pilot.pause()
         assert isinstance(app.screen, ConnectionsScreen)
         assert b"".join(channel.given_back) == b"r?"
+        services.answer.set()
+        await pilot.app.workers.wait_for_complete()
+
+
+async def test_keys_queued_behind_enter_on_the_list_are_given_back() -> None:
+    services = SlowServices()
+    channel = FakeChannel()
+    app = GatehouseApp(services, channel)  # type: ignore[arg-type]
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        table = app.screen.query_one(ConnectionTable)
+        app.set_focus(table)
+        await pilot.press("down")  # prod-web
+        await pilot.pause()
+        for key in keys("\rls\r"):
+            app.post_message(key)
+        await asyncio.wait_for(services.asked.wait(), WAIT)
+        await pilot.pause()
+        assert services.opened == ["prod-web"]
+        assert b"".join(channel.given_back) == b"ls\r"
+        assert table.cursor_row == 1  # nothing typed ahead moved the list
         services.answer.set()
         await pilot.app.workers.wait_for_complete()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from rich.text import Text
 from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -71,6 +72,22 @@ class FilterInput(Input):
         super()._on_paste(event)
 
 
+class ConnectionTable(DataTable[Text]):
+    """The list of connections; Enter connects at once, like Enter in the filter."""
+
+    async def _on_key(self, event: events.Key) -> None:
+        screen = self.screen
+        if isinstance(screen, ConnectionsScreen):
+            if screen.take_typed_ahead(event):
+                return
+            if event.key == "enter":
+                event.stop()
+                event.prevent_default()
+                screen.action_connect()
+                return
+        await super()._on_key(event)
+
+
 def _matches(view: ConnectionView, text: str) -> bool:
     hay = f"{view.name} {view.type} {view.target} {view.description}".lower()
     return all(word in hay for word in text.lower().split())
@@ -105,8 +122,7 @@ class ConnectionsScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Header()
         yield FilterInput(placeholder="type to filter connections", id="filter")
-        table: DataTable[str] = DataTable(id="connections", cursor_type="row", zebra_stripes=True)
-        yield table
+        yield ConnectionTable(id="connections", cursor_type="row", zebra_stripes=True)
         yield Static("", id="status", markup=False)
         yield Footer()
 
