@@ -11,8 +11,9 @@ from textual.binding import Binding
 from textual.widgets import Input
 
 from broker.common.text import escape_controls
+from tui.commands import GatehouseCommands
 from tui.console import build_console
-from tui.driver import ChannelDriver
+from tui.driver import ChannelDriver, key_bytes
 from tui.screens.audit import AuditScreen, audit_key_enabled, can_audit
 from tui.screens.connections import ConnectionsScreen
 from tui.screens.help import HelpScreen
@@ -28,7 +29,9 @@ class GatehouseApp(App[None]):
 
     CSS_PATH = "app.tcss"
     TITLE = "Gatehouse"
-    ENABLE_COMMAND_PALETTE = False
+    COMMANDS = {GatehouseCommands}
+    """Only our own commands: Textual's system commands (screenshot, theme) are not offered."""
+    COMMAND_PALETTE_DISPLAY = "^p"
     BINDINGS = [
         Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
         Binding("question_mark", "help", "Help"),
@@ -41,6 +44,7 @@ class GatehouseApp(App[None]):
         self.channel = channel
         self.principal: Principal = channel.principal
         self.console = build_console(channel.term_type, channel.colorterm)
+        self._input_held = False
         groups = ", ".join(self.principal.groups) or "no groups"
         self.sub_title = escape_controls(f"{self.principal.name} · {groups}")
         # `a` opens the audit pane; only auditors see it in the footer, others are told no.
@@ -52,16 +56,31 @@ class GatehouseApp(App[None]):
         """Stop reading the user's keys: what they type next waits for the session being opened.
 
         The pass-through relay takes the held input when it starts; :meth:`release_input`
-        gives it back to the TUI if the session does not open.
+        gives it back to the TUI if the session does not open. Keys the TUI had read but
+        not handled yet are given back to the channel (:meth:`give_back`) while held.
         """
+        self._input_held = True
         driver = self._driver
         if isinstance(driver, ChannelDriver):
             driver.disable_input()
 
     def release_input(self) -> None:
+        """Read the user's keys again; keys given back while held come first."""
+        self._input_held = False
         driver = self._driver
         if isinstance(driver, ChannelDriver):
             driver.enable_input()
+
+    @property
+    def input_held(self) -> bool:
+        """True while the user's keys wait for a session being opened."""
+        return self._input_held
+
+    def give_back(self, event: events.Key | events.Paste) -> None:
+        """Return a key read before input was held to the channel, for the session to read."""
+        data = key_bytes(event) if isinstance(event, events.Key) else event.text.encode()
+        if data:
+            self.channel.unread(data)
 
     def step_aside(self) -> contextlib.AbstractContextManager[None]:
         """Give the user's terminal to a pass-through session (no-op where it cannot be)."""
@@ -74,6 +93,12 @@ class GatehouseApp(App[None]):
         self.push_screen(ConnectionsScreen())
 
     async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key) and self.input_held:
+            # Keys parsed before the hold: no letter binding acts on them (check_action);
+            # they go, in order, through the focused widget's queue behind the Enter that
+            # held input, and the picker gives them back to the channel.
+            await super().on_event(event)
+            return
         # A focused Input takes every printable key, so Textual drops app bindings for letters
         # while the picker's filter has focus. Priority letter bindings still act whenever
         # their check_action allows (on the picker, filter empty), as `q` and `?` do there.
@@ -92,10 +117,14 @@ class GatehouseApp(App[None]):
     async def _letter_key(self, box: Input, binding: Binding, event: events.Key) -> None:
         if self.check_action(binding.action, ()):
             await self.run_action(binding.action)
+        elif self.input_held:  # typed ahead of a session being opened: it is the target's
+            self.give_back(event)
         elif event.character is not None:
             box.insert_text_at_cursor(event.character)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if self.input_held and action != "quit":
+            return False
         if action == "audit":
             return audit_key_enabled(self)
         if action == "recordings":
@@ -113,6 +142,18 @@ class GatehouseApp(App[None]):
             )
         elif not isinstance(self.screen, AuditScreen):
             self.push_screen(AuditScreen())
+
+    def action_connections(self) -> None:
+        """Go back to the connection picker (the first screen)."""
+        while len(self.screen_stack) > 2 and not isinstance(self.screen, ConnectionsScreen):
+            self.pop_screen()
+
+    def connect_to(self, name: str) -> None:
+        """Open a session on ``name`` from the picker (the command palette's "Connect to")."""
+        self.action_connections()
+        screen = self.screen_stack[-1] if len(self.screen_stack) > 1 else None
+        if isinstance(screen, ConnectionsScreen):
+            screen.connect_to(name)
 
     def action_recordings(self) -> None:
         if not isinstance(self.screen, RecordingsScreen):

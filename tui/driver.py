@@ -29,6 +29,30 @@ _ENTER = (
 _LEAVE = (
     "\x1b[?2004l\x1b[?7h\x1b[?1000l\x1b[?1003l\x1b[?1015l\x1b[?1006l\x1b[?1004l\x1b[?1049l\x1b[?25h"
 )
+_PUSH_TITLE = b"\x1b[22;0t"
+"""Save the terminal's window and icon titles (xterm): sessions may set their own."""
+_POP_TITLE = b"\x1b[23;0t"
+"""Restore the titles saved by :data:`_PUSH_TITLE` when the user leaves the TUI."""
+
+
+_KEY_SEQUENCES = {
+    "up": "\x1b[A",
+    "down": "\x1b[B",
+    "right": "\x1b[C",
+    "left": "\x1b[D",
+    "home": "\x1b[H",
+    "end": "\x1b[F",
+    "insert": "\x1b[2~",
+    "delete": "\x1b[3~",
+    "pageup": "\x1b[5~",
+    "pagedown": "\x1b[6~",
+}
+
+
+def key_bytes(event: events.Key) -> bytes:
+    """The bytes a terminal sends for ``event`` (empty for keys with no common encoding)."""
+    text = event.character if event.character is not None else _KEY_SEQUENCES.get(event.key, "")
+    return text.encode("utf-8", "replace")
 
 
 class ChannelDriver(Driver):
@@ -57,6 +81,8 @@ class ChannelDriver(Driver):
         self._tick: asyncio.TimerHandle | None = None
         self._active = False
         self._drainer: asyncio.Task[None] | None = None
+        self._title_saved = False
+        self._suspending = False
         self.frames_dropped = 0
 
     @property
@@ -98,7 +124,10 @@ class ChannelDriver(Driver):
 
     def start_application_mode(self) -> None:
         self._active = True
-        self.channel.write(_ENTER.encode())
+        # once per app: a session run in between may set titles; leaving restores the user's
+        push = b"" if self._title_saved else _PUSH_TITLE
+        self._title_saved = True
+        self.channel.write(push + _ENTER.encode())
         self.channel.set_consumer(self)
         self._send_size()
 
@@ -114,11 +143,21 @@ class ChannelDriver(Driver):
     def stop_application_mode(self) -> None:
         self.disable_input()
         if self._active:
-            self.channel.write(_LEAVE.encode())
+            last = self._title_saved and not self._suspending
+            self.channel.write(_LEAVE.encode() + (_POP_TITLE if last else b""))
+            self._title_saved = self._title_saved and not last
         self._active = False
         if self._tick is not None:
             self._tick.cancel()
             self._tick = None
+
+    def suspend_application_mode(self) -> None:
+        """Step aside for a pass-through session (the saved title stays saved)."""
+        self._suspending = True
+        try:
+            super().suspend_application_mode()
+        finally:
+            self._suspending = False
 
     def close(self) -> None:
         if self._drainer is not None:

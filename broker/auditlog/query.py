@@ -62,7 +62,7 @@ class RecordFilter:
     actor: str = ""
     """Exact actor (user)."""
     action: str = ""
-    """Exact action, or a prefix ending in a dot (``"login."``)."""
+    """The start of the action name: ``"recording"`` matches ``"recording.closed"``."""
     target: str = ""
     """Exact target (connection, session, secret)."""
     since: datetime | None = None
@@ -74,10 +74,7 @@ class RecordFilter:
         """Tell whether ``record`` passes the filter."""
         if self.actor and record.actor != self.actor:
             return False
-        if self.action and not (
-            record.action == self.action
-            or (self.action.endswith(".") and record.action.startswith(self.action))
-        ):
+        if self.action and not record.action.startswith(self.action):
             return False
         if self.target and record.target != self.target:
             return False

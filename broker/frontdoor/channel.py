@@ -47,6 +47,8 @@ class TerminalChannel:
         """Clear while the consumer cannot take more (flow control toward the target)."""
         self._input_open.set()
         self._held: list[bytes] = []
+        self._given_back: list[bytes] = []
+        """Input a consumer took but did not use (:meth:`unread`): goes before :attr:`_held`."""
         self._closed = asyncio.Event()
         self._eof = False
         self.on_close: list[Callable[[], None]] = []
@@ -71,7 +73,8 @@ class TerminalChannel:
             self._has_consumer.clear()
             return
         self._has_consumer.set()
-        held, self._held = self._held, []
+        held, self._held = [*self._given_back, *self._held], []
+        self._given_back = []
         for data in held:
             consumer.data_received(data)
         if self._eof:
@@ -87,6 +90,19 @@ class TerminalChannel:
     @property
     def input_paused(self) -> bool:
         return not self._input_open.is_set()
+
+    def unread(self, data: bytes) -> None:
+        """Give back input that was read but not used: the next consumer gets it first.
+
+        While no consumer reads, ``data`` goes before anything read since input was held,
+        after what was given back earlier; with a consumer, it goes to that consumer now.
+        """
+        if not data:
+            return
+        if self._consumer is not None:
+            self._consumer.data_received(data)
+        else:
+            self._given_back.append(data)
 
     @property
     def send_buffer(self) -> int:

@@ -39,7 +39,7 @@ class FilterText:
     user: str = ""
     """The actor, exactly."""
     action: str = ""
-    """An action, or a prefix ending in a dot (``login.``)."""
+    """An action or the start of one (``login`` matches ``login.success``)."""
     target: str = ""
     """The target, exactly."""
     since: str = ""

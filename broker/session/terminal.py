@@ -89,6 +89,12 @@ class Terminal(Protocol):
     def resume_input(self) -> None:
         """Read the user's input again."""
 
+    def unread(self, data: bytes) -> None:
+        """Give back input a consumer read but did not use (keys typed ahead of a session).
+
+        The next consumer gets it before anything read since input was held.
+        """
+
     def write(self, data: bytes) -> None:
         """Queue ``data`` for the user's screen (stdout)."""
 

@@ -77,7 +77,7 @@ def test_picker_to_target_and_back(
     client.wait_for(re.compile(r"^100\n30$", re.M))
     client.send_text("exit\n")
     client.wait_for("Session on web-1 ended (exit status 0) · 0 values masked", timeout=15)
-    screen = client.wait_for("Gatehouse — alice")  # back in the picker, at the new size
+    screen = client.wait_for("Connections — alice")  # back in the picker, at the new size
     assert "web-1" in screen
     client.send_keys("Escape")
     client.wait_for("4 of 4 connections")
@@ -111,7 +111,7 @@ def test_unreachable_target_shows_error_and_stays(
     client.wait_for("1 of 4 connections")
     client.send_keys("Enter")
     screen = client.wait_for("cannot connect to 127.0.0.1:1", timeout=15)
-    assert "Gatehouse — alice" in screen
+    assert "Connections — alice" in screen
     client.send_keys("Escape")
     client.wait_for("4 of 4 connections")  # Esc then letters at once would read as Alt+letter
     client.send_text("prod")
@@ -139,4 +139,23 @@ def test_help_overlay(broker: BrokerProcess, tmux_client: Callable[..., TmuxClie
     screen = client.wait_for("4 of 4 connections")
     assert "Connection picker" not in screen
     client.send_keys("q")
+    assert client.wait_exit(timeout=10) == 0
+
+
+def test_command_palette_connects(
+    broker: BrokerProcess, tmux_client: Callable[..., TmuxClient]
+) -> None:
+    client = open_tui(broker, tmux_client, cols=120, rows=50)
+    client.send_keys("C-p")
+    screen = client.wait_for("Connect to shell")  # all it offers, before anything is typed
+    assert "Recordings" in screen
+    assert "Audit log" not in screen  # alice is no auditor
+    assert "db-hidden" not in screen  # policy does not open it to her
+    client.send_text("web-1")
+    client.wait_for(re.compile(r"Connect to web-1\s*\n\s*ssh"))
+    client.send_keys("Enter")
+    client.wait_for(re.compile(r"gh-target@\S+:~\$\s*$", re.M), timeout=15)
+    client.send_text("exit\n")
+    client.wait_for("Session on web-1 ended (exit status 0)", timeout=15)
+    client.send_keys("C-q")
     assert client.wait_exit(timeout=10) == 0

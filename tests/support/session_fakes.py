@@ -39,6 +39,7 @@ class FakeTerminal:
         self.exit_status: int | None = None
         self.input_paused = False
         self._consumer: InputConsumer | None = None
+        self.given_back: list[bytes] = []
         self._taken = asyncio.Event()
         self._closed = asyncio.Event()
 
@@ -66,6 +67,13 @@ class FakeTerminal:
         await asyncio.wait_for(self._taken.wait(), WAIT)
         assert self._consumer is not None
         return self._consumer
+
+    def unread(self, data: bytes) -> None:
+        """Input given back: to the reader now, or to the next one."""
+        if self._consumer is not None:
+            self._consumer.data_received(data)
+        else:
+            self.given_back.append(data)
 
     def type(self, keys: bytes) -> None:
         """The user types ``keys`` (the relay must be running)."""

@@ -23,9 +23,14 @@ class FakeChannel:
     cols: int = 120
     rows: int = 40
     written: list[bytes] = field(default_factory=list)
+    given_back: list[bytes] = field(default_factory=list)
+    """What the TUI gave back with :meth:`unread` (keys typed ahead of a session)."""
 
     def write(self, data: bytes) -> None:
         self.written.append(data)
+
+    def unread(self, data: bytes) -> None:
+        self.given_back.append(data)
 
 
 class RoleCheck:

@@ -228,7 +228,10 @@ FILTER_CASES: list[tuple[dict[str, str], list[str]]] = [
     ({"action": "login."}, ["1", "3"]),
     ({"action": "command.run"}, ["2", "4"]),
     ({"action": "command."}, ["2", "4"]),
-    ({"action": "command"}, []),
+    ({"action": "command"}, ["2", "4"]),  # the start of action names, as a person types it
+    ({"action": "login"}, ["1", "3"]),
+    ({"action": "pol"}, ["5"]),
+    ({"action": "run"}, []),  # a prefix, not a substring
     ({"target": "shell"}, ["2", "6"]),
     ({"user": "bob", "target": "web-1"}, ["4"]),
     ({"since": "2026-11-22T10:00:04Z"}, ["4", "5", "6"]),

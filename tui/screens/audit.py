@@ -37,12 +37,13 @@ LIMIT: Final = 500
 """Records read back when the pane opens or a filter is applied."""
 
 _FIELDS: Final = (
-    ("user", "user (exact)"),
-    ("action", "action, or prefix like login."),
-    ("target", "connection / target"),
-    ("since", "since: 24h, 2026-11-22, RFC 3339"),
-    ("until", "until"),
+    ("user", "user", "exact user name"),
+    ("action", "action", "an action or its start: login, recording.closed"),
+    ("target", "target", "exact connection or target"),
+    ("since", "since 24h", "24h, 7d, 2026-11-22 or an RFC 3339 time"),
+    ("until", "until", "a date (to its end) or an RFC 3339 time"),
 )
+"""Filter fields: name, placeholder (fits a fifth of 80 columns), tooltip."""
 
 
 def can_audit(services: Services, principal: Principal) -> bool:
@@ -112,7 +113,8 @@ class AuditDetailScreen(ModalScreen[None]):
         else:
             body = view.line.decode("utf-8", errors="replace")
             title = "Malformed audit line"
-        with VerticalScroll(id="audit-detail"):
+        with VerticalScroll(id="audit-detail") as box:
+            box.border_title = "Audit record"
             yield Static(plain(title), id="audit-detail-title", markup=False)
             yield Static(
                 plain(verdict),
@@ -126,11 +128,13 @@ class AuditDetailScreen(ModalScreen[None]):
                 )
             yield Static(plain(body, multiline=True), id="audit-detail-body", markup=False)
             yield Static("Esc to go back", id="audit-detail-hint")
+        yield Footer()
 
 
 class AuditScreen(Screen[None]):
     """Recent audit records, filtered, with live arrivals and a per-record verification mark."""
 
+    TITLE = "Audit log"
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Back"),
         Binding("enter", "detail", "Detail", show=False),
@@ -138,7 +142,7 @@ class AuditScreen(Screen[None]):
         # types "alice" into the filter (focus moves before the next key is routed)
         Binding("slash", "focus_filter", "Filter", priority=True),
         Binding("ctrl+r", "reload", "Reload"),
-        Binding("question_mark", "app.help", "Help", show=False),
+        Binding("question_mark", "app.help", "Help"),
     ]
 
     class RecordsArrived(Message):
@@ -165,8 +169,10 @@ class AuditScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Header()
         with Horizontal(id="audit-filters"):
-            for name, placeholder in _FIELDS:
-                yield Input(placeholder=placeholder, id=f"audit-{name}", classes="audit-filter")
+            for name, placeholder, hint in _FIELDS:
+                box = Input(placeholder=placeholder, id=f"audit-{name}", classes="audit-filter")
+                box.tooltip = hint
+                yield box
         yield AuditTable(id="audit-table")
         yield Static("", id="audit-status", markup=False)
         yield Footer()
@@ -233,7 +239,7 @@ class AuditScreen(Screen[None]):
     # -- loading and filters -------------------------------------------------------------
 
     def _typed(self) -> FilterText:
-        values = {name: self.query_one(f"#audit-{name}", Input).value for name, _ in _FIELDS}
+        values = {name: self.query_one(f"#audit-{name}", Input).value for name, *_ in _FIELDS}
         return FilterText(**values)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:

@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from rich.text import Text
 from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
+from textual.worker import Worker, WorkerState
 
 from broker.common.errors import GatehouseError, RecordingError
 from broker.common.text import escape_controls
@@ -23,9 +25,32 @@ if TYPE_CHECKING:
 
 
 class FilterInput(Input):
-    """The filter box; `q` and `?` act as commands while it is empty."""
+    """The filter box; `q` and `?` act as commands while it is empty, Enter connects.
+
+    Enter decides the connection and holds input at once, in this handler: keys typed
+    right after it may already wait in this widget's queue, and while input is held
+    they are given back to the channel for the session instead of being typed here.
+    """
+
+    BINDINGS = [Binding("enter", "submit", "Connect")]
+
+    COMMAND_KEYS = frozenset(("q", "question_mark", "r", "a"))
+    """Keys that act as commands while the box is empty (the footer shows them then)."""
+
+    def check_consume_key(self, key: str, character: str | None) -> bool:
+        if not self.value and key in self.COMMAND_KEYS:
+            return False
+        return super().check_consume_key(key, character)
 
     async def _on_key(self, event: events.Key) -> None:
+        screen = self.screen
+        if isinstance(screen, ConnectionsScreen) and screen.take_typed_ahead(event):
+            return
+        if event.key == "enter" and isinstance(screen, ConnectionsScreen):
+            event.stop()
+            event.prevent_default()
+            screen.action_connect()
+            return
         if not self.value and event.key in ("q", "question_mark"):
             event.stop()
             event.prevent_default()
@@ -37,6 +62,31 @@ class FilterInput(Input):
             return
         await super()._on_key(event)
 
+    def _on_paste(self, event: events.Paste) -> None:
+        screen = self.screen
+        if isinstance(screen, ConnectionsScreen) and screen.gh_app.input_held:
+            event.stop()
+            event.prevent_default()
+            screen.gh_app.give_back(event)
+            return
+        super()._on_paste(event)
+
+
+class ConnectionTable(DataTable[Text]):
+    """The list of connections; Enter connects at once, like Enter in the filter."""
+
+    async def _on_key(self, event: events.Key) -> None:
+        screen = self.screen
+        if isinstance(screen, ConnectionsScreen):
+            if screen.take_typed_ahead(event):
+                return
+            if event.key == "enter":
+                event.stop()
+                event.prevent_default()
+                screen.action_connect()
+                return
+        await super()._on_key(event)
+
 
 def _matches(view: ConnectionView, text: str) -> bool:
     hay = f"{view.name} {view.type} {view.target} {view.description}".lower()
@@ -46,13 +96,15 @@ def _matches(view: ConnectionView, text: str) -> bool:
 class ConnectionsScreen(Screen[None]):
     """Pick a connection and open a pass-through session on it."""
 
+    TITLE = "Connections"
     BINDINGS = [
         Binding("up", "move(-1)", "Up", show=False),
         Binding("down", "move(1)", "Down", show=False),
         Binding("escape", "clear_filter", "Clear filter", show=False),
         Binding("enter", "connect", "Connect"),
         Binding("question_mark", "app.help", "Help"),
-        Binding("ctrl+q", "app.quit", "Quit"),
+        Binding("q", "app.quit", "Quit"),
+        Binding("ctrl+q", "app.quit", "Quit", show=False),
     ]
 
     def __init__(self) -> None:
@@ -69,11 +121,8 @@ class ConnectionsScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield FilterInput(
-            placeholder="type to filter connections…   (? help · q quit)", id="filter"
-        )
-        table: DataTable[str] = DataTable(id="connections", cursor_type="row", zebra_stripes=True)
-        yield table
+        yield FilterInput(placeholder="type to filter connections", id="filter")
+        yield ConnectionTable(id="connections", cursor_type="row", zebra_stripes=True)
         yield Static("", id="status", markup=False)
         yield Footer()
 
@@ -119,10 +168,27 @@ class ConnectionsScreen(Screen[None]):
 
     def on_input_changed(self, event: Input.Changed) -> None:
         self._refill(event.value)
+        self.refresh_bindings()  # q ? r a are commands only while the filter is empty
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()  # Enter in the filter connects in FilterInput's key handler
+
+    def take_typed_ahead(self, event: events.Key) -> bool:
+        """While input is held for a session, give ``event`` back to the channel.
+
+        Returns:
+            True when the key was given back (and must not act here).
+        """
+        app = self.gh_app
+        if not app.input_held:
+            return False
         event.stop()
-        self.action_connect()
+        event.prevent_default()
+        app.give_back(event)
+        return True
+
+    def on_key(self, event: events.Key) -> None:
+        self.take_typed_ahead(event)  # keys that reach the screen (the table had focus)
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         self.action_connect()
@@ -142,27 +208,48 @@ class ConnectionsScreen(Screen[None]):
             return None
         return self._shown[table.cursor_row]
 
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group == "session" and event.state == WorkerState.CANCELLED:
+            self.gh_app.release_input()  # cancelled before it could open the session
+
+    def connect_to(self, name: str) -> None:
+        """Select ``name`` (clearing a filter that hides it) and connect."""
+        if name not in (v.name for v in self._shown):
+            self.action_clear_filter()
+            self._refill("")
+        table = self.query_one("#connections", DataTable)
+        for row, view in enumerate(self._shown):
+            if view.name == name:
+                table.move_cursor(row=row)
+                self.action_connect()
+                return
+        self._status(f"{name} is not open to you.", error=True)
+
     def action_connect(self) -> None:
         view = self.selected
         if view is None:
             self._status("Nothing selected.", error=True)
             return
         self._status(f"Connecting to {view.name}…")
+        # now, not when the worker starts: keys typed from here on are for the target
+        self.gh_app.hold_input()
         self.open_session(view.name)
 
     @work(exclusive=True, group="session", exit_on_error=False)
     async def open_session(self, name: str) -> None:
         """Open the session, step aside for the pass-through, come back when it ends."""
         app = self.gh_app
-        app.hold_input()  # keys typed while the target connects are for the target
         try:
             try:
                 session = await app.services.open_terminal(app.principal, name, app.channel)
             except BaseException:
                 app.release_input()
                 raise
-            with app.step_aside():
-                result = await session.run()
+            try:
+                with app.step_aside():
+                    result = await session.run()
+            finally:
+                app.release_input()  # the TUI reads the user's keys again
         except (GatehouseError, RecordingError) as exc:
             # errors can quote the target (a failed command, a banner): mask like its output
             message = app.services.mask_message(

@@ -26,6 +26,15 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+_FIELDS = (
+    ("text", "search text", "text shown or a command run; Enter searches"),
+    ("user", "user", "part of the user name"),
+    ("conn", "connection", "part of the connection name"),
+    ("since", "from date", "YYYY-MM-DD or YYYY-MM-DDTHH:MM (UTC)"),
+    ("until", "to date", "YYYY-MM-DD (to its end) or YYYY-MM-DDTHH:MM (UTC)"),
+)
+"""Filter boxes: id suffix, placeholder (fits at 80 columns), tooltip."""
+
 LIST_COLUMNS = ("started (UTC)", "user", "connection", "kind", "size", "session")
 MATCH_COLUMNS = ("session", "moment", "user", "connection", "what", "line")
 
@@ -94,6 +103,18 @@ def fmt_started(info: RecordingInfo) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
+class SearchBox(Input):
+    """The search box: Enter searches (or replays the selected moment once searched)."""
+
+    BINDINGS = [Binding("enter", "submit", "Search")]
+
+
+class FilterBox(Input):
+    """A filter box: the list narrows as you type; Enter replays the selected recording."""
+
+    BINDINGS = [Binding("enter", "submit", "Replay")]
+
+
 def recordings_key_enabled(app: App[None]) -> bool:
     """Tell whether `r` opens the pane now: on the picker, unless text is being typed."""
     from tui.screens.connections import ConnectionsScreen
@@ -106,6 +127,7 @@ def recordings_key_enabled(app: App[None]) -> bool:
 class RecordingsScreen(Screen[None]):
     """Find a recording (or a moment in one) and replay it."""
 
+    TITLE = "Recordings"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("up", "move(-1)", "Up", show=False),
         Binding("down", "move(1)", "Down", show=False),
@@ -117,7 +139,6 @@ class RecordingsScreen(Screen[None]):
 
     def __init__(self) -> None:
         super().__init__()
-        self.title = "Recordings"
         self.infos: list[RecordingInfo] = []
         self.matches: list[StoreMatch] | None = None
         self.search_text = ""
@@ -132,12 +153,14 @@ class RecordingsScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Header()
+        # in reading order: the search box, focused first, then the narrowing filters
         with Horizontal(id="rec-filters"):
-            yield Input(placeholder="user", id="rec-user")
-            yield Input(placeholder="connection", id="rec-conn")
-            yield Input(placeholder="from YYYY-MM-DD", id="rec-since")
-            yield Input(placeholder="to YYYY-MM-DD", id="rec-until")
-            yield Input(placeholder="text shown or run · Enter searches", id="rec-text")
+            for name, placeholder, hint in _FIELDS:
+                box = (SearchBox if name == "text" else FilterBox)(
+                    placeholder=placeholder, id=f"rec-{name}"
+                )
+                box.tooltip = hint
+                yield box
         table: DataTable[str] = DataTable(id="recordings", cursor_type="row", zebra_stripes=True)
         yield table
         yield Static("", id="status", markup=False)

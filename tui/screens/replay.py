@@ -22,6 +22,8 @@ from broker.common.text import escape_controls
 from recordings.playback import SPEEDS, Clock, PlaybackController
 from recordings.replay import Match, Player, Playhead
 from recordings.scrollback import SCROLLBACK_LINES
+from tui.commands import GatehouseCommands
+from tui.screens.help import HelpScreen
 from tui.text import plain
 from tui.widgets.terminal_view import TerminalView
 from tui.widgets.timeline import Timeline, fmt_time
@@ -41,17 +43,19 @@ class ReplayScreen(Screen[None]):
         Binding("home", "seek_to(0)", "Start", show=False),
         Binding("end", "seek_end", "End", show=False),
         Binding("plus,equals_sign", "speed(1)", "Faster"),
-        Binding("minus", "speed(-1)", "Slower"),
-        Binding("i", "toggle_idle", "Skip idle"),
+        Binding("minus", "speed(-1)", "Slower", show=False),
+        Binding("i", "toggle_idle", "Skip idle", show=False),
         Binding("left_square_bracket", "command(-1)", "Prev cmd", show=False),
-        Binding("right_square_bracket", "command(1)", "Next cmd"),
+        Binding("right_square_bracket", "command(1)", "Next cmd", show=False),
         Binding("slash", "search", "Search", priority=True),  # see AuditScreen
         Binding("n", "match(1)", "Next match", show=False),
         Binding("N", "match(-1)", "Prev match", show=False),
         Binding("b", "scrollback", "Scrollback"),
         Binding("c", "focus_commands", "Commands", show=False),
         Binding("escape,q", "close", "Close"),
+        Binding("question_mark", "help", "Help", show=False),
     ]
+    """The footer shows what fits at 80 columns; the command palette (Ctrl+P) lists them all."""
 
     def __init__(
         self,
@@ -341,6 +345,10 @@ class ReplayScreen(Screen[None]):
         n = len(text.history)
         self._status(f"scrollback: {n} lines scrolled off before {fmt_time(t)} · b back")
 
+    def action_help(self) -> None:
+        if not isinstance(self.app.screen, HelpScreen):
+            self.app.push_screen(HelpScreen())
+
     # -- closing ------------------------------------------------------------------------------
 
     async def action_close(self) -> None:
@@ -377,7 +385,9 @@ class ReplayApp(App[None]):
 
     CSS_PATH = str(Path(__file__).resolve().parents[1] / "app.tcss")
     TITLE = "Gatehouse"
-    ENABLE_COMMAND_PALETTE = False
+    COMMANDS = {GatehouseCommands}
+    """The player's own keys only (no screenshot or theme commands)."""
+    COMMAND_PALETTE_DISPLAY = "^p"
 
     def __init__(self, player: Player, *, title: str = "", start: float = 0.0) -> None:
         super().__init__()

@@ -1,0 +1,192 @@
+"""Every screen of the TUI with fake services and recorded sessions: for snapshots and the README.
+
+``python -m tests.tui.scenes OUT_DIR [COLSxROWS]`` writes one SVG per screen, and one of the
+command palette (what ``scripts/screenshots`` runs for the README); ``tests/tui/test_snapshots.py``
+compares the same screens against the SVGs under ``tests/tui/snapshots/``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import tempfile
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from textual.pilot import Pilot
+
+from broker.review.services import Viewing
+from broker.session.terminal import Principal
+from recordings.store import RecordingInfo, RecordingStore, StoreMatch
+from tests.support.casts import write_session
+from tests.tui.audit_fakes import AuditServices, FakeReview, record
+from tests.tui.fakes import FakeChannel
+from tui.app import GatehouseApp
+
+USER = Principal("dana", ("engineers", "reviewers", "auditors"))
+"""Holds every role, so that every pane opens."""
+
+T0 = 1_795_000_000
+"""2026-11-18 (UTC): when the recorded sessions started."""
+
+
+class SceneReview(FakeReview):
+    """The audit log of :func:`audit_sample` plus recordings in a real store."""
+
+    def __init__(self, store: RecordingStore) -> None:
+        super().__init__(audit_sample())
+        self.store = store
+
+    async def list_recordings(self, principal: Principal) -> list[RecordingInfo]:
+        return self.store.list()
+
+    async def search_recordings(self, principal: Principal, text: str) -> list[StoreMatch]:
+        return self.store.search(text)
+
+    async def open_recording(self, principal: Principal, session_id: str) -> Viewing:
+        return Viewing(session_id, self.store.open(session_id), 0.0)
+
+    async def close_recording(self, principal: Principal, viewing: Viewing) -> None:
+        """Nothing to release."""
+
+
+def audit_sample() -> list[Any]:
+    """A morning of audit records: logins, sessions, a denial, a recording closed."""
+    day = "2026-11-22T09"
+    rows = [
+        ("alice", "login.success", "", {"fingerprint": "SHA256:q8xX…", "client": "10.1.2.3"}),
+        ("alice", "session.start", "web-1", {"kind": "ssh"}),
+        ("alice", "command.run", "web-1", {"command": "systemctl status nginx"}),
+        ("alice", "session.end", "web-1", {"exit_status": 0, "bytes_out": 18234}),
+        ("alice", "recording.closed", "s-7f3a", {"sha256": "9c1e…", "bytes": 18734}),
+        ("bob", "login.success", "", {"fingerprint": "SHA256:Lw0c…", "client": "10.1.2.9"}),
+        ("bob", "policy.denied", "prod-db", {"rule": "default-deny"}),
+        ("bob", "approval.requested", "prod-web", {"reason": "deploy hotfix"}),
+        ("dana", "approval.granted", "prod-web", {"request": "r-12", "for": "bob"}),
+        ("bob", "session.start", "prod-web", {"kind": "ssh", "approval": "r-12"}),
+    ]
+    return [
+        record(i + 1, actor, action, target, details, time=f"{day}:{i * 4:02d}:{i * 7 % 60:02d}Z")
+        for i, (actor, action, target, details) in enumerate(rows)
+    ]
+
+
+def make_store(root: Path) -> RecordingStore:
+    """Three recorded sessions by three users."""
+    store = RecordingStore(root)
+    write_session(store, "s-7f3a", user="alice", connection="web-1", ts=T0)
+    write_session(store, "s-81c2", user="bob", connection="db-1", ts=T0 + 3_600)
+    write_session(store, "s-9d04", user="carol", connection="shell", ts=T0 + 86_400)
+    return store
+
+
+def make_app(store: RecordingStore) -> GatehouseApp:
+    services = AuditServices(SceneReview(store))
+    return GatehouseApp(services, FakeChannel(principal=USER))  # type: ignore[arg-type]
+
+
+async def settle(pilot: Pilot[None]) -> None:
+    """Let workers finish and the screen repaint (bounded: workers here only read files)."""
+    for _ in range(3):
+        await pilot.pause()
+        await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+async def _picker(pilot: Pilot[None]) -> None:
+    await settle(pilot)
+
+
+async def _audit(pilot: Pilot[None]) -> None:
+    await pilot.press("a")
+    await settle(pilot)
+
+
+async def _audit_record(pilot: Pilot[None]) -> None:
+    await _audit(pilot)
+    await pilot.press("up", "up", "up", "up", "up", "enter")  # recording.closed
+    await settle(pilot)
+
+
+async def _recordings(pilot: Pilot[None]) -> None:
+    await pilot.press("r")
+    await settle(pilot)
+
+
+async def _replay(pilot: Pilot[None]) -> None:
+    await _recordings(pilot)
+    await pilot.press("down", "enter")
+    await settle(pilot)
+    await pilot.press("right_square_bracket", "right_square_bracket")  # at `cat log`
+    await pilot.press("right")
+    await settle(pilot)
+
+
+async def _help(pilot: Pilot[None]) -> None:
+    await pilot.press("question_mark")
+    await settle(pilot)
+
+
+SCENES: dict[str, Callable[[Pilot[None]], Awaitable[None]]] = {
+    "connections": _picker,
+    "audit": _audit,
+    "audit-record": _audit_record,
+    "recordings": _recordings,
+    "replay": _replay,
+    "help": _help,
+}
+"""Screen name → how to get there from the picker."""
+
+SIZES = ((80, 24), (160, 45))
+
+
+async def _palette(pilot: Pilot[None]) -> None:
+    await settle(pilot)
+    await pilot.press("ctrl+p", *"conn")
+    await settle(pilot)
+
+
+PICTURES: dict[str, Callable[[Pilot[None]], Awaitable[None]]] = {**SCENES, "palette": _palette}
+"""What the README shows: every screen, and the command palette open on the picker."""
+
+PICTURE_SIZE = (100, 30)
+
+
+async def screenshot(name: str, size: tuple[int, int], store: RecordingStore) -> str:
+    """The SVG of scene ``name`` at ``size`` (columns, rows)."""
+    app = make_app(store)
+    async with app.run_test(size=size) as pilot:
+        await PICTURES[name](pilot)
+        return app.export_screenshot(title=f"Gatehouse · {name}")
+
+
+async def write_all(out: Path, size: tuple[int, int]) -> list[Path]:
+    """Write every picture at ``size`` into ``out`` as ``NAME.svg``; returns the files."""
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    with tempfile.TemporaryDirectory() as tmp:
+        store = make_store(Path(tmp))
+        for name in PICTURES:
+            for cols, rows in (size,):
+                path = out / f"{name}.svg"
+                path.write_text(await screenshot(name, (cols, rows), store), encoding="utf-8")
+                written.append(path)
+    return written
+
+
+def main(argv: list[str]) -> int:
+    if not argv or len(argv) > 2:
+        print("usage: python -m tests.tui.scenes OUT_DIR [COLSxROWS]", file=sys.stderr)
+        return 2
+    size = PICTURE_SIZE
+    if len(argv) == 2:
+        cols, rows = argv[1].split("x")
+        size = (int(cols), int(rows))
+    for path in asyncio.run(write_all(Path(argv[0]), size)):
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
