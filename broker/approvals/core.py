@@ -111,13 +111,15 @@ class Grant:
         return self.start <= now < self.end
 
     def covers(self, user: str, connection: str, command: str | None, now: float) -> bool:
-        """Whether ``user`` may, at ``now``, open ``connection`` (with ``command`` for `run`).
+        """Whether this grant answers the question its kind of request asked.
 
-        A connection grant covers every session on it; a command grant only that command.
+        ``command`` None asks for access to the connection (any session on it); a string asks
+        for that exact command under a command rule. A connection grant never stands in for a
+        command approval, nor the other way round.
         """
         if not self.active(now) or user != self.user or connection != self.connection:
             return False
-        return self.command is None or self.command == command
+        return self.command == command
 
 
 def new_request(

@@ -183,11 +183,12 @@ def test_expiry_does_not_touch_a_closed_request() -> None:
     assert refresh(req, T0 + 10_000) is req
 
 
-def test_grant_of_a_connection_request_covers_any_session_for_its_duration() -> None:
+def test_grant_of_a_connection_request_covers_sessions_for_its_duration() -> None:
     grant = grant_for(_approved())
     assert (grant.start, grant.end) == (T0 + 1, T0 + 1 + 3600)
     assert grant.covers("alice", "prod-1", None, T0 + 2)
-    assert grant.covers("alice", "prod-1", "uptime", T0 + 2)
+    # access to the connection is no approval of a command a command rule holds
+    assert not grant.covers("alice", "prod-1", "uptime", T0 + 2)
     assert not grant.covers("alice", "prod-1", None, T0 + 1 + 3600)
     assert not grant.covers("bob", "prod-1", None, T0 + 2)
     assert not grant.covers("alice", "prod-2", None, T0 + 2)

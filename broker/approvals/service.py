@@ -1,0 +1,386 @@
+"""Approvals as the broker's services use them: ask, wait, decide, sweep (audited; store edge)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from broker.approvals.core import (
+    ApprovalError,
+    Grant,
+    Request,
+    approve,
+    cancel,
+    deny,
+    may_decide,
+    new_request,
+)
+from broker.approvals.store import ApprovalStore
+from broker.auditchain.events import Action
+from broker.common.errors import ApprovalRequired, PolicyDenied
+
+log = logging.getLogger(__name__)
+
+Emit = Callable[[str, str, str, Mapping[str, Any]], Awaitable[None]]
+POLL = 0.25
+"""Seconds between looks at the store while a requester waits (other processes decide too)."""
+SWEEP_EVERY = 5.0
+"""Seconds between sweeps for expired requests and ended grants."""
+_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+
+
+def new_id() -> str:
+    """``REQ-`` and 10 unambiguous characters (50 bits)."""
+    return "REQ-" + "".join(secrets.choice(_ALPHABET) for _ in range(10))
+
+
+class ApprovalPending(ApprovalRequired):
+    """The request was made and is pending; the caller chose not to wait (`--no-wait`)."""
+
+    def __init__(self, request: Request) -> None:
+        self.request = request
+        super().__init__(
+            f"approval requested: {request.id} (needs {request.needed} of "
+            f"{', '.join(request.approvers)})",
+            rule=request.rule,
+        )
+
+
+class ApprovalRefused(PolicyDenied):
+    """The request was denied, cancelled or expired, or does not cover what was asked."""
+
+
+@dataclass(frozen=True)
+class Terms:
+    """What a rule asks of an approval."""
+
+    rule: str
+    """The rule that asked."""
+    approvers: tuple[str, ...]
+    """Groups whose members may decide."""
+    needed: int
+    """Distinct approvals needed."""
+    grant_seconds: int
+    """How long the grant lasts."""
+    reason_required: bool = True
+    """Whether the requester must justify the request."""
+
+
+@dataclass(frozen=True)
+class Ask:
+    """How a requester asks for an approval when one is needed."""
+
+    reason: str = ""
+    """The justification."""
+    request_id: str | None = None
+    """An existing request to use (`run --request ID`) instead of a new one."""
+    wait: bool = True
+    """Wait for the decision; False raises :class:`ApprovalPending` once the request exists."""
+    waiting: Callable[[Request], None] | None = None
+    """Told once when the wait for a pending request begins."""
+    gone: Callable[[], bool] | None = None
+    """Whether the requester has left (the pending request is then cancelled)."""
+
+
+class ApprovalService:
+    """Requests, decisions and grants, each step audited, shared by every broker process."""
+
+    def __init__(
+        self,
+        state_dir: Path,
+        emit: Emit,
+        *,
+        clock: Callable[[], float] = time.time,
+        poll: float = POLL,
+    ) -> None:
+        self._state_dir = state_dir
+        self._emit = emit
+        self._clock = clock
+        self._poll = poll
+        self._store: ApprovalStore | None = None
+        self._last_sweep = float("-inf")
+
+    async def store(self) -> ApprovalStore:
+        """The store, opened on first use (the state dir may not exist before the broker runs)."""
+        if self._store is None:
+            self._store = await asyncio.to_thread(ApprovalStore.in_state_dir, self._state_dir)
+        return self._store
+
+    # -- requester ------------------------------------------------------------
+
+    async def grant(self, user: str, connection: str, command: str | None) -> Grant | None:
+        """An active grant for this question (``command`` None: access to ``connection``)."""
+        store = await self.store()
+        return await store.grant(user, connection, command, self._clock())
+
+    async def get(self, request_id: str) -> Request | None:
+        store = await self.store()
+        return await store.get(request_id, self._clock())
+
+    async def check_request(
+        self, user: str, connection: str, command: str, request_id: str
+    ) -> Request:
+        """The request ``run --request ID`` names, if it is ``user``'s and for this exactly.
+
+        Raises:
+            ApprovalRefused: unknown, someone else's, another connection or another command.
+        """
+        request = await self.get(request_id)
+        if request is None or request.requester != user:
+            raise ApprovalRefused(f"no request {request_id} of yours", rule="approval")
+        if request.connection != connection:
+            raise ApprovalRefused(
+                f"{request_id} is for {request.connection!r}, not {connection!r}", rule=request.rule
+            )
+        if request.command is not None and request.command != command:
+            raise ApprovalRefused(
+                f"{request_id} approves exactly `{request.command}`, not this command",
+                rule=request.rule,
+            )
+        return request
+
+    async def clear(
+        self, user: str, connection: str, command: str | None, terms: Terms, ask: Ask
+    ) -> Grant:
+        """Return once a grant answers the question; ask for an approval and wait if needed.
+
+        Raises:
+            ApprovalPending: the request is pending and ``ask.wait`` is False.
+            ApprovalRefused: denied, cancelled or expired (naming who and why).
+            ApprovalRequired: the request cannot be made (e.g. no justification).
+        """
+        request = None
+        if ask.request_id is not None:
+            named = await self.get(ask.request_id)
+            if named is not None and named.command == command:
+                request = named
+        if request is None:
+            found = await self.grant(user, connection, command)
+            if found is not None:
+                await self._used(found)
+                return found
+            request = await self.request(user, connection, command, terms, ask.reason)
+        if request.status == "pending":
+            if not ask.wait:
+                raise ApprovalPending(request)
+            if ask.waiting is not None:
+                ask.waiting(request)
+            request = await self.wait(request.id, ask.gone)
+        if request.status != "approved":
+            raise ApprovalRefused(refusal(request), rule=request.rule)
+        found = await self.grant(user, connection, command)
+        if found is None or found.request_id != request.id:
+            raise ApprovalRefused(f"the grant of {request.id} has ended", rule=request.rule)
+        await self._used(found)
+        return found
+
+    async def request(
+        self, user: str, connection: str, command: str | None, terms: Terms, reason: str
+    ) -> Request:
+        """Create and audit a pending request.
+
+        Raises:
+            ApprovalRequired: the rule needs a justification and none was given.
+        """
+        try:
+            request = new_request(
+                new_id(),
+                requester=user,
+                connection=connection,
+                command=command,
+                reason=reason,
+                rule=terms.rule,
+                approvers=terms.approvers,
+                needed=terms.needed,
+                grant_seconds=terms.grant_seconds,
+                now=self._clock(),
+                reason_required=terms.reason_required,
+            )
+        except ApprovalError as exc:
+            raise ApprovalRequired(str(exc), rule=terms.rule) from None
+        await self._emit(
+            user,
+            Action.APPROVAL_REQUESTED,
+            connection,
+            {
+                "request": request.id,
+                "rule": request.rule,
+                "command": request.command or "",
+                "justification": request.reason,
+                "approvers": list(request.approvers),
+                "needed": request.needed,
+                "grant_seconds": request.grant_seconds,
+            },
+        )
+        store = await self.store()
+        await store.create(request)
+        return request
+
+    async def wait(self, request_id: str, gone: Callable[[], bool] | None = None) -> Request:
+        """Poll the store until the request leaves ``pending`` (any process may decide it).
+
+        A requester who leaves cancels the request. Bounded by the request's own expiry.
+        """
+        while True:
+            request = await self.get(request_id)
+            if request is None:
+                raise ApprovalRefused(f"request {request_id} is gone", rule="approval")
+            if request.status != "pending":
+                if request.status == "expired":
+                    await self.sweep(force=True)
+                return request
+            if gone is not None and gone():
+                return await self.cancel(request.requester, request_id, why="requester left")
+            await self.sweep()
+            await asyncio.sleep(self._poll)
+
+    async def cancel(self, user: str, request_id: str, *, why: str = "") -> Request:
+        """The requester withdraws a pending request (audited).
+
+        Raises:
+            ApprovalRefused: not theirs, unknown, or no longer pending.
+        """
+        store = await self.store()
+        now = self._clock()
+        try:
+            request = await store.update(request_id, lambda r: cancel(r, user, now), now)
+        except KeyError:
+            raise ApprovalRefused(f"no request {request_id}", rule="approval") from None
+        except ApprovalError as exc:
+            raise ApprovalRefused(str(exc), rule="approval") from None
+        details = {"request": request.id, "rule": request.rule}
+        if why:
+            details["why"] = why
+        await self._emit(user, Action.APPROVAL_CANCELLED, request.connection, details)
+        return request
+
+    # -- approver -------------------------------------------------------------
+
+    async def pending_for(self, approver: str, groups: Iterable[str]) -> list[Request]:
+        """Pending requests ``approver`` may decide (none of their own), oldest first."""
+        groups = tuple(groups)
+        await self.sweep()
+        store = await self.store()
+        pending = await store.pending(self._clock())
+        return [r for r in pending if may_decide(r, approver, groups)]
+
+    async def decide(
+        self,
+        approver: str,
+        groups: Iterable[str],
+        request_id: str,
+        *,
+        approved: bool,
+        comment: str,
+    ) -> Request:
+        """Approve or deny (audited, with the comment); the grant starts on the last approval.
+
+        Raises:
+            ApprovalRefused: unknown request, or the state machine refused the decision.
+        """
+        groups = tuple(groups)
+        store = await self.store()
+        now = self._clock()
+        step = approve if approved else deny
+        try:
+            request = await store.update(
+                request_id, lambda r: step(r, approver, groups, comment, now), now
+            )
+        except KeyError:
+            raise ApprovalRefused(f"no request {request_id}", rule="approval") from None
+        except ApprovalError as exc:
+            raise ApprovalRefused(str(exc), rule="approval") from None
+        vote = request.votes[-1]
+        details = {
+            "request": request.id,
+            "requester": request.requester,
+            "rule": request.rule,
+            "command": request.command or "",
+            "justification": request.reason,
+            "decision": "approve" if approved else "deny",
+            "comment": vote.comment,
+            "approvals": f"{len(request.approved_by)}/{request.needed}",
+        }
+        if not approved:
+            action = Action.APPROVAL_DENIED
+        elif request.status == "approved":
+            action = Action.APPROVAL_APPROVED
+        else:
+            action = Action.APPROVAL_VOTED
+        await self._emit(approver, action, request.connection, details)
+        if request.status == "approved":
+            grant = await store.grant(request.requester, request.connection, request.command, now)
+            if grant is not None:
+                await self._emit(
+                    request.requester,
+                    Action.GRANT_CREATED,
+                    request.connection,
+                    {**_grant_details(grant), "approved_by": list(request.approved_by)},
+                )
+        return request
+
+    # -- housekeeping -----------------------------------------------------------
+
+    async def sweep(self, *, force: bool = False) -> None:
+        """Close overdue requests and grants, auditing each once (across processes)."""
+        now = self._clock()
+        if not force and now - self._last_sweep < SWEEP_EVERY:
+            return
+        self._last_sweep = now
+        store = await self.store()
+        swept = await store.sweep(now)
+        for request in swept.expired:
+            await self._emit(
+                "gatehouse",
+                Action.APPROVAL_EXPIRED,
+                request.connection,
+                {"request": request.id, "requester": request.requester, "rule": request.rule},
+            )
+        for grant in swept.ended:
+            await self._emit(
+                grant.user, Action.GRANT_EXPIRED, grant.connection, _grant_details(grant)
+            )
+
+    async def sweeper(self, interval: float = SWEEP_EVERY) -> None:
+        """Sweep forever (a background task of the running broker)."""
+        while True:
+            try:
+                await self.sweep(force=True)
+            except Exception:
+                log.exception("approvals: sweep failed")
+            await asyncio.sleep(interval)
+
+    async def _used(self, grant: Grant) -> None:
+        await self._emit(grant.user, Action.GRANT_USED, grant.connection, _grant_details(grant))
+
+
+def _grant_details(grant: Grant) -> dict[str, Any]:
+    return {
+        "request": grant.request_id,
+        "rule": grant.rule,
+        "command": grant.command or "",
+        "start": _iso(grant.start),
+        "end": _iso(grant.end),
+    }
+
+
+def _iso(t: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+
+
+def refusal(request: Request) -> str:
+    """Why a closed request gives no access, as the requester reads it."""
+    if request.status == "denied":
+        vote = request.votes[-1]
+        return f"{request.id} was denied by {vote.approver}: {vote.comment}"
+    if request.status == "cancelled":
+        return f"{request.id} was cancelled"
+    if request.status == "expired":
+        return f"{request.id} expired before anyone decided it"
+    return f"{request.id} is {request.status}"
