@@ -9,6 +9,7 @@ from collections.abc import Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from broker.approvals.service import ApprovalService, Ask, Terms
 from broker.auditchain.events import Action
 from broker.common.errors import (
     ApprovalRequired,
@@ -22,7 +23,7 @@ from broker.masking import StreamMasker
 from broker.masking.filter import MaskingEngines, MaskingFilter
 from broker.masking.lines import LineMask, line_masker, mask_details, unmasked
 from broker.policy.access import Decision, decide_access
-from broker.policy.commands import decide_command, describe
+from broker.policy.commands import CommandRule, decide_command, describe
 from broker.policy.loader import PolicySet
 from broker.recording.recorder import RecorderLink
 from broker.review.services import ReviewServices
@@ -97,6 +98,8 @@ class Services:
             strict_recording=config.recording.strict,
         )
         """Builds every session from the collaborators above (it never calls back here)."""
+        self.approvals = ApprovalService(state, self.events.emit)
+        """Approval requests, decisions and grants (shared by every broker process)."""
 
     def emit_soon(
         self, actor: str, action: Action, target: str, details: Mapping[str, Any]
@@ -214,12 +217,18 @@ class Services:
             )
         return views
 
-    async def authorize(self, principal: Principal, name: str) -> Connection:
+    async def authorize(
+        self, principal: Principal, name: str, ask: Ask | None = None
+    ) -> Connection:
         """The connection ``name`` if policy lets ``principal`` open it now.
+
+        Where policy asks for an approval, an active grant lets the user in; without one,
+        ``ask`` says how to request it (and whether to wait), else ApprovalRequired is raised.
 
         Raises:
             PolicyDenied: unknown connection, or denied (naming the rule).
-            ApprovalRequired: policy asks for an approval first.
+            ApprovalRequired: policy asks for an approval first (ApprovalPending: asked, not
+                waited for; ApprovalRefused: denied, cancelled or expired).
         """
         if not getattr(self.events, "healthy", True):
             raise GatehouseError("the audit log cannot be written; no new sessions (strict mode)")
@@ -234,6 +243,19 @@ class Services:
                 f"access to {name!r} denied by rule {decision.rule!r}", rule=decision.rule
             )
         if decision.action == "approval":
+            terms = Terms(
+                decision.rule,
+                decision.approvers,
+                decision.approvals,
+                decision.grant_seconds,
+                decision.reason_required,
+            )
+            if ask is not None:
+                await self.approvals.clear(principal.name, name, None, terms, ask)
+                return conn
+            if await self.approvals.grant(principal.name, name, None) is not None:
+                await self.approvals.clear(principal.name, name, None, terms, Ask(wait=False))
+                return conn
             await self._deny(principal, name, decision.rule, reason="approval required")
             raise ApprovalRequired(
                 f"access to {name!r} needs an approval (rule {decision.rule!r})",
@@ -343,30 +365,43 @@ class Services:
         )
 
     async def open_terminal(
-        self, principal: Principal, name: str, channel: Terminal
+        self, principal: Principal, name: str, channel: Terminal, ask: Ask | None = None
     ) -> BrokeredSession:
         """Authorize and open a terminal session on ``name``; relay it with ``run()``.
 
         Raises:
             PolicyDenied, ApprovalRequired, UpstreamError, VaultError, GatehouseError.
         """
-        conn = await self.authorize(principal, name)
+        conn = await self.authorize(principal, name, ask)
         return await self._open_session(principal, conn, channel)
 
-    async def terminal(self, principal: Principal, name: str, channel: Terminal) -> SessionResult:
+    async def terminal(
+        self, principal: Principal, name: str, channel: Terminal, ask: Ask | None = None
+    ) -> SessionResult:
         """Open and relay a terminal session on ``name`` until the target shell exits."""
-        session = await self.open_terminal(principal, name, channel)
+        session = await self.open_terminal(principal, name, channel, ask)
         return await session.run()
 
     async def run(
-        self, principal: Principal, name: str, command: str, channel: Terminal
+        self,
+        principal: Principal,
+        name: str,
+        command: str,
+        channel: Terminal,
+        ask: Ask | None = None,
     ) -> SessionResult:
         """Run one command on ``name``, stdout and stderr apart; returns its exit status.
+
+        With ``ask``, what policy holds for an approval (the connection, then the command) is
+        requested and waited for; ``ask.request_id`` must name a request of this user for
+        exactly this connection (and, for a command approval, exactly this command).
 
         Raises:
             PolicyDenied, ApprovalRequired, UpstreamError, VaultError, GatehouseError.
         """
-        conn = await self.authorize(principal, name)
+        if ask is not None and ask.request_id is not None:
+            await self.approvals.check_request(principal.name, name, command, ask.request_id)
+        conn = await self.authorize(principal, name, ask)
         verdict = await asyncio.to_thread(  # a long line takes the parser a while
             decide_command,
             self.policies.commands,
@@ -375,7 +410,10 @@ class Services:
             command,
             self.policies.interpreters,
         )
-        if verdict.action != "allow":
+        if verdict.action == "approval" and ask is not None:
+            terms = self._command_terms(verdict.rule)
+            await self.approvals.clear(principal.name, name, command, terms, ask)
+        elif verdict.action != "allow":
             reason = f"command {verdict.action}" + (f": {verdict.reason}" if verdict.reason else "")
             await self._deny(principal, name, verdict.rule, reason=reason, command=command)
             if verdict.action == "approval":
@@ -386,3 +424,13 @@ class Services:
             raise PolicyDenied(describe(verdict), rule=verdict.rule)
         session = await self._open_session(principal, conn, channel, command)
         return await session.run()
+
+    def _command_terms(self, rule_name: str) -> Terms:
+        """What the command rule ``rule_name`` asks of an approval."""
+        rule = next(
+            (r for r in self.policies.commands if r.name == rule_name),
+            CommandRule(rule_name, None, "approval"),
+        )
+        return Terms(
+            rule.name, rule.approvers, rule.approvals, rule.grant_seconds, rule.reason_required
+        )
