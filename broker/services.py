@@ -9,7 +9,8 @@ from collections.abc import Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from broker.approvals.service import ApprovalService, Ask, Terms
+from broker.approvals.service import ApprovalService, Ask
+from broker.approvals.terms import access_terms, approver_groups, command_terms
 from broker.auditchain.events import Action
 from broker.common.errors import (
     ApprovalRequired,
@@ -23,7 +24,7 @@ from broker.masking import StreamMasker
 from broker.masking.filter import MaskingEngines, MaskingFilter
 from broker.masking.lines import LineMask, line_masker, mask_details, unmasked
 from broker.policy.access import Decision, decide_access
-from broker.policy.commands import CommandRule, decide_command, describe
+from broker.policy.commands import decide_command, describe
 from broker.policy.loader import PolicySet
 from broker.recording.recorder import RecorderLink
 from broker.review.services import ReviewServices
@@ -217,6 +218,10 @@ class Services:
             )
         return views
 
+    def is_approver(self, principal: Principal) -> bool:
+        """Whether some approval rule lets ``principal``'s groups decide requests."""
+        return bool(approver_groups(self.policies) & set(principal.groups))
+
     async def authorize(
         self, principal: Principal, name: str, ask: Ask | None = None
     ) -> Connection:
@@ -243,13 +248,7 @@ class Services:
                 f"access to {name!r} denied by rule {decision.rule!r}", rule=decision.rule
             )
         if decision.action == "approval":
-            terms = Terms(
-                decision.rule,
-                decision.approvers,
-                decision.approvals,
-                decision.grant_seconds,
-                decision.reason_required,
-            )
+            terms = access_terms(decision)
             if ask is not None:
                 await self.approvals.clear(principal.name, name, None, terms, ask)
                 return conn
@@ -411,7 +410,7 @@ class Services:
             self.policies.interpreters,
         )
         if verdict.action == "approval" and ask is not None:
-            terms = self._command_terms(verdict.rule)
+            terms = command_terms(self.policies, verdict.rule)
             await self.approvals.clear(principal.name, name, command, terms, ask)
         elif verdict.action != "allow":
             reason = f"command {verdict.action}" + (f": {verdict.reason}" if verdict.reason else "")
@@ -424,13 +423,3 @@ class Services:
             raise PolicyDenied(describe(verdict), rule=verdict.rule)
         session = await self._open_session(principal, conn, channel, command)
         return await session.run()
-
-    def _command_terms(self, rule_name: str) -> Terms:
-        """What the command rule ``rule_name`` asks of an approval."""
-        rule = next(
-            (r for r in self.policies.commands if r.name == rule_name),
-            CommandRule(rule_name, None, "approval"),
-        )
-        return Terms(
-            rule.name, rule.approvers, rule.approvals, rule.grant_seconds, rule.reason_required
-        )

@@ -16,13 +16,18 @@ HELP_TEXT = """\
   Esc           clear the filter
   a             audit log (auditors; when the filter is empty)
   r             recordings and replay (when the filter is empty)
+  Ctrl+P        approvals queue (approvers; the header counts pending requests)
   q             leave Gatehouse (when the filter is empty);  Ctrl+Q always
   ?             this help
 
 [b]In a session[/b]
   Your terminal talks straight to the target (vim, colours, resize work).
   Exit the remote shell (exit / Ctrl+D) to come back to the picker.
-  ⏳ marks connections that need an approval first.
+  ⏳ marks connections that need an approval first: Enter asks why, makes the
+  request and waits; the session starts by itself once approved (Esc cancels).
+
+[b]Approvals queue[/b] (Ctrl+P)
+  y  approve (comment optional)    n  deny (comment required)    Esc  back
 
 [b]Replay[/b] (r, then Enter on a recording)
   space  play/pause    + -  speed        i  skip idle gaps
