@@ -210,6 +210,8 @@ class ApprovalService:
             connection,
             {
                 "request": request.id,
+                "requester": user,
+                "decision": "requested",
                 "rule": request.rule,
                 "command": request.command or "",
                 "justification": request.reason,
@@ -254,7 +256,12 @@ class ApprovalService:
             raise ApprovalRefused(f"no request {request_id}", rule="approval") from None
         except ApprovalError as exc:
             raise ApprovalRefused(str(exc), rule="approval") from None
-        details = {"request": request.id, "rule": request.rule}
+        details = {
+            "request": request.id,
+            "requester": request.requester,
+            "decision": "cancelled",
+            "rule": request.rule,
+        }
         if why:
             details["why"] = why
         await self._emit(user, Action.APPROVAL_CANCELLED, request.connection, details)
@@ -340,7 +347,12 @@ class ApprovalService:
                 "gatehouse",
                 Action.APPROVAL_EXPIRED,
                 request.connection,
-                {"request": request.id, "requester": request.requester, "rule": request.rule},
+                {
+                    "request": request.id,
+                    "requester": request.requester,
+                    "decision": "expired",
+                    "rule": request.rule,
+                },
             )
         for grant in swept.ended:
             await self._emit(

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import re
 import selectors
 import subprocess
 import time
+import zipfile
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -183,3 +187,24 @@ def test_justification_from_gatehouse_reason_env(broker: BrokerProcess) -> None:
         if ln.startswith(request_id)
     )
     assert row.endswith("from-the-env")
+
+
+def test_evidence_bundle_has_the_approvals_table(broker: BrokerProcess, tmp_path: Path) -> None:
+    asked = broker.run_ssh("alice", "run", "prod-b", "--no-wait", "--reason", "INC-77", "--", "id")
+    request_id = asked.stdout.decode().strip()
+    assert broker.run_ssh("bob", "deny", request_id, "--comment", "not-now").returncode == 0
+    bundle = tmp_path / "evidence.zip"
+    result = broker.cli("evidence", "export", "--since", "2000-01-01", "-o", str(bundle))
+    assert result.returncode == 0, result.stderr.decode()
+    with zipfile.ZipFile(bundle) as z:
+        rows = list(csv.DictReader(io.StringIO(z.read("tables/approvals.csv").decode())))
+        controls = z.read("controls.md").decode()
+    mine = [r for r in rows if r["details.request"] == request_id]
+    assert [(r["action"], r["actor"], r["details.decision"]) for r in mine] == [
+        ("approval.requested", "alice", "requested"),
+        ("approval.denied", "bob", "deny"),
+    ]
+    assert mine[0]["details.justification"] == "INC-77"
+    assert mine[1]["details.comment"] == "not-now"
+    assert all(r["time"] for r in mine)
+    assert "tables/approvals.csv" in controls
