@@ -248,7 +248,7 @@ class Services:
                 f"access to {name!r} denied by rule {decision.rule!r}", rule=decision.rule
             )
         if decision.action == "approval":
-            terms = access_terms(decision)
+            terms = access_terms(self.policies, decision)
             if ask is not None:
                 await self.approvals.clear(principal.name, name, None, terms, ask)
                 return conn

@@ -18,6 +18,7 @@ from broker.approvals.core import (
     approve,
     cancel,
     deny,
+    grant_for,
     may_decide,
     new_request,
 )
@@ -27,9 +28,11 @@ from broker.common.errors import ApprovalRequired, PolicyDenied
 
 log = logging.getLogger(__name__)
 
-Emit = Callable[[str, str, str, Mapping[str, Any]], Awaitable[None]]
+Emit = Callable[[str, Action, str, Mapping[str, Any]], Awaitable[None]]
 POLL = 0.25
 """Seconds between looks at the store while a requester waits (other processes decide too)."""
+DECIDE_ATTEMPTS = 5
+"""Decisions re-read and retried when another one was stored in between."""
 SWEEP_EVERY = 5.0
 """Seconds between sweeps for expired requests and ended grants."""
 _ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
@@ -100,7 +103,7 @@ class ApprovalService:
         poll: float = POLL,
     ) -> None:
         self._state_dir = state_dir
-        self._emit = emit
+        self._audit = emit
         self._clock = clock
         self._poll = poll
         self._store: ApprovalStore | None = None
@@ -204,7 +207,7 @@ class ApprovalService:
             )
         except ApprovalError as exc:
             raise ApprovalRequired(str(exc), rule=terms.rule) from None
-        await self._emit(
+        await self._audit(
             user,
             Action.APPROVAL_REQUESTED,
             connection,
@@ -264,7 +267,7 @@ class ApprovalService:
         }
         if why:
             details["why"] = why
-        await self._emit(user, Action.APPROVAL_CANCELLED, request.connection, details)
+        await self._audit(user, Action.APPROVAL_CANCELLED, request.connection, details)
         return request
 
     # -- approver -------------------------------------------------------------
@@ -293,16 +296,36 @@ class ApprovalService:
         """
         groups = tuple(groups)
         store = await self.store()
-        now = self._clock()
         step = approve if approved else deny
-        try:
-            request = await store.update(
-                request_id, lambda r: step(r, approver, groups, comment, now), now
-            )
-        except KeyError:
-            raise ApprovalRefused(f"no request {request_id}", rule="approval") from None
-        except ApprovalError as exc:
-            raise ApprovalRefused(str(exc), rule="approval") from None
+        for _ in range(DECIDE_ATTEMPTS):
+            now = self._clock()
+            seen = await store.get(request_id, now)
+            if seen is None:
+                raise ApprovalRefused(f"no request {request_id}", rule="approval")
+            try:
+                decided = step(seen, approver, groups, comment, now)
+            except ApprovalError as exc:
+                raise ApprovalRefused(str(exc), rule="approval") from None
+            # audit first: the records are written before the decision is, and withdrawn
+            # (approval.discarded) if another decision was stored in between
+            await self._audit_decision(approver, decided, approved=approved)
+            try:
+                return await store.update(request_id, _expecting(seen, decided), now)
+            except (_Moved, ApprovalError, KeyError):
+                await self._audit(
+                    approver,
+                    Action.APPROVAL_DISCARDED,
+                    decided.connection,
+                    {
+                        "request": decided.id,
+                        "requester": decided.requester,
+                        "decision": "discarded",
+                        "why": "another decision on this request was recorded first",
+                    },
+                )
+        raise ApprovalRefused(f"{request_id} keeps changing; try again", rule="approval")
+
+    async def _audit_decision(self, approver: str, request: Request, *, approved: bool) -> None:
         vote = request.votes[-1]
         details = {
             "request": request.id,
@@ -320,17 +343,14 @@ class ApprovalService:
             action = Action.APPROVAL_APPROVED
         else:
             action = Action.APPROVAL_VOTED
-        await self._emit(approver, action, request.connection, details)
+        await self._audit(approver, action, request.connection, details)
         if request.status == "approved":
-            grant = await store.grant(request.requester, request.connection, request.command, now)
-            if grant is not None:
-                await self._emit(
-                    request.requester,
-                    Action.GRANT_CREATED,
-                    request.connection,
-                    {**_grant_details(grant), "approved_by": list(request.approved_by)},
-                )
-        return request
+            await self._audit(
+                request.requester,
+                Action.GRANT_CREATED,
+                request.connection,
+                {**_grant_details(grant_for(request)), "approved_by": list(request.approved_by)},
+            )
 
     # -- housekeeping -----------------------------------------------------------
 
@@ -343,7 +363,7 @@ class ApprovalService:
         store = await self.store()
         swept = await store.sweep(now)
         for request in swept.expired:
-            await self._emit(
+            await self._audit(
                 "gatehouse",
                 Action.APPROVAL_EXPIRED,
                 request.connection,
@@ -355,7 +375,7 @@ class ApprovalService:
                 },
             )
         for grant in swept.ended:
-            await self._emit(
+            await self._audit(
                 grant.user, Action.GRANT_EXPIRED, grant.connection, _grant_details(grant)
             )
 
@@ -369,7 +389,22 @@ class ApprovalService:
             await asyncio.sleep(interval)
 
     async def _used(self, grant: Grant) -> None:
-        await self._emit(grant.user, Action.GRANT_USED, grant.connection, _grant_details(grant))
+        await self._audit(grant.user, Action.GRANT_USED, grant.connection, _grant_details(grant))
+
+
+class _Moved(Exception):
+    """The stored request changed between reading it and writing the decision."""
+
+
+def _expecting(seen: Request, decided: Request) -> Callable[[Request], Request]:
+    """A store step that writes ``decided`` only if the request is still as ``seen``."""
+
+    def step(current: Request) -> Request:
+        if current != seen:
+            raise _Moved(seen.id)
+        return decided
+
+    return step
 
 
 def _grant_details(grant: Grant) -> dict[str, Any]:

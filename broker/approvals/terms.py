@@ -5,14 +5,17 @@ from __future__ import annotations
 from broker.approvals.service import Terms
 from broker.policy.access import Decision
 from broker.policy.commands import CommandRule
-from broker.policy.loader import DEFAULT_APPROVERS, PolicySet
+from broker.policy.loader import PolicySet
 
 
-def access_terms(decision: Decision) -> Terms:
-    """The terms of an access decision whose action is `approval`."""
+def access_terms(policies: PolicySet, decision: Decision) -> Terms:
+    """The terms of an access decision whose action is `approval`.
+
+    A rule that names no approvers is decided by the groups of the `approvers` role.
+    """
     return Terms(
         decision.rule,
-        decision.approvers or DEFAULT_APPROVERS,
+        decision.approvers or policies.roles.approvers,
         max(1, decision.approvals),
         max(1, decision.grant_seconds),
         decision.reason_required,
@@ -26,12 +29,18 @@ def command_terms(policies: PolicySet, rule_name: str) -> Terms:
         CommandRule(rule_name, None, "approval"),
     )
     return Terms(
-        rule.name, rule.approvers, rule.approvals, rule.grant_seconds, rule.reason_required
+        rule.name,
+        rule.approvers or policies.roles.approvers,
+        rule.approvals,
+        rule.grant_seconds,
+        rule.reason_required,
     )
 
 
 def approver_groups(policies: PolicySet) -> frozenset[str]:
-    """Every group that some `approval` rule lets decide."""
-    groups = {g for r in policies.access if r.action == "approval" for g in r.approvers}
-    groups |= {g for r in policies.commands if r.action == "approval" for g in r.approvers}
-    return frozenset(groups)
+    """The `approvers` role's groups and every group an `approval` rule names as approvers."""
+    rules = [
+        *(r.approvers for r in policies.access if r.action == "approval"),
+        *(r.approvers for r in policies.commands if r.action == "approval"),
+    ]
+    return frozenset(g for named in rules for g in named) | set(policies.roles.approvers)

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from broker.approvals.core import Request
+from broker.approvals.core import Request, approve
 from broker.approvals.service import (
     ApprovalPending,
     ApprovalRefused,
@@ -181,3 +181,34 @@ async def test_request_id_names_exactly_one_command(env: Any) -> None:
         "alice", "prod-1", "systemctl restart app", terms, Ask(request_id=request.id, wait=False)
     )
     assert grant.command == "systemctl restart app"
+
+
+async def test_a_decision_overtaken_by_another_is_withdrawn_and_retried(env: Any) -> None:
+    """Audit first: carol's vote is recorded, bob's lands in between, carol's is discarded
+    and decided again on the request as it now stands."""
+    service, events, _ = env
+    terms = Terms(rule="prod", approvers=("approvers",), needed=2, grant_seconds=60)
+    request = await service.request("alice", "prod-1", None, terms, "x")
+    store = await service.store()
+    real_get = store.get
+    raced = False
+
+    async def get_then_bob_votes(request_id: str, now: float) -> Request | None:
+        nonlocal raced
+        seen = await real_get(request_id, now)
+        if not raced:
+            raced = True
+            store.update_sync(request_id, lambda r: approve(r, "bob", ("approvers",), "", now), now)
+        return seen
+
+    store.get = get_then_bob_votes  # type: ignore[method-assign]
+    decided = await service.decide("carol", ("approvers",), request.id, approved=True, comment="ok")
+    assert decided.status == "approved"
+    assert decided.approved_by == ("bob", "carol")
+    assert events.actions()[1:] == [
+        "approval.voted",
+        "approval.discarded",
+        "approval.approved",
+        "grant.created",
+    ]
+    assert await service.grant("alice", "prod-1", None) is not None
