@@ -208,3 +208,37 @@ def test_evidence_bundle_has_the_approvals_table(broker: BrokerProcess, tmp_path
     assert mine[1]["details.comment"] == "not-now"
     assert all(r["time"] for r in mine)
     assert "tables/approvals.csv" in controls
+
+
+def test_workers_share_requests_and_decisions() -> None:
+    """With --workers 2 a request waited on in one process is decided from either."""
+    shell = local_connection(["bash", "--norc"], accepts="shell")
+    proc = BrokerProcess(
+        {"alice": ["engineers"], "bob": ["approvers"]},
+        {f"prod-{n}": shell for n in range(4)},
+        POLICY,
+        workers=2,
+    )
+    with proc:
+        for n in range(4):
+            alice = subprocess.Popen(
+                proc.ssh("alice", "run", f"prod-{n}", "--reason", "w", "--", "echo", f"ran-{n}"),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
+            try:
+                found = WAITING.search(read_until(alice, WAITING, 30))
+                assert found is not None
+                request_id = found[1].decode()
+                assert request_id in proc.run_ssh("bob", "approvals").stdout.decode()
+                assert proc.run_ssh("bob", "approve", request_id).returncode == 0
+                out, _ = alice.communicate(timeout=30)
+            finally:
+                if alice.poll() is None:
+                    alice.kill()
+                    alice.wait()
+            assert alice.returncode == 0
+            assert out.strip() == f"ran-{n}".encode()
+        records = [r for r in audit(proc) if r["action"] == "approval.approved"]
+        assert len(records) == 4
