@@ -89,6 +89,8 @@ class Ask:
     """Told once when the wait for a pending request begins."""
     gone: Callable[[], bool] | None = None
     """Whether the requester has left (the pending request is then cancelled)."""
+    decided: Callable[[Request], None] | None = None
+    """Told once when the wait ends, before anything is opened (the TUI holds keys for it)."""
 
 
 class ApprovalService:
@@ -174,7 +176,11 @@ class ApprovalService:
                 raise ApprovalPending(request)
             if ask.waiting is not None:
                 ask.waiting(request)
-            request = await self.wait(request.id, ask.gone)
+            try:
+                request = await self.wait(request.id, ask.gone)
+            finally:
+                if ask.decided is not None:
+                    ask.decided(request)
         if request.status != "approved":
             raise ApprovalRefused(refusal(request), rule=request.rule)
         found = await self.grant(user, connection, command)

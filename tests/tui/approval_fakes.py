@@ -91,6 +91,8 @@ class FakeApprovals:
             self.changed.clear()
             await self.changed.wait()
         request = self.requests[request.id]
+        if ask.decided is not None:
+            ask.decided(request)
         if request.status != "approved":
             raise ApprovalRefused(refusal(request), rule=request.rule)
         return self.grants[-1]

@@ -187,7 +187,12 @@ class ConnectionsScreen(Screen[None]):
                     self._ask_justification(name)
                     return
             else:
-                ask = Ask(reason=reason, waiting=self._waiting, gone=lambda: app.channel.closed)
+                ask = Ask(
+                    reason=reason,
+                    waiting=self._waiting,
+                    decided=self._decided,
+                    gone=lambda: app.channel.closed,
+                )
         app.hold_input()  # keys typed while the target connects are for the target
         try:
             try:
@@ -198,8 +203,6 @@ class ConnectionsScreen(Screen[None]):
                 self._done_waiting()
                 app.release_input()
                 raise
-            if self._done_waiting():
-                app.hold_input()
             with app.step_aside():
                 result = await session.run()
         except (GatehouseError, RecordingError) as exc:
@@ -228,9 +231,11 @@ class ConnectionsScreen(Screen[None]):
         self.gh_app.release_input()
         self.app.push_screen(WaitingScreen(request))
 
-    def _done_waiting(self) -> bool:
-        """Take the waiting screen away, if it is shown; returns whether it was."""
+    def _decided(self, request: Request) -> None:
+        """The wait is over: keys typed from now on are for the session about to open."""
+        self._done_waiting()
+        self.gh_app.hold_input()
+
+    def _done_waiting(self) -> None:
         if isinstance(self.app.screen, WaitingScreen):
             self.app.pop_screen()
-            return True
-        return False
