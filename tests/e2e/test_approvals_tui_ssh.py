@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -51,8 +52,10 @@ def test_alice_requests_bob_sees_the_badge_approves_and_her_session_starts(
     bob.send_text("ok for 1h")
     bob.send_keys("Enter")
     bob.wait_for("No request is waiting for you.", timeout=10)
+    # the session starts by itself (keys typed before that went to the waiting screen)
+    alice.wait_for(re.compile(r"^\S*\$ *$", re.M), timeout=15)
     alice.send_text("echo approved-$((6*7))\n")
-    alice.wait_for("approved-42", timeout=15)  # the session started by itself
+    alice.wait_for("approved-42", timeout=15)
     alice.send_text("exit\n")
     alice.wait_for("Session on prod-shell ended (exit status 0)", timeout=15)
     alice.send_keys("C-q")
