@@ -235,6 +235,13 @@ class Services:
             ApprovalRequired: policy asks for an approval first (ApprovalPending: asked, not
                 waited for; ApprovalRefused: denied, cancelled or expired).
         """
+        conn, _ = await self._admit(principal, name, ask)
+        return conn
+
+    async def _admit(
+        self, principal: Principal, name: str, ask: Ask | None
+    ) -> tuple[Connection, float | None]:
+        """:meth:`authorize`, also returning when the grant that let the user in ends."""
         if not getattr(self.events, "healthy", True):
             raise GatehouseError("the audit log cannot be written; no new sessions (strict mode)")
         conn = self.config.connections.get(name)
@@ -249,18 +256,17 @@ class Services:
             )
         if decision.action == "approval":
             terms = access_terms(self.policies, decision)
-            if ask is not None:
-                await self.approvals.clear(principal.name, name, None, terms, ask)
-                return conn
-            if await self.approvals.grant(principal.name, name, None) is not None:
-                await self.approvals.clear(principal.name, name, None, terms, Ask(wait=False))
-                return conn
-            await self._deny(principal, name, decision.rule, reason="approval required")
-            raise ApprovalRequired(
-                f"access to {name!r} needs an approval (rule {decision.rule!r})",
-                rule=decision.rule,
+            if ask is None and await self.approvals.grant(principal.name, name, None) is None:
+                await self._deny(principal, name, decision.rule, reason="approval required")
+                raise ApprovalRequired(
+                    f"access to {name!r} needs an approval (rule {decision.rule!r})",
+                    rule=decision.rule,
+                )
+            grant = await self.approvals.clear(
+                principal.name, name, None, terms, ask or Ask(wait=False)
             )
-        return conn
+            return conn, grant.end
+        return conn, None
 
     async def _deny(
         self, principal: Principal, name: str, rule: str, reason: str = "", command: str = ""
@@ -371,8 +377,10 @@ class Services:
         Raises:
             PolicyDenied, ApprovalRequired, UpstreamError, VaultError, GatehouseError.
         """
-        conn = await self.authorize(principal, name, ask)
-        return await self._open_session(principal, conn, channel)
+        conn, ends_at = await self._admit(principal, name, ask)
+        session = await self._open_session(principal, conn, channel)
+        session.ends_at = ends_at  # an access grant's end ends the session (with a warning)
+        return session
 
     async def terminal(
         self, principal: Principal, name: str, channel: Terminal, ask: Ask | None = None
@@ -400,7 +408,7 @@ class Services:
         """
         if ask is not None and ask.request_id is not None:
             await self.approvals.check_request(principal.name, name, command, ask.request_id)
-        conn = await self.authorize(principal, name, ask)
+        conn, ends_at = await self._admit(principal, name, ask)
         verdict = await asyncio.to_thread(  # a long line takes the parser a while
             decide_command,
             self.policies.commands,
@@ -422,4 +430,5 @@ class Services:
                 )
             raise PolicyDenied(describe(verdict), rule=verdict.rule)
         session = await self._open_session(principal, conn, channel, command)
+        session.ends_at = ends_at
         return await session.run()

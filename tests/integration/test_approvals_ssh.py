@@ -242,3 +242,27 @@ def test_workers_share_requests_and_decisions() -> None:
             assert out.strip() == f"ran-{n}".encode()
         records = [r for r in audit(proc) if r["action"] == "approval.approved"]
         assert len(records) == 4
+
+
+def test_a_session_is_warned_and_ended_when_its_grant_ends() -> None:
+    policy = POLICY.replace("grant: 1h", "grant: 4s")
+    proc = BrokerProcess(
+        {"alice": ["engineers"], "bob": ["approvers"]},
+        {"prod-a": local_connection(["bash", "--norc"], accepts="shell")},
+        policy,
+    )
+    with proc:
+        asked = proc.run_ssh("alice", "run", "prod-a", "--no-wait", "--reason", "r", "--", "x")
+        request_id = asked.stdout.decode().strip()
+        assert proc.run_ssh("bob", "approve", request_id).returncode == 0
+        started = time.monotonic()
+        run = proc.run_ssh("alice", "run", "prod-a", "--", "echo started; sleep 60; echo late")
+        took = time.monotonic() - started
+        assert b"started" in run.stdout
+        assert b"late" not in run.stdout
+        assert took < 30
+        assert b"your access grant ends in" in run.stderr
+        assert b"your access grant has ended; the session is ended" in run.stderr
+        assert run.returncode != 0
+        ends = [r for r in audit(proc) if r["action"] == "session.end"]
+        assert ends[-1]["details"]["ended_by"] == "grant expired"
