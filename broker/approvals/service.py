@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 Emit = Callable[[str, Action, str, Mapping[str, Any]], Awaitable[None]]
 POLL = 0.25
 """Seconds between looks at the store while a requester waits (other processes decide too)."""
+MAX_PENDING_PER_USER = 20
+"""Pending requests one user may have at a time (the approvers' queue stays workable)."""
 DECIDE_ATTEMPTS = 5
 """Decisions re-read and retried when another one was stored in between."""
 SWEEP_EVERY = 5.0
@@ -213,6 +215,13 @@ class ApprovalService:
             )
         except ApprovalError as exc:
             raise ApprovalRequired(str(exc), rule=terms.rule) from None
+        store = await self.store()
+        if await store.pending_count(user, request.created) >= MAX_PENDING_PER_USER:
+            raise ApprovalRequired(
+                f"you have {MAX_PENDING_PER_USER} requests pending already; "
+                "wait for them or cancel one",
+                rule=terms.rule,
+            )
         await self._audit(
             user,
             Action.APPROVAL_REQUESTED,
@@ -229,7 +238,6 @@ class ApprovalService:
                 "grant_seconds": request.grant_seconds,
             },
         )
-        store = await self.store()
         await store.create(request)
         return request
 

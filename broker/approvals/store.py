@@ -184,6 +184,15 @@ class ApprovalStore:
             ).fetchall()
         return [decode(row["body"]) for row in rows]
 
+    def pending_count_sync(self, requester: str, now: float) -> int:
+        with self._db() as db:
+            row = db.execute(
+                "SELECT count(*) FROM requests WHERE status = 'pending' AND requester = ?"
+                " AND expires > ?",
+                (requester, now),
+            ).fetchone()
+        return int(row[0])
+
     def history_sync(self, limit: int = 200) -> list[Request]:
         """Closed requests, newest first."""
         with self._db() as db:
@@ -245,6 +254,9 @@ class ApprovalStore:
 
     async def pending(self, now: float) -> list[Request]:
         return await asyncio.to_thread(self.pending_sync, now)
+
+    async def pending_count(self, requester: str, now: float) -> int:
+        return await asyncio.to_thread(self.pending_count_sync, requester, now)
 
     async def history(self, limit: int = 200) -> list[Request]:
         return await asyncio.to_thread(self.history_sync, limit)

@@ -266,3 +266,34 @@ def test_a_session_is_warned_and_ended_when_its_grant_ends() -> None:
         assert run.returncode != 0
         ends = [r for r in audit(proc) if r["action"] == "session.end"]
         assert ends[-1]["details"]["ended_by"] == "grant expired"
+
+
+def test_a_requester_who_disconnects_while_waiting_cancels_the_request(
+    broker: BrokerProcess,
+) -> None:
+    alice = subprocess.Popen(
+        broker.ssh("alice", "run", "prod-b", "--reason", "bye", "--", "id"),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        found = WAITING.search(read_until(alice, WAITING, 30))
+        assert found is not None
+        request_id = found[1].decode()
+    finally:
+        alice.kill()
+        alice.wait()
+    deadline = time.monotonic() + 20
+    while True:
+        cancelled = [
+            r
+            for r in audit(broker)
+            if r["action"] == "approval.cancelled" and r["details"]["request"] == request_id
+        ]
+        if cancelled:
+            break
+        assert time.monotonic() < deadline, "the request was not cancelled"
+        time.sleep(0.1)
+    assert cancelled[0]["details"]["why"] == "requester left"
+    assert request_id not in broker.run_ssh("bob", "approvals").stdout.decode()

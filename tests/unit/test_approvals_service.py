@@ -212,3 +212,13 @@ async def test_a_decision_overtaken_by_another_is_withdrawn_and_retried(env: Any
         "grant.created",
     ]
     assert await service.grant("alice", "prod-1", None) is not None
+
+
+async def test_pending_requests_per_user_are_bounded(env: Any) -> None:
+    service, events, _ = env
+    for _ in range(20):
+        await service.request("alice", "prod-1", None, TERMS, "x")
+    with pytest.raises(ApprovalRequired, match="20 requests pending already"):
+        await service.request("alice", "prod-1", None, TERMS, "x")
+    assert events.actions().count("approval.requested") == 20
+    await service.request("dave", "prod-1", None, TERMS, "x")  # others are not held back
