@@ -294,6 +294,16 @@ class ApprovalService:
         pending = await store.pending(self._clock())
         return [r for r in pending if may_decide(r, approver, groups)]
 
+    async def history_for(
+        self, approver: str, groups: Iterable[str], limit: int = 500
+    ) -> list[Request]:
+        """Decided, cancelled and expired requests ``approver``'s groups could decide, newest
+        first (their own included: the history is a record, not a queue)."""
+        mine = set(groups)
+        store = await self.store()
+        closed = await store.history(limit)
+        return [r for r in closed if mine & set(r.approvers) or r.requester == approver]
+
     async def decide(
         self,
         approver: str,

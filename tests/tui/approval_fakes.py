@@ -50,6 +50,14 @@ class FakeApprovals:
             if r.status == "pending" and core.may_decide(r, approver, groups)
         ]
 
+    async def history_for(self, approver: str, groups: Iterable[str]) -> list[Request]:
+        mine = set(groups)
+        return [
+            r
+            for r in reversed(self.requests.values())
+            if r.status != "pending" and (mine & set(r.approvers) or r.requester == approver)
+        ]
+
     async def decide(
         self, approver: str, groups: Iterable[str], request_id: str, *, approved: bool, comment: str
     ) -> Request:

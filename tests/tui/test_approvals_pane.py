@@ -214,3 +214,51 @@ async def test_an_active_grant_opens_without_asking() -> None:
 def test_comment_modal_input_is_bounded() -> None:
     assert CommentModal("x", required=True).required
     assert Input(max_length=1000).max_length == 1000
+
+
+async def test_filter_as_you_type_then_decide_the_one_shown() -> None:
+    app, services = make_app(BOB)
+    services.approvals.add(requester="carol", reason="INC-1")
+    dave = services.approvals.add(requester="dave", reason="INC-2 restart")
+    services.approvals.add(requester="erin", reason="INC-3")
+    async with app.run_test(size=(140, 40)) as pilot:
+        await pilot.pause()
+        app.push_screen(ApprovalsScreen())
+        await until(pilot, lambda: len(table_ids(app)) == 3)
+        await pilot.press("slash", *"restart")
+        await until(pilot, lambda: table_ids(app) == [dave.id])
+        assert "1 of 3 pending" in text_of(app, "#approvals-status")
+        await pilot.press("y")  # typed into the filter, not an approval
+        assert services.approvals.decisions == []
+        await pilot.press("backspace", "enter")
+        await pilot.press("y")
+        await until(pilot, lambda: isinstance(app.screen, CommentModal))
+        await pilot.press("enter")
+        await until(pilot, lambda: services.approvals.decisions != [])
+        assert services.approvals.decisions == [("bob", dave.id, True, "")]
+
+
+async def test_history_lists_decided_requests_with_outcome_and_who() -> None:
+    app, services = make_app(BOB)
+    first = services.approvals.add(reason="INC-1")
+    second = services.approvals.add(requester="dave", reason="INC-2")
+    await services.approvals.decide("bob", ("approvers",), first.id, approved=True, comment="ok")
+    await services.approvals.decide(
+        "bob", ("approvers",), second.id, approved=False, comment="freeze"
+    )
+    services.approvals.add(requester="erin")  # still pending: not in the history
+    async with app.run_test(size=(160, 40)) as pilot:
+        await pilot.pause()
+        app.push_screen(ApprovalsScreen())
+        await until(pilot, lambda: len(table_ids(app)) == 1)
+        await pilot.press("h")
+        await until(pilot, lambda: table_ids(app) == [second.id, first.id])
+        table: DataTable[Any] = app.screen.query_one("#approvals-table", DataTable)
+        cells = [str(c) for c in table.get_row_at(0)]
+        assert cells[3:5] == ["denied", "bob"]
+        assert cells[6] == "freeze"
+        await pilot.press("n")  # no decisions from the history
+        await pilot.pause()
+        assert not isinstance(app.screen, CommentModal)
+        await pilot.press("h")
+        await until(pilot, lambda: len(table_ids(app)) == 1)

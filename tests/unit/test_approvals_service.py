@@ -222,3 +222,13 @@ async def test_pending_requests_per_user_are_bounded(env: Any) -> None:
         await service.request("alice", "prod-1", None, TERMS, "x")
     assert events.actions().count("approval.requested") == 20
     await service.request("dave", "prod-1", None, TERMS, "x")  # others are not held back
+
+
+async def test_history_shows_closed_requests_to_their_approver_groups(env: Any) -> None:
+    service, _, _ = env
+    one = await service.request("alice", "prod-1", None, TERMS, "x")
+    await service.request("alice", "prod-2", None, TERMS, "y")
+    await service.decide("bob", ("approvers",), one.id, approved=False, comment="no")
+    assert [r.id for r in await service.history_for("carol", ("approvers",))] == [one.id]
+    assert [r.id for r in await service.history_for("alice", ("engineers",))] == [one.id]
+    assert await service.history_for("eve", ("engineers",)) == []

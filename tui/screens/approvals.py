@@ -85,18 +85,67 @@ class CommentModal(ModalScreen[str | None]):
         self.dismiss(None)
 
 
+PENDING_COLUMNS = ("request", "requester", "for", "approvals", "age", "rule", "justification")
+HISTORY_COLUMNS = ("request", "requester", "for", "outcome", "by", "when", "comment")
+
+
+def row(request: Request, now: float, *, history: bool) -> tuple[str, ...]:
+    """The table cells of ``request`` in the pending or the history list."""
+    if not history:
+        return (
+            request.id,
+            request.requester,
+            request.describe(),
+            f"{len(request.approved_by)}/{request.needed}",
+            age(now - request.created),
+            request.rule,
+            request.reason,
+        )
+    closed = request.closed_at or request.created
+    by = ", ".join(v.approver for v in request.votes) or "-"
+    when = time.strftime("%Y-%m-%d %H:%M", time.gmtime(closed))
+    return (request.id, request.requester, request.describe(), request.status, by, when,
+            request.final_comment)  # fmt: skip
+
+
+def matches(request: Request, text: str) -> bool:
+    """Whether every word of ``text`` is in the request's id, people, target, rule or text."""
+    hay = " ".join(
+        (
+            request.id,
+            request.requester,
+            request.describe(),
+            request.rule,
+            request.status,
+            request.reason,
+            *(f"{v.approver} {v.comment}" for v in request.votes),
+        )
+    ).lower()
+    return all(word in hay for word in text.lower().split())
+
+
 class ApprovalsScreen(Screen[None]):
-    """Pending requests the user may decide (never their own), refreshed every second."""
+    """Pending requests the user may decide (never their own), refreshed every second; `h`
+    shows the history of decided requests; `/` filters either list as you type."""
 
     BINDINGS = [
         Binding("y", "decide(True)", "Approve"),
         Binding("n", "decide(False)", "Deny"),
-        Binding("escape,q", "app.pop_screen", "Back"),
+        Binding("h", "toggle_history", "History"),
+        Binding("slash", "focus_filter", "Filter"),
+        Binding("escape", "back", "Back"),
+        Binding("q", "app.pop_screen", "Back", show=False),
     ]
 
     def __init__(self) -> None:
         super().__init__()
+        self.history = False
+        """Showing decided requests instead of pending ones."""
+        self.items: list[Request] = []
+        """What the store returned for the current list."""
         self.pending: list[Request] = []
+        """What the table shows (``items`` that pass the filter)."""
+        self.filter_text = ""
 
     @property
     def gh_app(self) -> GatehouseApp:
@@ -107,6 +156,7 @@ class ApprovalsScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Header()
+        yield Input(placeholder="/ to filter · h history", id="approvals-filter")
         table: DataTable[str] = DataTable(id="approvals-table", cursor_type="row")
         yield table
         yield Static("", id="approval-detail", markup=False)
@@ -115,9 +165,7 @@ class ApprovalsScreen(Screen[None]):
 
     def on_mount(self) -> None:
         table = self.query_one("#approvals-table", DataTable)
-        table.add_columns(
-            "request", "requester", "for", "approvals", "age", "rule", "justification"
-        )
+        table.add_columns(*PENDING_COLUMNS)
         table.focus()
         self.refresh_queue()
         self.set_interval(POLL_SECONDS, self.refresh_queue)
@@ -125,51 +173,78 @@ class ApprovalsScreen(Screen[None]):
     @work(exclusive=True, group="approvals-poll", exit_on_error=False)
     async def refresh_queue(self) -> None:
         app = self.gh_app
+        approvals = app.services.approvals
         try:
-            pending = await app.services.approvals.pending_for(
-                app.principal.name, app.principal.groups
-            )
+            if self.history:
+                items = await approvals.history_for(app.principal.name, app.principal.groups)
+            else:
+                items = await approvals.pending_for(app.principal.name, app.principal.groups)
         except GatehouseError as exc:
             self._status(f"cannot read the queue: {exc}", error=True)
             return
-        self.show(pending)
+        self.show(items)
 
-    def show(self, pending: list[Request]) -> None:
+    def show(self, items: list[Request]) -> None:
         """Fill the table, keeping the cursor on the same request when it is still there."""
+        self.items = items
+        shown = [r for r in items if matches(r, self.filter_text)]
         table = self.query_one("#approvals-table", DataTable)
         current = self.selected
-        if [r.id for r in pending] != [r.id for r in self.pending] or any(
-            a.votes != b.votes for a, b in zip(pending, self.pending, strict=False)
+        if [r.id for r in shown] != [r.id for r in self.pending] or any(
+            (a.votes, a.status) != (b.votes, b.status)
+            for a, b in zip(shown, self.pending, strict=False)
         ):
             now = time.time()
             table.clear()
-            for request in pending:
-                table.add_row(
-                    *map(
-                        cell,
-                        (
-                            request.id,
-                            request.requester,
-                            request.describe(),
-                            f"{len(request.approved_by)}/{request.needed}",
-                            age(now - request.created),
-                            request.rule,
-                            request.reason,
-                        ),
-                    ),
-                    key=request.id,
-                )
-            self.pending = pending
-            ids = [r.id for r in pending]
+            for request in shown:
+                table.add_row(*map(cell, row(request, now, history=self.history)), key=request.id)
+            self.pending = shown
+            ids = [r.id for r in shown]
             if current is not None and current.id in ids:
                 table.move_cursor(row=ids.index(current.id))
         self._show_detail()
-        count = len(pending)
-        self._status(
-            f"{count} pending request{'s' if count != 1 else ''} · y approve · n deny · Esc back"
-            if count
-            else "No request is waiting for you."
-        )
+        self._status(self._summary())
+
+    def _summary(self) -> str:
+        count, total = len(self.pending), len(self.items)
+        shown = f"{count} of {total}" if count != total else str(count)
+        if self.history:
+            return f"{shown} decided request{'s' if total != 1 else ''} · h pending · Esc back"
+        if not total:
+            return "No request is waiting for you."
+        return f"{shown} pending request{'s' if total != 1 else ''} · y approve · n deny · Esc back"
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "approvals-filter":
+            self.filter_text = event.value
+            self.show(self.items)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "approvals-filter":
+            self.query_one("#approvals-table", DataTable).focus()
+
+    def action_focus_filter(self) -> None:
+        self.query_one("#approvals-filter", Input).focus()
+
+    def action_back(self) -> None:
+        box = self.query_one("#approvals-filter", Input)
+        if box.has_focus:
+            self.query_one("#approvals-table", DataTable).focus()
+        else:
+            self.app.pop_screen()
+
+    def action_toggle_history(self) -> None:
+        self.history = not self.history
+        table = self.query_one("#approvals-table", DataTable)
+        table.clear(columns=True)
+        table.add_columns(*(HISTORY_COLUMNS if self.history else PENDING_COLUMNS))
+        self.items, self.pending = [], []
+        self.refresh_queue()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("decide", "toggle_history") and isinstance(self.focused, Input):
+            return False  # letters typed in the filter are text
+        return not (action == "decide" and self.history)
 
     @property
     def selected(self) -> Request | None:

@@ -28,6 +28,7 @@ HELP_TEXT = """\
 
 [b]Approvals queue[/b] (Ctrl+P)
   y  approve (comment optional)    n  deny (comment required)    Esc  back
+  h  history of decided requests   /  filter as you type
 
 [b]Replay[/b] (r, then Enter on a recording)
   space  play/pause    + -  speed        i  skip idle gaps
