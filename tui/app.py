@@ -47,7 +47,7 @@ class GatehouseApp(App[None]):
         self.sub_title = escape_controls(f"{self.principal.name} · {groups}")
         self._base_sub_title = self.sub_title
         self.pending_approvals = 0
-        """Requests waiting for this user's decision (approvers only), polled every second."""
+        """Requests waiting for this user's decision (approvers only), polled 4 times a second."""
         self.is_approver = services.is_approver(self.principal)
         # ctrl+p, not a letter: a letter would be taken from the picker's filter ("prod-…")
         self._bindings.bind(

@@ -35,6 +35,8 @@ MAX_PENDING_PER_USER = 20
 """Pending requests one user may have at a time (the approvers' queue stays workable)."""
 DECIDE_ATTEMPTS = 5
 """Decisions re-read and retried when another one was stored in between."""
+PENDING_MAX_AGE = 0.1
+"""Seconds one process reuses its read of the pending requests (changes it makes clear it)."""
 SWEEP_EVERY = 5.0
 """Seconds between sweeps for expired requests and ended grants."""
 _ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
@@ -112,6 +114,8 @@ class ApprovalService:
         self._poll = poll
         self._store: ApprovalStore | None = None
         self._last_sweep = float("-inf")
+        self._pending_cache: tuple[float, list[Request]] | None = None
+        self._pending_lock = asyncio.Lock()
 
     async def store(self) -> ApprovalStore:
         """The store, opened on first use (the state dir may not exist before the broker runs)."""
@@ -239,6 +243,7 @@ class ApprovalService:
             },
         )
         await store.create(request)
+        self._pending_cache = None
         return request
 
     async def wait(self, request_id: str, gone: Callable[[], bool] | None = None) -> Request:
@@ -273,6 +278,7 @@ class ApprovalService:
             raise ApprovalRefused(f"no request {request_id}", rule="approval") from None
         except ApprovalError as exc:
             raise ApprovalRefused(str(exc), rule="approval") from None
+        self._pending_cache = None
         details = {
             "request": request.id,
             "requester": request.requester,
@@ -290,9 +296,25 @@ class ApprovalService:
         """Pending requests ``approver`` may decide (none of their own), oldest first."""
         groups = tuple(groups)
         await self.sweep()
-        store = await self.store()
-        pending = await store.pending(self._clock())
-        return [r for r in pending if may_decide(r, approver, groups)]
+        now = self._clock()
+        pending = await self._pending()
+        return [r for r in pending if r.expires > now and may_decide(r, approver, groups)]
+
+    async def _pending(self) -> list[Request]:
+        """Every pending request, read at most once per PENDING_MAX_AGE for the whole process
+        (every approver's badge asks several times a second)."""
+        cached = self._pending_cache
+        if cached is not None and time.monotonic() - cached[0] < PENDING_MAX_AGE:
+            return cached[1]
+        async with self._pending_lock:
+            cached = self._pending_cache
+            if cached is not None and time.monotonic() - cached[0] < PENDING_MAX_AGE:
+                return cached[1]
+            store = await self.store()
+            read_at = time.monotonic()
+            pending = await store.pending(self._clock())
+            self._pending_cache = (read_at, pending)
+            return pending
 
     async def history_for(
         self, approver: str, groups: Iterable[str], limit: int = 500
@@ -334,7 +356,9 @@ class ApprovalService:
             # (approval.discarded) if another decision was stored in between
             await self._audit_decision(approver, decided, approved=approved)
             try:
-                return await store.update(request_id, _expecting(seen, decided), now)
+                stored = await store.update(request_id, _expecting(seen, decided), now)
+                self._pending_cache = None
+                return stored
             except (_Moved, ApprovalError, KeyError):
                 await self._audit(
                     approver,
@@ -386,6 +410,8 @@ class ApprovalService:
         self._last_sweep = now
         store = await self.store()
         swept = await store.sweep(now)
+        if swept.expired:
+            self._pending_cache = None
         for request in swept.expired:
             await self._audit(
                 "gatehouse",

@@ -232,3 +232,24 @@ async def test_history_shows_closed_requests_to_their_approver_groups(env: Any) 
     assert [r.id for r in await service.history_for("carol", ("approvers",))] == [one.id]
     assert [r.id for r in await service.history_for("alice", ("engineers",))] == [one.id]
     assert await service.history_for("eve", ("engineers",)) == []
+
+
+async def test_one_process_shares_its_read_of_the_pending_requests(env: Any) -> None:
+    service, _, _ = env
+    store = await service.store()
+    reads = 0
+    real = store.pending
+
+    async def counting(now: float) -> list[Request]:
+        nonlocal reads
+        reads += 1
+        return await real(now)
+
+    store.pending = counting  # type: ignore[method-assign]
+    await service.request("alice", "prod-1", None, TERMS, "x")
+    for _ in range(20):  # twenty approvers' badges at once: one read
+        assert len(await service.pending_for("bob", ("approvers",))) == 1
+    assert reads == 1
+    await service.request("dave", "prod-1", None, TERMS, "y")  # a change here is seen at once
+    assert len(await service.pending_for("bob", ("approvers",))) == 2
+    assert reads == 2

@@ -20,7 +20,9 @@ if TYPE_CHECKING:
     from broker.approvals.core import Request
     from tui.app import GatehouseApp
 
-POLL_SECONDS = 1.0
+POLL_SECONDS = 0.25
+HISTORY_SECONDS = 2.0
+"""How often the history list is read again while shown (it changes slowly and is longer)."""
 """How often the queue (and the badge) look at the store: other processes add requests too."""
 
 
@@ -125,7 +127,7 @@ def matches(request: Request, text: str) -> bool:
 
 
 class ApprovalsScreen(Screen[None]):
-    """Pending requests the user may decide (never their own), refreshed every second; `h`
+    """Pending requests the user may decide (never their own), refreshed as they change; `h`
     shows the history of decided requests; `/` filters either list as you type."""
 
     BINDINGS = [
@@ -146,6 +148,7 @@ class ApprovalsScreen(Screen[None]):
         self.pending: list[Request] = []
         """What the table shows (``items`` that pass the filter)."""
         self.filter_text = ""
+        self._history_at = float("-inf")
 
     @property
     def gh_app(self) -> GatehouseApp:
@@ -176,6 +179,9 @@ class ApprovalsScreen(Screen[None]):
         approvals = app.services.approvals
         try:
             if self.history:
+                if time.monotonic() - self._history_at < HISTORY_SECONDS:
+                    return
+                self._history_at = time.monotonic()
                 items = await approvals.history_for(app.principal.name, app.principal.groups)
             else:
                 items = await approvals.pending_for(app.principal.name, app.principal.groups)
@@ -239,6 +245,7 @@ class ApprovalsScreen(Screen[None]):
         table.clear(columns=True)
         table.add_columns(*(HISTORY_COLUMNS if self.history else PENDING_COLUMNS))
         self.items, self.pending = [], []
+        self._history_at = float("-inf")
         self.refresh_queue()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
