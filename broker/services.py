@@ -11,6 +11,7 @@ from typing import Any
 
 from broker.approvals.service import ApprovalService, Ask
 from broker.approvals.terms import access_terms, approver_groups, command_terms
+from broker.approvals.webhook import webhook_notify
 from broker.auditchain.events import Action
 from broker.common.errors import (
     ApprovalRequired,
@@ -99,7 +100,9 @@ class Services:
             strict_recording=config.recording.strict,
         )
         """Builds every session from the collaborators above (it never calls back here)."""
-        self.approvals = ApprovalService(state, self.events.emit)
+        self.approvals = ApprovalService(
+            state, self.events.emit, notify=webhook_notify(config.approvals_webhook, self.spawn)
+        )
         """Approval requests, decisions and grants (shared by every broker process)."""
 
     def emit_soon(

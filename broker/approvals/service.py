@@ -23,6 +23,7 @@ from broker.approvals.core import (
     new_request,
 )
 from broker.approvals.store import ApprovalStore
+from broker.approvals.webhook import describe_decision, describe_request
 from broker.auditchain.events import Action
 from broker.common.errors import ApprovalRequired, PolicyDenied
 
@@ -107,11 +108,14 @@ class ApprovalService:
         *,
         clock: Callable[[], float] = time.time,
         poll: float = POLL,
+        notify: Callable[[str], None] | None = None,
     ) -> None:
         self._state_dir = state_dir
         self._audit = emit
         self._clock = clock
         self._poll = poll
+        self._notify = notify
+        """Told a line of text on each new request and decision (the webhook), never awaited."""
         self._store: ApprovalStore | None = None
         self._last_sweep = float("-inf")
         self._pending_cache: tuple[float, list[Request]] | None = None
@@ -244,6 +248,8 @@ class ApprovalService:
         )
         await store.create(request)
         self._pending_cache = None
+        if self._notify is not None:
+            self._notify(describe_request(request))
         return request
 
     async def wait(self, request_id: str, gone: Callable[[], bool] | None = None) -> Request:
@@ -358,6 +364,8 @@ class ApprovalService:
             try:
                 stored = await store.update(request_id, _expecting(seen, decided), now)
                 self._pending_cache = None
+                if self._notify is not None:
+                    self._notify(describe_decision(stored))
                 return stored
             except (_Moved, ApprovalError, KeyError):
                 await self._audit(
