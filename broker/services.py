@@ -9,8 +9,9 @@ from collections.abc import Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from broker.approvals.gate import grant_end, terminal_judge
 from broker.approvals.service import ApprovalService, Ask
-from broker.approvals.terms import access_terms, approver_groups, command_terms
+from broker.approvals.terms import approver_groups, command_terms
 from broker.approvals.webhook import webhook_notify
 from broker.auditchain.events import Action
 from broker.common.errors import (
@@ -100,9 +101,8 @@ class Services:
             strict_recording=config.recording.strict,
         )
         """Builds every session from the collaborators above (it never calls back here)."""
-        self.approvals = ApprovalService(
-            state, self.events.emit, notify=webhook_notify(config.approvals_webhook, self.spawn)
-        )
+        notify = webhook_notify(config.approvals_webhook, self.spawn)
+        self.approvals = ApprovalService(state, self.events.emit, notify=notify)
         """Approval requests, decisions and grants (shared by every broker process)."""
 
     def emit_soon(
@@ -228,15 +228,12 @@ class Services:
     async def authorize(
         self, principal: Principal, name: str, ask: Ask | None = None
     ) -> Connection:
-        """The connection ``name`` if policy lets ``principal`` open it now.
-
-        Where policy asks for an approval, an active grant lets the user in; without one,
-        ``ask`` says how to request it (and whether to wait), else ApprovalRequired is raised.
+        """The connection ``name`` if policy lets ``principal`` open it now (an approval rule:
+        with a grant, or once ``ask`` got one).
 
         Raises:
             PolicyDenied: unknown connection, or denied (naming the rule).
-            ApprovalRequired: policy asks for an approval first (ApprovalPending: asked, not
-                waited for; ApprovalRefused: denied, cancelled or expired).
+            ApprovalRequired: no grant (ApprovalPending: asked, not waited for; ApprovalRefused).
         """
         conn, _ = await self._admit(principal, name, ask)
         return conn
@@ -258,17 +255,16 @@ class Services:
                 f"access to {name!r} denied by rule {decision.rule!r}", rule=decision.rule
             )
         if decision.action == "approval":
-            terms = access_terms(self.policies, decision)
-            if ask is None and await self.approvals.grant(principal.name, name, None) is None:
+            ends = await grant_end(
+                self.approvals, self.policies, principal.name, name, decision, ask
+            )
+            if ends is None:
                 await self._deny(principal, name, decision.rule, reason="approval required")
                 raise ApprovalRequired(
                     f"access to {name!r} needs an approval (rule {decision.rule!r})",
                     rule=decision.rule,
                 )
-            grant = await self.approvals.clear(
-                principal.name, name, None, terms, ask or Ask(wait=False)
-            )
-            return conn, grant.end
+            return conn, ends
         return conn, None
 
     async def _deny(
@@ -341,14 +337,9 @@ class Services:
         raise UpstreamError(f"{conn.name}: a {conn.type} connection has no terminal; use sql")
 
     def _command_policy(self, principal: Principal, conn: Connection) -> CommandPolicy:
-        """The command rules that apply to ``principal`` on ``conn``, as a session's judge."""
-        return lambda line: decide_command(
-            self.policies.commands,
-            principal.groups,
-            conn.name,
-            line,
-            self.policies.interpreters,
-            strict=False,  # a terminal line may be input to any program: input-layer only
+        """The command rules for ``principal`` on ``conn``, as a session's judge."""
+        return terminal_judge(
+            self.approvals, self.policies, self.spawn, principal.name, principal.groups, conn.name
         )
 
     async def _open_session(
@@ -402,9 +393,8 @@ class Services:
     ) -> SessionResult:
         """Run one command on ``name``, stdout and stderr apart; returns its exit status.
 
-        With ``ask``, what policy holds for an approval (the connection, then the command) is
-        requested and waited for; ``ask.request_id`` must name a request of this user for
-        exactly this connection (and, for a command approval, exactly this command).
+        With ``ask``, approvals (the connection's, then the command's) are requested and waited
+        for; ``ask.request_id`` must be the user's request for exactly this (command).
 
         Raises:
             PolicyDenied, ApprovalRequired, UpstreamError, VaultError, GatehouseError.

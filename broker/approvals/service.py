@@ -252,6 +252,55 @@ class ApprovalService:
             self._notify(describe_request(request))
         return request
 
+    def hold(self, user: str, connection: str, command: str, terms: Terms) -> Request:
+        """A request for a command line held at a terminal prompt, made at once (no I/O).
+
+        There is no one to ask for a justification at a prompt: the request has none, and the
+        approver sees that it was held. Store it with :meth:`store_held`.
+        """
+        return new_request(
+            new_id(),
+            requester=user,
+            connection=connection,
+            command=command,
+            reason="",
+            rule=terms.rule,
+            approvers=terms.approvers,
+            needed=terms.needed,
+            grant_seconds=terms.grant_seconds,
+            now=self._clock(),
+            reason_required=False,
+        )
+
+    async def store_held(self, request: Request) -> None:
+        """Audit and store a held request (over the per-user bound it is dropped and logged)."""
+        store = await self.store()
+        if await store.pending_count(request.requester, request.created) >= MAX_PENDING_PER_USER:
+            log.warning("approvals: %s has too many pending requests; %s dropped",
+                        request.requester, request.id)  # fmt: skip
+            return
+        await self._audit(
+            request.requester,
+            Action.APPROVAL_REQUESTED,
+            request.connection,
+            {
+                "request": request.id,
+                "requester": request.requester,
+                "decision": "requested",
+                "rule": request.rule,
+                "command": request.command or "",
+                "justification": "",
+                "held": "terminal",
+                "approvers": list(request.approvers),
+                "needed": request.needed,
+                "grant_seconds": request.grant_seconds,
+            },
+        )
+        await store.create(request)
+        self._pending_cache = None
+        if self._notify is not None:
+            self._notify(describe_request(request))
+
     async def wait(self, request_id: str, gone: Callable[[], bool] | None = None) -> Request:
         """Poll the store until the request leaves ``pending`` (any process may decide it).
 

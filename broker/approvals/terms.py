@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+from broker.approvals.core import Request
 from broker.approvals.service import Terms
 from broker.policy.access import Decision
 from broker.policy.commands import CommandRule
@@ -44,3 +47,12 @@ def approver_groups(policies: PolicySet) -> frozenset[str]:
         *(r.approvers for r in policies.commands if r.action == "approval"),
     ]
     return frozenset(g for named in rules for g in named) | set(policies.roles.approvers)
+
+
+def held_verdict(verdict: Decision, held: Request, connection: str) -> Decision:
+    """The refusal of a command line held for approval, naming the request and how to run it."""
+    return replace(
+        verdict,
+        reason=f"held as {held.id}, needs {held.needed} of {', '.join(held.approvers)}; "
+        f"once approved, run it with: run --request {held.id} {connection} -- <the same line>",
+    )

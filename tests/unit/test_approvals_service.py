@@ -253,3 +253,19 @@ async def test_one_process_shares_its_read_of_the_pending_requests(env: Any) -> 
     await service.request("dave", "prod-1", None, TERMS, "y")  # a change here is seen at once
     assert len(await service.pending_for("bob", ("approvers",))) == 2
     assert reads == 2
+
+
+async def test_a_held_terminal_line_becomes_a_request_without_a_justification(env: Any) -> None:
+    service, events, _ = env
+    held = service.hold("alice", "prod-1", "systemctl restart app", TERMS)
+    assert held.status == "pending"
+    assert held.reason == ""
+    await service.store_held(held)
+    assert [r.id for r in await service.pending_for("bob", ("approvers",))] == [held.id]
+    record = events.records[-1]
+    assert record[1] == "approval.requested"
+    assert record[3]["held"] == "terminal"
+    assert record[3]["command"] == "systemctl restart app"
+    await service.decide("bob", ("approvers",), held.id, approved=True, comment="")
+    ok = await service.check_request("alice", "prod-1", "systemctl restart app", held.id)
+    assert ok.status == "approved"
