@@ -297,3 +297,17 @@ def test_a_requester_who_disconnects_while_waiting_cancels_the_request(
         time.sleep(0.1)
     assert cancelled[0]["details"]["why"] == "requester left"
     assert request_id not in broker.run_ssh("bob", "approvals").stdout.decode()
+
+
+def test_a_justification_with_spaces_quoted_for_the_remote_side(broker: BrokerProcess) -> None:
+    asked = broker.run_ssh(
+        "alice", "run", "prod-b", "--no-wait", "--reason", "'INC-42 disk full'", "--", "id"
+    )
+    assert asked.returncode == 75, asked.stderr
+    request_id = asked.stdout.decode().strip()
+    row = next(
+        ln
+        for ln in broker.run_ssh("bob", "approvals").stdout.decode().splitlines()
+        if ln.startswith(request_id)
+    )
+    assert row.endswith("\tINC-42 disk full")
