@@ -9,8 +9,9 @@ from collections.abc import Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from broker.approvals.asks import Ask
 from broker.approvals.gate import grant_end, terminal_judge
-from broker.approvals.service import ApprovalService, Ask
+from broker.approvals.service import ApprovalService
 from broker.approvals.terms import approver_groups, command_terms
 from broker.approvals.webhook import webhook_notify
 from broker.auditchain.events import Action

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
-from broker.approvals.service import ApprovalService, Ask
+from broker.approvals.asks import Ask
+from broker.approvals.service import ApprovalService
 from broker.approvals.terms import access_terms, command_terms, held_verdict
 from broker.policy.access import Decision
 from broker.policy.commands import decide_command

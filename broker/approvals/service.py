@@ -4,13 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from broker.approvals.asks import (
+    ApprovalPending,
+    ApprovalRefused,
+    Ask,
+    Moved,
+    Terms,
+    decision_record,
+    expecting,
+    grant_details,
+    held_request,
+    new_id,
+    refusal,
+    requested_details,
+)
 from broker.approvals.core import (
     ApprovalError,
     Grant,
@@ -25,7 +37,7 @@ from broker.approvals.core import (
 from broker.approvals.store import ApprovalStore
 from broker.approvals.webhook import describe_decision, describe_request
 from broker.auditchain.events import Action
-from broker.common.errors import ApprovalRequired, PolicyDenied
+from broker.common.errors import ApprovalRequired
 
 log = logging.getLogger(__name__)
 
@@ -40,62 +52,6 @@ PENDING_MAX_AGE = 0.1
 """Seconds one process reuses its read of the pending requests (changes it makes clear it)."""
 SWEEP_EVERY = 5.0
 """Seconds between sweeps for expired requests and ended grants."""
-_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
-
-
-def new_id() -> str:
-    """``REQ-`` and 10 unambiguous characters (50 bits)."""
-    return "REQ-" + "".join(secrets.choice(_ALPHABET) for _ in range(10))
-
-
-class ApprovalPending(ApprovalRequired):
-    """The request was made and is pending; the caller chose not to wait (`--no-wait`)."""
-
-    def __init__(self, request: Request) -> None:
-        self.request = request
-        super().__init__(
-            f"approval requested: {request.id} (needs {request.needed} of "
-            f"{', '.join(request.approvers)})",
-            rule=request.rule,
-        )
-
-
-class ApprovalRefused(PolicyDenied):
-    """The request was denied, cancelled or expired, or does not cover what was asked."""
-
-
-@dataclass(frozen=True)
-class Terms:
-    """What a rule asks of an approval."""
-
-    rule: str
-    """The rule that asked."""
-    approvers: tuple[str, ...]
-    """Groups whose members may decide."""
-    needed: int
-    """Distinct approvals needed."""
-    grant_seconds: int
-    """How long the grant lasts."""
-    reason_required: bool = True
-    """Whether the requester must justify the request."""
-
-
-@dataclass(frozen=True)
-class Ask:
-    """How a requester asks for an approval when one is needed."""
-
-    reason: str = ""
-    """The justification."""
-    request_id: str | None = None
-    """An existing request to use (`run --request ID`) instead of a new one."""
-    wait: bool = True
-    """Wait for the decision; False raises :class:`ApprovalPending` once the request exists."""
-    waiting: Callable[[Request], None] | None = None
-    """Told once when the wait for a pending request begins."""
-    gone: Callable[[], bool] | None = None
-    """Whether the requester has left (the pending request is then cancelled)."""
-    decided: Callable[[Request], None] | None = None
-    """Told once when the wait ends, before anything is opened (the TUI holds keys for it)."""
 
 
 class ApprovalService:
@@ -230,22 +186,7 @@ class ApprovalService:
                 "wait for them or cancel one",
                 rule=terms.rule,
             )
-        await self._audit(
-            user,
-            Action.APPROVAL_REQUESTED,
-            connection,
-            {
-                "request": request.id,
-                "requester": user,
-                "decision": "requested",
-                "rule": request.rule,
-                "command": request.command or "",
-                "justification": request.reason,
-                "approvers": list(request.approvers),
-                "needed": request.needed,
-                "grant_seconds": request.grant_seconds,
-            },
-        )
+        await self._audit(user, Action.APPROVAL_REQUESTED, connection, requested_details(request))
         await store.create(request)
         self._pending_cache = None
         if self._notify is not None:
@@ -253,24 +194,8 @@ class ApprovalService:
         return request
 
     def hold(self, user: str, connection: str, command: str, terms: Terms) -> Request:
-        """A request for a command line held at a terminal prompt, made at once (no I/O).
-
-        There is no one to ask for a justification at a prompt: the request has none, and the
-        approver sees that it was held. Store it with :meth:`store_held`.
-        """
-        return new_request(
-            new_id(),
-            requester=user,
-            connection=connection,
-            command=command,
-            reason="",
-            rule=terms.rule,
-            approvers=terms.approvers,
-            needed=terms.needed,
-            grant_seconds=terms.grant_seconds,
-            now=self._clock(),
-            reason_required=False,
-        )
+        """A request for a line held at a terminal prompt (see :func:`held_request`)."""
+        return held_request(user, connection, command, terms, self._clock())
 
     async def store_held(self, request: Request) -> None:
         """Audit and store a held request (over the per-user bound it is dropped and logged)."""
@@ -283,18 +208,7 @@ class ApprovalService:
             request.requester,
             Action.APPROVAL_REQUESTED,
             request.connection,
-            {
-                "request": request.id,
-                "requester": request.requester,
-                "decision": "requested",
-                "rule": request.rule,
-                "command": request.command or "",
-                "justification": "",
-                "held": "terminal",
-                "approvers": list(request.approvers),
-                "needed": request.needed,
-                "grant_seconds": request.grant_seconds,
-            },
+            requested_details(request, held=True),
         )
         await store.create(request)
         self._pending_cache = None
@@ -411,12 +325,12 @@ class ApprovalService:
             # (approval.discarded) if another decision was stored in between
             await self._audit_decision(approver, decided, approved=approved)
             try:
-                stored = await store.update(request_id, _expecting(seen, decided), now)
+                stored = await store.update(request_id, expecting(seen, decided), now)
                 self._pending_cache = None
                 if self._notify is not None:
                     self._notify(describe_decision(stored))
                 return stored
-            except (_Moved, ApprovalError, KeyError):
+            except (Moved, ApprovalError, KeyError):
                 await self._audit(
                     approver,
                     Action.APPROVAL_DISCARDED,
@@ -431,30 +345,14 @@ class ApprovalService:
         raise ApprovalRefused(f"{request_id} keeps changing; try again", rule="approval")
 
     async def _audit_decision(self, approver: str, request: Request, *, approved: bool) -> None:
-        vote = request.votes[-1]
-        details = {
-            "request": request.id,
-            "requester": request.requester,
-            "rule": request.rule,
-            "command": request.command or "",
-            "justification": request.reason,
-            "decision": "approve" if approved else "deny",
-            "comment": vote.comment,
-            "approvals": f"{len(request.approved_by)}/{request.needed}",
-        }
-        if not approved:
-            action = Action.APPROVAL_DENIED
-        elif request.status == "approved":
-            action = Action.APPROVAL_APPROVED
-        else:
-            action = Action.APPROVAL_VOTED
+        action, details = decision_record(request, approved=approved)
         await self._audit(approver, action, request.connection, details)
         if request.status == "approved":
             await self._audit(
                 request.requester,
                 Action.GRANT_CREATED,
                 request.connection,
-                {**_grant_details(grant_for(request)), "approved_by": list(request.approved_by)},
+                {**grant_details(grant_for(request)), "approved_by": list(request.approved_by)},
             )
 
     # -- housekeeping -----------------------------------------------------------
@@ -483,7 +381,7 @@ class ApprovalService:
             )
         for grant in swept.ended:
             await self._audit(
-                grant.user, Action.GRANT_EXPIRED, grant.connection, _grant_details(grant)
+                grant.user, Action.GRANT_EXPIRED, grant.connection, grant_details(grant)
             )
 
     async def sweeper(self, interval: float = SWEEP_EVERY) -> None:
@@ -496,45 +394,4 @@ class ApprovalService:
             await asyncio.sleep(interval)
 
     async def _used(self, grant: Grant) -> None:
-        await self._audit(grant.user, Action.GRANT_USED, grant.connection, _grant_details(grant))
-
-
-class _Moved(Exception):
-    """The stored request changed between reading it and writing the decision."""
-
-
-def _expecting(seen: Request, decided: Request) -> Callable[[Request], Request]:
-    """A store step that writes ``decided`` only if the request is still as ``seen``."""
-
-    def step(current: Request) -> Request:
-        if current != seen:
-            raise _Moved(seen.id)
-        return decided
-
-    return step
-
-
-def _grant_details(grant: Grant) -> dict[str, Any]:
-    return {
-        "request": grant.request_id,
-        "rule": grant.rule,
-        "command": grant.command or "",
-        "start": _iso(grant.start),
-        "end": _iso(grant.end),
-    }
-
-
-def _iso(t: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
-
-
-def refusal(request: Request) -> str:
-    """Why a closed request gives no access, as the requester reads it."""
-    if request.status == "denied":
-        vote = request.votes[-1]
-        return f"{request.id} was denied by {vote.approver}: {vote.comment}"
-    if request.status == "cancelled":
-        return f"{request.id} was cancelled"
-    if request.status == "expired":
-        return f"{request.id} expired before anyone decided it"
-    return f"{request.id} is {request.status}"
+        await self._audit(grant.user, Action.GRANT_USED, grant.connection, grant_details(grant))

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from broker.approvals.asks import Terms
 from broker.approvals.core import Request
-from broker.approvals.service import Terms
 from broker.policy.access import Decision
 from broker.policy.commands import CommandRule
 from broker.policy.loader import PolicySet

@@ -5,8 +5,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from broker.approvals.asks import ApprovalRefused, Ask
 from broker.approvals.core import Request
-from broker.approvals.service import ApprovalRefused, ApprovalService, Ask
+from broker.approvals.service import ApprovalService
 from broker.common.text import escape_controls
 from broker.frontdoor.channel import TerminalChannel
 from broker.frontdoor.commands import ExecRequest

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import asyncssh
 
-from broker.approvals.service import ApprovalPending
+from broker.approvals.asks import ApprovalPending
 from broker.auditchain.events import Action
 from broker.common.errors import ApprovalRequired, GatehouseError, PolicyDenied, RecordingError
 from broker.config.model import Config

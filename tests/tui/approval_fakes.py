@@ -8,8 +8,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from broker.approvals import core
+from broker.approvals.asks import ApprovalPending, ApprovalRefused, Ask, refusal
 from broker.approvals.core import Grant, Request
-from broker.approvals.service import ApprovalPending, ApprovalRefused, Ask, refusal
 from broker.common.errors import ApprovalRequired
 
 T0 = 1_000_000.0

@@ -9,14 +9,9 @@ from typing import Any
 
 import pytest
 
+from broker.approvals.asks import ApprovalPending, ApprovalRefused, Ask, Terms
 from broker.approvals.core import Request, approve
-from broker.approvals.service import (
-    ApprovalPending,
-    ApprovalRefused,
-    ApprovalService,
-    Ask,
-    Terms,
-)
+from broker.approvals.service import ApprovalService
 from broker.common.errors import ApprovalRequired
 
 TERMS = Terms(rule="prod", approvers=("approvers",), needed=1, grant_seconds=600)

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from broker.approvals import webhook
-from broker.approvals.service import ApprovalService, Terms
+from broker.approvals.asks import Terms
+from broker.approvals.service import ApprovalService
 from broker.approvals.webhook import Webhook, webhook_notify
 
 TERMS = Terms(rule="prod", approvers=("approvers",), needed=1, grant_seconds=60)

@@ -11,7 +11,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
-from broker.approvals.service import Ask
+from broker.approvals.asks import Ask
 from broker.common.errors import GatehouseError, RecordingError
 from broker.common.text import escape_controls
 from tui.screens.approval_wait import WaitingScreen
