@@ -9,6 +9,11 @@ from collections.abc import Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from broker.approvals.asks import Ask
+from broker.approvals.gate import grant_end, terminal_judge
+from broker.approvals.service import ApprovalService
+from broker.approvals.terms import approver_groups, command_terms
+from broker.approvals.webhook import webhook_notify
 from broker.auditchain.events import Action
 from broker.common.errors import (
     ApprovalRequired,
@@ -98,6 +103,9 @@ class Services:
             strict_recording=config.recording.strict,
         )
         """Builds every session from the collaborators above (it never calls back here)."""
+        notify = webhook_notify(config.approvals_webhook, self.spawn)
+        self.approvals = ApprovalService(state, self.events.emit, notify=notify)
+        """Approval requests, decisions and grants (shared by every broker process)."""
 
     def emit_soon(
         self, actor: str, action: Action, target: str, details: Mapping[str, Any]
@@ -215,13 +223,27 @@ class Services:
             )
         return views
 
-    async def authorize(self, principal: Principal, name: str) -> Connection:
-        """The connection ``name`` if policy lets ``principal`` open it now.
+    def is_approver(self, principal: Principal) -> bool:
+        """Whether some approval rule lets ``principal``'s groups decide requests."""
+        return bool(approver_groups(self.policies) & set(principal.groups))
+
+    async def authorize(
+        self, principal: Principal, name: str, ask: Ask | None = None
+    ) -> Connection:
+        """The connection ``name`` if policy lets ``principal`` open it now (an approval rule:
+        with a grant, or once ``ask`` got one).
 
         Raises:
             PolicyDenied: unknown connection, or denied (naming the rule).
-            ApprovalRequired: policy asks for an approval first.
+            ApprovalRequired: no grant (ApprovalPending: asked, not waited for; ApprovalRefused).
         """
+        conn, _ = await self._admit(principal, name, ask)
+        return conn
+
+    async def _admit(
+        self, principal: Principal, name: str, ask: Ask | None
+    ) -> tuple[Connection, float | None]:
+        """:meth:`authorize`, also returning when the grant that let the user in ends."""
         if not getattr(self.events, "healthy", True):
             raise GatehouseError("the audit log cannot be written; no new sessions (strict mode)")
         conn = self.config.connections.get(name)
@@ -235,12 +257,17 @@ class Services:
                 f"access to {name!r} denied by rule {decision.rule!r}", rule=decision.rule
             )
         if decision.action == "approval":
-            await self._deny(principal, name, decision.rule, reason="approval required")
-            raise ApprovalRequired(
-                f"access to {name!r} needs an approval (rule {decision.rule!r})",
-                rule=decision.rule,
+            ends = await grant_end(
+                self.approvals, self.policies, principal.name, name, decision, ask
             )
-        return conn
+            if ends is None:
+                await self._deny(principal, name, decision.rule, reason="approval required")
+                raise ApprovalRequired(
+                    f"access to {name!r} needs an approval (rule {decision.rule!r})",
+                    rule=decision.rule,
+                )
+            return conn, ends
+        return conn, None
 
     async def _deny(
         self, principal: Principal, name: str, rule: str, reason: str = "", command: str = ""
@@ -312,14 +339,9 @@ class Services:
         raise UpstreamError(f"{conn.name}: a {conn.type} connection has no terminal; use sql")
 
     def _command_policy(self, principal: Principal, conn: Connection) -> CommandPolicy:
-        """The command rules that apply to ``principal`` on ``conn``, as a session's judge."""
-        return lambda line: decide_command(
-            self.policies.commands,
-            principal.groups,
-            conn.name,
-            line,
-            self.policies.interpreters,
-            strict=False,  # a terminal line may be input to any program: input-layer only
+        """The command rules for ``principal`` on ``conn``, as a session's judge."""
+        return terminal_judge(
+            self.approvals, self.policies, self.spawn, principal.name, principal.groups, conn.name
         )
 
     async def _open_session(
@@ -344,30 +366,44 @@ class Services:
         )
 
     async def open_terminal(
-        self, principal: Principal, name: str, channel: Terminal
+        self, principal: Principal, name: str, channel: Terminal, ask: Ask | None = None
     ) -> BrokeredSession:
         """Authorize and open a terminal session on ``name``; relay it with ``run()``.
 
         Raises:
             PolicyDenied, ApprovalRequired, UpstreamError, VaultError, GatehouseError.
         """
-        conn = await self.authorize(principal, name)
-        return await self._open_session(principal, conn, channel)
+        conn, ends_at = await self._admit(principal, name, ask)
+        session = await self._open_session(principal, conn, channel)
+        session.ends_at = ends_at  # an access grant's end ends the session (with a warning)
+        return session
 
-    async def terminal(self, principal: Principal, name: str, channel: Terminal) -> SessionResult:
+    async def terminal(
+        self, principal: Principal, name: str, channel: Terminal, ask: Ask | None = None
+    ) -> SessionResult:
         """Open and relay a terminal session on ``name`` until the target shell exits."""
-        session = await self.open_terminal(principal, name, channel)
+        session = await self.open_terminal(principal, name, channel, ask)
         return await session.run()
 
     async def run(
-        self, principal: Principal, name: str, command: str, channel: Terminal
+        self,
+        principal: Principal,
+        name: str,
+        command: str,
+        channel: Terminal,
+        ask: Ask | None = None,
     ) -> SessionResult:
         """Run one command on ``name``, stdout and stderr apart; returns its exit status.
+
+        With ``ask``, approvals (the connection's, then the command's) are requested and waited
+        for; ``ask.request_id`` must be the user's request for exactly this (command).
 
         Raises:
             PolicyDenied, ApprovalRequired, UpstreamError, VaultError, GatehouseError.
         """
-        conn = await self.authorize(principal, name)
+        if ask is not None and ask.request_id is not None:
+            await self.approvals.check_request(principal.name, name, command, ask.request_id)
+        conn, ends_at = await self._admit(principal, name, ask)
         verdict = await asyncio.to_thread(  # a long line takes the parser a while
             decide_command,
             self.policies.commands,
@@ -376,7 +412,10 @@ class Services:
             command,
             self.policies.interpreters,
         )
-        if verdict.action != "allow":
+        if verdict.action == "approval" and ask is not None:
+            terms = command_terms(self.policies, verdict.rule)
+            await self.approvals.clear(principal.name, name, command, terms, ask)
+        elif verdict.action != "allow":
             reason = f"command {verdict.action}" + (f": {verdict.reason}" if verdict.reason else "")
             await self._deny(principal, name, verdict.rule, reason=reason, command=command)
             if verdict.action == "approval":
@@ -386,6 +425,7 @@ class Services:
                 )
             raise PolicyDenied(describe(verdict), rule=verdict.rule)
         session = await self._open_session(principal, conn, channel, command)
+        session.ends_at = ends_at
         return await session.run()
 
     # -- SQL ------------------------------------------------------------------

@@ -5,15 +5,17 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING, Any
 
-from textual import events
+from textual import events, work
 from textual.app import App
 from textual.binding import Binding
+from textual.screen import ModalScreen
 from textual.widgets import Input
 
 from broker.common.text import escape_controls
 from tui.commands import GatehouseCommands
 from tui.console import build_console
 from tui.driver import ChannelDriver, key_bytes
+from tui.screens.approvals import POLL_SECONDS, ApprovalsScreen
 from tui.screens.audit import AuditScreen, audit_key_enabled, can_audit
 from tui.screens.connections import ConnectionsScreen
 from tui.screens.help import HelpScreen
@@ -47,6 +49,15 @@ class GatehouseApp(App[None]):
         self._input_held = False
         groups = ", ".join(self.principal.groups) or "no groups"
         self.sub_title = escape_controls(f"{self.principal.name} · {groups}")
+        self._base_sub_title = self.sub_title
+        self.pending_approvals = 0
+        """Requests waiting for this user's decision (approvers only), polled 4 times a second."""
+        self.is_approver = services.is_approver(self.principal)
+        # ctrl+o, not a letter: a letter would be taken from the picker's filter ("prod-…");
+        # ctrl+p is the command palette (which offers the pane too)
+        self._bindings.bind(
+            "ctrl+o", "approvals", "Approvals", show=self.is_approver, priority=True
+        )
         # `a` opens the audit pane; only auditors see it in the footer, others are told no.
         self._bindings.bind(
             "a", "audit", "Audit log", show=can_audit(services, self.principal), priority=True
@@ -91,6 +102,19 @@ class GatehouseApp(App[None]):
 
     def on_mount(self) -> None:
         self.push_screen(ConnectionsScreen())
+        if self.is_approver:
+            self.poll_pending()
+            self.set_interval(POLL_SECONDS, self.poll_pending)
+
+    @work(exclusive=True, group="approvals-badge", exit_on_error=False)
+    async def poll_pending(self) -> None:
+        """Keep the pending-approvals badge in the header current, wherever the user is."""
+        pending = await self.services.approvals.pending_for(
+            self.principal.name, self.principal.groups
+        )
+        self.pending_approvals = len(pending)
+        badge = f" · ⏳ {len(pending)} pending (^p)" if pending else ""
+        self.sub_title = self._base_sub_title + badge
 
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, events.Key) and self.input_held:
@@ -129,6 +153,8 @@ class GatehouseApp(App[None]):
             return audit_key_enabled(self)
         if action == "recordings":
             return recordings_key_enabled(self)
+        if action == "approvals":
+            return not isinstance(self.screen, ModalScreen)
         return True
 
     def action_audit(self) -> None:
@@ -154,6 +180,17 @@ class GatehouseApp(App[None]):
         screen = self.screen_stack[-1] if len(self.screen_stack) > 1 else None
         if isinstance(screen, ConnectionsScreen):
             screen.connect_to(name)
+
+    def action_approvals(self) -> None:
+        if not self.is_approver:
+            self.notify(
+                "No approval rule names any of your groups as approvers.",
+                title="Not allowed",
+                severity="warning",
+                markup=False,
+            )
+        elif not isinstance(self.screen, ApprovalsScreen):
+            self.push_screen(ApprovalsScreen())
 
     def action_recordings(self) -> None:
         if not isinstance(self.screen, RecordingsScreen):

@@ -53,6 +53,10 @@ def commands_for(app: GatehouseApp, screen: Screen[Any]) -> list[Command]:
     ]
     if review.is_auditor(principal):
         out.append(Command("Audit log", "the signed audit log, live", app.action_audit))
+    if app.is_approver:
+        out.append(
+            Command("Approvals", "pending requests you may decide (Ctrl+O)", app.action_approvals)
+        )
     out.append(Command("Help", "keys and how sessions work", app.action_help))
     out.append(Command("Quit", "leave Gatehouse", app.exit))
     for view in services.connections_for(principal):

@@ -28,6 +28,8 @@ class Action(StrEnum):
     BROKER_STOP = "broker.stop"
     APPROVAL_REQUESTED = "approval.requested"
     APPROVAL_APPROVED = "approval.approved"
+    APPROVAL_VOTED = "approval.voted"
+    APPROVAL_DISCARDED = "approval.discarded"
     APPROVAL_DENIED = "approval.denied"
     APPROVAL_EXPIRED = "approval.expired"
     APPROVAL_CANCELLED = "approval.cancelled"

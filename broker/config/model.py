@@ -30,6 +30,7 @@ TOP_LEVEL_KEYS = (
     "store",
     "masking_key",
     "limits",
+    "approvals",
 )
 
 
@@ -137,6 +138,8 @@ class Config:
     oidc: OidcSettings | None = None
     limits: Limits = field(default_factory=Limits)
     """Pre-auth connections, sessions per connection."""
+    approvals_webhook: str = ""
+    """`approvals: {webhook: URL}`: a Slack-compatible URL told of requests and decisions."""
 
     @property
     def keys_dir(self) -> Path:
@@ -280,6 +283,14 @@ def _parse_store(r: Reader) -> str | Mapping[str, str]:
     raise r.src.error(("store",), "must be `sqlite` or {postgres: postgresql://…}")
 
 
+def _parse_webhook(r: Reader) -> str:
+    r.only_keys(("approvals",), ("webhook",))
+    webhook = r.string(("approvals", "webhook"))
+    if webhook and not webhook.startswith(("http://", "https://")):
+        raise r.src.error(("approvals", "webhook"), "must be an http:// or https:// URL")
+    return webhook
+
+
 def parse_config(src: Source, path: Path, on_host: Host | None = None) -> Config:
     """Validate a parsed config document.
 
@@ -333,6 +344,9 @@ def parse_config(src: Source, path: Path, on_host: Host | None = None) -> Config
     limits = Limits()
     with r.collecting():
         limits = parse_limits(r)
+    webhook = ""
+    with r.collecting():
+        webhook = _parse_webhook(r)
     r.raise_collected()
     return Config(
         path=path,
@@ -347,6 +361,7 @@ def parse_config(src: Source, path: Path, on_host: Host | None = None) -> Config
         store=store,
         oidc=oidc,
         limits=limits,
+        approvals_webhook=webhook,
     )
 
 

@@ -12,9 +12,11 @@ from pathlib import Path
 
 import asyncssh
 
+from broker.approvals.asks import ApprovalPending
 from broker.auditchain.events import Action
 from broker.common.errors import ApprovalRequired, GatehouseError, PolicyDenied, RecordingError
 from broker.config.model import Config
+from broker.frontdoor.approvals import EX_TEMPFAIL, approval_verb, ask_for
 from broker.frontdoor.channel import TerminalChannel
 from broker.frontdoor.commands import USAGE, ExecRequest, UsageError, parse_exec
 from broker.frontdoor.listener import Listener, ThrottledLog
@@ -417,18 +419,30 @@ class FrontDoor:
                     mark = " (approval)" if view.needs_approval else ""
                     channel.write(f"{view.name}\t{view.type}\t{view.target}{mark}\n".encode())
                 return 0
+            if request.verb in ("approvals", "approve", "deny"):
+                return await approval_verb(self.services.approvals, channel, request)
             if request.verb == "run":
                 result = await self.services.run(
-                    principal, request.connection, request.command, channel
+                    principal,
+                    request.connection,
+                    request.command,
+                    channel,
+                    ask_for(channel, request),
                 )
                 return result.exit_status
             if request.verb == "connect":
                 if not channel.has_pty:
                     out(b"gatehouse: connect needs a terminal (ssh -t)\n")
                     return 2
-                result = await self.services.terminal(principal, request.connection, channel)
+                result = await self.services.terminal(
+                    principal, request.connection, channel, ask_for(channel, request)
+                )
                 return result.exit_status
             return await sql_verb(self.services, channel, request)
+        except ApprovalPending as exc:
+            channel.write(f"{exc.request.id}\n".encode())
+            out(f"gatehouse: {exc}\n".encode())
+            return EX_TEMPFAIL
         except (ApprovalRequired, PolicyDenied) as exc:
             out(f"gatehouse: {self._mask(exc, request.connection, principal)}\n".encode())
             return 1

@@ -30,6 +30,8 @@ class AccessRule:
     """Number of distinct approvals needed."""
     grant_seconds: int = 3600
     """How long an approval grants access."""
+    reason_required: bool = True
+    """Whether a request under this rule needs a justification."""
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,8 @@ class Decision:
     approvers: tuple[str, ...] = ()
     approvals: int = 0
     grant_seconds: int = 0
+    reason_required: bool = True
+    """For `approval`: whether the request needs a justification."""
     reason: str = ""
     """Why, when the rule alone does not say (e.g. what made a command undecidable)."""
 
@@ -74,5 +78,6 @@ def decide_access(rules: Sequence[AccessRule], groups: Iterable[str], connection
                 approvers=rule.approvers,
                 approvals=rule.approvals if rule.action == "approval" else 0,
                 grant_seconds=rule.grant_seconds if rule.action == "approval" else 0,
+                reason_required=rule.reason_required,
             )
     return Decision(action="deny", rule=DEFAULT_DENY)

@@ -41,6 +41,14 @@ class CommandRule:
     """argv patterns: one glob per argument, ``**`` for any run of arguments."""
     allow: tuple[tuple[str, ...], ...] = ()
     """An allow list of argv patterns: a command as typed must match one, or gets ``action``."""
+    approvers: tuple[str, ...] = ()
+    """For action `approval`: groups whose members may approve (none: the `approvers` role)."""
+    approvals: int = 1
+    """For action `approval`: how many distinct people must approve."""
+    grant_seconds: int = 3600
+    """For action `approval`: how long the approved command may be run (`run --request`)."""
+    reason_required: bool = True
+    """For action `approval`: whether the request needs a justification."""
 
 
 def decide_command(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ from broker.policy.sql import SqlRule, parse_sql_rules
 
 _DURATION = re.compile(r"^(\d+)\s*([smhd])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+APPROVAL_KEYS = ("approvers", "approvals", "grant", "reason_required")
 POLICY_KEYS = ("access", "commands", "interpreters", "sql", "masking", "roles")
 
 
@@ -36,6 +37,17 @@ class PolicySet:
     """The groups holding each role (today's group names unless a policy file names others)."""
     roles_source: Source | None = None
     """The policy file that named the roles, if one did (only one may)."""
+
+
+@dataclass(frozen=True)
+class _ApprovalTerms:
+    """What an `approval` rule asks for (the fields both kinds of rule share)."""
+
+    approvers: tuple[str, ...] = ()
+    """Empty: the groups of the `approvers` role (policy `roles:`), resolved when deciding."""
+    approvals: int = 1
+    grant_seconds: int = 3600
+    reason_required: bool = True
 
 
 def parse_duration(text: object) -> int | None:
@@ -70,11 +82,9 @@ def _rules(r: Reader, key: str) -> list[tuple[KeyPath, Mapping[str, Any]]]:
 
 def _parse_access(r: Reader, names: set[str]) -> list[AccessRule]:
     rules = []
-    for path, _ in _rules(r, "access"):
+    for path, item in _rules(r, "access"):
         with r.collecting():
-            r.only_keys(
-                path, ("name", "groups", "connections", "action", "approvers", "approvals", "grant")
-            )
+            r.only_keys(path, ("name", "groups", "connections", "action", *APPROVAL_KEYS))
             name = r.string((*path, "name"), required=True)
             if name in names:
                 raise r.src.error((*path, "name"), f"duplicate rule name {name!r}")
@@ -84,21 +94,10 @@ def _parse_access(r: Reader, names: set[str]) -> list[AccessRule]:
             if not conns:
                 raise r.src.error((*path, "connections"), "is required (a list of globs)")
             action = _action(r, (*path, "action"))
-            approvers = r.strings((*path, "approvers"))
-            if action == "approval" and not approvers:
-                raise r.src.error((*path, "approvers"), "is required when action is approval")
-            grant = parse_duration(r.get((*path, "grant")) or "1h")
-            if grant is None:
-                raise r.src.error((*path, "grant"), "must be a duration like 30m, 1h or 2d")
+            terms = _approval_terms(r, path, item, action)
             rules.append(
                 AccessRule(
-                    name=name,
-                    groups=groups,
-                    connections=conns,
-                    action=action,
-                    approvers=approvers,
-                    approvals=r.integer((*path, "approvals"), default=1, lo=1, hi=10),
-                    grant_seconds=grant,
+                    name=name, groups=groups, connections=conns, action=action, **asdict(terms)
                 )
             )
     return rules
@@ -109,7 +108,7 @@ def _parse_commands(r: Reader, names: set[str]) -> list[CommandRule]:
     kinds = ("match", "argv", "allow", "deny")
     for path, item in _rules(r, "commands"):
         with r.collecting():
-            r.only_keys(path, ("name", *kinds, "action", "groups", "connections"))
+            r.only_keys(path, ("name", *kinds, "action", "groups", "connections", *APPROVAL_KEYS))
             name = r.string((*path, "name"), required=True)
             if name in names:
                 raise r.src.error((*path, "name"), f"duplicate rule name {name!r}")
@@ -118,18 +117,41 @@ def _parse_commands(r: Reader, names: set[str]) -> list[CommandRule]:
             if len(given) != 1:
                 raise r.src.error(path, "needs exactly one of match (a regex), argv, allow or deny")
             kind = given[0]
+            action = _command_action(r, path, kind, item)
             rules.append(
                 CommandRule(
                     name=name,
                     pattern=_regex(r, (*path, "match")) if kind == "match" else None,
-                    action=_command_action(r, path, kind, item),
+                    action=action,
                     groups=r.strings((*path, "groups")) or ("*",),
                     connections=r.strings((*path, "connections")) or ("*",),
                     argv=_argv_lists(r, (*path, kind)) if kind in ("argv", "deny") else (),
                     allow=_argv_lists(r, (*path, "allow")) if kind == "allow" else (),
+                    **asdict(_approval_terms(r, path, item, action)),
                 )
             )
     return rules
+
+
+def _approval_terms(
+    r: Reader, path: KeyPath, item: Mapping[str, Any], action: Action
+) -> _ApprovalTerms:
+    """``approvers`` (none: the `approvers` role), ``approvals``, ``grant``, ``reason_required``
+    of a rule whose action is `approval`; elsewhere those keys are an error."""
+    if action != "approval":
+        for key in APPROVAL_KEYS:
+            if key in item:
+                raise r.src.error((*path, key), "only applies when action is approval")
+        return _ApprovalTerms()
+    grant = parse_duration(r.get((*path, "grant")) or "1h")
+    if grant is None:
+        raise r.src.error((*path, "grant"), "must be a duration like 30m, 1h or 2d")
+    return _ApprovalTerms(
+        approvers=r.strings((*path, "approvers")),
+        approvals=r.integer((*path, "approvals"), default=1, lo=1, hi=10),
+        grant_seconds=grant,
+        reason_required=r.boolean((*path, "reason_required"), default=True),
+    )
 
 
 def _regex(r: Reader, path: KeyPath) -> re.Pattern[str]:

@@ -129,6 +129,8 @@ async def run_broker(
         else asyncio.Event().wait()
     )
     collector = asyncio.ensure_future(full_collections(expect_stall=watchdog.expected))
+    # every worker sweeps approvals: the store hands each expiry to exactly one of them
+    approvals = asyncio.ensure_future(services.approvals.sweeper())
     audit_failed = asyncio.ensure_future(events.audit.wait_failed())
     stopped = asyncio.ensure_future(stop.wait())
     try:
@@ -143,6 +145,7 @@ async def run_broker(
         stopped.cancel()
         retention.cancel()
         collector.cancel()
+        approvals.cancel()
         log.info("shutting down")
         await front.close()
         services.cancel_optional()

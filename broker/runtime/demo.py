@@ -21,12 +21,17 @@ from broker.runtime.demo_sshd import CREDENTIAL, DemoSshd, DemoTarget, find_sshd
 from broker.runtime.provision import ensure_keys
 
 DEMO_USER = "demo"
+DEMO_APPROVER = "approver"
+"""A second demo identity (same keys) that approves the demo user's requests."""
 DEMO_ACCOUNT = "gatehouse-demo"
 """The unprivileged account the demo's shell runs as when the demo runs as root."""
 DEMO_POLICY = """\
-# Demo policy: the demo user may open the local shell and the demo sshd; all else is denied.
+# Demo policy: the demo user may open the local shell and the demo sshd, and shell-prod once
+# `approver` agreed; everything else is denied.
 access:
   - {name: demo-shell, groups: [engineers], connections: [shell, ssh], action: allow}
+  - {name: demo-prod-needs-approval, groups: [engineers], connections: [shell-prod],
+     action: approval, approvers: [approvers], approvals: 1, grant: 15m}
 commands:
   - {name: no-rm-root, argv: [[rm, "**", "-*[rR]*", "**", "/", "**"]], action: deny}
 """
@@ -113,13 +118,19 @@ def prepare_demo(
     keys, generated = _user_keys(directory, notes)
     (directory / "policies").mkdir(exist_ok=True)
     (directory / "policies" / "demo.yaml").write_text(DEMO_POLICY, encoding="utf-8")
-    connections = {"shell": _shell_connection()}
+    connections = {
+        "shell": _shell_connection(),
+        "shell-prod": {**_shell_connection(), "description": "needs an approval first"},
+    }
     if target is not None:
         connections["ssh"] = _ssh_connection(target)
     config = {
         "listen": f"127.0.0.1:{port}",
         "state_dir": "./state",
-        "users": {DEMO_USER: {"keys": keys, "groups": ["engineers", "reviewers", "auditors"]}},
+        "users": {
+            DEMO_USER: {"keys": keys, "groups": ["engineers", "reviewers", "auditors"]},
+            DEMO_APPROVER: {"keys": keys, "groups": ["approvers"]},
+        },
         "connections": connections,
         "policies": ["policies/demo.yaml"],
         "recording": {"retention_days": 30, "strict": True},
@@ -170,6 +181,9 @@ def run_demo(directory: Path, *, port: int = 2222) -> int:
         print(f"  connections: {', '.join(config.connections)}")
         print("  log in from another terminal with:")
         print(f"    ssh {ident}-o UserKnownHostsFile={known} -p {port} {DEMO_USER}@127.0.0.1")
+        print("  try an approval: open shell-prod as demo, then approve it from a second terminal")
+        print("  (Ctrl+P in the interface, or `approvals` / `approve ID` over ssh) with:")
+        print(f"    ssh {ident}-o UserKnownHostsFile={known} -p {port} {DEMO_APPROVER}@127.0.0.1")
         if config.connections["shell"].local.unsafe_run_as_broker_user:
             print(
                 "  UNSAFE: the demo's `shell` runs as you, the broker's own account, and can read"

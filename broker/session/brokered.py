@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -18,6 +19,9 @@ from broker.session.recording import LineRecording, StreamMaskers
 from broker.session.relay import Relay
 from broker.session.terminal import Principal, Terminal
 from broker.upstream.base import OutputFilter, Upstream
+
+GRANT_WARNING = 60.0
+"""Seconds before a session's end (its grant's) that the user is warned."""
 
 SessionKind = Literal["terminal", "run"]
 """An interactive terminal session, or one command (`run`)."""
@@ -118,6 +122,11 @@ class BrokeredSession:
             recorder.on_failure = self.relay.abort
         self.upstream: Upstream | None = None
         self.started_at = time.monotonic()
+        self.terminal = terminal
+        self.ends_at: float | None = None
+        """When (epoch seconds) the session must end, e.g. its access grant's end; None: never."""
+        self.ended_by = ""
+        """Why the broker ended the session, if it did."""
 
     async def _emit(self, action: Action, details: Mapping[str, Any]) -> None:
         details = mask_details(details, self.mask_line)
@@ -198,11 +207,36 @@ class BrokeredSession:
         self.spawn(build_index_detached(self.recorder.path), essential=False)
         return sha
 
+    async def _end_at(self, ends_at: float) -> None:
+        """Warn the user before ``ends_at``, then end the session at it."""
+        left = ends_at - time.time()
+        if left > GRANT_WARNING:
+            await asyncio.sleep(left - GRANT_WARNING)
+        left = max(0.0, ends_at - time.time())
+        self.terminal.write_stderr(
+            f"\r\ngatehouse: your access grant ends in {round(left)} s; "
+            "the session will be ended then\r\n".encode()
+        )
+        await asyncio.sleep(left)
+        self.terminal.write_stderr(
+            b"\r\ngatehouse: your access grant has ended; the session is ended\r\n"
+        )
+        self.ended_by = "grant expired"
+        if self.upstream is not None:
+            self.upstream.close()
+
     async def run(self) -> SessionResult:
         """Relay until the target ends; then close the recording and audit the outcome."""
         assert self.upstream is not None, "the upstream is opened first"
         relay = self.relay
-        status = await relay.run(self.upstream)
+        deadline = None
+        if self.ends_at is not None:
+            deadline = asyncio.get_running_loop().create_task(self._end_at(self.ends_at))
+        try:
+            status = await relay.run(self.upstream)
+        finally:
+            if deadline is not None:
+                deadline.cancel()
         sha = await self._close_recording()
         masked = []
         for stage in self.maskers:
@@ -231,6 +265,7 @@ class BrokeredSession:
                 "seconds": round(result.seconds, 3),
                 "recording_sha256": sha,
                 "commands": len(self.commands),
+                **({"ended_by": self.ended_by} if self.ended_by else {}),
             },
         )
         if relay.failure is not None:

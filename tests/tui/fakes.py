@@ -11,6 +11,7 @@ from broker.policy.roles import Roles
 from broker.services import ConnectionView
 from broker.session.brokered import SessionResult
 from broker.session.terminal import Principal
+from tests.tui.approval_fakes import FakeApprovals
 
 
 @dataclass
@@ -73,6 +74,8 @@ class FakeServices:
         self.masking = MaskingEngine(MaskingPolicy(), key=b"k" * 32)  # the real engine
         self.masked_for: list[tuple[str | None, tuple[str, ...]]] = []
         self.review: Any = RoleCheck()
+        self.approvals = FakeApprovals()
+        self.asks: list[Any] = []
 
     def mask_message(
         self, text: str, *, connection: str | None = None, groups: tuple[str, ...] = ()
@@ -84,7 +87,16 @@ class FakeServices:
     def connections_for(self, principal: Principal) -> list[ConnectionView]:
         return list(self.views)
 
-    async def open_terminal(self, principal: Principal, name: str, channel: Any) -> FakeSession:
+    def is_approver(self, principal: Principal) -> bool:
+        return "approvers" in principal.groups
+
+    async def open_terminal(
+        self, principal: Principal, name: str, channel: Any, ask: Any = None
+    ) -> FakeSession:
+        self.asks.append(ask)
+        needs = any(v.name == name and v.needs_approval for v in self.views)
+        if needs and ask is not None:
+            await self.approvals.clear(principal.name, name, ask)
         self.opened.append(name)
         if self.fail_with is not None:
             raise self.fail_with

@@ -34,7 +34,7 @@ access:
 """
 POLICY_B = """\
 access:
-  - {name: ops, groups: [engineers, "*"], connections: [web-1], action: approval}
+  - {name: ops, groups: [engineers, "*"], connections: [web-1], action: approval, grant: soon}
 commands:
   - {name: rm, argv: [[rm, "-rf"]], action: deny, colour: red}
 """
@@ -59,7 +59,7 @@ def test_every_error_in_config_and_policies_in_one_pass(tmp_path: Path) -> None:
         (str(config), 8, "connections.db.database"),
         (str(config), 9, "recording.retention_days"),
         (str(a), 3, "access.1.action"),
-        (str(b), 2, "access.0.approvers"),
+        (str(b), 2, "access.0.grant"),  # approvers default to the approvers role
         (str(b), 4, "commands.0.colour"),
     ]
 

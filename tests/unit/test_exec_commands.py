@@ -57,3 +57,44 @@ def test_errors(line: str, message: str) -> None:
 def test_never_crashes(line: str) -> None:
     with contextlib.suppress(UsageError):
         assert parse_exec(line).verb in ("run", "connect", "sql", "list", "help")
+
+
+@pytest.mark.parametrize(
+    ("line", "verb", "name", "options"),
+    [
+        ("approvals", "approvals", "", ()),
+        ("approve REQ-1", "approve", "REQ-1", ()),
+        (
+            "approve REQ-1 --comment 'looks fine'",
+            "approve",
+            "REQ-1",
+            (("--comment", "looks fine"),),
+        ),
+        ("deny REQ-1 --comment=freeze", "deny", "REQ-1", (("--comment", "freeze"),)),
+        ("run prod --reason 'INC 1' -- id", "run", "prod", (("--reason", "INC 1"),)),
+        ("run --request REQ-9 prod -- id", "run", "prod", (("--request", "REQ-9"),)),
+    ],
+)
+def test_approval_verbs_and_valued_options(
+    line: str, verb: str, name: str, options: tuple[tuple[str, str], ...]
+) -> None:
+    request = parse_exec(line)
+    assert (request.verb, request.connection, request.options) == (verb, name, options)
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("deny REQ-1", "--comment TEXT is required"),
+        ("deny REQ-1 --comment '  '", "--comment TEXT is required"),
+        ("approve", "exactly one request id"),
+        ("approve REQ-1 REQ-2", "exactly one request id"),
+        ("approvals REQ-1", "takes no arguments"),
+        ("run prod --reason", "--reason needs a value"),
+        ("run prod --reason a --reason b -- id", "given twice"),
+        ("approve REQ-1 --reason x", "unknown option"),
+    ],
+)
+def test_approval_usage_errors(line: str, message: str) -> None:
+    with pytest.raises(UsageError, match=message):
+        parse_exec(line)

@@ -109,7 +109,15 @@ def test_policy_file_loads(tmp_path: Path) -> None:
         ("action: allow", "action: permit", 2, "access.0.action", "allow, approval, deny"),
         ("name: a,", "", 2, "access.0.name", "required"),
         ('connections: ["web-*"], ', "", 2, "access.0.connections", "required"),
-        ("approvers: [approvers], ", "", 3, "access.1.approvers", "required"),
+        ("grant: 30m", "grant: 30m, reason_required: maybe", 4, "access.1.reason_required", ""),
+        ("action: allow}", "action: allow, approvals: 2}", 2, "access.0.approvals", "only applies"),
+        (
+            "approvers: [approvers]",
+            "approvers: [approvers], approvals: 0",
+            4,
+            "access.1.approvals",
+            "",
+        ),
         ("grant: 30m", "grant: soon", 4, "access.1.grant", "duration"),
         ("match: 'rm\\s+-rf'", "match: 'rm(('", 6, "commands.0.match", "invalid regex"),
         ("name: b,", "name: a,", 3, "access.1.name", "duplicate"),
@@ -126,6 +134,59 @@ def test_policy_errors(
     with pytest.raises(ConfigError) as info:
         load_policies([path])
     assert (info.value.file, info.value.line, info.value.key) == (str(path), line, key)
+    assert message in info.value.message
+
+
+def test_approval_rule_terms_and_defaults(tmp_path: Path) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text(
+        "access:\n"
+        "  - {name: p, connections: [prod-1], action: approval}\n"
+        "  - {name: q, connections: [prod-2], action: approval, approvers: [dba, sre],\n"
+        "     approvals: 2, grant: 15m, reason_required: false}\n"
+        "commands:\n"
+        "  - {name: c, argv: [[systemctl, restart, '*']], action: approval, approvers: [sre]}\n"
+        "  - {name: d, match: reboot, action: approval, approvals: 2, grant: 5m}\n"
+    )
+    access = load_policies([path]).access
+    assert (access[0].approvers, access[0].approvals, access[0].grant_seconds) == (
+        (),  # the approvers role, resolved when deciding
+        1,
+        3600,
+    )
+    assert access[0].reason_required
+    assert (access[1].approvers, access[1].approvals, access[1].grant_seconds) == (
+        ("dba", "sre"),
+        2,
+        900,
+    )
+    assert not access[1].reason_required
+    commands = load_policies([path]).commands
+    assert (commands[0].approvers, commands[0].approvals) == (("sre",), 1)
+    assert (commands[1].approvers, commands[1].approvals, commands[1].grant_seconds) == (
+        (),
+        2,
+        300,
+    )
+
+
+@pytest.mark.parametrize(
+    ("rule", "key", "message"),
+    [
+        ("{name: x, match: a, action: deny, approvers: [sre]}", "approvers", "only applies"),
+        ("{name: x, match: a, action: approval, grant: never}", "grant", "duration"),
+        ("{name: x, match: a, action: approval, approvals: 11}", "approvals", ""),
+        ("{name: x, match: a, action: approval, reason_required: 3}", "reason_required", ""),
+    ],
+)
+def test_command_approval_terms_errors_name_the_line(
+    tmp_path: Path, rule: str, key: str, message: str
+) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text(f"# policy\ncommands:\n  - {rule}\n")
+    with pytest.raises(ConfigError) as info:
+        load_policies([path])
+    assert (info.value.line, info.value.key) == (3, f"commands.0.{key}")
     assert message in info.value.message
 
 

@@ -13,13 +13,17 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 from textual.worker import Worker, WorkerState
 
+from broker.approvals.asks import Ask
 from broker.common.errors import GatehouseError, RecordingError
 from broker.common.text import escape_controls
+from tui.screens.approval_wait import WaitingScreen
+from tui.screens.approvals import CommentModal
 from tui.text import cell, plain
 
 log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
+    from broker.approvals.core import Request
     from broker.services import ConnectionView
     from tui.app import GatehouseApp
 
@@ -231,18 +235,58 @@ class ConnectionsScreen(Screen[None]):
             self._status("Nothing selected.", error=True)
             return
         self._status(f"Connecting to {view.name}…")
-        # now, not when the worker starts: keys typed from here on are for the target
-        self.gh_app.hold_input()
-        self.open_session(view.name)
+        if not view.needs_approval:
+            # now, not when the worker starts: keys typed from here on are for the target
+            self.gh_app.hold_input()
+        self.open_session(view.name, needs_approval=view.needs_approval)
+
+    def _ask_justification(self, name: str) -> None:
+        def done(reason: str | None) -> None:
+            if reason is None:
+                self._status(f"No request made for {name}.")
+            else:
+                self.open_session(name, needs_approval=True, reason=reason)
+
+        self.app.push_screen(
+            CommentModal(
+                f"{name} needs an approval: why do you need access?",
+                required=True,
+                placeholder="justification (e.g. the ticket)",
+            ),
+            done,
+        )
 
     @work(exclusive=True, group="session", exit_on_error=False)
-    async def open_session(self, name: str) -> None:
-        """Open the session, step aside for the pass-through, come back when it ends."""
+    async def open_session(
+        self, name: str, *, needs_approval: bool = False, reason: str | None = None
+    ) -> None:
+        """Open the session, step aside for the pass-through, come back when it ends.
+
+        Where policy asks for an approval and no grant covers it, ask for a justification,
+        then wait (on the waiting screen) for the decision.
+        """
         app = self.gh_app
+        ask = None
+        if needs_approval:
+            if reason is None:
+                if await app.services.approvals.grant(app.principal.name, name, None) is None:
+                    self._ask_justification(name)
+                    return
+            else:
+                ask = Ask(
+                    reason=reason,
+                    waiting=self._waiting,
+                    decided=self._decided,
+                    gone=lambda: app.channel.closed,
+                )
+        app.hold_input()  # keys typed while the target connects are for the target
         try:
             try:
-                session = await app.services.open_terminal(app.principal, name, app.channel)
+                session = await app.services.open_terminal(
+                    app.principal, name, app.channel, ask=ask
+                )
             except BaseException:
+                self._done_waiting()
                 app.release_input()
                 raise
             try:
@@ -270,3 +314,17 @@ class ConnectionsScreen(Screen[None]):
             return
         masked = f" · {result.masked}" if result.masked else ""
         self._status(f"Session on {name} ended (exit status {result.exit_status}){masked}.")
+
+    def _waiting(self, request: Request) -> None:
+        """The request is pending: show the waiting screen (keys go to it meanwhile)."""
+        self.gh_app.release_input()
+        self.app.push_screen(WaitingScreen(request))
+
+    def _decided(self, request: Request) -> None:
+        """The wait is over: keys typed from now on are for the session about to open."""
+        self._done_waiting()
+        self.gh_app.hold_input()
+
+    def _done_waiting(self) -> None:
+        if isinstance(self.app.screen, WaitingScreen):
+            self.app.pop_screen()

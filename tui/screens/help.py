@@ -24,6 +24,7 @@ SECTIONS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
             ("a", "audit log (auditors; when the filter is empty)"),
             ("r", "recordings and replay (when the filter is empty)"),
             ("q", "leave Gatehouse (when the filter is empty); Ctrl+Q always"),
+            ("Ctrl+O", "approvals queue (approvers; the header counts pending requests)"),
             ("Ctrl+P", "command palette: every pane and action open to you"),
             ("?", "this help"),
         ),
@@ -33,7 +34,21 @@ SECTIONS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
         (
             ("", "Your terminal talks straight to the target (vim, colours and resize work)."),
             ("", "Exit the remote shell (exit or Ctrl+D) to come back to the picker."),
-            ("⏳", "marks connections that need an approval first."),
+            (
+                "⏳",
+                "marks connections that need an approval first: Enter asks why, makes the"
+                " request and waits; the session starts by itself once approved (Esc cancels).",
+            ),
+        ),
+    ),
+    (
+        "Approvals queue (Ctrl+O)",
+        (
+            ("y", "approve (comment optional)"),
+            ("n", "deny (comment required)"),
+            ("h", "history of decided requests"),
+            ("/", "filter as you type"),
+            ("Esc", "back"),
         ),
     ),
     (

@@ -1,0 +1,1 @@
+"""Just-in-time access: approval requests, decisions and the grants they yield."""

@@ -1,0 +1,397 @@
+"""Approvals as the broker's services use them: ask, wait, decide, sweep (audited; store edge)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from broker.approvals.asks import (
+    ApprovalPending,
+    ApprovalRefused,
+    Ask,
+    Moved,
+    Terms,
+    decision_record,
+    expecting,
+    grant_details,
+    held_request,
+    new_id,
+    refusal,
+    requested_details,
+)
+from broker.approvals.core import (
+    ApprovalError,
+    Grant,
+    Request,
+    approve,
+    cancel,
+    deny,
+    grant_for,
+    may_decide,
+    new_request,
+)
+from broker.approvals.store import ApprovalStore
+from broker.approvals.webhook import describe_decision, describe_request
+from broker.auditchain.events import Action
+from broker.common.errors import ApprovalRequired
+
+log = logging.getLogger(__name__)
+
+Emit = Callable[[str, Action, str, Mapping[str, Any]], Awaitable[None]]
+POLL = 0.25
+"""Seconds between looks at the store while a requester waits (other processes decide too)."""
+MAX_PENDING_PER_USER = 20
+"""Pending requests one user may have at a time (the approvers' queue stays workable)."""
+DECIDE_ATTEMPTS = 5
+"""Decisions re-read and retried when another one was stored in between."""
+PENDING_MAX_AGE = 0.1
+"""Seconds one process reuses its read of the pending requests (changes it makes clear it)."""
+SWEEP_EVERY = 5.0
+"""Seconds between sweeps for expired requests and ended grants."""
+
+
+class ApprovalService:
+    """Requests, decisions and grants, each step audited, shared by every broker process."""
+
+    def __init__(
+        self,
+        state_dir: Path,
+        emit: Emit,
+        *,
+        clock: Callable[[], float] = time.time,
+        poll: float = POLL,
+        notify: Callable[[str], None] | None = None,
+    ) -> None:
+        self._state_dir = state_dir
+        self._audit = emit
+        self._clock = clock
+        self._poll = poll
+        self._notify = notify
+        """Told a line of text on each new request and decision (the webhook), never awaited."""
+        self._store: ApprovalStore | None = None
+        self._last_sweep = float("-inf")
+        self._pending_cache: tuple[float, list[Request]] | None = None
+        self._pending_lock = asyncio.Lock()
+
+    async def store(self) -> ApprovalStore:
+        """The store, opened on first use (the state dir may not exist before the broker runs)."""
+        if self._store is None:
+            self._store = await asyncio.to_thread(ApprovalStore.in_state_dir, self._state_dir)
+        return self._store
+
+    # -- requester ------------------------------------------------------------
+
+    async def grant(self, user: str, connection: str, command: str | None) -> Grant | None:
+        """An active grant for this question (``command`` None: access to ``connection``)."""
+        store = await self.store()
+        return await store.grant(user, connection, command, self._clock())
+
+    async def get(self, request_id: str) -> Request | None:
+        store = await self.store()
+        return await store.get(request_id, self._clock())
+
+    async def check_request(
+        self, user: str, connection: str, command: str, request_id: str
+    ) -> Request:
+        """The request ``run --request ID`` names, if it is ``user``'s and for this exactly.
+
+        Raises:
+            ApprovalRefused: unknown, someone else's, another connection or another command.
+        """
+        request = await self.get(request_id)
+        if request is None or request.requester != user:
+            raise ApprovalRefused(f"no request {request_id} of yours", rule="approval")
+        if request.connection != connection:
+            raise ApprovalRefused(
+                f"{request_id} is for {request.connection!r}, not {connection!r}", rule=request.rule
+            )
+        if request.command is not None and request.command != command:
+            raise ApprovalRefused(
+                f"{request_id} approves exactly `{request.command}`, not this command",
+                rule=request.rule,
+            )
+        return request
+
+    async def clear(
+        self, user: str, connection: str, command: str | None, terms: Terms, ask: Ask
+    ) -> Grant:
+        """Return once a grant answers the question; ask for an approval and wait if needed.
+
+        Raises:
+            ApprovalPending: the request is pending and ``ask.wait`` is False.
+            ApprovalRefused: denied, cancelled or expired (naming who and why).
+            ApprovalRequired: the request cannot be made (e.g. no justification).
+        """
+        request = None
+        if ask.request_id is not None:
+            named = await self.get(ask.request_id)
+            if named is not None and named.command == command:
+                request = named
+        if request is None:
+            found = await self.grant(user, connection, command)
+            if found is not None:
+                await self._used(found)
+                return found
+            request = await self.request(user, connection, command, terms, ask.reason)
+        if request.status == "pending":
+            if not ask.wait:
+                raise ApprovalPending(request)
+            if ask.waiting is not None:
+                ask.waiting(request)
+            try:
+                request = await self.wait(request.id, ask.gone)
+            finally:
+                if ask.decided is not None:
+                    ask.decided(request)
+        if request.status != "approved":
+            raise ApprovalRefused(refusal(request), rule=request.rule)
+        found = await self.grant(user, connection, command)
+        if found is None or found.request_id != request.id:
+            raise ApprovalRefused(f"the grant of {request.id} has ended", rule=request.rule)
+        await self._used(found)
+        return found
+
+    async def request(
+        self, user: str, connection: str, command: str | None, terms: Terms, reason: str
+    ) -> Request:
+        """Create and audit a pending request.
+
+        Raises:
+            ApprovalRequired: the rule needs a justification and none was given.
+        """
+        try:
+            request = new_request(
+                new_id(),
+                requester=user,
+                connection=connection,
+                command=command,
+                reason=reason,
+                rule=terms.rule,
+                approvers=terms.approvers,
+                needed=terms.needed,
+                grant_seconds=terms.grant_seconds,
+                now=self._clock(),
+                reason_required=terms.reason_required,
+            )
+        except ApprovalError as exc:
+            raise ApprovalRequired(str(exc), rule=terms.rule) from None
+        store = await self.store()
+        if await store.pending_count(user, request.created) >= MAX_PENDING_PER_USER:
+            raise ApprovalRequired(
+                f"you have {MAX_PENDING_PER_USER} requests pending already; "
+                "wait for them or cancel one",
+                rule=terms.rule,
+            )
+        await self._audit(user, Action.APPROVAL_REQUESTED, connection, requested_details(request))
+        await store.create(request)
+        self._pending_cache = None
+        if self._notify is not None:
+            self._notify(describe_request(request))
+        return request
+
+    def hold(self, user: str, connection: str, command: str, terms: Terms) -> Request:
+        """A request for a line held at a terminal prompt (see :func:`held_request`)."""
+        return held_request(user, connection, command, terms, self._clock())
+
+    async def store_held(self, request: Request) -> None:
+        """Audit and store a held request (over the per-user bound it is dropped and logged)."""
+        store = await self.store()
+        if await store.pending_count(request.requester, request.created) >= MAX_PENDING_PER_USER:
+            log.warning("approvals: %s has too many pending requests; %s dropped",
+                        request.requester, request.id)  # fmt: skip
+            return
+        await self._audit(
+            request.requester,
+            Action.APPROVAL_REQUESTED,
+            request.connection,
+            requested_details(request, held=True),
+        )
+        await store.create(request)
+        self._pending_cache = None
+        if self._notify is not None:
+            self._notify(describe_request(request))
+
+    async def wait(self, request_id: str, gone: Callable[[], bool] | None = None) -> Request:
+        """Poll the store until the request leaves ``pending`` (any process may decide it).
+
+        A requester who leaves cancels the request. Bounded by the request's own expiry.
+        """
+        while True:
+            request = await self.get(request_id)
+            if request is None:
+                raise ApprovalRefused(f"request {request_id} is gone", rule="approval")
+            if request.status != "pending":
+                if request.status == "expired":
+                    await self.sweep(force=True)
+                return request
+            if gone is not None and gone():
+                return await self.cancel(request.requester, request_id, why="requester left")
+            await self.sweep()
+            await asyncio.sleep(self._poll)
+
+    async def cancel(self, user: str, request_id: str, *, why: str = "") -> Request:
+        """The requester withdraws a pending request (audited).
+
+        Raises:
+            ApprovalRefused: not theirs, unknown, or no longer pending.
+        """
+        store = await self.store()
+        now = self._clock()
+        try:
+            request = await store.update(request_id, lambda r: cancel(r, user, now), now)
+        except KeyError:
+            raise ApprovalRefused(f"no request {request_id}", rule="approval") from None
+        except ApprovalError as exc:
+            raise ApprovalRefused(str(exc), rule="approval") from None
+        self._pending_cache = None
+        details = {
+            "request": request.id,
+            "requester": request.requester,
+            "decision": "cancelled",
+            "rule": request.rule,
+        }
+        if why:
+            details["why"] = why
+        await self._audit(user, Action.APPROVAL_CANCELLED, request.connection, details)
+        return request
+
+    # -- approver -------------------------------------------------------------
+
+    async def pending_for(self, approver: str, groups: Iterable[str]) -> list[Request]:
+        """Pending requests ``approver`` may decide (none of their own), oldest first."""
+        groups = tuple(groups)
+        await self.sweep()
+        now = self._clock()
+        pending = await self._pending()
+        return [r for r in pending if r.expires > now and may_decide(r, approver, groups)]
+
+    async def _pending(self) -> list[Request]:
+        """Every pending request, read at most once per PENDING_MAX_AGE for the whole process
+        (every approver's badge asks several times a second)."""
+        cached = self._pending_cache
+        if cached is not None and time.monotonic() - cached[0] < PENDING_MAX_AGE:
+            return cached[1]
+        async with self._pending_lock:
+            cached = self._pending_cache
+            if cached is not None and time.monotonic() - cached[0] < PENDING_MAX_AGE:
+                return cached[1]
+            store = await self.store()
+            read_at = time.monotonic()
+            pending = await store.pending(self._clock())
+            self._pending_cache = (read_at, pending)
+            return pending
+
+    async def history_for(
+        self, approver: str, groups: Iterable[str], limit: int = 500
+    ) -> list[Request]:
+        """Decided, cancelled and expired requests ``approver``'s groups could decide, newest
+        first (their own included: the history is a record, not a queue)."""
+        mine = set(groups)
+        store = await self.store()
+        closed = await store.history(limit)
+        return [r for r in closed if mine & set(r.approvers) or r.requester == approver]
+
+    async def decide(
+        self,
+        approver: str,
+        groups: Iterable[str],
+        request_id: str,
+        *,
+        approved: bool,
+        comment: str,
+    ) -> Request:
+        """Approve or deny (audited, with the comment); the grant starts on the last approval.
+
+        Raises:
+            ApprovalRefused: unknown request, or the state machine refused the decision.
+        """
+        groups = tuple(groups)
+        store = await self.store()
+        step = approve if approved else deny
+        for _ in range(DECIDE_ATTEMPTS):
+            now = self._clock()
+            seen = await store.get(request_id, now)
+            if seen is None:
+                raise ApprovalRefused(f"no request {request_id}", rule="approval")
+            try:
+                decided = step(seen, approver, groups, comment, now)
+            except ApprovalError as exc:
+                raise ApprovalRefused(str(exc), rule="approval") from None
+            # audit first: the records are written before the decision is, and withdrawn
+            # (approval.discarded) if another decision was stored in between
+            await self._audit_decision(approver, decided, approved=approved)
+            try:
+                stored = await store.update(request_id, expecting(seen, decided), now)
+                self._pending_cache = None
+                if self._notify is not None:
+                    self._notify(describe_decision(stored))
+                return stored
+            except (Moved, ApprovalError, KeyError):
+                await self._audit(
+                    approver,
+                    Action.APPROVAL_DISCARDED,
+                    decided.connection,
+                    {
+                        "request": decided.id,
+                        "requester": decided.requester,
+                        "decision": "discarded",
+                        "why": "another decision on this request was recorded first",
+                    },
+                )
+        raise ApprovalRefused(f"{request_id} keeps changing; try again", rule="approval")
+
+    async def _audit_decision(self, approver: str, request: Request, *, approved: bool) -> None:
+        action, details = decision_record(request, approved=approved)
+        await self._audit(approver, action, request.connection, details)
+        if request.status == "approved":
+            await self._audit(
+                request.requester,
+                Action.GRANT_CREATED,
+                request.connection,
+                {**grant_details(grant_for(request)), "approved_by": list(request.approved_by)},
+            )
+
+    # -- housekeeping -----------------------------------------------------------
+
+    async def sweep(self, *, force: bool = False) -> None:
+        """Close overdue requests and grants, auditing each once (across processes)."""
+        now = self._clock()
+        if not force and now - self._last_sweep < SWEEP_EVERY:
+            return
+        self._last_sweep = now
+        store = await self.store()
+        swept = await store.sweep(now)
+        if swept.expired:
+            self._pending_cache = None
+        for request in swept.expired:
+            await self._audit(
+                "gatehouse",
+                Action.APPROVAL_EXPIRED,
+                request.connection,
+                {
+                    "request": request.id,
+                    "requester": request.requester,
+                    "decision": "expired",
+                    "rule": request.rule,
+                },
+            )
+        for grant in swept.ended:
+            await self._audit(
+                grant.user, Action.GRANT_EXPIRED, grant.connection, grant_details(grant)
+            )
+
+    async def sweeper(self, interval: float = SWEEP_EVERY) -> None:
+        """Sweep forever (a background task of the running broker)."""
+        while True:
+            try:
+                await self.sweep(force=True)
+            except Exception:
+                log.exception("approvals: sweep failed")
+            await asyncio.sleep(interval)
+
+    async def _used(self, grant: Grant) -> None:
+        await self._audit(grant.user, Action.GRANT_USED, grant.connection, grant_details(grant))

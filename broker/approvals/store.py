@@ -1,0 +1,270 @@
+"""Approval requests and grants in SQLite at ``<state_dir>/approvals.sqlite3`` (the store edge).
+
+WAL mode lets every ``--workers`` process read while one writes; each decision runs in a
+``BEGIN IMMEDIATE`` transaction that reads, applies the pure state machine and writes, so two
+approvers deciding at the same moment (in one process or several) yield one decision. Blocking
+sqlite calls run in threads, never on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from broker.approvals.core import Grant, Request, Vote, grant_for, refresh
+
+FILENAME = "approvals.sqlite3"
+BUSY_TIMEOUT = 10.0
+"""Seconds a writer waits for another process's transaction before giving up."""
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS requests (
+    id TEXT PRIMARY KEY,
+    status TEXT NOT NULL,
+    requester TEXT NOT NULL,
+    created REAL NOT NULL,
+    expires REAL NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS requests_status ON requests (status, created);
+CREATE TABLE IF NOT EXISTS grants (
+    request_id TEXT PRIMARY KEY REFERENCES requests (id),
+    user TEXT NOT NULL,
+    connection TEXT NOT NULL,
+    command TEXT,
+    rule TEXT NOT NULL,
+    start REAL NOT NULL,
+    "end" REAL NOT NULL,
+    ended INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS grants_user ON grants (user, connection, "end");
+"""
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """What one sweep closed: each item is returned to exactly one caller, across processes."""
+
+    expired: tuple[Request, ...]
+    """Pending requests that ran out of time."""
+    ended: tuple[Grant, ...]
+    """Grants whose time is over."""
+
+
+def encode(request: Request) -> str:
+    return json.dumps(asdict(request), sort_keys=True, separators=(",", ":"))
+
+
+def decode(body: str) -> Request:
+    data: dict[str, Any] = json.loads(body)
+    data["approvers"] = tuple(data["approvers"])
+    data["votes"] = tuple(Vote(**v) for v in data["votes"])
+    return Request(**data)
+
+
+def _grant(row: sqlite3.Row) -> Grant:
+    return Grant(
+        request_id=row["request_id"],
+        user=row["user"],
+        connection=row["connection"],
+        command=row["command"],
+        rule=row["rule"],
+        start=row["start"],
+        end=row["end"],
+    )
+
+
+class ApprovalStore:
+    """Requests and grants shared by every broker process on one state dir."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        if not path.exists():
+            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+        os.chmod(path, 0o600)
+        with self._db() as db:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.executescript(_SCHEMA)
+
+    @classmethod
+    def in_state_dir(cls, state_dir: Path) -> ApprovalStore:
+        return cls(state_dir / FILENAME)
+
+    @contextmanager
+    def _db(self) -> Iterator[sqlite3.Connection]:
+        db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT, isolation_level=None)
+        db.row_factory = sqlite3.Row
+        try:
+            yield db
+        finally:
+            db.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction that holds the write lock from its first statement."""
+        with self._db() as db:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+
+    # -- blocking calls (run in threads by the async ones below) ---------------
+
+    def create_sync(self, request: Request) -> None:
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO requests (id, status, requester, created, expires, body)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    request.id,
+                    request.status,
+                    request.requester,
+                    request.created,
+                    request.expires,
+                    encode(request),
+                ),
+            )
+
+    def get_sync(self, request_id: str, now: float) -> Request | None:
+        with self._db() as db:
+            row = db.execute("SELECT body FROM requests WHERE id = ?", (request_id,)).fetchone()
+        return None if row is None else refresh(decode(row["body"]), now)
+
+    def update_sync(
+        self, request_id: str, change: Callable[[Request], Request], now: float
+    ) -> Request:
+        """Apply ``change`` (a state-machine step) to the stored request, atomically.
+
+        Raises:
+            KeyError: no such request.
+            ApprovalError: the step was refused (nothing is written).
+        """
+        with self._write() as db:
+            row = db.execute("SELECT body FROM requests WHERE id = ?", (request_id,)).fetchone()
+            if row is None:
+                raise KeyError(request_id)
+            new = change(refresh(decode(row["body"]), now))
+            db.execute(
+                "UPDATE requests SET status = ?, body = ? WHERE id = ?",
+                (new.status, encode(new), request_id),
+            )
+            if new.status == "approved":
+                grant = grant_for(new)
+                db.execute(
+                    'INSERT INTO grants (request_id, user, connection, command, rule, start, "end")'
+                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        grant.request_id,
+                        grant.user,
+                        grant.connection,
+                        grant.command,
+                        grant.rule,
+                        grant.start,
+                        grant.end,
+                    ),
+                )
+        return new
+
+    def pending_sync(self, now: float) -> list[Request]:
+        with self._db() as db:
+            rows = db.execute(
+                "SELECT body FROM requests WHERE status = 'pending' AND expires > ?"
+                " ORDER BY created, id",
+                (now,),
+            ).fetchall()
+        return [decode(row["body"]) for row in rows]
+
+    def pending_count_sync(self, requester: str, now: float) -> int:
+        with self._db() as db:
+            row = db.execute(
+                "SELECT count(*) FROM requests WHERE status = 'pending' AND requester = ?"
+                " AND expires > ?",
+                (requester, now),
+            ).fetchone()
+        return int(row[0])
+
+    def history_sync(self, limit: int = 200) -> list[Request]:
+        """Closed requests, newest first."""
+        with self._db() as db:
+            rows = db.execute(
+                "SELECT body FROM requests WHERE status != 'pending' ORDER BY created DESC LIMIT ?",
+                (limit,),
+            ).fetchall()
+        return [decode(row["body"]) for row in rows]
+
+    def grant_sync(
+        self, user: str, connection: str, command: str | None, now: float
+    ) -> Grant | None:
+        """An active grant that lets ``user`` open ``connection`` (``command`` for `run`)."""
+        with self._db() as db:
+            rows = db.execute(
+                'SELECT * FROM grants WHERE user = ? AND connection = ? AND start <= ? AND "end" > ?'
+                ' ORDER BY "end" DESC',
+                (user, connection, now, now),
+            ).fetchall()
+        for row in rows:
+            grant = _grant(row)
+            if grant.covers(user, connection, command, now):
+                return grant
+        return None
+
+    def sweep_sync(self, now: float) -> Sweep:
+        """Mark overdue pending requests expired and over grants ended; each is reported once."""
+        with self._write() as db:
+            rows = db.execute(
+                "SELECT body FROM requests WHERE status = 'pending' AND expires <= ?", (now,)
+            ).fetchall()
+            expired = tuple(refresh(decode(row["body"]), now) for row in rows)
+            for request in expired:
+                db.execute(
+                    "UPDATE requests SET status = ?, body = ? WHERE id = ?",
+                    (request.status, encode(request), request.id),
+                )
+            ended = tuple(
+                _grant(row)
+                for row in db.execute(
+                    'SELECT * FROM grants WHERE ended = 0 AND "end" <= ?', (now,)
+                ).fetchall()
+            )
+            db.execute('UPDATE grants SET ended = 1 WHERE ended = 0 AND "end" <= ?', (now,))
+        return Sweep(expired=expired, ended=ended)
+
+    # -- async surface ----------------------------------------------------------
+
+    async def create(self, request: Request) -> None:
+        await asyncio.to_thread(self.create_sync, request)
+
+    async def get(self, request_id: str, now: float) -> Request | None:
+        return await asyncio.to_thread(self.get_sync, request_id, now)
+
+    async def update(
+        self, request_id: str, change: Callable[[Request], Request], now: float
+    ) -> Request:
+        return await asyncio.to_thread(self.update_sync, request_id, change, now)
+
+    async def pending(self, now: float) -> list[Request]:
+        return await asyncio.to_thread(self.pending_sync, now)
+
+    async def pending_count(self, requester: str, now: float) -> int:
+        return await asyncio.to_thread(self.pending_count_sync, requester, now)
+
+    async def history(self, limit: int = 200) -> list[Request]:
+        return await asyncio.to_thread(self.history_sync, limit)
+
+    async def grant(
+        self, user: str, connection: str, command: str | None, now: float
+    ) -> Grant | None:
+        return await asyncio.to_thread(self.grant_sync, user, connection, command, now)
+
+    async def sweep(self, now: float) -> Sweep:
+        return await asyncio.to_thread(self.sweep_sync, now)

@@ -1,0 +1,264 @@
+"""Approvals in the TUI under Pilot: the badge, the queue pane, the picker's waiting screen."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from textual.widgets import DataTable, Input, Static
+
+from broker.session.terminal import Principal
+from tests.tui.fakes import FakeChannel, FakeServices
+from tui.app import GatehouseApp
+from tui.screens.approval_wait import WaitingScreen
+from tui.screens.approvals import ApprovalsScreen, CommentModal
+from tui.screens.connections import ConnectionsScreen
+
+BOB = Principal("bob", ("approvers",))
+ALICE = Principal("alice", ("engineers",))
+
+
+def make_app(principal: Principal) -> tuple[GatehouseApp, FakeServices]:
+    services = FakeServices()
+    return GatehouseApp(services, FakeChannel(principal)), services  # type: ignore[arg-type]
+
+
+async def until(pilot: Any, condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    """Let the app run until ``condition`` holds (bounded)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await pilot.pause(0.05)
+
+
+def table_ids(app: GatehouseApp) -> list[str]:
+    found = app.screen.query("#approvals-table")
+    if not found:
+        return []  # the pane is still being composed
+    table: DataTable[Any] = found.only_one(DataTable)
+    return [str(table.get_row_at(i)[0]) for i in range(table.row_count)]
+
+
+def text_of(app: GatehouseApp, selector: str) -> str:
+    return str(app.screen.query_one(selector, Static).render())
+
+
+async def test_badge_shows_the_pending_count_and_rises_live() -> None:
+    app, services = make_app(BOB)
+    services.approvals.add()
+    services.approvals.add(requester="bob")  # bob's own: never counted for him
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: "1 pending" in app.sub_title)
+        services.approvals.add(requester="dave")
+        await until(pilot, lambda: "2 pending" in app.sub_title)
+        assert app.pending_approvals == 2
+
+
+async def test_no_badge_and_no_pane_for_someone_who_approves_nothing() -> None:
+    app, services = make_app(ALICE)
+    services.approvals.add()
+    async with app.run_test(size=(120, 40), notifications=True) as pilot:
+        await pilot.pause()
+        assert "pending" not in app.sub_title
+        await pilot.press("ctrl+o")
+        await pilot.pause()
+        assert not isinstance(app.screen, ApprovalsScreen)
+        assert any("Not allowed" in (n.title or "") for n in app._notifications)
+
+
+async def test_queue_pane_lists_details_and_approves_with_a_comment() -> None:
+    app, services = make_app(BOB)
+    first = services.approvals.add(reason="INC-42 disk full")
+    services.approvals.add(requester="dave", command="systemctl restart app")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await pilot.press("ctrl+o")
+        await until(pilot, lambda: isinstance(app.screen, ApprovalsScreen))
+        screen = app.screen
+        await until(pilot, lambda: len(table_ids(app)) == 2)
+        assert table_ids(app)[0] == first.id
+        detail = text_of(app, "#approval-detail")
+        assert "justification: INC-42 disk full" in detail
+        assert "requester: carol" in detail
+        await pilot.press("y")
+        await until(pilot, lambda: isinstance(app.screen, CommentModal))
+        await pilot.press(*"looks right", "enter")
+        await until(pilot, lambda: services.approvals.decisions != [])
+        assert services.approvals.decisions == [("bob", first.id, True, "looks right")]
+        await until(pilot, lambda: app.screen is screen and len(table_ids(app)) == 1)
+        assert services.approvals.requests[first.id].status == "approved"
+
+
+async def test_deny_needs_a_comment_in_the_modal() -> None:
+    app, services = make_app(BOB)
+    request = services.approvals.add()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        app.push_screen(ApprovalsScreen())
+        await until(pilot, lambda: table_ids(app) == [request.id])
+        await pilot.press("n")
+        await until(pilot, lambda: isinstance(app.screen, CommentModal))
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, CommentModal)
+        assert "cannot be empty" in text_of(app, "#comment-error")
+        await pilot.press(*"freeze", "enter")
+        await until(pilot, lambda: services.approvals.decisions != [])
+        assert services.approvals.requests[request.id].status == "denied"
+        assert services.approvals.requests[request.id].final_comment == "freeze"
+
+
+async def test_escape_in_the_modal_decides_nothing() -> None:
+    app, services = make_app(BOB)
+    services.approvals.add()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        app.push_screen(ApprovalsScreen())
+        await until(pilot, lambda: len(table_ids(app)) == 1)
+        await pilot.press("y")
+        await until(pilot, lambda: isinstance(app.screen, CommentModal))
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, ApprovalsScreen))
+        assert services.approvals.decisions == []
+
+
+async def test_hostile_justification_is_shown_as_text() -> None:
+    app, services = make_app(BOB)
+    hostile = "[@click=app.quit]click[/] \x1b]0;x\x07"
+    services.approvals.add(reason=hostile)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await pilot.pause()
+        app.push_screen(ApprovalsScreen())
+        await until(pilot, lambda: len(table_ids(app)) == 1)
+        detail = text_of(app, "#approval-detail")
+        assert "[@click=app.quit]click[/]" in detail
+        assert "\x1b" not in detail
+
+
+async def test_picker_asks_why_waits_and_starts_the_session_when_approved() -> None:
+    app, services = make_app(ALICE)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await pilot.press(*"prod", "enter")
+        await until(pilot, lambda: isinstance(app.screen, CommentModal))
+        await pilot.press(*"INC-9", "enter")
+        await until(pilot, lambda: isinstance(app.screen, WaitingScreen))
+        waiting = app.screen
+        assert isinstance(waiting, WaitingScreen)
+        assert waiting.request.reason == "INC-9"
+        assert "needs 1 approval from approvers" in text_of(app, "#waiting-detail")
+        assert services.opened == []
+        await services.approvals.decide(
+            "bob", ("approvers",), waiting.request.id, approved=True, comment="ok"
+        )
+        await until(pilot, lambda: services.opened == ["prod-web"])
+        await until(pilot, lambda: isinstance(app.screen, ConnectionsScreen))
+
+
+async def test_picker_shows_the_denial_reason() -> None:
+    app, services = make_app(ALICE)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await pilot.press(*"prod", "enter")
+        await until(pilot, lambda: isinstance(app.screen, CommentModal))
+        await pilot.press(*"INC-9", "enter")
+        await until(pilot, lambda: isinstance(app.screen, WaitingScreen))
+        request_id = app.screen.request.id  # type: ignore[attr-defined]
+        await services.approvals.decide(
+            "bob", ("approvers",), request_id, approved=False, comment="not today"
+        )
+        await until(pilot, lambda: isinstance(app.screen, ConnectionsScreen))
+        await until(pilot, lambda: "denied by bob: not today" in text_of(app, "#status"))
+        assert services.opened == []
+
+
+async def test_escape_on_the_waiting_screen_cancels_the_request() -> None:
+    app, services = make_app(ALICE)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await pilot.press(*"prod", "enter")
+        await until(pilot, lambda: isinstance(app.screen, CommentModal))
+        await pilot.press(*"INC-9", "enter")
+        await until(pilot, lambda: isinstance(app.screen, WaitingScreen))
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, ConnectionsScreen))
+        assert len(services.approvals.cancelled) == 1
+        assert "cancelled" in text_of(app, "#status")
+        assert services.opened == []
+
+
+async def test_no_justification_no_request() -> None:
+    app, services = make_app(ALICE)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await pilot.press(*"prod", "enter")
+        await until(pilot, lambda: isinstance(app.screen, CommentModal))
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, ConnectionsScreen))
+        assert services.approvals.requests == {}
+        assert "No request made" in text_of(app, "#status")
+
+
+async def test_an_active_grant_opens_without_asking() -> None:
+    app, services = make_app(ALICE)
+    request = services.approvals.add(requester="alice")
+    await services.approvals.decide("bob", ("approvers",), request.id, approved=True, comment="")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await pilot.press(*"prod", "enter")
+        await until(pilot, lambda: services.opened == ["prod-web"])
+        assert not isinstance(app.screen, CommentModal)
+
+
+def test_comment_modal_input_is_bounded() -> None:
+    assert CommentModal("x", required=True).required
+    assert Input(max_length=1000).max_length == 1000
+
+
+async def test_filter_as_you_type_then_decide_the_one_shown() -> None:
+    app, services = make_app(BOB)
+    services.approvals.add(requester="carol", reason="INC-1")
+    dave = services.approvals.add(requester="dave", reason="INC-2 restart")
+    services.approvals.add(requester="erin", reason="INC-3")
+    async with app.run_test(size=(140, 40)) as pilot:
+        await pilot.pause()
+        app.push_screen(ApprovalsScreen())
+        await until(pilot, lambda: len(table_ids(app)) == 3)
+        await pilot.press("slash", *"restart")
+        await until(pilot, lambda: table_ids(app) == [dave.id])
+        assert "1 of 3 pending" in text_of(app, "#approvals-status")
+        await pilot.press("y")  # typed into the filter, not an approval
+        assert services.approvals.decisions == []
+        await pilot.press("backspace", "enter")
+        await pilot.press("y")
+        await until(pilot, lambda: isinstance(app.screen, CommentModal))
+        await pilot.press("enter")
+        await until(pilot, lambda: services.approvals.decisions != [])
+        assert services.approvals.decisions == [("bob", dave.id, True, "")]
+
+
+async def test_history_lists_decided_requests_with_outcome_and_who() -> None:
+    app, services = make_app(BOB)
+    first = services.approvals.add(reason="INC-1")
+    second = services.approvals.add(requester="dave", reason="INC-2")
+    await services.approvals.decide("bob", ("approvers",), first.id, approved=True, comment="ok")
+    await services.approvals.decide(
+        "bob", ("approvers",), second.id, approved=False, comment="freeze"
+    )
+    services.approvals.add(requester="erin")  # still pending: not in the history
+    async with app.run_test(size=(160, 40)) as pilot:
+        await pilot.pause()
+        app.push_screen(ApprovalsScreen())
+        await until(pilot, lambda: len(table_ids(app)) == 1)
+        await pilot.press("h")
+        await until(pilot, lambda: table_ids(app) == [second.id, first.id])
+        table: DataTable[Any] = app.screen.query_one("#approvals-table", DataTable)
+        cells = [str(c) for c in table.get_row_at(0)]
+        assert cells[3:5] == ["denied", "bob"]
+        assert cells[6] == "freeze"
+        await pilot.press("n")  # no decisions from the history
+        await pilot.pause()
+        assert not isinstance(app.screen, CommentModal)
+        await pilot.press("h")
+        await until(pilot, lambda: len(table_ids(app)) == 1)

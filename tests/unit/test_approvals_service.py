@@ -1,0 +1,266 @@
+"""The approvals service: ask, wait, decide and sweep against a real store, every step audited."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from broker.approvals.asks import ApprovalPending, ApprovalRefused, Ask, Terms
+from broker.approvals.core import Request, approve
+from broker.approvals.service import ApprovalService
+from broker.common.errors import ApprovalRequired
+
+TERMS = Terms(rule="prod", approvers=("approvers",), needed=1, grant_seconds=600)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Events:
+    def __init__(self) -> None:
+        self.records: list[tuple[str, str, str, dict[str, Any]]] = []
+
+    async def emit(self, actor: str, action: str, target: str, details: Mapping[str, Any]) -> None:
+        self.records.append((actor, str(action), target, dict(details)))
+
+    def actions(self) -> list[str]:
+        return [r[1] for r in self.records]
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> tuple[ApprovalService, Events, Clock]:
+    events, clock = Events(), Clock()
+    return ApprovalService(tmp_path, events.emit, clock=clock, poll=0.01), events, clock
+
+
+async def ask_and_wait(service: ApprovalService, **ask: Any) -> tuple[asyncio.Task[Any], Request]:
+    """Start a waiting `clear` and return it with the request once it is pending."""
+    pending: asyncio.Future[Request] = asyncio.get_running_loop().create_future()
+    task = asyncio.create_task(
+        service.clear(
+            "alice", "prod-1", None, TERMS, Ask(reason="INC-1", waiting=pending.set_result, **ask)
+        )
+    )
+    request = await asyncio.wait_for(asyncio.shield(pending), 10)
+    return task, request
+
+
+async def test_waiting_requester_gets_the_grant_when_approved(env: Any) -> None:
+    service, events, _ = env
+    task, request = await ask_and_wait(service)
+    assert request.status == "pending"
+    assert [r.id for r in await service.pending_for("bob", ("approvers",))] == [request.id]
+    await service.decide("bob", ("approvers",), request.id, approved=True, comment="go")
+    grant = await asyncio.wait_for(task, 10)
+    assert grant.request_id == request.id
+    assert events.actions() == [
+        "approval.requested",
+        "approval.approved",
+        "grant.created",
+        "grant.used",
+    ]
+    approved = events.records[1]
+    assert approved[0] == "bob"
+    assert approved[3]["comment"] == "go"
+    assert approved[3]["justification"] == "INC-1"
+
+
+async def test_denial_reaches_the_requester_with_the_reason(env: Any) -> None:
+    service, events, _ = env
+    task, request = await ask_and_wait(service)
+    await service.decide("bob", ("approvers",), request.id, approved=False, comment="freeze")
+    with pytest.raises(ApprovalRefused, match=f"{request.id} was denied by bob: freeze"):
+        await asyncio.wait_for(task, 10)
+    assert "approval.denied" in events.actions()
+    assert "grant.created" not in events.actions()
+
+
+async def test_no_wait_raises_pending_then_a_later_session_uses_the_grant(env: Any) -> None:
+    service, events, _ = env
+    with pytest.raises(ApprovalPending) as info:
+        await service.clear("alice", "prod-1", None, TERMS, Ask(reason="x", wait=False))
+    request_id = info.value.request.id
+    assert request_id.startswith("REQ-")
+    await service.decide("bob", ("approvers",), request_id, approved=True, comment="")
+    grant = await service.clear("alice", "prod-1", None, TERMS, Ask(wait=False))
+    assert grant.request_id == request_id
+    assert events.actions().count("approval.requested") == 1
+
+
+async def test_grant_expires_on_the_clock_and_its_end_is_audited_once(env: Any) -> None:
+    service, events, clock = env
+    with pytest.raises(ApprovalPending) as info:
+        await service.clear("alice", "prod-1", None, TERMS, Ask(reason="x", wait=False))
+    await service.decide("bob", ("approvers",), info.value.request.id, approved=True, comment="")
+    clock.now += 601
+    assert await service.grant("alice", "prod-1", None) is None
+    await service.sweep(force=True)
+    await service.sweep(force=True)
+    assert events.actions().count("grant.expired") == 1
+    with pytest.raises(ApprovalPending):
+        await service.clear("alice", "prod-1", None, TERMS, Ask(reason="again", wait=False))
+
+
+async def test_two_approvals_needed_votes_then_approves(env: Any) -> None:
+    service, events, _ = env
+    terms = Terms(rule="prod", approvers=("approvers",), needed=2, grant_seconds=60)
+    request = await service.request("alice", "prod-1", None, terms, "x")
+    first = await service.decide("bob", ("approvers",), request.id, approved=True, comment="")
+    assert first.status == "pending"
+    with pytest.raises(ApprovalRefused, match="already decided"):
+        await service.decide("bob", ("approvers",), request.id, approved=True, comment="")
+    second = await service.decide("carol", ("approvers",), request.id, approved=True, comment="")
+    assert second.status == "approved"
+    assert events.actions()[1:] == ["approval.voted", "approval.approved", "grant.created"]
+
+
+async def test_refusals(env: Any) -> None:
+    service, _, _ = env
+    request = await service.request("alice", "prod-1", None, TERMS, "x")
+    with pytest.raises(ApprovalRefused, match="your own"):
+        await service.decide("alice", ("approvers",), request.id, approved=True, comment="")
+    with pytest.raises(ApprovalRefused, match="only members"):
+        await service.decide("eve", ("engineers",), request.id, approved=True, comment="")
+    with pytest.raises(ApprovalRefused, match="needs a comment"):
+        await service.decide("bob", ("approvers",), request.id, approved=False, comment="")
+    with pytest.raises(ApprovalRefused, match="no request"):
+        await service.decide("bob", ("approvers",), "REQ-NOPE", approved=True, comment="")
+    with pytest.raises(ApprovalRequired, match="justification"):
+        await service.request("alice", "prod-1", None, TERMS, "")
+    assert await service.pending_for("alice", ("approvers",)) == []
+    assert await service.pending_for("eve", ("engineers",)) == []
+
+
+async def test_requester_who_leaves_cancels_the_request(env: Any) -> None:
+    service, events, _ = env
+    with pytest.raises(ApprovalRefused, match="cancelled"):
+        await asyncio.wait_for(
+            service.clear("alice", "prod-1", None, TERMS, Ask(reason="x", gone=lambda: True)), 10
+        )
+    assert events.actions()[-1] == "approval.cancelled"
+    assert await service.pending_for("bob", ("approvers",)) == []
+
+
+async def test_pending_request_expires_and_the_waiter_is_told(env: Any) -> None:
+    service, events, clock = env
+    task, _ = await ask_and_wait(service)
+    clock.now += 25 * 3600
+    with pytest.raises(ApprovalRefused, match="expired"):
+        await asyncio.wait_for(task, 10)
+    assert events.actions().count("approval.expired") == 1
+
+
+async def test_request_id_names_exactly_one_command(env: Any) -> None:
+    service, _, _ = env
+    terms = Terms(rule="restart", approvers=("approvers",), needed=1, grant_seconds=60)
+    request = await service.request("alice", "prod-1", "systemctl restart app", terms, "x")
+    ok = await service.check_request("alice", "prod-1", "systemctl restart app", request.id)
+    assert ok.id == request.id
+    with pytest.raises(ApprovalRefused, match="exactly"):
+        await service.check_request("alice", "prod-1", "systemctl restart app; id", request.id)
+    with pytest.raises(ApprovalRefused, match="not 'prod-2'"):
+        await service.check_request("alice", "prod-2", "systemctl restart app", request.id)
+    with pytest.raises(ApprovalRefused, match="of yours"):
+        await service.check_request("mallory", "prod-1", "systemctl restart app", request.id)
+    await service.decide("bob", ("approvers",), request.id, approved=True, comment="")
+    grant = await service.clear(
+        "alice", "prod-1", "systemctl restart app", terms, Ask(request_id=request.id, wait=False)
+    )
+    assert grant.command == "systemctl restart app"
+
+
+async def test_a_decision_overtaken_by_another_is_withdrawn_and_retried(env: Any) -> None:
+    """Audit first: carol's vote is recorded, bob's lands in between, carol's is discarded
+    and decided again on the request as it now stands."""
+    service, events, _ = env
+    terms = Terms(rule="prod", approvers=("approvers",), needed=2, grant_seconds=60)
+    request = await service.request("alice", "prod-1", None, terms, "x")
+    store = await service.store()
+    real_get = store.get
+    raced = False
+
+    async def get_then_bob_votes(request_id: str, now: float) -> Request | None:
+        nonlocal raced
+        seen = await real_get(request_id, now)
+        if not raced:
+            raced = True
+            store.update_sync(request_id, lambda r: approve(r, "bob", ("approvers",), "", now), now)
+        return seen
+
+    store.get = get_then_bob_votes  # type: ignore[method-assign]
+    decided = await service.decide("carol", ("approvers",), request.id, approved=True, comment="ok")
+    assert decided.status == "approved"
+    assert decided.approved_by == ("bob", "carol")
+    assert events.actions()[1:] == [
+        "approval.voted",
+        "approval.discarded",
+        "approval.approved",
+        "grant.created",
+    ]
+    assert await service.grant("alice", "prod-1", None) is not None
+
+
+async def test_pending_requests_per_user_are_bounded(env: Any) -> None:
+    service, events, _ = env
+    for _ in range(20):
+        await service.request("alice", "prod-1", None, TERMS, "x")
+    with pytest.raises(ApprovalRequired, match="20 requests pending already"):
+        await service.request("alice", "prod-1", None, TERMS, "x")
+    assert events.actions().count("approval.requested") == 20
+    await service.request("dave", "prod-1", None, TERMS, "x")  # others are not held back
+
+
+async def test_history_shows_closed_requests_to_their_approver_groups(env: Any) -> None:
+    service, _, _ = env
+    one = await service.request("alice", "prod-1", None, TERMS, "x")
+    await service.request("alice", "prod-2", None, TERMS, "y")
+    await service.decide("bob", ("approvers",), one.id, approved=False, comment="no")
+    assert [r.id for r in await service.history_for("carol", ("approvers",))] == [one.id]
+    assert [r.id for r in await service.history_for("alice", ("engineers",))] == [one.id]
+    assert await service.history_for("eve", ("engineers",)) == []
+
+
+async def test_one_process_shares_its_read_of_the_pending_requests(env: Any) -> None:
+    service, _, _ = env
+    store = await service.store()
+    reads = 0
+    real = store.pending
+
+    async def counting(now: float) -> list[Request]:
+        nonlocal reads
+        reads += 1
+        return await real(now)
+
+    store.pending = counting  # type: ignore[method-assign]
+    await service.request("alice", "prod-1", None, TERMS, "x")
+    for _ in range(20):  # twenty approvers' badges at once: one read
+        assert len(await service.pending_for("bob", ("approvers",))) == 1
+    assert reads == 1
+    await service.request("dave", "prod-1", None, TERMS, "y")  # a change here is seen at once
+    assert len(await service.pending_for("bob", ("approvers",))) == 2
+    assert reads == 2
+
+
+async def test_a_held_terminal_line_becomes_a_request_without_a_justification(env: Any) -> None:
+    service, events, _ = env
+    held = service.hold("alice", "prod-1", "systemctl restart app", TERMS)
+    assert held.status == "pending"
+    assert held.reason == ""
+    await service.store_held(held)
+    assert [r.id for r in await service.pending_for("bob", ("approvers",))] == [held.id]
+    record = events.records[-1]
+    assert record[1] == "approval.requested"
+    assert record[3]["held"] == "terminal"
+    assert record[3]["command"] == "systemctl restart app"
+    await service.decide("bob", ("approvers",), held.id, approved=True, comment="")
+    ok = await service.check_request("alice", "prod-1", "systemctl restart app", held.id)
+    assert ok.status == "approved"
