@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from tests.harness.accounts import local_connection  # noqa: E402, F401  (re-exported for benches)
 from tests.harness.process import LOOPBACK  # noqa: E402
 from tests.harness.sshd import CLIENT_OPTIONS, SshdTarget  # noqa: E402
 from tests.support.broker import BrokerProcess  # noqa: E402
