@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Coroutine, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +15,7 @@ from broker.approvals.service import ApprovalService
 from broker.approvals.terms import approver_groups, command_terms
 from broker.approvals.webhook import webhook_notify
 from broker.auditchain.events import Action
+from broker.common.background import BackgroundWork
 from broker.common.errors import (
     ApprovalRequired,
     GatehouseError,
@@ -23,9 +24,8 @@ from broker.common.errors import (
     UpstreamError,
 )
 from broker.config.model import Config, Connection
-from broker.masking import StreamMasker
-from broker.masking.filter import MaskingEngines, MaskingFilter
-from broker.masking.lines import LineMask, line_masker, mask_details, unmasked
+from broker.masking.filter import MaskingEngines
+from broker.masking.lines import mask_details
 from broker.policy.access import Decision, decide_access
 from broker.policy.commands import decide_command, describe
 from broker.policy.loader import PolicySet
@@ -33,8 +33,8 @@ from broker.recording.recorder import RecorderLink
 from broker.review.services import ReviewServices
 from broker.session.brokered import BrokeredSession, SessionResult
 from broker.session.factory import SessionFactory, recorder_starter
+from broker.session.masks import SessionMasking
 from broker.session.ports import BackgroundEvents, CommandPolicy, EventSink
-from broker.session.recording import StreamMaskers
 from broker.session.sql import SqlOutput, SqlRequest, run_sql
 from broker.session.terminal import Principal, Terminal
 from broker.upstream import ssh as ssh_proxy
@@ -72,8 +72,12 @@ class ConnectionView:
     """The rule that decided."""
 
 
-class Services:
-    """Everything a session may ask of the broker, checked against policy."""
+class Services(BackgroundWork):
+    """Everything a session may ask of the broker, checked against policy.
+
+    Background work (``spawn``, ``settle``, ``cancel_optional``) is :class:`BackgroundWork`'s;
+    which masking a session gets is :class:`SessionMasking`'s (``masks``).
+    """
 
     def __init__(
         self,
@@ -88,8 +92,9 @@ class Services:
         self.vault = vault
         self.events: EventSink = events or LogEvents()
         self.masking = masking
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._optional: set[asyncio.Task[None]] = set()
+        super().__init__()
+        self.masks = SessionMasking(masking, policies.roles, config.connections, self.emit_soon)
+        """Which masking each session, recording, audit line and message gets."""
         state = config.state_dir
         self.review = ReviewServices(
             state / "recordings", state / "audit", state, self.events.emit, roles=policies.roles
@@ -113,90 +118,11 @@ class Services:
         """Record an event from synchronous code (kept, reaped, failures logged)."""
         self.spawn(self.events.emit(actor, action, target, details))
 
-    def spawn(self, work: Coroutine[Any, Any, None], *, essential: bool = True) -> None:
-        """Run background work that outlives its caller (kept, reaped, failures logged).
-
-        Non-essential work (e.g. indexing a recording, which is redone on demand) is
-        cancelled at shutdown; essential work (audit records) is waited for.
-        """
-        task = asyncio.get_running_loop().create_task(work)
-        self._tasks.add(task)
-        if not essential:
-            self._optional.add(task)
-        task.add_done_callback(self._reap)
-
-    def cancel_optional(self) -> None:
-        """Cancel non-essential background work (shutdown)."""
-        for task in self._optional:
-            task.cancel()
-
-    def _reap(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        self._optional.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("event could not be recorded: %r", task.exception())
-
-    async def settle(self) -> None:
-        """Wait for background work started with :meth:`spawn` (used at shutdown and in tests)."""
-        while self._tasks:
-            await asyncio.wait(set(self._tasks))
-
-    def maskers_for(
-        self, principal: Principal, conn: Connection, *, pty: bool = False
-    ) -> list[MaskingFilter]:
-        """The masking stage for a session (none for the unmasked role, which is audited).
-
-        The policy is the one the masking rules resolve for this connection and the user's
-        groups (the engine is shared with every session of that policy). ``pty`` turns on the
-        live window-title indicator (terminal sessions only, never `run`). The session that
-        gets the stage audits its failures.
-        """
-        if self.masking is None:
-            return []
-        bypass = self.policies.roles.granting("unmasked", principal.groups)
-        if bypass is not None:
-            self.emit_soon(principal.name, Action.MASKING_BYPASSED, conn.name, {"group": bypass})
-            return []
-        scope, engine = self.masking.for_session(conn.name, principal.groups)
-        return [MaskingFilter(engine, pty=pty, scope=scope)]
-
-    def line_mask_for(self, principal: Principal, connection: str | None) -> LineMask:
-        """Masks what the broker writes about a session of ``principal`` on ``connection``.
-
-        The policy that applies to that session masks it (for the break-glass group too: its
-        screen is unmasked, the audit log and command lines are not); with no known
-        connection, every detector any policy enables does (fail closed).
-        """
-        if self.masking is None:
-            return unmasked
-        if connection is None or connection not in self.config.connections:
-            return line_masker(self.masking.strictest)
-        _, engine = self.masking.for_session(connection, principal.groups)
-        return line_masker(engine)
-
-    def record_maskers_for(self, principal: Principal, conn: Connection) -> StreamMaskers | None:
-        """Maskers of a session's recording, by stream (None when the session is not masked)."""
-        if self.masking is None or self.policies.roles.granting("unmasked", principal.groups):
-            return None
-        _, engine = self.masking.for_session(conn.name, principal.groups)
-        return lambda stream: StreamMasker(engine, stream=stream)
-
     def mask_message(
         self, text: str, *, connection: str | None = None, groups: Sequence[str] = ()
     ) -> str:
-        """Mask a message shown to a user (errors can quote target output).
-
-        With the session's ``connection`` (and the user's ``groups``) the policy that applies
-        there masks it; without, every detector any policy enables does (fail closed).
-        """
-        if self.masking is None:
-            return text
-        if connection is None:
-            engine = self.masking.strictest
-        else:
-            _, engine = self.masking.for_session(connection, groups)
-        masked, _ = engine.mask_text(text, stream="message")
-        return masked
+        """Mask a message shown to a user (:meth:`SessionMasking.mask_message`)."""
+        return self.masks.mask_message(text, connection=connection, groups=groups)
 
     # -- policy -------------------------------------------------------------
 
@@ -277,7 +203,7 @@ class Services:
             details["reason"] = reason
         if command:
             details["command"] = command
-        mask = self.line_mask_for(principal, name)
+        mask = self.masks.line_mask_for(principal, name)
         target = name
         if name not in self.config.connections:  # what the user asked for, not a name we know
             details["requested"] = name
@@ -315,7 +241,7 @@ class Services:
                 principal.name,
                 Action.SESSION_FAILED,
                 conn.name,
-                mask_details(details, self.line_mask_for(principal, conn.name)),
+                mask_details(details, self.masks.line_mask_for(principal, conn.name)),
             )
             raise
 
@@ -359,10 +285,10 @@ class Services:
             "terminal" if command is None else "run",
             open_upstream=functools.partial(self._open, principal, conn),
             command_policy=self._command_policy(principal, conn),
-            maskers=functools.partial(self.maskers_for, principal, conn, pty=command is None),
+            maskers=functools.partial(self.masks.maskers_for, principal, conn, pty=command is None),
             command=command,
-            mask_line=self.line_mask_for(principal, conn.name),
-            record_maskers=self.record_maskers_for(principal, conn),
+            mask_line=self.masks.line_mask_for(principal, conn.name),
+            record_maskers=self.masks.record_maskers_for(principal, conn),
         )
 
     async def open_terminal(
@@ -441,13 +367,13 @@ class Services:
         conn = await self.authorize(principal, name)
         if conn.type != "postgres":
             raise UpstreamError(f"{name}: a {conn.type} connection takes no SQL; use run")
-        maskers = self.maskers_for(principal, conn)  # none for the unmasked role (audited)
+        maskers = self.masks.maskers_for(principal, conn)  # none for the unmasked role (audited)
         return await run_sql(
             SqlRequest(principal, conn, text, fmt),
             rules=self.policies.sql,
             secret=self.vault.get(conn.credential),
             engine=maskers[0].engine if maskers else None,
-            audit_mask=self.line_mask_for(principal, conn.name),
+            audit_mask=self.masks.line_mask_for(principal, conn.name),
             events=self.events,
             out=out,
         )

@@ -7,11 +7,11 @@ from typing import Any
 
 import pyte
 from pyte import charsets as cs
-from pyte import graphics as g
 from pyte import modes as mo
 from pyte.screens import Char, Margins, StaticDefaultDict, wcwidth
 
 from recordings.parser import Stream
+from recordings.sgr import sgr_changes
 
 __all__ = ["Screen", "Stream", "new_terminal"]
 
@@ -370,59 +370,12 @@ class Screen(pyte.Screen):
 
     def sgr_groups(self, groups: list[list[int]]) -> None:
         """SGR where each parameter may carry colon sub-parameters (``4:3``, ``38:2::r:g:b``)."""
-        replace: dict[str, Any] = {}
-        i = 0
-        while i < len(groups):
-            group = groups[i]
-            i += 1
-            attr = group[0]
-            if attr in (g.FG_256, g.BG_256):
-                key = "fg" if attr == g.FG_256 else "bg"
-                if len(group) > 1:  # colon form: 38:5:n, 38:2:r:g:b or 38:2:cs:r:g:b
-                    args = group[1:]
-                else:  # semicolon form consumes the following parameters
-                    need = 0
-                    if i < len(groups):
-                        need = {5: 1, 2: 3}.get(groups[i][0], 0)
-                    args = [grp[0] for grp in groups[i : i + 1 + need]]
-                    i += 1 + need
-                colour = _extended_colour(args)
-                if colour is not None:
-                    replace[key] = colour
-                continue
-            if attr == 4 and len(group) > 1:
-                replace["underscore"] = group[1] != 0
-            elif attr == 0:
-                replace.update(self.default_char._asdict())
-            elif attr in g.FG_ANSI:
-                replace["fg"] = g.FG_ANSI[attr]
-            elif attr in g.BG_ANSI:
-                replace["bg"] = g.BG_ANSI[attr]
-            elif attr in g.TEXT:
-                name = g.TEXT[attr]
-                replace[name[1:]] = name.startswith("+")
-            elif attr in g.FG_AIXTERM:
-                replace["fg"] = g.FG_AIXTERM[attr]
-            elif attr in g.BG_AIXTERM:
-                replace["bg"] = g.BG_AIXTERM[attr]
-        replace.pop("data", None)
+        replace = sgr_changes(groups, self.default_char)
         self.cursor.attrs = self.cursor.attrs._replace(**replace)
 
 
 def _is_joiner(char: str) -> bool:
     return char == "\u200d" or "\ufe00" <= char <= "\ufe0f" or unicodedata.category(char) == "Mn"
-
-
-def _extended_colour(args: list[int]) -> str | None:
-    if not args:
-        return None
-    if args[0] == 5 and len(args) >= 2 and 0 <= args[1] <= 255:
-        return str(g.FG_BG_256[args[1]])
-    if args[0] == 2 and len(args) >= 4:
-        rgb = args[-3:]
-        if all(0 <= v <= 255 for v in rgb):
-            return "{:02x}{:02x}{:02x}".format(*rgb)
-    return None
 
 
 def new_terminal(columns: int, lines: int) -> tuple[Screen, Stream]:

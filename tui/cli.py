@@ -18,6 +18,6 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 
 
 def _play(player: Player, title: str, start: float) -> None:
-    from tui.screens.replay import run_player
+    from tui.player import run_player
 
     run_player(player, title=title, start=start)

@@ -20,9 +20,10 @@ from tests.tui.scenes import make_store, settle
 from tui.app import GatehouseApp
 from tui.commands import GatehouseCommands, commands_for
 from tui.driver import ChannelDriver
+from tui.player import ReplayApp
 from tui.screens.help import KEY_WIDTH, help_renderable
 from tui.screens.recordings import RecordingsScreen
-from tui.screens.replay import ReplayApp, ReplayScreen
+from tui.screens.replay import ReplayScreen
 from tui.widgets.terminal_view import TerminalView
 
 SIZE = (80, 24)

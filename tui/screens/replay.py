@@ -6,11 +6,10 @@ import asyncio
 import inspect
 import logging
 from collections.abc import Callable
-from pathlib import Path
 from typing import ClassVar
 
 from textual import work
-from textual.app import App, ComposeResult
+from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.screen import Screen
@@ -22,13 +21,12 @@ from broker.common.text import escape_controls
 from recordings.playback import SPEEDS, Clock, PlaybackController
 from recordings.replay import Match, Player, Playhead
 from recordings.scrollback import SCROLLBACK_LINES
-from tui.commands import GatehouseCommands
 from tui.screens.help import HelpScreen
 from tui.text import plain
 from tui.widgets.terminal_view import TerminalView
 from tui.widgets.timeline import Timeline, fmt_time
 
-__all__ = ["SPEEDS", "ReplayApp", "ReplayScreen", "run_player"]
+__all__ = ["SPEEDS", "ReplayScreen"]
 
 log = logging.getLogger(__name__)
 
@@ -378,30 +376,3 @@ class ReplayScreen(Screen[None]):
 
     async def on_unmount(self) -> None:
         await self._finish()
-
-
-class ReplayApp(App[None]):
-    """A local app holding only the player (``gatehouse recordings play``; no broker, no ssh)."""
-
-    CSS_PATH = str(Path(__file__).resolve().parents[1] / "app.tcss")
-    TITLE = "Gatehouse"
-    COMMANDS = {GatehouseCommands}
-    """The player's own keys only (no screenshot or theme commands)."""
-    COMMAND_PALETTE_DISPLAY = "^p"
-
-    def __init__(self, player: Player, *, title: str = "", start: float = 0.0) -> None:
-        super().__init__()
-        self.player = player
-        self.replay_title = title
-        self.start_at = start
-
-    def on_mount(self) -> None:
-        screen = ReplayScreen(
-            self.player, on_close=self.exit, title=self.replay_title, start=self.start_at
-        )
-        self.push_screen(screen)
-
-
-def run_player(player: Player, *, title: str = "", start: float = 0.0) -> None:
-    """Run the player in this process's terminal until the user closes it."""
-    ReplayApp(player, title=title, start=start).run()
