@@ -95,10 +95,14 @@ class Spine:
 
 @contextlib.contextmanager
 def spine(
-    connections: Mapping[str, Mapping[str, Any]] | None = None, *, workers: int = 1
+    connections: Mapping[str, Mapping[str, Any]] | None = None,
+    *,
+    workers: int = 1,
+    verbose: bool = False,
 ) -> Iterator[Spine]:
     """Start a private sshd and a broker (user ``alice``, connection ``web`` + ``connections``).
 
+    ``verbose`` runs the broker with debug lines in its log (its garbage collections, say).
     Both are stopped, and their work dirs removed, on exit.
     """
     with SshdTarget() as sshd:
@@ -116,6 +120,7 @@ def spine(
             all_connections,
             POLICY,
             workers=workers,
+            verbose=verbose,
         )
         try:
             broker.set_secret("web", sshd.client_key.read_bytes())
