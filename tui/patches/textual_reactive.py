@@ -5,7 +5,7 @@ watcher list; Textual drops the entries of closed nodes only when the watched re
 changes. A reactive that never changes keeps every node that ever bound to it: the Footer
 recomposes on each bindings change (a filter key, a focus change) and each new FooterKey
 binds to `Footer.compact`, so a TUI session kept five removed FooterKeys (with their styles
-and caches, ~1.5 KiB of objects each) per keystroke until it closed.
+and caches) reachable per recompose until it closed (decision 026).
 
 The change Textual could take: prune closed watchers when adding one, as `_check_watchers`
 does when the value changes. This patch wraps `_watch` where `DOMNode.watch` looks it up.
