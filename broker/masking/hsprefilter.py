@@ -127,6 +127,7 @@ HS_PROBES: dict[str, tuple[HsProbe, ...]] = {
     "aba_routing": (
         _ci(rb"routing|aba|rtn|transit", 7, 80),
         _exact(rb"[0-9]{4}-[0-9]{4}-[0-9]", 11),
+        HsProbe(rb"(?:^|\n)[0-9]{9}", 10, 3),
     ),
     "ca_sin": (_exact(rb"[0-9]{3}[ \-][0-9]{3}[ \-][0-9]{3}", 11), _CA_WORDS),
     "uk_nino": (

@@ -7,7 +7,8 @@ Release rule (what ``feed`` returns at once and what it holds back):
   2. a trailing token: the last run of printable non-space ASCII, plus groups of digits or
      capitals joined to it by single spaces (``4111 1111 11``, ``LI21 0881 0000 2324 013A``),
      when it is at least two bytes long and is not a pure-letter word of one to three letters
-     (so ``l``, ``ls``, ``cd`` echo at once);
+     standing on its own (so ``l``, ``ls``, ``cd`` echo at once, but ``KIA`` after a released
+     ``A`` is held: it may continue a token);
   3. an open quoted value after a password-like key (``password="my secr``);
   4. an incomplete escape sequence in the last ``STRAY_AFTER`` bytes, even past a hold-back
      timeout (it displays nothing until it is finished); an ESC further back that starts no
@@ -86,8 +87,10 @@ def tail_start(text: bytes, floor: int) -> int:
     hold = end
     m = _REV_TAIL.match(text[lo:end][::-1])
     n = m.end() if m is not None else 0
-    if n >= 2 and not (n < 4 and text[end - n : end].isalpha()):
-        hold = end - n
+    start = end - n
+    glued = start > 0 and 0x21 <= text[start - 1] <= 0x7E  # continues a released token
+    if n >= 2 and (glued or not (n < 4 and text[start:end].isalpha())):
+        hold = start
     line_start = max(0, size - TAIL_WINDOW, text.rfind(b"\n") + 1)
     if b'"' in text[line_start:] or b"'" in text[line_start:]:
         q = _OPEN_QUOTE.search(text, line_start)
