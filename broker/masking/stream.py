@@ -38,6 +38,7 @@ from broker.masking.ansi import StripMap, open_string, strip_ansi
 from broker.masking.detector import Detector
 from broker.masking.engine import MaskingEngine
 from broker.masking.events import MaskCounter, MaskEvent, MaskFailure
+from broker.masking.render import ProofCache
 from broker.masking.scan import Hit
 
 NOTICE = b"\r\n[gatehouse: output withheld: masking failed]\r\n"
@@ -133,6 +134,7 @@ class StreamMasker:
         self._open: Detector | None = None
         self._events: list[MaskEvent] = []
         self._failures: list[MaskFailure] = []
+        self._proofs = ProofCache()
 
     @property
     def offset(self) -> int:
@@ -303,6 +305,7 @@ class StreamMasker:
             stream=self.stream,
             stream_offset=self._offset - base,
             events=events,
+            proofs=self._proofs,
         )
         if events:
             self._events.extend(events)
