@@ -166,6 +166,18 @@ class StreamMasker:
         """
         return self._step(final=True, end=end)
 
+    @property
+    def at_rest(self) -> bool:
+        """Nothing held back and no value open at the end of what was released."""
+        return not self._buf and self._open is None
+
+    def skip(self, data: bytes) -> None:
+        """``data``, the stream's next bytes, was masked and released by another masker of the
+        same engine that was at the same point (``premasked``): keep it as context only.
+        Call only when ``at_rest``."""
+        self._offset += len(data)
+        self._ctx = (self._ctx + data[-CONTEXT_BYTES:])[-CONTEXT_BYTES:]
+
     def passed(self, size: int) -> None:
         """``size`` bytes of the stream went around the masker (binary output): what follows
         is not the continuation of what was fed before. Call after ``flush(end=True)``."""
