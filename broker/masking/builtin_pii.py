@@ -40,6 +40,8 @@ def _routing(text: bytes, i: int, j: int, marks: int) -> bool:
     before = text[max(0, i - 48) : i].lower()
     if any(w in before for w in (b"routing", b"aba", b"rtn", b"transit")):
         return True
+    if marks == 9 and j - i == 9 and (i == 0 or text[i - 1] == 10):
+        return j == len(text) or text[j] in b"\r\n"
     return text.count(b"-", i, j) >= 2
 
 
@@ -77,6 +79,8 @@ _ABA = (
     rb"(?<![A-Za-z])(?i:routing|aba|rtn|transit)(?:[ \t_\-]*(?i:number|no\.?|num|#))?[ \t]*"
     rb"[:=#]?[ \t]*[\"']?(?P<v1>[0-9]{9}|[0-9]{4}-[0-9]{4}-[0-9])(?![0-9])"
     rb"|(?<![A-Za-z0-9\-])(?P<v2>[0-9]{4}-[0-9]{4}-[0-9])(?![A-Za-z0-9]|-[0-9])"
+    # Alone on its line (a column cut from a bank file: its header is lines away).
+    rb"|(?<![^\n])(?P<v3>[0-9]{9})(?![^\r\n])"
 )
 _EMAIL_LABEL = rb"[A-Za-z0-9_\-\x80-\xff]{1,63}"
 # RFC 5322 ``atext`` and dots, less what joins an address to its surroundings in logs, paths and

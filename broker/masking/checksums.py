@@ -171,9 +171,10 @@ def itin_ok(value: bytes) -> bool:
 
 
 def aba_ok(value: bytes) -> bool:
-    """Validate an ABA routing number: Federal Reserve prefix and the 3-7-1 checksum."""
+    """Validate an ABA routing number: Federal Reserve prefix and the 3-7-1 checksum; one digit
+    repeated nine times is a placeholder."""
     d = digits_of(value)
-    if len(d) != 9:
+    if len(d) != 9 or d == d[0] * 9:
         return False
     prefix = int(d[:2])
     if not (prefix <= 12 or 21 <= prefix <= 32 or 61 <= prefix <= 72 or prefix == 80):

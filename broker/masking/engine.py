@@ -13,6 +13,8 @@ from broker.masking.detector import Detector, Trigger
 from broker.masking.events import MaskEvent, MaskFailure, new_event
 from broker.masking.hsprefilter import LITERAL_LED, make_prefilter
 from broker.masking.policy import MaskingPolicy, Strategy
+from broker.masking.render import NORMALISE_SEPARATORS as _NORMALISE_SEPARATORS
+from broker.masking.render import ProofCache, render_plain, replacement
 from broker.masking.scan import Found, Hit, Reach, merge_found, scan_detector
 
 _MAC_PERSON = b"gatehouse.mask.2"
@@ -20,7 +22,6 @@ _MAC_PERSON = b"gatehouse.mask.2"
 _KEY_PERSON = b"gatehouse.mkey.2"
 """BLAKE2b personalisation used to shorten a masking key longer than 64 bytes."""
 _new_tuple = tuple.__new__
-_NORMALISE_SEPARATORS = b" -."
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,8 @@ class MaskingEngine:
         # Keyed BLAKE2b is a MAC (a PRF under the key) in one pass: half the cost of HMAC-SHA256.
         self._mac = hashlib.blake2b(key=key, digest_size=32, person=_MAC_PERSON)
         self._looks: dict[str, tuple[Strategy, bytes, bool]] = {}
+        for det in policy.detectors:
+            self._look(det)
 
     @property
     def unsafe_best_effort(self) -> bool:
@@ -180,18 +183,8 @@ class MaskingEngine:
 
     @staticmethod
     def replacement(name: str, strategy: Strategy, value: bytes, digest: str) -> bytes:
-        """Return the visible replacement for a value.
-
-        ``redact`` → ``[MASKED:name]``; ``partial`` → ``[MASKED:...1111]`` (last four kept when
-        the value has at least eight; otherwise nothing kept); ``hash`` → ``[HASH:<12 hex>]``.
-        """
-        if strategy == "hash":
-            return b"[HASH:" + digest[:12].encode("ascii") + b"]"
-        if strategy == "partial":
-            visible = bytes(b for b in value if 0x21 <= b <= 0x7E and b != 0x2D)
-            keep = visible[-4:] if len(visible) >= 8 else b""
-            return b"[MASKED:..." + keep + b"]"
-        return b"[MASKED:" + name.encode("ascii", "replace") + b"]"
+        """Return the visible replacement for a value (``render.replacement``)."""
+        return replacement(name, strategy, value, digest)
 
     def render(
         self,
@@ -227,15 +220,31 @@ class MaskingEngine:
         stream: str,
         stream_offset: int,
         events: list[MaskEvent],
+        proofs: ProofCache | None = None,
     ) -> bytes:
-        """Like ``render``, for ``(start, end, detector)`` tuples from ``find_hits``."""
+        """Like ``render``, for ``(start, end, detector)`` tuples from ``find_hits``.
+
+        ``proofs`` carries the proofs of values already masked on the same stream (see
+        ``ProofCache``); without it, proofs are cached for this call only.
+        """
+        digests = {} if proofs is None else proofs.reset_if_full()
         if not smap.positions:
-            return self._render_plain(data, smap.text, hits, lo, hi, stream, stream_offset, events)
+            return render_plain(
+                data,
+                hits,
+                lo,
+                hi,
+                stream,
+                stream_offset,
+                events,
+                digests,
+                self._looks,
+                self._mac.copy,
+            )
         out: list[bytes] = []
         put = out.append
         cursor = lo
         text = smap.text
-        digests: dict[bytes, str] = {}
         widen = smap.widen if smap.strings else None
         for span_start, span_end, det in hits:
             start = smap.orig(span_start)
@@ -249,68 +258,14 @@ class MaskingEngine:
             value = text[span_start:span_end]
             strategy, fixed, numeric = self._look(det)
             proved = value.translate(None, _NORMALISE_SEPARATORS) if numeric else value
-            digest = digests.get(proved)
+            digest = digests.get(hash(proved))
             if digest is None:
-                digest = digests[proved] = self.value_hmac(proved)
+                digest = digests[hash(proved)] = self.value_hmac(proved)
             put(data[cursor:start])
             put(fixed or self.replacement(det.name, strategy, value, digest))
             put(escapes_in(data, start, end))
             events.append(
                 new_event(det.name, strategy, stream, stream_offset + start, end - start, digest)
-            )
-            cursor = end
-        put(data[cursor:hi])
-        return b"".join(out)
-
-    def _render_plain(
-        self,
-        data: bytes,
-        text: bytes,
-        hits: list[Hit],
-        lo: int,
-        hi: int,
-        stream: str,
-        stream_offset: int,
-        events: list[MaskEvent],
-    ) -> bytes:
-        """``render_hits`` for data without escape sequences (``text`` equals ``data``): the hot
-        loop, one pass per value.
-
-        Digests are cached per call by the bytes they prove (a value repeated in one chunk is
-        hashed once); events are built as in ``new_event``.
-        """
-        out: list[bytes] = []
-        put = out.append
-        add = events.append
-        cursor = lo
-        looks = self._looks
-        digests: dict[bytes, str] = {}
-        mac_copy = self._mac.copy
-        make = _new_tuple
-        event_type = MaskEvent
-        for span_start, span_end, det in hits:
-            start = span_start if span_start > lo else lo
-            end = span_end if span_end < hi else hi
-            if end <= start:
-                continue
-            name = det.name
-            look = looks.get(name)
-            if look is None:
-                look = self._look(det)
-            strategy, fixed, numeric = look
-            value = text[span_start:span_end]
-            proved = value.translate(None, _NORMALISE_SEPARATORS) if numeric else value
-            digest = digests.get(proved)
-            if digest is None:
-                mac = mac_copy()
-                mac.update(proved)
-                digest = digests[proved] = mac.hexdigest()
-            put(data[cursor:start])
-            put(fixed or self.replacement(name, strategy, value, digest))
-            add(
-                make(
-                    event_type, (name, strategy, stream, stream_offset + start, end - start, digest)
-                )
             )
             cursor = end
         put(data[cursor:hi])

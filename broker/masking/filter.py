@@ -12,6 +12,8 @@ from typing import Any
 from broker.common.errors import MaskingError
 from broker.masking import MaskCounter, MaskFailure, MaskingEngine, MaskingPolicy, StreamMasker
 from broker.masking.binary import BinaryOutput, TextJudge
+from broker.masking.events import MaskEvent
+from broker.masking.premasked import Premasked, Premasks
 from broker.masking.rules import (
     DEFAULT_SCOPE,
     MaskingRules,
@@ -240,13 +242,17 @@ class MaskingFilter:
         self._ended = False
         self._noticed = False
         self._stderr_last = b"\n"
+        self.premasks: Premasks | None = None
+        """Lines the stage before this one (the recording's) masked whole: reused, not redone."""
 
     @property
     def pending(self) -> bool:
         return any(m.held for m in self._streams.values())
 
-    def _collect(self, masker: StreamMasker) -> None:
+    def _collect(self, masker: StreamMasker, reused: tuple[MaskEvent, ...] = ()) -> None:
         events = masker.take_events()
+        if reused:
+            events = [*reused, *events]
         if events:
             self.counter.add(events)
             for event in events:
@@ -265,8 +271,11 @@ class MaskingFilter:
             BinaryOutputRefused: the chunk holds binary output and the policy refuses it.
         """
         masker = self._streams[stderr]
+        done = self.premasks.take(stderr, data) if self.premasks is not None else None
         segments = self._judges[stderr].split(data)
         if len(segments) == 1 and segments[0][0]:
+            if done is not None:
+                return self._indicate(self._reuse(masker, data, done), stderr)
             out = masker.feed(data)
         else:
             out = b"".join(
@@ -275,6 +284,20 @@ class MaskingFilter:
             )
         self._collect(masker)
         return self._indicate(out, stderr)
+
+    def _reuse(self, masker: StreamMasker, data: bytes, done: Premasked) -> bytes:
+        """Mask ``data`` taking ``done`` (its whole lines, masked by the recording stage) as
+        they are, when this stream's masker holds nothing back where they start."""
+        head = masker.feed(data[: done.start]) if done.start else b""
+        rest = data[done.start :]
+        if masker.at_rest:
+            masker.skip(done.raw)
+            out = head + done.out + masker.feed(rest[len(done.raw) :])
+            self._collect(masker, done.events)
+        else:
+            out = head + masker.feed(rest)
+            self._collect(masker)
+        return out
 
     def _pass_binary(self, masker: StreamMasker, piece: bytes) -> bytes:
         """Binary output: refused, or passed byte-exact after the text held before it."""

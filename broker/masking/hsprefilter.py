@@ -127,6 +127,7 @@ HS_PROBES: dict[str, tuple[HsProbe, ...]] = {
     "aba_routing": (
         _ci(rb"routing|aba|rtn|transit", 7, 80),
         _exact(rb"[0-9]{4}-[0-9]{4}-[0-9]", 11),
+        HsProbe(rb"(?:^|\n)[0-9]{9}", 10, 3),
     ),
     "ca_sin": (_exact(rb"[0-9]{3}[ \-][0-9]{3}[ \-][0-9]{3}", 11), _CA_WORDS),
     "uk_nino": (
@@ -220,20 +221,22 @@ class HsPrefilter:
         """Scan ``text`` once; windows per detector are then built on demand."""
         ends: list[list[int]] = [[] for _ in range(self._probes)]
         if self._dbs and text:
+            appenders = [found.append for found in ends]
 
             def on_match(ident: int, _start: int, end: int, _flags: int, _ctx: object) -> None:
-                ends[ident].append(end)
+                appenders[ident](end)
 
             for db, scratch in zip(self._dbs, self._scratches(), strict=True):
                 db.scan(text, match_event_handler=on_match, scratch=scratch)
-        return HsCandidates(len(text), ends, self._by_rank)
+        return HsCandidates(text, ends, self._by_rank)
 
 
 class HsCandidates:
     """The probe matches in one text, turned into windows per detector when asked."""
 
-    def __init__(self, size: int, ends: list[list[int]], by_rank: dict[int, tuple[Target, ...]]):
-        self._size = size
+    def __init__(self, text: bytes, ends: list[list[int]], by_rank: dict[int, tuple[Target, ...]]):
+        self._text = text
+        self._size = len(text)
         self._ends = ends
         self._by_rank = by_rank
 
@@ -256,8 +259,10 @@ class HsCandidates:
             if after < 0:
                 parts.append([(max(found[0] - before, 0), size)])
                 continue
-            if exact and reach:
-                found = [e for e in found if reach.get(e, e) >= e - exact]
+            if exact:
+                found = _ended(self._text, found)
+                if reach:
+                    found = [e for e in found if reach.get(e, e) >= e - exact]
                 if not found:
                     continue
             parts.append(_windows(found, before, after, size))
@@ -266,6 +271,29 @@ class HsCandidates:
         if len(parts) == 1:
             return parts[0]
         return merge_windows([w for part in parts for w in part], size)
+
+
+# Bytes after which an exact probe's value cannot end: every detector with an exact probe
+# asserts ``(?![A-Za-z0-9])(?![ \-.][0-9])`` after its value.
+_GOES_ON = frozenset(b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+_SEPARATORS = frozenset(b" -.")
+_DIGITS = frozenset(b"0123456789")
+
+
+def _ended(text: bytes, ends: list[int]) -> list[int]:
+    """The candidate ends of an exact probe where a value can end (the first digits of a longer
+    number, e.g. a card number's first twelve as an Aadhaar number, are dropped)."""
+    size = len(text)
+    out: list[int] = []
+    for e in ends:
+        if e < size:
+            nxt = text[e]
+            if nxt in _GOES_ON:
+                continue
+            if nxt in _SEPARATORS and e + 1 < size and text[e + 1] in _DIGITS:
+                continue
+        out.append(e)
+    return out
 
 
 def _windows(ends: list[int], before: int, after: int, size: int) -> list[Window]:

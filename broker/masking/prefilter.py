@@ -179,6 +179,7 @@ BUILTIN_PROBES: dict[str, tuple[Probe, ...]] = {
         _word(b"rtn", 0, 80),
         _word(b"transit", 0, 80),
         _num(rb"00-0000-0", 14),
+        _p("fold", b"00", rb"(?<![^\n]00)(?=0{7}(?![^\r\n]))", -2, 10),
     ),
     "ca_sin": (_num(rb"0[ \-]000[ \-]000", 14), *_national(b"sin", b"nas")),
     "uk_nino": (

@@ -75,8 +75,26 @@ def _scan_extending(
     left_match = det.extend_left.match
     size = len(text)
     rev = text[::-1]
+    finditer = det.regex.finditer
+    get = reach.get
+    if group == 0 and validator is None:
+        for a, b in windows:
+            for m in finditer(text, a, b):
+                start, end = m.span()
+                at = size - start
+                left = left_match(rev, at, at + 256)
+                if left is None or start >= end:
+                    continue
+                start = size - left.end()
+                known = get(end, end)
+                if known < start:
+                    continue
+                add((start, -end, rank))
+                if known > start:
+                    reach[end] = start
+        return
     for a, b in windows:
-        for m in det.regex.finditer(text, a, b):
+        for m in finditer(text, a, b):
             if isinstance(group, tuple):
                 start, end = next((m.span(g) for g in group if m.start(g) >= 0), (-1, -1))
             else:
@@ -88,11 +106,11 @@ def _scan_extending(
             if left is None:
                 continue
             start -= left.end() - at
-            if reach.get(end, end) < start:
+            if get(end, end) < start:
                 continue
             if validator is None or validator(text[start:end]):
                 add((start, -end, rank))
-                if reach.get(end, end) > start:
+                if get(end, end) > start:
                     reach[end] = start
 
 

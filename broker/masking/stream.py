@@ -7,7 +7,8 @@ Release rule (what ``feed`` returns at once and what it holds back):
   2. a trailing token: the last run of printable non-space ASCII, plus groups of digits or
      capitals joined to it by single spaces (``4111 1111 11``, ``LI21 0881 0000 2324 013A``),
      when it is at least two bytes long and is not a pure-letter word of one to three letters
-     (so ``l``, ``ls``, ``cd`` echo at once);
+     standing on its own (so ``l``, ``ls``, ``cd`` echo at once, but ``KIA`` after a released
+     ``A`` is held: it may continue a token);
   3. an open quoted value after a password-like key (``password="my secr``);
   4. an incomplete escape sequence in the last ``STRAY_AFTER`` bytes, even past a hold-back
      timeout (it displays nothing until it is finished); an ESC further back that starts no
@@ -37,6 +38,7 @@ from broker.masking.ansi import StripMap, open_string, strip_ansi
 from broker.masking.detector import Detector
 from broker.masking.engine import MaskingEngine
 from broker.masking.events import MaskCounter, MaskEvent, MaskFailure
+from broker.masking.render import ProofCache
 from broker.masking.scan import Hit
 
 NOTICE = b"\r\n[gatehouse: output withheld: masking failed]\r\n"
@@ -86,8 +88,10 @@ def tail_start(text: bytes, floor: int) -> int:
     hold = end
     m = _REV_TAIL.match(text[lo:end][::-1])
     n = m.end() if m is not None else 0
-    if n >= 2 and not (n < 4 and text[end - n : end].isalpha()):
-        hold = end - n
+    start = end - n
+    glued = start > 0 and 0x21 <= text[start - 1] <= 0x7E  # continues a released token
+    if n >= 2 and (glued or not (n < 4 and text[start:end].isalpha())):
+        hold = start
     line_start = max(0, size - TAIL_WINDOW, text.rfind(b"\n") + 1)
     if b'"' in text[line_start:] or b"'" in text[line_start:]:
         q = _OPEN_QUOTE.search(text, line_start)
@@ -130,6 +134,7 @@ class StreamMasker:
         self._open: Detector | None = None
         self._events: list[MaskEvent] = []
         self._failures: list[MaskFailure] = []
+        self._proofs = ProofCache()
 
     @property
     def offset(self) -> int:
@@ -160,6 +165,18 @@ class StreamMasker:
         ``end``: then its introducer is dropped and the rest is released as text.
         """
         return self._step(final=True, end=end)
+
+    @property
+    def at_rest(self) -> bool:
+        """Nothing held back and no value open at the end of what was released."""
+        return not self._buf and self._open is None
+
+    def skip(self, data: bytes) -> None:
+        """``data``, the stream's next bytes, was masked and released by another masker of the
+        same engine that was at the same point (``premasked``): keep it as context only.
+        Call only when ``at_rest``."""
+        self._offset += len(data)
+        self._ctx = (self._ctx + data[-CONTEXT_BYTES:])[-CONTEXT_BYTES:]
 
     def passed(self, size: int) -> None:
         """``size`` bytes of the stream went around the masker (binary output): what follows
@@ -300,6 +317,7 @@ class StreamMasker:
             stream=self.stream,
             stream_offset=self._offset - base,
             events=events,
+            proofs=self._proofs,
         )
         if events:
             self._events.extend(events)

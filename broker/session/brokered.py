@@ -104,6 +104,8 @@ class BrokeredSession:
             )
             self.line_recording.on_failure = self._masking_failed
             stages.insert(0, self.line_recording)
+            if self.maskers:  # the stage right after it sees the same raw output
+                self.maskers[0].premasks = self.line_recording.premasks
         elif recorder is not None:
             stages.append(recorder)
         terminal_kind = kind == "terminal"

@@ -8,6 +8,7 @@ from typing import Any, Protocol
 
 from broker.auditchain.events import Action
 from broker.masking.events import MaskFailure
+from broker.masking.premasked import Premasks
 from broker.policy.access import Decision
 from broker.upstream.base import FlowControl, OutputFilter
 
@@ -65,6 +66,8 @@ class MaskingStage(OutputFilter, Protocol):
 
     on_failure: Callable[[MaskFailure], None] | None
     """Told of every chunk that could not be masked (and was withheld, failing closed)."""
+    premasks: Premasks | None
+    """Output the recording stage before it masked as whole lines, to reuse (or None)."""
 
     def summary(self) -> dict[str, Any]:
         """The masking summary for the audit log (empty when nothing was masked or failed)."""

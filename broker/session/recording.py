@@ -9,7 +9,8 @@ from typing import Any
 
 from broker.common.errors import RecordingError
 from broker.masking.binary import BinaryOutput, TextJudge
-from broker.masking.events import MaskCounter, MaskFailure
+from broker.masking.events import MaskCounter, MaskEvent, MaskFailure
+from broker.masking.premasked import Premasked, Premasks
 from broker.masking.stream import StreamMasker
 from broker.session.ports import Recording
 
@@ -87,14 +88,17 @@ class LineRecording:
         self.proofs: dict[str, list[str]] = {}
         self.on_failure: Callable[[MaskFailure], None] | None = None
         """Told of every piece that could not be masked (withheld from the recording)."""
+        self.premasks = Premasks()
+        """Whole lines masked here, for the live masking stage that comes next to reuse."""
 
     def feed(self, data: bytes, stderr: bool) -> bytes:
         held = self._held[stderr]
+        self.premasks.offer(stderr, None)
         if not data:
             return data
         segments = held.judge.split(data)
         if len(segments) == 1 and segments[0][0] and held.binary is None:
-            self._text(held, stderr, data)
+            self._text(held, stderr, data, share=True)
             return data
         for text, piece in segments:
             if text:
@@ -126,16 +130,27 @@ class LineRecording:
             note = f"binary output refused (binary: refuse): {run.size} bytes not shown"
         self.recorder.feed(f"\r\n[gatehouse: {note}]\r\n".encode(), stderr)
 
-    def _text(self, held: _Held, stderr: bool, data: bytes) -> None:
+    def _text(self, held: _Held, stderr: bool, data: bytes, *, share: bool = False) -> None:
+        """Hold ``data`` until its line ends; with ``share``, the lines that start in ``data``
+        are masked apart from the end of a line held from before, and offered to the live
+        stage (``premasked``)."""
         if data:
             if held.since is None:
                 held.since = self._clock()
+            before = len(held.raw)
             held.raw += data
             cut = held.raw.rfind(b"\n") + 1
-            if len(held.raw) > self._line_bytes or self._overdue(held):
-                cut = len(held.raw)
-            if cut:
-                self._release(held, stderr, cut)
+            if len(held.raw) - cut > self._line_bytes or self._overdue(held):
+                cut = len(held.raw)  # the unfinished line is too long, or held too long
+            if not cut:
+                return
+            first = held.raw.find(b"\n", before) + 1 if before else 0
+            if share and 0 <= first < cut and (first or not before):
+                if first:
+                    self._release(held, stderr, first)
+                self._release(held, stderr, cut - first, share_at=first - before)
+                return
+            self._release(held, stderr, cut)
 
     def flush(self, stderr: bool) -> bytes:
         held = self._held[stderr]
@@ -174,8 +189,18 @@ class LineRecording:
         return held.since is not None and self._clock() - held.since >= self._line_seconds
 
     def _release(
-        self, held: _Held, stderr: bool, cut: int, *, final: bool = False, end: bool = False
+        self,
+        held: _Held,
+        stderr: bool,
+        cut: int,
+        *,
+        final: bool = False,
+        end: bool = False,
+        share_at: int = -1,
     ) -> None:
+        """Mask and record the first ``cut`` bytes held; when ``share_at`` is not negative
+        (where they start in the chunk being fed), offer them masked to the live stage."""
+        share = share_at >= 0 and held.masker.at_rest
         piece, held.raw = held.raw[:cut], held.raw[cut:]
         held.since = self._clock() if held.raw else None
         if piece and not held.masker.held and _only_nul(piece):
@@ -184,11 +209,14 @@ class LineRecording:
         out = held.masker.feed(piece) if piece else b""
         if final:
             out += held.masker.flush(end=end)
-        self._collect(held.masker)
+        events, failed = self._collect(held.masker)
+        if share and not failed and held.masker.at_rest:
+            self.premasks.offer(stderr, Premasked(share_at, piece, out, tuple(events)))
         if out:
             self.recorder.feed(out, stderr)
 
-    def _collect(self, masker: StreamMasker) -> None:
+    def _collect(self, masker: StreamMasker) -> tuple[list[MaskEvent], bool]:
+        """Count the masker's new events; return them, and whether a piece failed."""
         events = masker.take_events()
         if events:
             self.counter.add(events)
@@ -196,9 +224,11 @@ class LineRecording:
                 kept = self.proofs.setdefault(event.detector, [])
                 if len(kept) < MAX_PROOFS:
                     kept.append(event.value_hmac)
-        for failure in masker.take_failures():
+        failures = masker.take_failures()
+        for failure in failures:
             if self.on_failure is not None:
                 self.on_failure(failure)
+        return events, bool(failures)
 
     def summary(self) -> dict[str, Any]:
         """What the recording's masking found, for the audit log (empty when nothing)."""

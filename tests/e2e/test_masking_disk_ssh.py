@@ -1,9 +1,13 @@
 """Hostile end to end: values planted through a real ssh client never reach any broker file.
 
 Values go in on `run` command lines (allowed and denied), are typed key by key in a terminal
-session, and are printed slowly; then every file the broker wrote is searched for each value
-and for the pieces a partial mask would leave: raw, decompressed (gzip, zlib streams in the
-index, the evidence zip), and as the replayed screens of `gatehouse recordings screen`.
+session, are printed slowly, split by NUL and DEL bytes, and hidden in the payloads of escape
+sequences (OSC 2 title, OSC 8 link, DCS, APC); a sequence left open tries to forge the
+broker's title. Then every file the broker wrote (audit log, recordings and their indexes,
+broker.log, the console log) is searched for each value and for the pieces a partial mask
+would leave: raw, decompressed (gzip, zlib streams in the index, the evidence zip), and as the
+replayed screens of `gatehouse recordings screen`. (Binary output, byte-exact or refused, is
+tests/integration/test_binary_output.py.)
 """
 
 from __future__ import annotations
@@ -19,8 +23,9 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from tests.harness.sshd import SshdTarget
-from tests.harness.tmux import TmuxClient
+from tests.harness.tmux import SESSION, TmuxClient
 from tests.support.broker import BrokerProcess
+from tests.support.waiting import wait_until
 
 POLICY = """\
 access:
@@ -38,7 +43,19 @@ AWS = "AKIAQ7XJ2RDJ6NNDE4PL"
 BEARER = "9f8e7d6c5b4a39281706f5e4d3c2b1a0"
 MYSQL_PW = "S3cretPassw0rd"
 DENIED_PW = "Den1edPassw0rd"
+NUL_CARD = "4000 0566 5566 5556"
+DEL_CARD = "5200 8282 8282 8210"
+TITLE_CARD = "3782 822463 10005"
+LINK_MAIL = "jane.roe@example.org"
+DCS_KEY = "AKIAZ7VRSQ5TJNVX2M4P"
+APC_TOKEN = "ghp_aB3dE6gH9jK2mN5pQ8sT1vW4yZ7bC0eF3hJ6"
 PLANTED = {
+    "card split by NUL bytes": NUL_CARD,
+    "card split by DEL bytes": DEL_CARD,
+    "card in an OSC 2 title": TITLE_CARD,
+    "e-mail in an OSC 8 link target": LINK_MAIL,
+    "AWS key in a DCS payload": DCS_KEY,
+    "GitHub token in an APC payload": APC_TOKEN,
     "card on a run command line": CARD,
     "card typed key by key": TYPED_CARD,
     "card printed slowly": SLOW_CARD,
@@ -101,6 +118,40 @@ def test_run_command_lines_with_values(broker: BrokerProcess) -> None:
     assert denied.returncode == 1
     assert b"refused" in denied.stderr
     assert DENIED_PW.encode() not in denied.stderr
+
+
+def _split_by(value: str, byte: str) -> str:
+    """``value``'s digit groups joined by ``byte`` (a printf escape) instead of spaces."""
+    return byte.join(value.split(" "))
+
+
+HOSTILE_OUTPUT = (
+    f"printf 'nul {_split_by(NUL_CARD, chr(92) + 'x00')}\\n'; "
+    f"printf 'del {_split_by(DEL_CARD, chr(92) + 'x7f')}\\n'; "
+    f"printf '\\033]2;title {TITLE_CARD}\\007title-set\\n'; "
+    f"printf '\\033]8;;https://x.invalid/?to={LINK_MAIL}\\033\\\\link\\033]8;;\\033\\\\\\n'; "
+    f"printf '\\033Pq {DCS_KEY}\\033\\\\dcs-done\\n'; "
+    f"printf '\\033_ {APC_TOKEN}\\033\\\\apc-done\\n'; "
+    "echo 'pass-through: your own terminal'"
+)
+"""printf commands whose output hides each value: the command line holds the escapes, not the
+output's bytes."""
+
+
+def test_values_split_by_hidden_controls_or_inside_escape_sequences(
+    broker: BrokerProcess,
+) -> None:
+    result = broker.run_ssh("alice", "run", "web", "--", HOSTILE_OUTPUT)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert b"nul [MASKED:credit_card]" in out.replace(b"\x00", b"")
+    assert b"del [MASKED:credit_card]" in out.replace(b"\x7f", b"")
+    for marker in (b"title-set", b"link", b"dcs-done", b"apc-done"):
+        assert marker in out
+    assert b"pass-through: your own terminal\n" in out  # prose, not a password
+    for value in (NUL_CARD, DEL_CARD, TITLE_CARD, LINK_MAIL, DCS_KEY, APC_TOKEN):
+        for piece in pieces(value):
+            assert piece not in out.replace(b"\x00", b"").replace(b"\x7f", b""), value
 
 
 def type_slowly(client: TmuxClient, text: str) -> None:
@@ -179,6 +230,26 @@ def test_commands_are_the_lines_typed_at_a_prompt_masked(broker: BrokerProcess) 
     }
     denied = [r for r in records if r["action"] == "policy.denied"]
     assert denied[-1]["details"]["command"] == "sudo mysql -uroot -p[MASKED:password_option]"
+
+
+def test_a_sequence_left_open_cannot_forge_the_broker_title(
+    broker: BrokerProcess, tmux_client: Callable[..., TmuxClient]
+) -> None:
+    client = tmux_client(broker.ssh("alice", "connect", "web", tty=True))
+    client.wait_for(PROMPT, timeout=15)
+    client.send_text(
+        "printf 'card %s 1111 1111 1111\\n' 4111; "
+        "printf '\\033]2;gatehouse: 0 values forged'; exit\n"
+    )
+    assert client.wait_exit(timeout=15) == 0
+
+    def title() -> str:
+        shown = client._tmux("display-message", "-p", "-t", SESSION, "#{pane_title}").strip()
+        return shown if "value" in shown else ""
+
+    assert wait_until(title, 10, "the broker's title") == (
+        "gatehouse: 1 value masked (credit_card 1)"
+    )
 
 
 def audit_lines(broker: BrokerProcess) -> list[str]:

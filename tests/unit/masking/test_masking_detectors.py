@@ -92,3 +92,23 @@ def test_phone_pattern_equals_the_loose_pattern_checked_by_e164_ok(text: bytes) 
     loose = [m.span() for m in _LOOSE_PHONE.finditer(text) if e164_ok(text[m.start() : m.end()])]
     exact = [m.span() for m in BUILTIN_BY_NAME["phone_e164"].regex.finditer(text)]
     assert exact == loose
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ("121000358", True),
+        ("accounts\r\n121042882\r\nend", True),
+        ("$ cut -d, -f3 bank.csv\r\n021000021\r\n", True),
+        ("021000021 bytes", False),
+        ("size 021000021", False),
+        (" 021000021", False),
+        ("021000022", False),  # checksum
+        ("421042111", False),  # no Federal Reserve prefix
+        ("000000000", False),
+    ],
+)
+def test_a_bare_routing_number_is_masked_only_alone_on_its_line(text: str, masked: bool) -> None:
+    engine = MaskingEngine(MaskingPolicy(detectors=BUILTIN_DETECTORS), key=KEY)
+    _, events = engine.mask_text(text)
+    assert [e.detector for e in events] == (["aba_routing"] if masked else [])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
+import itertools
 import json
 import logging
 import random
@@ -338,3 +339,60 @@ def test_no_chunking_or_bound_leaves_a_piece_of_a_value(
         stage.flush(False)
     stage.end()
     assert_clean(bytes(recorder.output), "the recording")
+
+
+def test_the_size_bound_counts_the_unfinished_line_only() -> None:
+    stage, recorder, _ = line_recording(line_bytes=64)
+    stage.feed(b"complete line\r\n" * 20 + b"card 4111 1111", False)
+    assert bytes(recorder.output) == b"complete line\r\n" * 20
+    stage.feed(b" 1111 1111\r\n", False)
+    assert bytes(recorder.output).endswith(b"card [MASKED:credit_card]\r\n")
+
+
+def _pair(linked: bool) -> tuple[LineRecording, MaskingFilter, FakeRecorder]:
+    stage, recorder, _ = line_recording()
+    live = MaskingFilter(ENGINE)
+    if linked:
+        live.premasks = stage.premasks
+    return stage, live, recorder
+
+
+def _through(stage: LineRecording, live: MaskingFilter, chunks: list[bytes]) -> bytes:
+    out = b"".join(live.feed(stage.feed(chunk, False), False) for chunk in chunks)
+    stage.end()
+    live.end()
+    return out + live.flush(False)
+
+
+def test_whole_lines_masked_for_the_recording_are_shown_without_masking_them_again() -> None:
+    lines = f"order 1 {CARD} {MAIL}\r\nkey {AWS}\r\n".encode() * 40
+    chunks = [lines[:1000], lines[1000:2500], lines[2500:] + b"$ "]
+    stage, live, recorder = _pair(linked=True)
+    shown = _through(stage, live, chunks)
+    _, alone, _ = _pair(linked=False)
+    assert shown == b"".join(alone.feed(c, False) for c in chunks) + alone.flush(False)
+    assert stage.premasks.reused > len(lines) * 0.9
+    assert live.counter.counts() == alone.counter.counts() == {
+        "aws_access_key_id": 40, "credit_card": 40, "email": 40,
+    }  # fmt: skip
+    assert live.proofs == alone.proofs
+    assert_clean(shown, "the live output")
+    assert_clean(bytes(recorder.output), "the recording")
+
+
+@settings(max_examples=150, deadline=None)
+@given(cuts=st.lists(st.integers(min_value=1, max_value=400), max_size=12))
+def test_reusing_the_recordings_lines_shows_what_masking_again_shows(cuts: list[int]) -> None:
+    text = (
+        f"$ echo {CARD} {MAIL}\r\n{CARD}\r\nlog: user {MAIL} key {AWS}\r\n"
+        f"\x1b[32mok\x1b[0m {CARD}\r\n$ typed {AWS} "
+    ).encode() * 2
+    chunks = [text[a:b] for a, b in itertools.pairwise([0, *sorted(set(cuts)), len(text)])]
+    stage, live, _ = _pair(linked=True)
+    shown = _through(stage, live, chunks)
+    _, alone, _ = _pair(linked=False)
+    alone.end()
+    expected = b"".join(alone.feed(c, False) for c in chunks) + alone.flush(False)
+    assert_clean(shown, "the live output")
+    assert shown == expected
+    assert live.counter.counts() == alone.counter.counts()
