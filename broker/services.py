@@ -104,7 +104,9 @@ class Services:
         )
         """Builds every session from the collaborators above (it never calls back here)."""
         notify = webhook_notify(config.approvals_webhook, self.spawn)
-        self.approvals = ApprovalService(state, self.events.emit, notify=notify)
+        self.approvals = ApprovalService(
+            state, self.events.emit, notify=notify, mask=self.mask_message
+        )
         """Approval requests, decisions and grants (shared by every broker process)."""
 
     def emit_soon(

@@ -113,7 +113,7 @@ class GatehouseApp(App[None]):
             self.principal.name, self.principal.groups
         )
         self.pending_approvals = len(pending)
-        badge = f" · ⏳ {len(pending)} pending (^p)" if pending else ""
+        badge = f" · ⏳ {len(pending)} pending (^o)" if pending else ""
         self.sub_title = self._base_sub_title + badge
 
     async def on_event(self, event: events.Event) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -65,6 +66,7 @@ class ApprovalService:
         clock: Callable[[], float] = time.time,
         poll: float = POLL,
         notify: Callable[[str], None] | None = None,
+        mask: Callable[[str], str] = str,
     ) -> None:
         self._state_dir = state_dir
         self._audit = emit
@@ -72,6 +74,11 @@ class ApprovalService:
         self._poll = poll
         self._notify = notify
         """Told a line of text on each new request and decision (the webhook), never awaited."""
+        self._mask = mask
+        """Masks free text (justifications, comments) before it is stored, audited or posted."""
+        self.stopping = False
+        """Set at broker shutdown: a wait cancelled then leaves its request pending."""
+        self._leaving: set[asyncio.Task[Request | None]] = set()
         self._store: ApprovalStore | None = None
         self._last_sweep = float("-inf")
         self._pending_cache: tuple[float, list[Request]] | None = None
@@ -169,7 +176,7 @@ class ApprovalService:
                 requester=user,
                 connection=connection,
                 command=command,
-                reason=reason,
+                reason=self._mask(reason),
                 rule=terms.rule,
                 approvers=terms.approvers,
                 needed=terms.needed,
@@ -218,8 +225,38 @@ class ApprovalService:
     async def wait(self, request_id: str, gone: Callable[[], bool] | None = None) -> Request:
         """Poll the store until the request leaves ``pending`` (any process may decide it).
 
-        A requester who leaves cancels the request. Bounded by the request's own expiry.
+        A requester who leaves (``gone``, or the wait is cancelled: the TUI closed) cancels the
+        request, unless the broker is shutting down. Bounded by the request's own expiry.
         """
+        try:
+            return await self._wait(request_id, gone)
+        except asyncio.CancelledError:
+            if not self.stopping:
+                await self._left(request_id)
+            raise
+
+    async def _left(self, request_id: str) -> None:
+        """Cancel the request of a requester whose wait was cancelled (runs to its end, even
+        if the caller is cancelled again)."""
+        task = asyncio.ensure_future(self._cancel_pending(request_id))
+        self._leaving.add(task)
+        task.add_done_callback(self._reap_leaving)
+        with contextlib.suppress(Exception):  # logged by _reap_leaving
+            await asyncio.shield(task)
+
+    async def _cancel_pending(self, request_id: str) -> Request | None:
+        request = await self.get(request_id)
+        if request is None or request.status != "pending":
+            return request
+        return await self.cancel(request.requester, request_id, why="requester left")
+
+    def _reap_leaving(self, task: asyncio.Task[Request | None]) -> None:
+        self._leaving.discard(task)
+        exc = None if task.cancelled() else task.exception()
+        if exc is not None and not isinstance(exc, ApprovalRefused):  # refused: decided already
+            log.error("approvals: cancelling a left request failed: %r", exc)
+
+    async def _wait(self, request_id: str, gone: Callable[[], bool] | None) -> Request:
         while True:
             request = await self.get(request_id)
             if request is None:
@@ -312,6 +349,7 @@ class ApprovalService:
         groups = tuple(groups)
         store = await self.store()
         step = approve if approved else deny
+        comment = self._mask(comment)
         for _ in range(DECIDE_ATTEMPTS):
             now = self._clock()
             seen = await store.get(request_id, now)

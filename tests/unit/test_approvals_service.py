@@ -264,3 +264,56 @@ async def test_a_held_terminal_line_becomes_a_request_without_a_justification(en
     await service.decide("bob", ("approvers",), held.id, approved=True, comment="")
     ok = await service.check_request("alice", "prod-1", "systemctl restart app", held.id)
     assert ok.status == "approved"
+
+
+async def test_a_cancelled_wait_cancels_the_request_and_the_badge_drops(env: Any) -> None:
+    """The TUI closing (its worker cancelled) while waiting leaves no request pending."""
+    service, events, _ = env
+    task, request = await ask_and_wait(service)
+    assert [r.id for r in await service.pending_for("bob", ("approvers",))] == [request.id]
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    stored = await service.get(request.id)
+    assert stored is not None
+    assert stored.status == "cancelled"
+    cancelled = [r for r in events.records if r[1] == "approval.cancelled"]
+    assert cancelled[-1][3]["why"] == "requester left"
+    assert await service.pending_for("bob", ("approvers",)) == []
+
+
+async def test_a_wait_cancelled_by_shutdown_keeps_the_request(env: Any) -> None:
+    service, events, _ = env
+    task, request = await ask_and_wait(service)
+    service.stopping = True
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    stored = await service.get(request.id)
+    assert stored is not None
+    assert stored.status == "pending"
+    assert "approval.cancelled" not in events.actions()
+
+
+async def test_justification_and_comment_are_masked_before_store_audit_and_webhook(
+    tmp_path: Path,
+) -> None:
+    events, told = Events(), []
+    card = "4111 1111 1111 1111"
+
+    def mask(text: str) -> str:
+        return text.replace(card, "[card]")
+
+    service = ApprovalService(tmp_path, events.emit, notify=told.append, mask=mask, poll=0.01)
+    request = await service.request("alice", "prod-1", None, TERMS, f"pay {card} \x1b[2J")
+    decided = await service.decide(
+        "bob", ("approvers",), request.id, approved=False, comment=f"not {card}"
+    )
+    assert decided.reason == "pay [card] \x1b[2J"
+    assert decided.final_comment == "not [card]"
+    raw = (tmp_path / "approvals.sqlite3").read_bytes()
+    raw += b"".join(p.read_bytes() for p in tmp_path.glob("approvals.sqlite3-*"))
+    assert card.encode() not in raw
+    assert card not in repr(events.records)
+    assert told
+    assert not any(card in t for t in told)
