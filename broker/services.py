@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from broker.approvals.asks import Ask
-from broker.approvals.gate import grant_end, terminal_judge
+from broker.approvals.core import Grant
+from broker.approvals.gate import admitting_grant, terminal_judge
 from broker.approvals.service import ApprovalService
 from broker.approvals.terms import approver_groups, command_terms
 from broker.approvals.webhook import webhook_notify
@@ -244,8 +245,8 @@ class Services:
 
     async def _admit(
         self, principal: Principal, name: str, ask: Ask | None
-    ) -> tuple[Connection, float | None]:
-        """:meth:`authorize`, also returning when the grant that let the user in ends."""
+    ) -> tuple[Connection, Grant | None]:
+        """:meth:`authorize`, also returning the grant that let the user in."""
         if not getattr(self.events, "healthy", True):
             raise GatehouseError("the audit log cannot be written; no new sessions (strict mode)")
         conn = self.config.connections.get(name)
@@ -259,16 +260,16 @@ class Services:
                 f"access to {name!r} denied by rule {decision.rule!r}", rule=decision.rule
             )
         if decision.action == "approval":
-            ends = await grant_end(
+            grant = await admitting_grant(
                 self.approvals, self.policies, principal.name, name, decision, ask
             )
-            if ends is None:
+            if grant is None:
                 await self._deny(principal, name, decision.rule, reason="approval required")
                 raise ApprovalRequired(
                     f"access to {name!r} needs an approval (rule {decision.rule!r})",
                     rule=decision.rule,
                 )
-            return conn, ends
+            return conn, grant
         return conn, None
 
     async def _deny(
@@ -375,10 +376,18 @@ class Services:
         Raises:
             PolicyDenied, ApprovalRequired, UpstreamError, VaultError, GatehouseError.
         """
-        conn, ends_at = await self._admit(principal, name, ask)
+        conn, grant = await self._admit(principal, name, ask)
         session = await self._open_session(principal, conn, channel)
-        session.ends_at = ends_at  # an access grant's end ends the session (with a warning)
+        self._bound_by(session, grant)
         return session
+
+    def _bound_by(self, session: BrokeredSession, grant: Grant | None) -> None:
+        """An access grant's end or revocation ends the session (with a warning)."""
+        if grant is not None:
+            session.ends_at = grant.end
+            session.grant_revoked = functools.partial(
+                self.approvals.grants.revoked, grant.request_id
+            )
 
     async def terminal(
         self, principal: Principal, name: str, channel: Terminal, ask: Ask | None = None
@@ -405,7 +414,7 @@ class Services:
         """
         if ask is not None and ask.request_id is not None:
             await self.approvals.check_request(principal.name, name, command, ask.request_id)
-        conn, ends_at = await self._admit(principal, name, ask)
+        conn, grant = await self._admit(principal, name, ask)
         verdict = await asyncio.to_thread(  # a long line takes the parser a while
             decide_command,
             self.policies.commands,
@@ -427,7 +436,7 @@ class Services:
                 )
             raise PolicyDenied(describe(verdict), rule=verdict.rule)
         session = await self._open_session(principal, conn, channel, command)
-        session.ends_at = ends_at
+        self._bound_by(session, grant)
         return await session.run()
 
     # -- SQL ------------------------------------------------------------------

@@ -6,9 +6,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
 
 from broker.approvals.asks import (
     ApprovalPending,
@@ -35,6 +34,7 @@ from broker.approvals.core import (
     may_decide,
     new_request,
 )
+from broker.approvals.grants import Emit, GrantKeeper
 from broker.approvals.store import ApprovalStore
 from broker.approvals.webhook import describe_decision, describe_request
 from broker.auditchain.events import Action
@@ -42,7 +42,6 @@ from broker.common.errors import ApprovalRequired
 
 log = logging.getLogger(__name__)
 
-Emit = Callable[[str, Action, str, Mapping[str, Any]], Awaitable[None]]
 POLL = 0.25
 """Seconds between looks at the store while a requester waits (other processes decide too)."""
 MAX_PENDING_PER_USER = 20
@@ -79,6 +78,8 @@ class ApprovalService:
         self.stopping = False
         """Set at broker shutdown: a wait cancelled then leaves its request pending."""
         self._leaving: set[asyncio.Task[Request | None]] = set()
+        self.grants = GrantKeeper(self.store, emit, clock, mask)
+        """Grants in force: listing and revoking them."""
         self._store: ApprovalStore | None = None
         self._last_sweep = float("-inf")
         self._pending_cache: tuple[float, list[Request]] | None = None

@@ -317,3 +317,27 @@ async def test_justification_and_comment_are_masked_before_store_audit_and_webho
     assert card not in repr(events.records)
     assert told
     assert not any(card in t for t in told)
+
+
+async def test_revocation_by_an_approver_or_the_holder_only_with_a_comment(env: Any) -> None:
+    service, events, _ = env
+    request = await service.request("alice", "prod-1", None, TERMS, "INC-1")
+    await service.decide("bob", ("approvers",), request.id, approved=True, comment="ok")
+    assert [g.request_id for g, _ in await service.grants.revocable_by("bob", ("approvers",))] == [
+        request.id
+    ]
+    assert [g for g, _ in await service.grants.revocable_by("eve", ("engineers",))] == []
+    with pytest.raises(ApprovalRefused, match="that you may revoke"):
+        await service.grants.revoke("eve", ("engineers",), request.id, "mine now")
+    with pytest.raises(ApprovalRefused, match="needs a comment"):
+        await service.grants.revoke("bob", ("approvers",), request.id, "  ")
+    assert await service.grants.revoked(request.id) is None
+    await service.grants.revoke("alice", ("engineers",), request.id, "done early")
+    assert (
+        await service.grants.revoked(request.id) == f"{request.id} was revoked by alice: done early"
+    )
+    assert await service.grant("alice", "prod-1", None) is None
+    actor, action, target, details = events.records[-1]
+    assert (actor, action, target) == ("alice", "grant.revoked", "prod-1")
+    assert details["holder"] == "alice"
+    assert details["comment"] == "done early"
