@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Coroutine, Mapping, Sequence
+import time
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -89,6 +90,8 @@ class Services:
         self.vault = vault
         self.events: EventSink = events or LogEvents()
         self.masking = masking
+        self.clock: Callable[[], float] = time.time
+        """The time policy decides at (time windows); tests may set another."""
         self._tasks: set[asyncio.Task[None]] = set()
         self._optional: set[asyncio.Task[None]] = set()
         state = config.state_dir
@@ -205,7 +208,7 @@ class Services:
 
     def decide(self, principal: Principal, name: str) -> Decision:
         """The access decision for ``principal`` on connection ``name``."""
-        return decide_access(self.policies.access, principal.groups, name)
+        return decide_access(self.policies.access, principal.groups, name, self.clock())
 
     def connections_for(self, principal: Principal) -> list[ConnectionView]:
         """Connections the user may open now or after an approval, sorted by name."""
@@ -240,13 +243,13 @@ class Services:
             PolicyDenied: unknown connection, or denied (naming the rule).
             ApprovalRequired: no grant (ApprovalPending: asked, not waited for; ApprovalRefused).
         """
-        conn, _ = await self._admit(principal, name, ask)
+        conn, _, _ = await self._admit(principal, name, ask)
         return conn
 
     async def _admit(
         self, principal: Principal, name: str, ask: Ask | None
-    ) -> tuple[Connection, Grant | None]:
-        """:meth:`authorize`, also returning the grant that let the user in."""
+    ) -> tuple[Connection, Grant | None, Decision]:
+        """:meth:`authorize`, also returning the grant that let the user in and the decision."""
         if not getattr(self.events, "healthy", True):
             raise GatehouseError("the audit log cannot be written; no new sessions (strict mode)")
         conn = self.config.connections.get(name)
@@ -255,9 +258,10 @@ class Services:
             raise PolicyDenied(f"unknown connection {name!r}", rule="unknown-connection")
         decision = self.decide(principal, name)
         if decision.action == "deny":
-            await self._deny(principal, name, decision.rule)
+            await self._deny(principal, name, decision.rule, reason=decision.reason)
+            why = f" ({decision.reason})" if decision.reason else ""
             raise PolicyDenied(
-                f"access to {name!r} denied by rule {decision.rule!r}", rule=decision.rule
+                f"access to {name!r} denied by rule {decision.rule!r}{why}", rule=decision.rule
             )
         if decision.action == "approval":
             grant = await admitting_grant(
@@ -269,8 +273,8 @@ class Services:
                     f"access to {name!r} needs an approval (rule {decision.rule!r})",
                     rule=decision.rule,
                 )
-            return conn, grant
-        return conn, None
+            return conn, grant, decision
+        return conn, None, decision
 
     async def _deny(
         self, principal: Principal, name: str, rule: str, reason: str = "", command: str = ""
@@ -376,18 +380,22 @@ class Services:
         Raises:
             PolicyDenied, ApprovalRequired, UpstreamError, VaultError, GatehouseError.
         """
-        conn, grant = await self._admit(principal, name, ask)
+        conn, grant, decision = await self._admit(principal, name, ask)
         session = await self._open_session(principal, conn, channel)
-        self._bound_by(session, grant)
+        self._bound_by(session, grant, decision)
         return session
 
-    def _bound_by(self, session: BrokeredSession, grant: Grant | None) -> None:
-        """An access grant's end or revocation ends the session (with a warning)."""
+    def _bound_by(self, session: BrokeredSession, grant: Grant | None, decision: Decision) -> None:
+        """An access grant's end or revocation, or the close of the deciding rule's time
+        window, ends the session (with a warning)."""
         if grant is not None:
             session.ends_at = grant.end
             session.grant_revoked = functools.partial(
                 self.approvals.grants.revoked, grant.request_id
             )
+        if decision.until is not None and (grant is None or decision.until < grant.end):
+            session.ends_at = decision.until
+            session.end_what = f"access window of rule {decision.rule!r}"
 
     async def terminal(
         self, principal: Principal, name: str, channel: Terminal, ask: Ask | None = None
@@ -414,7 +422,7 @@ class Services:
         """
         if ask is not None and ask.request_id is not None:
             await self.approvals.check_request(principal.name, name, command, ask.request_id)
-        conn, grant = await self._admit(principal, name, ask)
+        conn, grant, decision = await self._admit(principal, name, ask)
         verdict = await asyncio.to_thread(  # a long line takes the parser a while
             decide_command,
             self.policies.commands,
@@ -436,7 +444,7 @@ class Services:
                 )
             raise PolicyDenied(describe(verdict), rule=verdict.rule)
         session = await self._open_session(principal, conn, channel, command)
-        self._bound_by(session, grant)
+        self._bound_by(session, grant, decision)
         return await session.run()
 
     # -- SQL ------------------------------------------------------------------

@@ -130,6 +130,8 @@ class BrokeredSession:
         """When (epoch seconds) the session must end, e.g. its access grant's end; None: never."""
         self.grant_revoked: Callable[[], Awaitable[str | None]] | None = None
         """Asked every GRANT_CHECK seconds: why the session's grant was revoked (None: it stands)."""
+        self.end_what = "access grant"
+        """What ``ends_at`` is the end of, in the user's warning."""
         self.ended_by = ""
         """Why the broker ended the session, if it did."""
 
@@ -222,15 +224,17 @@ class BrokeredSession:
                 return
             left = ends_at - time.time()
             if left <= 0:
+                what = self.end_what
                 self._end_session(
-                    "your access grant has ended; the session is ended", "grant expired"
+                    f"your {what} has ended; the session is ended",
+                    "grant expired" if what == "access grant" else "access window closed",
                 )
                 return
             if left <= GRANT_WARNING and not warned:
                 warned = True
                 self.terminal.write_stderr(
-                    f"\r\ngatehouse: your access grant ends in {round(left)} s; "
-                    "the session will be ended then\r\n".encode()
+                    f"\r\ngatehouse: your {escape_controls(self.end_what)} ends in "
+                    f"{round(left)} s; the session will be ended then\r\n".encode()
                 )
             pause = left if warned else left - GRANT_WARNING
             if self.grant_revoked is not None:
