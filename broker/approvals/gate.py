@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import replace
 from typing import Any
 
 from broker.approvals.asks import Ask
 from broker.approvals.core import Grant
-from broker.approvals.service import ApprovalService
+from broker.approvals.service import MASKED_COMMAND, ApprovalService
 from broker.approvals.terms import access_terms, command_terms, held_verdict
 from broker.policy.access import Decision
 from broker.policy.commands import decide_command
@@ -61,6 +62,8 @@ def terminal_judge(
         )
         if verdict.action != "approval":
             return verdict
+        if approvals.carries_masked(line):  # never stored: refused, not held
+            return replace(verdict, reason=MASKED_COMMAND)
         held = approvals.hold(user, connection, line, command_terms(policies, verdict.rule))
         spawn(approvals.store_held(held))
         return held_verdict(verdict, held, connection)

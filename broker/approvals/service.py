@@ -36,6 +36,7 @@ from broker.approvals.core import (
 )
 from broker.approvals.grants import Emit, GrantKeeper
 from broker.approvals.store import ApprovalStore
+from broker.approvals.sweep import SWEEP_EVERY, Sweeper
 from broker.approvals.webhook import describe_decision, describe_request
 from broker.auditchain.events import Action
 from broker.common.errors import ApprovalRequired
@@ -50,8 +51,10 @@ DECIDE_ATTEMPTS = 5
 """Decisions re-read and retried when another one was stored in between."""
 PENDING_MAX_AGE = 0.1
 """Seconds one process reuses its read of the pending requests (changes it makes clear it)."""
-SWEEP_EVERY = 5.0
-"""Seconds between sweeps for expired requests and ended grants."""
+MASKED_COMMAND = (
+    "this command holds a value the broker masks; a request cannot carry it "
+    "(pass the value another way, e.g. a file on the target)"
+)
 
 
 class ApprovalService:
@@ -81,7 +84,7 @@ class ApprovalService:
         self.grants = GrantKeeper(self.store, emit, clock, mask)
         """Grants in force: listing and revoking them."""
         self._store: ApprovalStore | None = None
-        self._last_sweep = float("-inf")
+        self._sweeper = Sweeper(self.store, emit, clock)
         self._pending_cache: tuple[float, list[Request]] | None = None
         self._pending_lock = asyncio.Lock()
 
@@ -187,6 +190,8 @@ class ApprovalService:
             )
         except ApprovalError as exc:
             raise ApprovalRequired(str(exc), rule=terms.rule) from None
+        if command is not None and self.carries_masked(command):
+            raise ApprovalRequired(MASKED_COMMAND, rule=terms.rule)
         store = await self.store()
         if await store.pending_count(user, request.created) >= MAX_PENDING_PER_USER:
             raise ApprovalRequired(
@@ -200,6 +205,10 @@ class ApprovalService:
         if self._notify is not None:
             self._notify(describe_request(request))
         return request
+
+    def carries_masked(self, command: str) -> bool:
+        """Whether ``command`` holds a value the broker masks (it is then never stored)."""
+        return self._mask(command) != command
 
     def hold(self, user: str, connection: str, command: str, terms: Terms) -> Request:
         """A request for a line held at a terminal prompt (see :func:`held_request`)."""
@@ -398,39 +407,12 @@ class ApprovalService:
 
     async def sweep(self, *, force: bool = False) -> None:
         """Close overdue requests and grants, auditing each once (across processes)."""
-        now = self._clock()
-        if not force and now - self._last_sweep < SWEEP_EVERY:
-            return
-        self._last_sweep = now
-        store = await self.store()
-        swept = await store.sweep(now)
-        if swept.expired:
+        if await self._sweeper.sweep(force=force):
             self._pending_cache = None
-        for request in swept.expired:
-            await self._audit(
-                "gatehouse",
-                Action.APPROVAL_EXPIRED,
-                request.connection,
-                {
-                    "request": request.id,
-                    "requester": request.requester,
-                    "decision": "expired",
-                    "rule": request.rule,
-                },
-            )
-        for grant in swept.ended:
-            await self._audit(
-                grant.user, Action.GRANT_EXPIRED, grant.connection, grant_details(grant)
-            )
 
     async def sweeper(self, interval: float = SWEEP_EVERY) -> None:
         """Sweep forever (a background task of the running broker)."""
-        while True:
-            try:
-                await self.sweep(force=True)
-            except Exception:
-                log.exception("approvals: sweep failed")
-            await asyncio.sleep(interval)
+        await self._sweeper.forever(interval)
 
     async def _used(self, grant: Grant) -> None:
         await self._audit(grant.user, Action.GRANT_USED, grant.connection, grant_details(grant))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -341,3 +342,41 @@ async def test_revocation_by_an_approver_or_the_holder_only_with_a_comment(env: 
     assert (actor, action, target) == ("alice", "grant.revoked", "prod-1")
     assert details["holder"] == "alice"
     assert details["comment"] == "done early"
+
+
+async def test_a_command_holding_a_masked_value_is_never_made_into_a_request(
+    tmp_path: Path,
+) -> None:
+    events = Events()
+    card = "4111 1111 1111 1111"
+    service = ApprovalService(
+        tmp_path, events.emit, mask=lambda text: text.replace(card, "[card]"), poll=0.01
+    )
+    with pytest.raises(ApprovalRequired, match="holds a value the broker masks"):
+        await service.request("alice", "prod-1", f"charge {card}", TERMS, "INC-1")
+    assert service.carries_masked(f"charge {card}")
+    assert not service.carries_masked("charge 10")
+    assert events.records == []
+    assert await service.pending_for("bob", ("approvers",)) == []
+
+
+async def test_a_typed_line_holding_a_masked_value_is_refused_not_held(tmp_path: Path) -> None:
+    from broker.approvals.gate import terminal_judge
+    from broker.policy.commands import CommandRule
+    from broker.policy.loader import PolicySet
+
+    card = "4111 1111 1111 1111"
+    service = ApprovalService(
+        tmp_path, Events().emit, mask=lambda text: text.replace(card, "[card]"), poll=0.01
+    )
+    policies = PolicySet(commands=(CommandRule("charge", re.compile("charge"), "approval"),))
+    spawned: list[Any] = []
+    judge = terminal_judge(service, policies, spawned.append, "alice", ("eng",), "prod-1")
+    verdict = judge(f"charge {card}")
+    assert verdict.action == "approval"
+    assert "holds a value the broker masks" in verdict.reason
+    assert spawned == []  # nothing stored
+    held = judge("charge 10")
+    assert "held as REQ-" in held.reason
+    assert len(spawned) == 1
+    await spawned[0]
