@@ -35,8 +35,9 @@ from broker.approvals.core import (
     new_request,
 )
 from broker.approvals.grants import Emit, GrantKeeper
-from broker.approvals.store import ApprovalStore
+from broker.approvals.store import FILENAME, ApprovalStore
 from broker.approvals.sweep import SWEEP_EVERY, Sweeper
+from broker.approvals.watch import ChangeWatch
 from broker.approvals.webhook import describe_decision, describe_request
 from broker.auditchain.events import Action
 from broker.common.errors import ApprovalRequired
@@ -85,6 +86,8 @@ class ApprovalService:
         """Grants in force: listing and revoking them."""
         self._store: ApprovalStore | None = None
         self._sweeper = Sweeper(self.store, emit, clock)
+        db = state_dir / FILENAME
+        self._watch = ChangeWatch((db, db.with_name(db.name + "-wal")), self._forget_pending)
         self._pending_cache: tuple[float, list[Request]] | None = None
         self._pending_lock = asyncio.Lock()
 
@@ -201,7 +204,7 @@ class ApprovalService:
             )
         await self._audit(user, Action.APPROVAL_REQUESTED, connection, requested_details(request))
         await store.create(request)
-        self._pending_cache = None
+        self._changed()
         if self._notify is not None:
             self._notify(describe_request(request))
         return request
@@ -228,7 +231,7 @@ class ApprovalService:
             requested_details(request, held=True),
         )
         await store.create(request)
-        self._pending_cache = None
+        self._changed()
         if self._notify is not None:
             self._notify(describe_request(request))
 
@@ -294,7 +297,7 @@ class ApprovalService:
             raise ApprovalRefused(f"no request {request_id}", rule="approval") from None
         except ApprovalError as exc:
             raise ApprovalRefused(str(exc), rule="approval") from None
-        self._pending_cache = None
+        self._changed()
         details = {
             "request": request.id,
             "requester": request.requester,
@@ -315,6 +318,18 @@ class ApprovalService:
         now = self._clock()
         pending = await self._pending()
         return [r for r in pending if r.expires > now and may_decide(r, approver, groups)]
+
+    async def changes(self, seen: int) -> int:
+        """Wait until the requests changed since version ``seen`` (any process may change
+        them); returns the new version. ``-1`` returns at once."""
+        return await self._watch.changed(seen)
+
+    def _changed(self) -> None:
+        """This process changed the store: waiters look again now."""
+        self._watch.bump()
+
+    def _forget_pending(self) -> None:
+        self._pending_cache = None
 
     async def _pending(self) -> list[Request]:
         """Every pending request, read at most once per PENDING_MAX_AGE for the whole process
@@ -374,7 +389,7 @@ class ApprovalService:
             await self._audit_decision(approver, decided, approved=approved)
             try:
                 stored = await store.update(request_id, expecting(seen, decided), now)
-                self._pending_cache = None
+                self._changed()
                 if self._notify is not None:
                     self._notify(describe_decision(stored))
                 return stored
@@ -408,7 +423,7 @@ class ApprovalService:
     async def sweep(self, *, force: bool = False) -> None:
         """Close overdue requests and grants, auditing each once (across processes)."""
         if await self._sweeper.sweep(force=force):
-            self._pending_cache = None
+            self._changed()
 
     async def sweeper(self, interval: float = SWEEP_EVERY) -> None:
         """Sweep forever (a background task of the running broker)."""
