@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from textual import events, work
@@ -54,7 +56,9 @@ class GatehouseApp(App[None]):
         self.sub_title = escape_controls(f"{self.principal.name} · {groups}")
         self._base_sub_title = self.sub_title
         self.pending_approvals = 0
-        """Requests waiting for this user's decision (approvers only), polled 4 times a second."""
+        """Requests waiting for this user's decision (approvers only), counted on each change."""
+        self.clock: Callable[[], float] = time.time
+        """Wall-clock time for ages shown (tests and pictures fix it)."""
         self.is_approver = services.is_approver(self.principal)
         # ctrl+o, not a letter: a letter would be taken from the picker's filter ("prod-…");
         # ctrl+p is the command palette (which offers the pane too)

@@ -12,7 +12,8 @@ from broker.approvals.asks import ApprovalPending, ApprovalRefused, Ask, refusal
 from broker.approvals.core import Grant, Request
 from broker.common.errors import ApprovalRequired
 
-T0 = 1_000_000.0
+T0 = 1_795_000_000.0
+"""2026-11-18 (UTC): when the fake requests are made."""
 
 
 class FakeApprovals:

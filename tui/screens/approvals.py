@@ -215,7 +215,7 @@ class ApprovalsScreen(Screen[None]):
             for a, b in zip(shown, self.pending, strict=False)
         ):
             self.pending = shown
-            now = time.time()
+            now = self.gh_app.clock()
             self.query_one("#approvals-table", ApprovalTable).fill(
                 HISTORY_COLUMNS if self.history else PENDING_COLUMNS,
                 [row(r, now, history=self.history) for r in shown],
@@ -277,7 +277,7 @@ class ApprovalsScreen(Screen[None]):
 
     def _show_detail(self) -> None:
         request = self.selected
-        text = detail(request, time.time()) if request is not None else ""
+        text = detail(request, self.gh_app.clock()) if request is not None else ""
         self._update("#approval-detail", text, multiline=True)
 
     def _status(self, text: str, *, error: bool = False) -> None:
