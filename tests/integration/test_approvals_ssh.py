@@ -360,3 +360,24 @@ def test_an_approver_revokes_a_grant_and_the_session_under_it_is_warned_and_ende
     assert twice.returncode == 1
     assert b"grants nothing now" in twice.stderr
     assert request_id not in broker.run_ssh("bob", "grants").stdout.decode()
+
+
+def test_insiders_cannot_decide_what_they_must_not(broker: BrokerProcess) -> None:
+    """A non-approver, the requester herself (an approver too), and a closed request."""
+    asked = broker.run_ssh("carol", "run", "prod-a", "--no-wait", "--reason", "mine", "--", "id")
+    assert asked.returncode == 75, asked.stderr
+    request_id = asked.stdout.decode().strip()
+    own = broker.run_ssh("carol", "approve", request_id)
+    assert own.returncode == 1
+    assert b"you cannot approve or deny your own request" in own.stderr
+    outsider = broker.run_ssh("alice", "approve", request_id)
+    assert outsider.returncode == 1
+    assert b"only members of approvers may decide it" in outsider.stderr
+    assert request_id not in broker.run_ssh("carol", "approvals").stdout.decode()
+    assert broker.run_ssh("bob", "deny", request_id, "--comment", "no").returncode == 0
+    again = broker.run_ssh("bob", "approve", request_id)
+    assert again.returncode == 1
+    assert b"is already denied" in again.stderr
+    hostile = broker.run_ssh("bob", "approve", "REQ-\x1b[2J")
+    assert hostile.returncode != 0
+    assert b"\x1b" not in hostile.stderr

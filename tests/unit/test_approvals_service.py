@@ -380,3 +380,25 @@ async def test_a_typed_line_holding_a_masked_value_is_refused_not_held(tmp_path:
     assert "held as REQ-" in held.reason
     assert len(spawned) == 1
     await spawned[0]
+
+
+async def test_a_change_made_by_another_process_wakes_the_watchers(env: Any) -> None:
+    """The badge and the queue wait on changes(); another process writes the same file."""
+    from broker.approvals.store import ApprovalStore
+
+    service, _, _ = env
+    seen = await service.changes(-1)
+    waiting = asyncio.ensure_future(service.changes(seen))
+    await asyncio.sleep(0)
+    assert not waiting.done()
+    elsewhere = ApprovalStore.in_state_dir(service._state_dir)  # as another worker would
+    other = await service.request("carol", "prod-2", None, TERMS, "x")  # creates the file
+    assert await asyncio.wait_for(waiting, 5) > seen  # told at once (this process)
+    seen = await service.changes(-1)
+    waiting = asyncio.ensure_future(service.changes(seen))
+    await asyncio.sleep(0)
+    held = service.hold("dave", "prod-3", "ls", TERMS)
+    await asyncio.to_thread(elsewhere.create_sync, held)
+    assert await asyncio.wait_for(waiting, 5) > seen  # seen on the file
+    ids = [r.id for r in await service.pending_for("bob", ("approvers",))]
+    assert sorted(ids) == sorted([other.id, held.id])
