@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from broker.approvals.asks import Ask
-from broker.approvals.gate import grant_end, terminal_judge
+from broker.approvals.core import Grant
+from broker.approvals.gate import admitting_grant, terminal_judge
 from broker.approvals.service import ApprovalService
 from broker.approvals.terms import approver_groups, command_terms
 from broker.approvals.webhook import webhook_notify
@@ -95,6 +97,8 @@ class Services(BackgroundWork):
         super().__init__()
         self.masks = SessionMasking(masking, policies.roles, config.connections, self.emit_soon)
         """Which masking each session, recording, audit line and message gets."""
+        self.clock: Callable[[], float] = time.time
+        """The time policy decides at (time windows); tests may set another."""
         state = config.state_dir
         self.review = ReviewServices(
             state / "recordings", state / "audit", state, self.events.emit, roles=policies.roles
@@ -109,7 +113,9 @@ class Services(BackgroundWork):
         )
         """Builds every session from the collaborators above (it never calls back here)."""
         notify = webhook_notify(config.approvals_webhook, self.spawn)
-        self.approvals = ApprovalService(state, self.events.emit, notify=notify)
+        self.approvals = ApprovalService(
+            state, self.events.emit, notify=notify, mask=self.mask_message
+        )
         """Approval requests, decisions and grants (shared by every broker process)."""
 
     def emit_soon(
@@ -128,7 +134,7 @@ class Services(BackgroundWork):
 
     def decide(self, principal: Principal, name: str) -> Decision:
         """The access decision for ``principal`` on connection ``name``."""
-        return decide_access(self.policies.access, principal.groups, name)
+        return decide_access(self.policies.access, principal.groups, name, self.clock())
 
     def connections_for(self, principal: Principal) -> list[ConnectionView]:
         """Connections the user may open now or after an approval, sorted by name."""
@@ -163,13 +169,13 @@ class Services(BackgroundWork):
             PolicyDenied: unknown connection, or denied (naming the rule).
             ApprovalRequired: no grant (ApprovalPending: asked, not waited for; ApprovalRefused).
         """
-        conn, _ = await self._admit(principal, name, ask)
+        conn, _, _ = await self._admit(principal, name, ask)
         return conn
 
     async def _admit(
         self, principal: Principal, name: str, ask: Ask | None
-    ) -> tuple[Connection, float | None]:
-        """:meth:`authorize`, also returning when the grant that let the user in ends."""
+    ) -> tuple[Connection, Grant | None, Decision]:
+        """:meth:`authorize`, also returning the grant that let the user in and the decision."""
         if not getattr(self.events, "healthy", True):
             raise GatehouseError("the audit log cannot be written; no new sessions (strict mode)")
         conn = self.config.connections.get(name)
@@ -178,22 +184,23 @@ class Services(BackgroundWork):
             raise PolicyDenied(f"unknown connection {name!r}", rule="unknown-connection")
         decision = self.decide(principal, name)
         if decision.action == "deny":
-            await self._deny(principal, name, decision.rule)
+            await self._deny(principal, name, decision.rule, reason=decision.reason)
+            why = f" ({decision.reason})" if decision.reason else ""
             raise PolicyDenied(
-                f"access to {name!r} denied by rule {decision.rule!r}", rule=decision.rule
+                f"access to {name!r} denied by rule {decision.rule!r}{why}", rule=decision.rule
             )
         if decision.action == "approval":
-            ends = await grant_end(
+            grant = await admitting_grant(
                 self.approvals, self.policies, principal.name, name, decision, ask
             )
-            if ends is None:
+            if grant is None:
                 await self._deny(principal, name, decision.rule, reason="approval required")
                 raise ApprovalRequired(
                     f"access to {name!r} needs an approval (rule {decision.rule!r})",
                     rule=decision.rule,
                 )
-            return conn, ends
-        return conn, None
+            return conn, grant, decision
+        return conn, None, decision
 
     async def _deny(
         self, principal: Principal, name: str, rule: str, reason: str = "", command: str = ""
@@ -299,10 +306,22 @@ class Services(BackgroundWork):
         Raises:
             PolicyDenied, ApprovalRequired, UpstreamError, VaultError, GatehouseError.
         """
-        conn, ends_at = await self._admit(principal, name, ask)
+        conn, grant, decision = await self._admit(principal, name, ask)
         session = await self._open_session(principal, conn, channel)
-        session.ends_at = ends_at  # an access grant's end ends the session (with a warning)
+        self._bound_by(session, grant, decision)
         return session
+
+    def _bound_by(self, session: BrokeredSession, grant: Grant | None, decision: Decision) -> None:
+        """An access grant's end or revocation, or the close of the deciding rule's time
+        window, ends the session (with a warning)."""
+        if grant is not None:
+            session.ends_at = grant.end
+            session.grant_revoked = functools.partial(
+                self.approvals.grants.revoked, grant.request_id
+            )
+        if decision.until is not None and (grant is None or decision.until < grant.end):
+            session.ends_at = decision.until
+            session.end_what = f"access window of rule {decision.rule!r}"
 
     async def terminal(
         self, principal: Principal, name: str, channel: Terminal, ask: Ask | None = None
@@ -329,7 +348,7 @@ class Services(BackgroundWork):
         """
         if ask is not None and ask.request_id is not None:
             await self.approvals.check_request(principal.name, name, command, ask.request_id)
-        conn, ends_at = await self._admit(principal, name, ask)
+        conn, grant, decision = await self._admit(principal, name, ask)
         verdict = await asyncio.to_thread(  # a long line takes the parser a while
             decide_command,
             self.policies.commands,
@@ -351,7 +370,7 @@ class Services(BackgroundWork):
                 )
             raise PolicyDenied(describe(verdict), rule=verdict.rule)
         session = await self._open_session(principal, conn, channel, command)
-        session.ends_at = ends_at
+        self._bound_by(session, grant, decision)
         return await session.run()
 
     # -- SQL ------------------------------------------------------------------

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import logging
+import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from textual import events, work
@@ -15,11 +18,13 @@ from broker.common.text import escape_controls
 from tui.commands import GatehouseCommands
 from tui.console import build_console
 from tui.driver import ChannelDriver, key_bytes
-from tui.screens.approvals import POLL_SECONDS, ApprovalsScreen
+from tui.screens.approvals import ApprovalsScreen
 from tui.screens.audit import AuditScreen, audit_key_enabled, can_audit
 from tui.screens.connections import ConnectionsScreen
 from tui.screens.help import HelpScreen
 from tui.screens.recordings import RecordingsScreen, recordings_key_enabled
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from broker.services import Services
@@ -51,7 +56,9 @@ class GatehouseApp(App[None]):
         self.sub_title = escape_controls(f"{self.principal.name} · {groups}")
         self._base_sub_title = self.sub_title
         self.pending_approvals = 0
-        """Requests waiting for this user's decision (approvers only), polled 4 times a second."""
+        """Requests waiting for this user's decision (approvers only), counted on each change."""
+        self.clock: Callable[[], float] = time.time
+        """Wall-clock time for ages shown (tests and pictures fix it)."""
         self.is_approver = services.is_approver(self.principal)
         # ctrl+o, not a letter: a letter would be taken from the picker's filter ("prod-…");
         # ctrl+p is the command palette (which offers the pane too)
@@ -103,18 +110,24 @@ class GatehouseApp(App[None]):
     def on_mount(self) -> None:
         self.push_screen(ConnectionsScreen())
         if self.is_approver:
-            self.poll_pending()
-            self.set_interval(POLL_SECONDS, self.poll_pending)
+            self.watch_pending()
 
     @work(exclusive=True, group="approvals-badge", exit_on_error=False)
-    async def poll_pending(self) -> None:
-        """Keep the pending-approvals badge in the header current, wherever the user is."""
-        pending = await self.services.approvals.pending_for(
-            self.principal.name, self.principal.groups
-        )
-        self.pending_approvals = len(pending)
-        badge = f" · ⏳ {len(pending)} pending (^p)" if pending else ""
-        self.sub_title = self._base_sub_title + badge
+    async def watch_pending(self) -> None:
+        """Keep the pending-approvals badge in the header current, wherever the user is:
+        counted again each time the requests change (in any broker process)."""
+        approvals = self.services.approvals
+        seen = -1
+        while True:
+            seen = await approvals.changes(seen)
+            try:
+                pending = await approvals.pending_for(self.principal.name, self.principal.groups)
+            except Exception:  # the badge keeps watching; the next change tries again
+                log.exception("[%s] approvals badge: cannot read the queue", self.principal.name)
+                continue
+            self.pending_approvals = len(pending)
+            badge = f" · ⏳ {len(pending)} pending (^o)" if pending else ""
+            self.sub_title = self._base_sub_title + badge
 
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, events.Key) and self.input_held:

@@ -177,6 +177,12 @@ def may_decide(request: Request, approver: str, groups: Iterable[str]) -> bool:
     return approver != request.requester and bool(set(groups) & set(request.approvers))
 
 
+def may_revoke(request: Request, who: str, groups: Iterable[str]) -> bool:
+    """Whether ``who`` may end the grant of ``request`` early: one of its approver groups (the
+    requester included, when they approve too), or the requester giving it up."""
+    return who == request.requester or bool(set(groups) & set(request.approvers))
+
+
 def _check_decider(request: Request, approver: str, groups: Iterable[str], now: float) -> Request:
     current = refresh(request, now)
     if current.status != "pending":

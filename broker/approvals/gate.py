@@ -3,25 +3,27 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import replace
 from typing import Any
 
 from broker.approvals.asks import Ask
-from broker.approvals.service import ApprovalService
+from broker.approvals.core import Grant
+from broker.approvals.service import MASKED_COMMAND, ApprovalService
 from broker.approvals.terms import access_terms, command_terms, held_verdict
 from broker.policy.access import Decision
 from broker.policy.commands import decide_command
 from broker.policy.loader import PolicySet
 
 
-async def grant_end(
+async def admitting_grant(
     approvals: ApprovalService,
     policies: PolicySet,
     user: str,
     connection: str,
     decision: Decision,
     ask: Ask | None,
-) -> float | None:
-    """When the grant that admits ``user`` to ``connection`` ends (an `approval` decision).
+) -> Grant | None:
+    """The grant that admits ``user`` to ``connection`` (an `approval` decision).
 
     With ``ask`` the approval is requested and waited for if no grant covers it; without,
     None means there is no grant (the caller refuses).
@@ -32,8 +34,7 @@ async def grant_end(
     if ask is None and await approvals.grant(user, connection, None) is None:
         return None
     terms = access_terms(policies, decision)
-    grant = await approvals.clear(user, connection, None, terms, ask or Ask(wait=False))
-    return grant.end
+    return await approvals.clear(user, connection, None, terms, ask or Ask(wait=False))
 
 
 def terminal_judge(
@@ -61,6 +62,8 @@ def terminal_judge(
         )
         if verdict.action != "approval":
             return verdict
+        if approvals.carries_masked(line):  # never stored: refused, not held
+            return replace(verdict, reason=MASKED_COMMAND)
         held = approvals.hold(user, connection, line, command_terms(policies, verdict.rule))
         spawn(approvals.store_held(held))
         return held_verdict(verdict, held, connection)

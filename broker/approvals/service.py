@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
 
 from broker.approvals.asks import (
     ApprovalPending,
@@ -34,14 +34,16 @@ from broker.approvals.core import (
     may_decide,
     new_request,
 )
-from broker.approvals.store import ApprovalStore
+from broker.approvals.grants import Emit, GrantKeeper
+from broker.approvals.store import FILENAME, ApprovalStore
+from broker.approvals.sweep import SWEEP_EVERY, Sweeper
+from broker.approvals.watch import ChangeWatch
 from broker.approvals.webhook import describe_decision, describe_request
 from broker.auditchain.events import Action
 from broker.common.errors import ApprovalRequired
 
 log = logging.getLogger(__name__)
 
-Emit = Callable[[str, Action, str, Mapping[str, Any]], Awaitable[None]]
 POLL = 0.25
 """Seconds between looks at the store while a requester waits (other processes decide too)."""
 MAX_PENDING_PER_USER = 20
@@ -50,8 +52,10 @@ DECIDE_ATTEMPTS = 5
 """Decisions re-read and retried when another one was stored in between."""
 PENDING_MAX_AGE = 0.1
 """Seconds one process reuses its read of the pending requests (changes it makes clear it)."""
-SWEEP_EVERY = 5.0
-"""Seconds between sweeps for expired requests and ended grants."""
+MASKED_COMMAND = (
+    "this command holds a value the broker masks; a request cannot carry it "
+    "(pass the value another way, e.g. a file on the target)"
+)
 
 
 class ApprovalService:
@@ -65,6 +69,7 @@ class ApprovalService:
         clock: Callable[[], float] = time.time,
         poll: float = POLL,
         notify: Callable[[str], None] | None = None,
+        mask: Callable[[str], str] = str,
     ) -> None:
         self._state_dir = state_dir
         self._audit = emit
@@ -72,8 +77,17 @@ class ApprovalService:
         self._poll = poll
         self._notify = notify
         """Told a line of text on each new request and decision (the webhook), never awaited."""
+        self._mask = mask
+        """Masks free text (justifications, comments) before it is stored, audited or posted."""
+        self.stopping = False
+        """Set at broker shutdown: a wait cancelled then leaves its request pending."""
+        self._leaving: set[asyncio.Task[Request | None]] = set()
+        self.grants = GrantKeeper(self.store, emit, clock, mask)
+        """Grants in force: listing and revoking them."""
         self._store: ApprovalStore | None = None
-        self._last_sweep = float("-inf")
+        self._sweeper = Sweeper(self.store, emit, clock)
+        db = state_dir / FILENAME
+        self._watch = ChangeWatch((db, db.with_name(db.name + "-wal")), self._forget_pending)
         self._pending_cache: tuple[float, list[Request]] | None = None
         self._pending_lock = asyncio.Lock()
 
@@ -169,7 +183,7 @@ class ApprovalService:
                 requester=user,
                 connection=connection,
                 command=command,
-                reason=reason,
+                reason=self._mask(reason),
                 rule=terms.rule,
                 approvers=terms.approvers,
                 needed=terms.needed,
@@ -179,6 +193,8 @@ class ApprovalService:
             )
         except ApprovalError as exc:
             raise ApprovalRequired(str(exc), rule=terms.rule) from None
+        if command is not None and self.carries_masked(command):
+            raise ApprovalRequired(MASKED_COMMAND, rule=terms.rule)
         store = await self.store()
         if await store.pending_count(user, request.created) >= MAX_PENDING_PER_USER:
             raise ApprovalRequired(
@@ -188,10 +204,14 @@ class ApprovalService:
             )
         await self._audit(user, Action.APPROVAL_REQUESTED, connection, requested_details(request))
         await store.create(request)
-        self._pending_cache = None
+        self._changed()
         if self._notify is not None:
             self._notify(describe_request(request))
         return request
+
+    def carries_masked(self, command: str) -> bool:
+        """Whether ``command`` holds a value the broker masks (it is then never stored)."""
+        return self._mask(command) != command
 
     def hold(self, user: str, connection: str, command: str, terms: Terms) -> Request:
         """A request for a line held at a terminal prompt (see :func:`held_request`)."""
@@ -211,15 +231,45 @@ class ApprovalService:
             requested_details(request, held=True),
         )
         await store.create(request)
-        self._pending_cache = None
+        self._changed()
         if self._notify is not None:
             self._notify(describe_request(request))
 
     async def wait(self, request_id: str, gone: Callable[[], bool] | None = None) -> Request:
         """Poll the store until the request leaves ``pending`` (any process may decide it).
 
-        A requester who leaves cancels the request. Bounded by the request's own expiry.
+        A requester who leaves (``gone``, or the wait is cancelled: the TUI closed) cancels the
+        request, unless the broker is shutting down. Bounded by the request's own expiry.
         """
+        try:
+            return await self._wait(request_id, gone)
+        except asyncio.CancelledError:
+            if not self.stopping:
+                await self._left(request_id)
+            raise
+
+    async def _left(self, request_id: str) -> None:
+        """Cancel the request of a requester whose wait was cancelled (runs to its end, even
+        if the caller is cancelled again)."""
+        task = asyncio.ensure_future(self._cancel_pending(request_id))
+        self._leaving.add(task)
+        task.add_done_callback(self._reap_leaving)
+        with contextlib.suppress(Exception):  # logged by _reap_leaving
+            await asyncio.shield(task)
+
+    async def _cancel_pending(self, request_id: str) -> Request | None:
+        request = await self.get(request_id)
+        if request is None or request.status != "pending":
+            return request
+        return await self.cancel(request.requester, request_id, why="requester left")
+
+    def _reap_leaving(self, task: asyncio.Task[Request | None]) -> None:
+        self._leaving.discard(task)
+        exc = None if task.cancelled() else task.exception()
+        if exc is not None and not isinstance(exc, ApprovalRefused):  # refused: decided already
+            log.error("approvals: cancelling a left request failed: %r", exc)
+
+    async def _wait(self, request_id: str, gone: Callable[[], bool] | None) -> Request:
         while True:
             request = await self.get(request_id)
             if request is None:
@@ -247,7 +297,7 @@ class ApprovalService:
             raise ApprovalRefused(f"no request {request_id}", rule="approval") from None
         except ApprovalError as exc:
             raise ApprovalRefused(str(exc), rule="approval") from None
-        self._pending_cache = None
+        self._changed()
         details = {
             "request": request.id,
             "requester": request.requester,
@@ -268,6 +318,18 @@ class ApprovalService:
         now = self._clock()
         pending = await self._pending()
         return [r for r in pending if r.expires > now and may_decide(r, approver, groups)]
+
+    async def changes(self, seen: int) -> int:
+        """Wait until the requests changed since version ``seen`` (any process may change
+        them); returns the new version. ``-1`` returns at once."""
+        return await self._watch.changed(seen)
+
+    def _changed(self) -> None:
+        """This process changed the store: waiters look again now."""
+        self._watch.bump()
+
+    def _forget_pending(self) -> None:
+        self._pending_cache = None
 
     async def _pending(self) -> list[Request]:
         """Every pending request, read at most once per PENDING_MAX_AGE for the whole process
@@ -312,6 +374,7 @@ class ApprovalService:
         groups = tuple(groups)
         store = await self.store()
         step = approve if approved else deny
+        comment = self._mask(comment)
         for _ in range(DECIDE_ATTEMPTS):
             now = self._clock()
             seen = await store.get(request_id, now)
@@ -326,7 +389,7 @@ class ApprovalService:
             await self._audit_decision(approver, decided, approved=approved)
             try:
                 stored = await store.update(request_id, expecting(seen, decided), now)
-                self._pending_cache = None
+                self._changed()
                 if self._notify is not None:
                     self._notify(describe_decision(stored))
                 return stored
@@ -359,39 +422,12 @@ class ApprovalService:
 
     async def sweep(self, *, force: bool = False) -> None:
         """Close overdue requests and grants, auditing each once (across processes)."""
-        now = self._clock()
-        if not force and now - self._last_sweep < SWEEP_EVERY:
-            return
-        self._last_sweep = now
-        store = await self.store()
-        swept = await store.sweep(now)
-        if swept.expired:
-            self._pending_cache = None
-        for request in swept.expired:
-            await self._audit(
-                "gatehouse",
-                Action.APPROVAL_EXPIRED,
-                request.connection,
-                {
-                    "request": request.id,
-                    "requester": request.requester,
-                    "decision": "expired",
-                    "rule": request.rule,
-                },
-            )
-        for grant in swept.ended:
-            await self._audit(
-                grant.user, Action.GRANT_EXPIRED, grant.connection, grant_details(grant)
-            )
+        if await self._sweeper.sweep(force=force):
+            self._changed()
 
     async def sweeper(self, interval: float = SWEEP_EVERY) -> None:
         """Sweep forever (a background task of the running broker)."""
-        while True:
-            try:
-                await self.sweep(force=True)
-            except Exception:
-                log.exception("approvals: sweep failed")
-            await asyncio.sleep(interval)
+        await self._sweeper.forever(interval)
 
     async def _used(self, grant: Grant) -> None:
         await self._audit(grant.user, Action.GRANT_USED, grant.connection, grant_details(grant))

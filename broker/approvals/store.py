@@ -45,7 +45,27 @@ CREATE TABLE IF NOT EXISTS grants (
     ended INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS grants_user ON grants (user, connection, "end");
+CREATE TABLE IF NOT EXISTS revocations (
+    request_id TEXT PRIMARY KEY REFERENCES grants (request_id),
+    by TEXT NOT NULL,
+    comment TEXT NOT NULL,
+    at REAL NOT NULL
+);
 """
+
+
+@dataclass(frozen=True)
+class Revocation:
+    """Who ended a grant before its time, and why."""
+
+    request_id: str
+    """The grant's request."""
+    by: str
+    """Who revoked it."""
+    comment: str
+    """Why (masked)."""
+    at: float
+    """When."""
 
 
 @dataclass(frozen=True)
@@ -218,6 +238,47 @@ class ApprovalStore:
                 return grant
         return None
 
+    def active_grants_sync(self, now: float) -> list[Grant]:
+        """Grants in force at ``now``, the soonest to end first."""
+        with self._db() as db:
+            rows = db.execute(
+                'SELECT * FROM grants WHERE start <= ? AND "end" > ? AND ended = 0'
+                ' ORDER BY "end", request_id',
+                (now, now),
+            ).fetchall()
+        return [_grant(row) for row in rows]
+
+    def revoke_sync(self, request_id: str, by: str, comment: str, now: float) -> Grant:
+        """End the grant of ``request_id`` at ``now`` (once; it is no longer swept as ended).
+
+        Raises:
+            KeyError: no grant of that request is in force.
+        """
+        with self._write() as db:
+            row = db.execute(
+                'SELECT * FROM grants WHERE request_id = ? AND ended = 0 AND "end" > ?',
+                (request_id, now),
+            ).fetchone()
+            if row is None:
+                raise KeyError(request_id)
+            db.execute(
+                'UPDATE grants SET "end" = ?, ended = 1 WHERE request_id = ?', (now, request_id)
+            )
+            db.execute(
+                "INSERT INTO revocations (request_id, by, comment, at) VALUES (?, ?, ?, ?)",
+                (request_id, by, comment, now),
+            )
+        return _grant(row)
+
+    def revocation_sync(self, request_id: str) -> Revocation | None:
+        with self._db() as db:
+            row = db.execute(
+                "SELECT * FROM revocations WHERE request_id = ?", (request_id,)
+            ).fetchone()
+        if row is None:
+            return None
+        return Revocation(row["request_id"], row["by"], row["comment"], row["at"])
+
     def sweep_sync(self, now: float) -> Sweep:
         """Mark overdue pending requests expired and over grants ended; each is reported once."""
         with self._write() as db:
@@ -265,6 +326,15 @@ class ApprovalStore:
         self, user: str, connection: str, command: str | None, now: float
     ) -> Grant | None:
         return await asyncio.to_thread(self.grant_sync, user, connection, command, now)
+
+    async def active_grants(self, now: float) -> list[Grant]:
+        return await asyncio.to_thread(self.active_grants_sync, now)
+
+    async def revoke(self, request_id: str, by: str, comment: str, now: float) -> Grant:
+        return await asyncio.to_thread(self.revoke_sync, request_id, by, comment, now)
+
+    async def revocation(self, request_id: str) -> Revocation | None:
+        return await asyncio.to_thread(self.revocation_sync, request_id)
 
     async def sweep(self, now: float) -> Sweep:
         return await asyncio.to_thread(self.sweep_sync, now)

@@ -60,11 +60,47 @@ def _row(request: Request, now: float) -> str:
     return "\t".join(escape_controls(cell) for cell in cells) + "\n"
 
 
+async def _grant_verb(
+    approvals: ApprovalService, channel: TerminalChannel, request: ExecRequest
+) -> int:
+    """`grants` lists the grants in force the user may revoke; `revoke ID` ends one now."""
+    principal = channel.principal
+    if request.verb == "grants":
+        now = time.time()
+        channel.write(b"ID\tHOLDER\tFOR\tENDS IN\tAPPROVED BY\tRULE\n")
+        for grant, asked in await approvals.grants.revocable_by(principal.name, principal.groups):
+            cells = (
+                grant.request_id,
+                grant.user,
+                asked.describe(),
+                _age(grant.end - now),
+                ", ".join(asked.approved_by),
+                grant.rule,
+            )
+            channel.write(("\t".join(escape_controls(c) for c in cells) + "\n").encode())
+        return 0
+    try:
+        grant = await approvals.grants.revoke(
+            principal.name,
+            principal.groups,
+            request.connection,
+            request.option("--comment") or "",
+        )
+    except ApprovalRefused as exc:
+        channel.write_stderr(f"gatehouse: {escape_controls(str(exc))}\n".encode())
+        return 1
+    channel.write(f"{grant.request_id}: revoked; sessions under it are being ended\n".encode())
+    return 0
+
+
 async def approval_verb(
     approvals: ApprovalService, channel: TerminalChannel, request: ExecRequest
 ) -> int:
-    """`approvals` lists what the user may decide; `approve`/`deny` decide one request."""
+    """`approvals` lists what the user may decide; `approve`/`deny` decide one request;
+    `grants` and `revoke` list and end grants in force."""
     principal = channel.principal
+    if request.verb in ("grants", "revoke"):
+        return await _grant_verb(approvals, channel, request)
     if request.verb == "approvals":
         pending = await approvals.pending_for(principal.name, principal.groups)
         now = time.time()

@@ -21,21 +21,27 @@ usage (over ssh):
   ssh -p PORT USER@HOST approvals                pending requests you may decide
   ssh -p PORT USER@HOST approve ID [--comment TEXT]
   ssh -p PORT USER@HOST deny ID --comment TEXT
+  ssh -p PORT USER@HOST grants                   grants in force that you may revoke
+  ssh -p PORT USER@HOST revoke ID --comment TEXT end a grant now (its sessions are ended)
   ssh -p PORT USER@HOST help                     this text
 """
-VERBS = ("run", "connect", "sql", "list", "help", "approvals", "approve", "deny")
+VERBS = (
+    "run", "connect", "sql", "list", "help", "approvals", "approve", "deny", "grants", "revoke"
+)  # fmt: skip
 _FLAGS = {
     "run": ("--no-wait",),
     "sql": ("--csv", "--json", "--no-wait"),
     "connect": ("--no-wait",),
     "approve": (),
     "deny": (),
+    "revoke": (),
 }
 _VALUED = {
     "run": ("--reason", "--request"),
     "connect": ("--reason",),
     "approve": ("--comment",),
     "deny": ("--comment",),
+    "revoke": ("--comment",),
 }
 """Options that take a value (``--reason TEXT`` or ``--reason=TEXT``)."""
 
@@ -86,7 +92,7 @@ def parse_exec(line: str) -> ExecRequest:
     verb, args = words[0], words[1:]
     if verb not in VERBS:
         raise UsageError(f"unknown command {verb!r}")
-    if verb in ("help", "list", "approvals"):
+    if verb in ("help", "list", "approvals", "grants"):
         if args or sep:
             raise UsageError(f"{verb} takes no arguments")
         return ExecRequest(verb=verb)
@@ -96,11 +102,11 @@ def parse_exec(line: str) -> ExecRequest:
     bad = flags - set(_FLAGS[verb])
     if bad:
         raise UsageError(f"{verb}: unknown option {sorted(bad)[0]}")
-    if verb in ("approve", "deny"):
+    if verb in ("approve", "deny", "revoke"):
         if len(names) != 1 or sep:
             raise UsageError(f"{verb}: expected exactly one request id")
-        if verb == "deny" and not (dict(options).get("--comment") or "").strip():
-            raise UsageError("deny: --comment TEXT is required (the requester is shown it)")
+        if verb != "approve" and not (dict(options).get("--comment") or "").strip():
+            raise UsageError(f"{verb}: --comment TEXT is required (the requester is shown it)")
         return ExecRequest(verb=verb, connection=names[0], options=options)
     if len(names) != 1:
         raise UsageError(f"{verb}: expected exactly one connection name")

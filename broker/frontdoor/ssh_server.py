@@ -246,7 +246,7 @@ class FrontDoor:
                     mark = " (approval)" if view.needs_approval else ""
                     channel.write(f"{view.name}\t{view.type}\t{view.target}{mark}\n".encode())
                 return 0
-            if request.verb in ("approvals", "approve", "deny"):
+            if request.verb in ("approvals", "approve", "deny", "grants", "revoke"):
                 return await approval_verb(self.services.approvals, channel, request)
             if request.verb == "run":
                 result = await self.services.run(

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Literal
+
+from broker.policy.windows import Window, open_until
 
 Action = Literal["allow", "approval", "deny"]
 ACTIONS: tuple[Action, ...] = ("allow", "approval", "deny")
@@ -32,6 +35,8 @@ class AccessRule:
     """How long an approval grants access."""
     reason_required: bool = True
     """Whether a request under this rule needs a justification."""
+    windows: tuple[Window, ...] = ()
+    """When the rule applies (none: always); outside them the next rule decides."""
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,8 @@ class Decision:
     """For `approval`: whether the request needs a justification."""
     reason: str = ""
     """Why, when the rule alone does not say (e.g. what made a command undecidable)."""
+    until: float | None = None
+    """When the deciding rule's time window closes (epoch seconds); None: it has none."""
 
     @property
     def allowed(self) -> bool:
@@ -63,21 +70,39 @@ def connection_match(globs: Iterable[str], connection: str) -> bool:
     return any(fnmatchcase(connection, g) for g in globs)
 
 
-def decide_access(rules: Sequence[AccessRule], groups: Iterable[str], connection: str) -> Decision:
-    """Decide whether members of ``groups`` may open ``connection``.
+def decide_access(
+    rules: Sequence[AccessRule],
+    groups: Iterable[str],
+    connection: str,
+    now: float | None = None,
+) -> Decision:
+    """Decide whether members of ``groups`` may open ``connection`` at ``now`` (default: the
+    current time).
 
-    The first rule whose groups and connection globs both match decides;
-    with no match the answer is deny by ``default-deny``.
+    The first rule whose groups and connection globs both match, and whose time windows (if
+    any) hold ``now``, decides; with no match the answer is deny by ``default-deny``, naming a
+    rule that matched but for its windows.
     """
     groups = tuple(groups)
+    at = time.time() if now is None else now
+    closed = ""
     for rule in rules:
-        if groups_match(rule.groups, groups) and connection_match(rule.connections, connection):
-            return Decision(
-                action=rule.action,
-                rule=rule.name,
-                approvers=rule.approvers,
-                approvals=rule.approvals if rule.action == "approval" else 0,
-                grant_seconds=rule.grant_seconds if rule.action == "approval" else 0,
-                reason_required=rule.reason_required,
-            )
-    return Decision(action="deny", rule=DEFAULT_DENY)
+        if not (
+            groups_match(rule.groups, groups) and connection_match(rule.connections, connection)
+        ):
+            continue
+        until = open_until(rule.windows, at)
+        if until is None:
+            closed = closed or rule.name
+            continue
+        return Decision(
+            action=rule.action,
+            rule=rule.name,
+            approvers=rule.approvers,
+            approvals=rule.approvals if rule.action == "approval" else 0,
+            grant_seconds=rule.grant_seconds if rule.action == "approval" else 0,
+            reason_required=rule.reason_required,
+            until=None if rule.windows == () else until,
+        )
+    why = f"rule {closed!r} applies only in its time windows" if closed else ""
+    return Decision(action="deny", rule=DEFAULT_DENY, reason=why)

@@ -14,6 +14,7 @@ from broker.policy.access import ACTIONS, AccessRule, Action
 from broker.policy.commands import CommandRule
 from broker.policy.roles import Roles, parse_roles
 from broker.policy.sql import SqlRule, parse_sql_rules
+from broker.policy.windows import Window, WindowError, check_zone, parse_days, parse_hours
 
 _DURATION = re.compile(r"^(\d+)\s*([smhd])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -84,7 +85,9 @@ def _parse_access(r: Reader, names: set[str]) -> list[AccessRule]:
     rules = []
     for path, item in _rules(r, "access"):
         with r.collecting():
-            r.only_keys(path, ("name", "groups", "connections", "action", *APPROVAL_KEYS))
+            r.only_keys(
+                path, ("name", "groups", "connections", "action", "windows", *APPROVAL_KEYS)
+            )
             name = r.string((*path, "name"), required=True)
             if name in names:
                 raise r.src.error((*path, "name"), f"duplicate rule name {name!r}")
@@ -97,7 +100,12 @@ def _parse_access(r: Reader, names: set[str]) -> list[AccessRule]:
             terms = _approval_terms(r, path, item, action)
             rules.append(
                 AccessRule(
-                    name=name, groups=groups, connections=conns, action=action, **asdict(terms)
+                    name=name,
+                    groups=groups,
+                    connections=conns,
+                    action=action,
+                    windows=_windows(r, (*path, "windows")),
+                    **asdict(terms),
                 )
             )
     return rules
@@ -131,6 +139,39 @@ def _parse_commands(r: Reader, names: set[str]) -> list[CommandRule]:
                 )
             )
     return rules
+
+
+def _windows(r: Reader, path: KeyPath) -> tuple[Window, ...]:
+    """``windows: [{days: mon-fri, hours: "08:00-18:00", tz: Europe/Berlin}, …]`` (tz default
+    UTC, days default every day); absent: the rule always applies."""
+    raw = r.get(path)
+    if raw is None:
+        return ()
+    if not isinstance(raw, list) or not raw:
+        raise r.src.error(path, "must be a non-empty list of {days, hours, tz} windows")
+    windows = []
+    for i in range(len(raw)):
+        at = (*path, i)
+        r.only_keys(at, ("days", "hours", "tz"))
+        given = r.get((*at, "days"))
+        if isinstance(given, list) and all(isinstance(d, str) for d in given):
+            given = ",".join(given)
+        if given is not None and not (isinstance(given, str) and given):
+            raise r.src.error((*at, "days"), "must be days like mon-fri or [sat, sun]")
+        try:
+            days = parse_days(given if isinstance(given, str) and given else "daily")
+        except WindowError as exc:
+            raise r.src.error((*at, "days"), str(exc)) from None
+        try:
+            start, end = parse_hours(r.string((*at, "hours"), required=True))
+        except WindowError as exc:
+            raise r.src.error((*at, "hours"), str(exc)) from None
+        try:
+            tz = check_zone(r.string((*at, "tz"), default="UTC"))
+        except WindowError as exc:
+            raise r.src.error((*at, "tz"), str(exc)) from None
+        windows.append(Window(days=days, start=start, end=end, tz=tz))
+    return tuple(windows)
 
 
 def _approval_terms(

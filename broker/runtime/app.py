@@ -146,6 +146,7 @@ async def run_broker(
         retention.cancel()
         collector.cancel()
         approvals.cancel()
+        services.approvals.stopping = True  # pending requests survive a restart
         log.info("shutting down")
         await front.close()
         services.cancel_optional()

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 from broker.auditchain.events import Action
 from broker.common.errors import GatehouseError
+from broker.common.text import escape_controls
 from broker.masking.events import MaskFailure
 from broker.masking.lines import LineMask, mask_details, unmasked
 from broker.policy.commands import describe
@@ -20,6 +21,8 @@ from broker.session.relay import Relay
 from broker.session.terminal import Principal, Terminal
 from broker.upstream.base import OutputFilter, Upstream
 
+GRANT_CHECK = 1.0
+"""Seconds between two looks at whether a session's grant was revoked (any process may)."""
 GRANT_WARNING = 60.0
 """Seconds before a session's end (its grant's) that the user is warned."""
 
@@ -127,6 +130,10 @@ class BrokeredSession:
         self.terminal = terminal
         self.ends_at: float | None = None
         """When (epoch seconds) the session must end, e.g. its access grant's end; None: never."""
+        self.grant_revoked: Callable[[], Awaitable[str | None]] | None = None
+        """Asked every GRANT_CHECK seconds: why the session's grant was revoked (None: it stands)."""
+        self.end_what = "access grant"
+        """What ``ends_at`` is the end of, in the user's warning."""
         self.ended_by = ""
         """Why the broker ended the session, if it did."""
 
@@ -210,20 +217,35 @@ class BrokeredSession:
         return sha
 
     async def _end_at(self, ends_at: float) -> None:
-        """Warn the user before ``ends_at``, then end the session at it."""
-        left = ends_at - time.time()
-        if left > GRANT_WARNING:
-            await asyncio.sleep(left - GRANT_WARNING)
-        left = max(0.0, ends_at - time.time())
-        self.terminal.write_stderr(
-            f"\r\ngatehouse: your access grant ends in {round(left)} s; "
-            "the session will be ended then\r\n".encode()
-        )
-        await asyncio.sleep(left)
-        self.terminal.write_stderr(
-            b"\r\ngatehouse: your access grant has ended; the session is ended\r\n"
-        )
-        self.ended_by = "grant expired"
+        """Warn the user before ``ends_at``, then end the session at it; end it at once (with
+        a word why) when its grant is revoked."""
+        warned = False
+        while True:
+            if self.grant_revoked is not None and (why := await self.grant_revoked()):
+                self._end_session(f"your access grant {why}; the session is ended", "grant revoked")
+                return
+            left = ends_at - time.time()
+            if left <= 0:
+                what = self.end_what
+                self._end_session(
+                    f"your {what} has ended; the session is ended",
+                    "grant expired" if what == "access grant" else "access window closed",
+                )
+                return
+            if left <= GRANT_WARNING and not warned:
+                warned = True
+                self.terminal.write_stderr(
+                    f"\r\ngatehouse: your {escape_controls(self.end_what)} ends in "
+                    f"{round(left)} s; the session will be ended then\r\n".encode()
+                )
+            pause = left if warned else left - GRANT_WARNING
+            if self.grant_revoked is not None:
+                pause = min(pause, GRANT_CHECK)
+            await asyncio.sleep(max(pause, 0.0))
+
+    def _end_session(self, message: str, why: str) -> None:
+        self.terminal.write_stderr(f"\r\ngatehouse: {escape_controls(message)}\r\n".encode())
+        self.ended_by = why
         if self.upstream is not None:
             self.upstream.close()
 

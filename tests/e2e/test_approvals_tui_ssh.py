@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
 from tests.harness.accounts import local_connection
 from tests.harness.tmux import TmuxClient
 from tests.support.broker import BrokerProcess
+from tests.support.waiting import wait_until
 
 POLICY = """\
 access:
@@ -21,7 +24,10 @@ access:
 def broker() -> Iterator[BrokerProcess]:
     proc = BrokerProcess(
         {"alice": ["engineers"], "bob": ["approvers"]},
-        {"prod-shell": local_connection(["bash", "--norc", "-i"])},
+        {
+            "prod-shell": local_connection(["bash", "--norc", "-i"]),
+            "prod-spare": local_connection(["bash", "--norc", "-i"]),
+        },
         POLICY,
     )
     with proc:
@@ -35,15 +41,15 @@ def test_alice_requests_bob_sees_the_badge_approves_and_her_session_starts(
     bob.wait_for("No connection is open to you", timeout=15)
     alice = tmux_client(broker.ssh("alice", tty=True), cols=120, rows=40)
     alice.wait_for("type to filter connections", timeout=15)
-    alice.send_text("prod")
-    alice.wait_for("1 of 1 connections")
+    alice.send_text("prod-shell")
+    alice.wait_for("1 of 2 connections")
     alice.send_keys("Enter")
     alice.wait_for("why do you need access?")
     alice.send_text("INC-42 disk full")
     alice.send_keys("Enter")
     screen = alice.wait_for("Waiting for approval · REQ-", timeout=15)
     assert "needs 1 approval from approvers (rule prod-needs-approval)" in screen
-    bob.wait_for("⏳ 1 pending (^p)", timeout=10)  # the badge rises on bob's screen
+    bob.wait_for("⏳ 1 pending (^o)", timeout=10)  # the badge rises on bob's screen
     bob.send_keys("C-o")
     screen = bob.wait_for("justification: INC-42 disk full", timeout=10)
     assert "requester: alice" in screen
@@ -61,5 +67,46 @@ def test_alice_requests_bob_sees_the_badge_approves_and_her_session_starts(
     alice.send_keys("C-q")
     assert alice.wait_exit(timeout=10) == 0
     bob.send_keys("Escape")
+    bob.send_keys("C-q")
+    assert bob.wait_exit(timeout=10) == 0
+
+
+def _audit(broker: BrokerProcess) -> list[dict[str, Any]]:
+    out = []
+    for seg in sorted((broker.dir / "state" / "audit").glob("audit-*.jsonl")):
+        out += [json.loads(line) for line in seg.read_text().splitlines() if line.strip()]
+    return out
+
+
+def test_a_requester_who_closes_the_tui_while_waiting_cancels_and_the_badge_drops(
+    broker: BrokerProcess, tmux_client: Callable[..., TmuxClient]
+) -> None:
+    bob = tmux_client(broker.ssh("bob", tty=True), cols=120, rows=40)
+    bob.wait_for("No connection is open to you", timeout=15)
+    alice = tmux_client(broker.ssh("alice", tty=True), cols=120, rows=40)
+    alice.wait_for("type to filter connections", timeout=15)
+    alice.send_text("prod-spare")
+    alice.wait_for("1 of 2 connections")
+    alice.send_keys("Enter")
+    alice.wait_for("why do you need access?")
+    alice.send_text("INC-43")
+    alice.send_keys("Enter")
+    screen = alice.wait_for(re.compile(r"Waiting for approval · (REQ-\w+)"), timeout=15)
+    found = re.search(r"Waiting for approval · (REQ-\w+)", screen)
+    assert found is not None
+    bob.wait_for("⏳ 1 pending", timeout=10)
+    alice.kill()  # her ssh client goes away while she waits
+    cancelled = wait_until(
+        lambda: [
+            r
+            for r in _audit(broker)
+            if r["action"] == "approval.cancelled" and r["details"]["request"] == found[1]
+        ],
+        20,
+        "the request to be cancelled",
+    )
+    assert cancelled[0]["details"]["why"] == "requester left"
+    wait_until(lambda: "⏳ 1 pending" not in bob.capture(), 10, "bob's badge to drop")
+    assert found[1] not in broker.run_ssh("bob", "approvals").stdout.decode()
     bob.send_keys("C-q")
     assert bob.wait_exit(timeout=10) == 0

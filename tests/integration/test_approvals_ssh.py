@@ -37,7 +37,7 @@ def broker() -> Iterator[BrokerProcess]:
     shell = local_connection(["bash", "--norc"], accepts="shell")
     proc = BrokerProcess(
         {"alice": ["engineers"], "bob": ["approvers"], "carol": ["approvers", "engineers"]},
-        {"prod-a": shell, "prod-b": shell, "prod-c": shell, "dev": shell},
+        {"prod-a": shell, "prod-b": shell, "prod-c": shell, "prod-d": shell, "dev": shell},
         POLICY,
     )
     with proc:
@@ -311,3 +311,73 @@ def test_a_justification_with_spaces_quoted_for_the_remote_side(broker: BrokerPr
         if ln.startswith(request_id)
     )
     assert row.endswith("\tINC-42 disk full")
+
+
+def test_an_approver_revokes_a_grant_and_the_session_under_it_is_warned_and_ended(
+    broker: BrokerProcess,
+) -> None:
+    asked = broker.run_ssh("alice", "run", "prod-d", "--no-wait", "--reason", "r", "--", "x")
+    request_id = asked.stdout.decode().strip()
+    assert broker.run_ssh("bob", "approve", request_id).returncode == 0
+    alice = subprocess.Popen(
+        broker.ssh("alice", "run", "prod-d", "--", "echo started >&2; sleep 60; echo late"),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        read_until(alice, re.compile(rb"started"), 30)
+        listed = broker.run_ssh("bob", "grants").stdout.decode()
+        row = next(ln for ln in listed.splitlines() if ln.startswith(request_id))
+        assert row.split("\t")[1:3] == ["alice", "prod-d"]
+        # alice (engineers) approves nothing; she may give up her own grant, not others'
+        assert request_id in broker.run_ssh("alice", "grants").stdout.decode()
+        refused = broker.run_ssh("alice", "revoke", "REQ-UNKNOWN", "--comment", "x")
+        assert refused.returncode == 1
+        assert b"no grant REQ-UNKNOWN that you may revoke" in refused.stderr
+        assert broker.run_ssh("bob", "revoke", request_id).returncode != 0  # comment required
+        revoked = broker.run_ssh("bob", "revoke", request_id, "--comment", "incident-over")
+        assert revoked.returncode == 0, revoked.stderr
+        out, err = alice.communicate(timeout=20)
+    finally:
+        if alice.poll() is None:
+            alice.kill()
+            alice.wait()
+    assert b"late" not in out
+    assert f"your access grant {request_id} was revoked by bob: incident-over".encode() in err
+    assert alice.returncode != 0
+    records = audit(broker)
+    revoked_rec = [r for r in records if r["action"] == "grant.revoked"]
+    assert revoked_rec[-1]["actor"] == "bob"
+    assert revoked_rec[-1]["details"]["request"] == request_id
+    assert revoked_rec[-1]["details"]["comment"] == "incident-over"
+    ends = [r for r in records if r["action"] == "session.end"]
+    assert ends[-1]["details"]["ended_by"] == "grant revoked"
+    # the grant is gone: a new session needs a new approval; revoking twice is refused
+    again = broker.run_ssh("alice", "run", "prod-d", "--no-wait", "--reason", "r2", "--", "x")
+    assert again.returncode == 75
+    twice = broker.run_ssh("bob", "revoke", request_id, "--comment", "again")
+    assert twice.returncode == 1
+    assert b"grants nothing now" in twice.stderr
+    assert request_id not in broker.run_ssh("bob", "grants").stdout.decode()
+
+
+def test_insiders_cannot_decide_what_they_must_not(broker: BrokerProcess) -> None:
+    """A non-approver, the requester herself (an approver too), and a closed request."""
+    asked = broker.run_ssh("carol", "run", "prod-a", "--no-wait", "--reason", "mine", "--", "id")
+    assert asked.returncode == 75, asked.stderr
+    request_id = asked.stdout.decode().strip()
+    own = broker.run_ssh("carol", "approve", request_id)
+    assert own.returncode == 1
+    assert b"you cannot approve or deny your own request" in own.stderr
+    outsider = broker.run_ssh("alice", "approve", request_id)
+    assert outsider.returncode == 1
+    assert b"only members of approvers may decide it" in outsider.stderr
+    assert request_id not in broker.run_ssh("carol", "approvals").stdout.decode()
+    assert broker.run_ssh("bob", "deny", request_id, "--comment", "no").returncode == 0
+    again = broker.run_ssh("bob", "approve", request_id)
+    assert again.returncode == 1
+    assert b"is already denied" in again.stderr
+    hostile = broker.run_ssh("bob", "approve", "REQ-\x1b[2J")
+    assert hostile.returncode != 0
+    assert b"\x1b" not in hostile.stderr

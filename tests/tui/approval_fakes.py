@@ -12,7 +12,8 @@ from broker.approvals.asks import ApprovalPending, ApprovalRefused, Ask, refusal
 from broker.approvals.core import Grant, Request
 from broker.common.errors import ApprovalRequired
 
-T0 = 1_000_000.0
+T0 = 1_795_000_000.0
+"""2026-11-18 (UTC): when the fake requests are made."""
 
 
 class FakeApprovals:
@@ -24,7 +25,21 @@ class FakeApprovals:
         self.decisions: list[tuple[str, str, bool, str]] = []
         self.cancelled: list[str] = []
         self.changed = asyncio.Event()
+        self.version = 0
+        self._bumped = asyncio.Event()
         self._ids = itertools.count(1)
+
+    def bump(self) -> None:
+        """The requests changed: wake what waits in :meth:`changes` (the badge, the queue)."""
+        self.version += 1
+        event, self._bumped = self._bumped, asyncio.Event()
+        event.set()
+        self.changed.set()
+
+    async def changes(self, seen: int) -> int:
+        if seen == self.version:
+            await self._bumped.wait()
+        return self.version
 
     def add(self, requester: str = "carol", connection: str = "prod-web", **kw: Any) -> Request:
         request = core.new_request(
@@ -40,6 +55,7 @@ class FakeApprovals:
             now=T0,
         )
         self.requests[request.id] = request
+        self.bump()
         return request
 
     async def pending_for(self, approver: str, groups: Iterable[str]) -> list[Request]:
@@ -70,14 +86,14 @@ class FakeApprovals:
         self.decisions.append((approver, request_id, approved, comment))
         if request.status == "approved":
             self.grants.append(core.grant_for(request))
-        self.changed.set()
+        self.bump()
         return request
 
     async def cancel(self, user: str, request_id: str, *, why: str = "") -> Request:
         request = core.cancel(self.requests[request_id], user, T0 + 1)
         self.requests[request_id] = request
         self.cancelled.append(request_id)
-        self.changed.set()
+        self.bump()
         return request
 
     async def grant(self, user: str, connection: str, command: str | None) -> Grant | None:

@@ -15,17 +15,26 @@ from pathlib import Path
 from typing import Any
 
 from textual.pilot import Pilot
+from textual.widgets import Static
 
 from broker.review.services import Viewing
 from broker.session.terminal import Principal
 from recordings.store import RecordingInfo, RecordingStore, StoreMatch
 from tests.support.casts import write_session
+from tests.tui.approval_fakes import T0 as APPROVALS_T0
+from tests.tui.approval_fakes import FakeApprovals
 from tests.tui.audit_fakes import AuditServices, FakeReview, record
 from tests.tui.fakes import FakeChannel
 from tui.app import GatehouseApp
+from tui.screens.approval_wait import WaitingScreen
+from tui.screens.approvals import CommentModal
 
 USER = Principal("dana", ("engineers", "reviewers", "auditors"))
-"""Holds every role, so that every pane opens."""
+"""Holds every role but approving, so that every other pane opens."""
+APPROVER = Principal("bob", ("approvers",))
+"""Works the approvals queue."""
+REQUESTER = Principal("alice", ("engineers",))
+"""Asks for access to a connection behind an approval rule."""
 
 T0 = 1_795_000_000
 """2026-11-18 (UTC): when the recorded sessions started."""
@@ -81,9 +90,40 @@ def make_store(root: Path) -> RecordingStore:
     return store
 
 
-def make_app(store: RecordingStore) -> GatehouseApp:
+def make_app(store: RecordingStore, principal: Principal = USER) -> GatehouseApp:
     services = AuditServices(SceneReview(store))
-    return GatehouseApp(services, FakeChannel(principal=USER))  # type: ignore[arg-type]
+    if principal == APPROVER:
+        queue(services.approvals)
+    app = GatehouseApp(services, FakeChannel(principal=principal))  # type: ignore[arg-type]
+    app.clock = lambda: APPROVALS_T0 + 754  # ages on screen do not move
+    return app
+
+
+def queue(approvals: FakeApprovals) -> None:
+    """Four requests waiting for the approvers: access, a command, two approvals needed."""
+    approvals.add("carol", "prod-web", reason="INC-4711: disk full on prod-web, clean /var/log")
+    approvals.add("alice", "prod-db", reason="quarterly revenue report (FIN-88)")
+    approvals.add(
+        "erin", "prod-web", command="systemctl restart nginx", reason="config reload", needed=2
+    )
+    approvals.add("frank", "prod-cache", reason="flush stale keys after deploy 2026.11.3")
+
+
+async def until(pilot: Pilot[None], condition: Callable[[], bool]) -> None:
+    """Let the app run until ``condition`` holds (bounded; the badge's worker never ends, so
+    waiting for every worker to finish would not)."""
+    for _ in range(200):
+        if condition():
+            break
+        await pilot.pause(0.02)
+    else:
+        raise AssertionError("the scene did not settle")
+    await pilot.pause()
+
+
+def _status(pilot: Pilot[None], selector: str) -> str:
+    found = pilot.app.screen.query(selector)
+    return str(found.first(Static).render()) if found else ""
 
 
 async def settle(pilot: Pilot[None]) -> None:
@@ -128,6 +168,41 @@ async def _help(pilot: Pilot[None]) -> None:
     await settle(pilot)
 
 
+async def _approvals(pilot: Pilot[None]) -> None:
+    await until(pilot, lambda: "4 pending" in str(pilot.app.sub_title))
+    await pilot.press("ctrl+o")
+    await until(pilot, lambda: "4 pending requests" in _status(pilot, "#approvals-status"))
+    await pilot.press("down")
+    await until(pilot, lambda: "prod-db" in _status(pilot, "#approval-detail"))
+
+
+async def _approval_deny(pilot: Pilot[None]) -> None:
+    await _approvals(pilot)
+    await pilot.press("n", *"change freeze until Monday")
+    await until(pilot, lambda: isinstance(pilot.app.screen, CommentModal))
+
+
+async def _approval_history(pilot: Pilot[None]) -> None:
+    approvals = pilot.app.services.approvals  # type: ignore[attr-defined]
+    first, second = list(approvals.requests)[:2]
+    await approvals.decide("bob", ("approvers",), first, approved=True, comment="ok, 1h")
+    await approvals.decide("dana", ("approvers",), second, approved=False, comment="use replica")
+    await until(pilot, lambda: "2 pending" in str(pilot.app.sub_title))
+    await pilot.press("ctrl+o")
+    await until(pilot, lambda: "2 pending requests" in _status(pilot, "#approvals-status"))
+    await pilot.press("h")
+    await until(pilot, lambda: "2 decided requests" in _status(pilot, "#approvals-status"))
+
+
+async def _approval_waiting(pilot: Pilot[None]) -> None:
+    await settle(pilot)
+    await pilot.press(*"prod", "enter")
+    await until(pilot, lambda: isinstance(pilot.app.screen, CommentModal))
+    await pilot.press(*"INC-4711 disk full", "enter")
+    await until(pilot, lambda: isinstance(pilot.app.screen, WaitingScreen))
+    await until(pilot, lambda: "waiting" in _status(pilot, "#waiting-elapsed"))
+
+
 SCENES: dict[str, Callable[[Pilot[None]], Awaitable[None]]] = {
     "connections": _picker,
     "audit": _audit,
@@ -135,8 +210,19 @@ SCENES: dict[str, Callable[[Pilot[None]], Awaitable[None]]] = {
     "recordings": _recordings,
     "replay": _replay,
     "help": _help,
+    "approvals": _approvals,
+    "approval-deny": _approval_deny,
+    "approval-history": _approval_history,
+    "approval-waiting": _approval_waiting,
 }
 """Screen name → how to get there from the picker."""
+SCENE_USERS = {
+    "approvals": APPROVER,
+    "approval-deny": APPROVER,
+    "approval-history": APPROVER,
+    "approval-waiting": REQUESTER,
+}
+"""Who is logged in for a scene (USER when not named)."""
 
 SIZES = ((80, 24), (160, 45))
 
@@ -155,7 +241,7 @@ PICTURE_SIZE = (100, 30)
 
 async def screenshot(name: str, size: tuple[int, int], store: RecordingStore) -> str:
     """The SVG of scene ``name`` at ``size`` (columns, rows)."""
-    app = make_app(store)
+    app = make_app(store, SCENE_USERS.get(name, USER))
     async with app.run_test(size=size) as pilot:
         await PICTURES[name](pilot)
         return app.export_screenshot(title=f"Gatehouse · {name}")

@@ -260,5 +260,9 @@ async def test_history_lists_decided_requests_with_outcome_and_who() -> None:
         await pilot.press("n")  # no decisions from the history
         await pilot.pause()
         assert not isinstance(app.screen, CommentModal)
+        await pilot.press("slash", *"denied freeze")  # the history filters as you type
+        await until(pilot, lambda: table_ids(app) == [second.id])
+        await pilot.press(*["backspace"] * len("denied freeze"), "escape")
+        await until(pilot, lambda: table_ids(app) == [second.id, first.id])
         await pilot.press("h")
         await until(pilot, lambda: len(table_ids(app)) == 1)

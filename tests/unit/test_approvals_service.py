@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -264,3 +265,140 @@ async def test_a_held_terminal_line_becomes_a_request_without_a_justification(en
     await service.decide("bob", ("approvers",), held.id, approved=True, comment="")
     ok = await service.check_request("alice", "prod-1", "systemctl restart app", held.id)
     assert ok.status == "approved"
+
+
+async def test_a_cancelled_wait_cancels_the_request_and_the_badge_drops(env: Any) -> None:
+    """The TUI closing (its worker cancelled) while waiting leaves no request pending."""
+    service, events, _ = env
+    task, request = await ask_and_wait(service)
+    assert [r.id for r in await service.pending_for("bob", ("approvers",))] == [request.id]
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    stored = await service.get(request.id)
+    assert stored is not None
+    assert stored.status == "cancelled"
+    cancelled = [r for r in events.records if r[1] == "approval.cancelled"]
+    assert cancelled[-1][3]["why"] == "requester left"
+    assert await service.pending_for("bob", ("approvers",)) == []
+
+
+async def test_a_wait_cancelled_by_shutdown_keeps_the_request(env: Any) -> None:
+    service, events, _ = env
+    task, request = await ask_and_wait(service)
+    service.stopping = True
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    stored = await service.get(request.id)
+    assert stored is not None
+    assert stored.status == "pending"
+    assert "approval.cancelled" not in events.actions()
+
+
+async def test_justification_and_comment_are_masked_before_store_audit_and_webhook(
+    tmp_path: Path,
+) -> None:
+    events, told = Events(), []
+    card = "4111 1111 1111 1111"
+
+    def mask(text: str) -> str:
+        return text.replace(card, "[card]")
+
+    service = ApprovalService(tmp_path, events.emit, notify=told.append, mask=mask, poll=0.01)
+    request = await service.request("alice", "prod-1", None, TERMS, f"pay {card} \x1b[2J")
+    decided = await service.decide(
+        "bob", ("approvers",), request.id, approved=False, comment=f"not {card}"
+    )
+    assert decided.reason == "pay [card] \x1b[2J"
+    assert decided.final_comment == "not [card]"
+    raw = (tmp_path / "approvals.sqlite3").read_bytes()
+    raw += b"".join(p.read_bytes() for p in tmp_path.glob("approvals.sqlite3-*"))
+    assert card.encode() not in raw
+    assert card not in repr(events.records)
+    assert told
+    assert not any(card in t for t in told)
+
+
+async def test_revocation_by_an_approver_or_the_holder_only_with_a_comment(env: Any) -> None:
+    service, events, _ = env
+    request = await service.request("alice", "prod-1", None, TERMS, "INC-1")
+    await service.decide("bob", ("approvers",), request.id, approved=True, comment="ok")
+    assert [g.request_id for g, _ in await service.grants.revocable_by("bob", ("approvers",))] == [
+        request.id
+    ]
+    assert [g for g, _ in await service.grants.revocable_by("eve", ("engineers",))] == []
+    with pytest.raises(ApprovalRefused, match="that you may revoke"):
+        await service.grants.revoke("eve", ("engineers",), request.id, "mine now")
+    with pytest.raises(ApprovalRefused, match="needs a comment"):
+        await service.grants.revoke("bob", ("approvers",), request.id, "  ")
+    assert await service.grants.revoked(request.id) is None
+    await service.grants.revoke("alice", ("engineers",), request.id, "done early")
+    assert (
+        await service.grants.revoked(request.id) == f"{request.id} was revoked by alice: done early"
+    )
+    assert await service.grant("alice", "prod-1", None) is None
+    actor, action, target, details = events.records[-1]
+    assert (actor, action, target) == ("alice", "grant.revoked", "prod-1")
+    assert details["holder"] == "alice"
+    assert details["comment"] == "done early"
+
+
+async def test_a_command_holding_a_masked_value_is_never_made_into_a_request(
+    tmp_path: Path,
+) -> None:
+    events = Events()
+    card = "4111 1111 1111 1111"
+    service = ApprovalService(
+        tmp_path, events.emit, mask=lambda text: text.replace(card, "[card]"), poll=0.01
+    )
+    with pytest.raises(ApprovalRequired, match="holds a value the broker masks"):
+        await service.request("alice", "prod-1", f"charge {card}", TERMS, "INC-1")
+    assert service.carries_masked(f"charge {card}")
+    assert not service.carries_masked("charge 10")
+    assert events.records == []
+    assert await service.pending_for("bob", ("approvers",)) == []
+
+
+async def test_a_typed_line_holding_a_masked_value_is_refused_not_held(tmp_path: Path) -> None:
+    from broker.approvals.gate import terminal_judge
+    from broker.policy.commands import CommandRule
+    from broker.policy.loader import PolicySet
+
+    card = "4111 1111 1111 1111"
+    service = ApprovalService(
+        tmp_path, Events().emit, mask=lambda text: text.replace(card, "[card]"), poll=0.01
+    )
+    policies = PolicySet(commands=(CommandRule("charge", re.compile("charge"), "approval"),))
+    spawned: list[Any] = []
+    judge = terminal_judge(service, policies, spawned.append, "alice", ("eng",), "prod-1")
+    verdict = judge(f"charge {card}")
+    assert verdict.action == "approval"
+    assert "holds a value the broker masks" in verdict.reason
+    assert spawned == []  # nothing stored
+    held = judge("charge 10")
+    assert "held as REQ-" in held.reason
+    assert len(spawned) == 1
+    await spawned[0]
+
+
+async def test_a_change_made_by_another_process_wakes_the_watchers(env: Any) -> None:
+    """The badge and the queue wait on changes(); another process writes the same file."""
+    from broker.approvals.store import ApprovalStore
+
+    service, _, _ = env
+    seen = await service.changes(-1)
+    waiting = asyncio.ensure_future(service.changes(seen))
+    await asyncio.sleep(0)
+    assert not waiting.done()
+    elsewhere = ApprovalStore.in_state_dir(service._state_dir)  # as another worker would
+    other = await service.request("carol", "prod-2", None, TERMS, "x")  # creates the file
+    assert await asyncio.wait_for(waiting, 5) > seen  # told at once (this process)
+    seen = await service.changes(-1)
+    waiting = asyncio.ensure_future(service.changes(seen))
+    await asyncio.sleep(0)
+    held = service.hold("dave", "prod-3", "ls", TERMS)
+    await asyncio.to_thread(elsewhere.create_sync, held)
+    assert await asyncio.wait_for(waiting, 5) > seen  # seen on the file
+    ids = [r.id for r in await service.pending_for("bob", ("approvers",))]
+    assert sorted(ids) == sorted([other.id, held.id])

@@ -196,3 +196,30 @@ async def test_async_surface_runs_in_threads(tmp_path: Path) -> None:
     assert [r.id for r in await store.pending(T0)] == ["REQ-1"]
     assert seen
     assert loop_thread not in seen
+
+
+def test_a_revoked_grant_covers_nothing_is_reported_once_and_never_swept(tmp_path: Path) -> None:
+    store = ApprovalStore.in_state_dir(tmp_path)
+    store.create_sync(make("REQ-1"))
+    store.update_sync("REQ-1", lambda r: approve(r, "bob", APPROVERS, "ok", T0 + 1), T0 + 1)
+    assert [g.request_id for g in store.active_grants_sync(T0 + 2)] == ["REQ-1"]
+    assert store.revocation_sync("REQ-1") is None
+    grant = store.revoke_sync("REQ-1", "carol", "done", T0 + 10)
+    assert grant.end == T0 + 1 + 600  # the grant as it was
+    assert store.grant_sync("alice", "prod-1", None, T0 + 11) is None
+    assert store.active_grants_sync(T0 + 11) == []
+    revocation = store.revocation_sync("REQ-1")
+    assert revocation is not None
+    assert (revocation.by, revocation.comment, revocation.at) == ("carol", "done", T0 + 10)
+    with pytest.raises(KeyError):
+        store.revoke_sync("REQ-1", "carol", "again", T0 + 12)
+    assert store.sweep_sync(T0 + 10_000).ended == ()  # its end was the revocation's record
+
+
+def test_an_ended_or_unknown_grant_cannot_be_revoked(tmp_path: Path) -> None:
+    store = ApprovalStore.in_state_dir(tmp_path)
+    store.create_sync(make("REQ-1"))
+    store.update_sync("REQ-1", lambda r: approve(r, "bob", APPROVERS, "ok", T0 + 1), T0 + 1)
+    for request_id, at in (("REQ-1", T0 + 1 + 600), ("REQ-404", T0 + 2)):
+        with pytest.raises(KeyError):
+            store.revoke_sync(request_id, "carol", "late", at)

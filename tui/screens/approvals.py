@@ -14,16 +14,15 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from broker.common.errors import GatehouseError
-from tui.text import cell, plain
+from tui.text import plain
+from tui.widgets.approval_table import ApprovalTable
 
 if TYPE_CHECKING:
     from broker.approvals.core import Request
     from tui.app import GatehouseApp
 
-POLL_SECONDS = 0.25
 HISTORY_SECONDS = 2.0
 """How often the history list is read again while shown (it changes slowly and is longer)."""
-"""How often the queue (and the badge) look at the store: other processes add requests too."""
 
 
 def age(seconds: float) -> str:
@@ -148,7 +147,8 @@ class ApprovalsScreen(Screen[None]):
         self.pending: list[Request] = []
         """What the table shows (``items`` that pass the filter)."""
         self.filter_text = ""
-        self._history_at = float("-inf")
+        self._texts: dict[str, str] = {}
+        """What each Static shows now."""
 
     @property
     def gh_app(self) -> GatehouseApp:
@@ -160,54 +160,67 @@ class ApprovalsScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Input(placeholder="/ to filter · h history", id="approvals-filter")
-        table: DataTable[str] = DataTable(id="approvals-table", cursor_type="row")
-        yield table
+        yield ApprovalTable(id="approvals-table")
         yield Static("", id="approval-detail", markup=False)
         yield Static("", id="approvals-status", markup=False)
         yield Footer()
 
     def on_mount(self) -> None:
-        table = self.query_one("#approvals-table", DataTable)
+        table = self.query_one("#approvals-table", ApprovalTable)
         table.add_columns(*PENDING_COLUMNS)
         table.focus()
-        self.refresh_queue()
-        self.set_interval(POLL_SECONDS, self.refresh_queue)
+        self.watch_queue()
+        self.set_interval(HISTORY_SECONDS, self._history_tick)
 
-    @work(exclusive=True, group="approvals-poll", exit_on_error=False)
+    @work(exclusive=True, group="approvals-watch", exit_on_error=False)
+    async def watch_queue(self) -> None:
+        """Read the pending requests again each time they change (in any broker process)."""
+        approvals = self.gh_app.services.approvals
+        seen = -1
+        while True:
+            seen = await approvals.changes(seen)
+            if not self.history:
+                await self._load()
+
+    def _history_tick(self) -> None:
+        if self.history:
+            self.refresh_queue()
+
+    @work(exclusive=True, group="approvals-load", exit_on_error=False)
     async def refresh_queue(self) -> None:
+        await self._load()
+
+    async def _load(self) -> None:
         app = self.gh_app
         approvals = app.services.approvals
+        history = self.history
         try:
-            if self.history:
-                if time.monotonic() - self._history_at < HISTORY_SECONDS:
-                    return
-                self._history_at = time.monotonic()
+            if history:
                 items = await approvals.history_for(app.principal.name, app.principal.groups)
             else:
                 items = await approvals.pending_for(app.principal.name, app.principal.groups)
         except GatehouseError as exc:
             self._status(f"cannot read the queue: {exc}", error=True)
             return
-        self.show(items)
+        if history == self.history:  # not switched meanwhile
+            self.show(items)
 
     def show(self, items: list[Request]) -> None:
         """Fill the table, keeping the cursor on the same request when it is still there."""
         self.items = items
         shown = [r for r in items if matches(r, self.filter_text)]
-        table = self.query_one("#approvals-table", DataTable)
         current = self.selected
         if [r.id for r in shown] != [r.id for r in self.pending] or any(
             (a.votes, a.status) != (b.votes, b.status)
             for a, b in zip(shown, self.pending, strict=False)
         ):
-            now = time.time()
-            table.clear()
-            for request in shown:
-                table.add_row(*map(cell, row(request, now, history=self.history)), key=request.id)
             self.pending = shown
-            ids = [r.id for r in shown]
-            if current is not None and current.id in ids:
-                table.move_cursor(row=ids.index(current.id))
+            now = self.gh_app.clock()
+            self.query_one("#approvals-table", ApprovalTable).fill(
+                HISTORY_COLUMNS if self.history else PENDING_COLUMNS,
+                [row(r, now, history=self.history) for r in shown],
+                None if current is None else current.id,
+            )
         self._show_detail()
         self._status(self._summary())
 
@@ -245,7 +258,6 @@ class ApprovalsScreen(Screen[None]):
         table.clear(columns=True)
         table.add_columns(*(HISTORY_COLUMNS if self.history else PENDING_COLUMNS))
         self.items, self.pending = [], []
-        self._history_at = float("-inf")
         self.refresh_queue()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -265,13 +277,19 @@ class ApprovalsScreen(Screen[None]):
 
     def _show_detail(self) -> None:
         request = self.selected
-        text = detail(request, time.time()) if request is not None else ""
-        self.query_one("#approval-detail", Static).update(plain(text, multiline=True))
+        text = detail(request, self.gh_app.clock()) if request is not None else ""
+        self._update("#approval-detail", text, multiline=True)
 
     def _status(self, text: str, *, error: bool = False) -> None:
-        status = self.query_one("#approvals-status", Static)
-        status.update(plain(text))
-        status.set_class(error, "error")
+        self._update("#approvals-status", text)
+        self.query_one("#approvals-status", Static).set_class(error, "error")
+
+    def _update(self, selector: str, text: str, *, multiline: bool = False) -> None:
+        """Show ``text`` in a Static unless it already does (an update lays the screen out
+        again: not on every key typed in the filter)."""
+        if self._texts.get(selector) != text:
+            self._texts[selector] = text
+            self.query_one(selector, Static).update(plain(text, multiline=multiline))
 
     def action_decide(self, approved: bool) -> None:
         request = self.selected

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
 from broker.common.errors import UpstreamError
 from broker.policy.access import Decision
+from broker.session import brokered
 from broker.session.factory import DEFAULT_TERM
 from tests.support.session_fakes import ALICE, WAIT, FakeTerminal, Rig, allow_all
 
@@ -163,3 +165,38 @@ async def test_a_target_that_cannot_be_opened_keeps_the_empty_recording() -> Non
     assert rig.recorders.recorder.closed
     assert rig.events.actions() == ["recording.closed"]
     assert rig.spawned.jobs == [("build_index_detached", False)]
+
+
+async def test_a_session_is_warned_then_ended_when_its_access_window_closes() -> None:
+    rig = Rig()
+    session = await rig.open()
+    session.ends_at = time.time() + 0.3
+    session.end_what = "access window of rule 'prod-office'"
+    task = await rig.running(session)
+    await asyncio.wait_for(task, WAIT)
+    said = bytes(rig.terminal.stderr)
+    assert b"your access window of rule 'prod-office' ends in 0 s" in said
+    assert b"your access window of rule 'prod-office' has ended; the session is ended" in said
+    assert rig.events.only("session.end")["ended_by"] == "access window closed"
+
+
+async def test_a_revoked_grant_ends_the_session_with_who_and_why(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(brokered, "GRANT_CHECK", 0.01)
+    asked: list[int] = []
+
+    async def revoked() -> str | None:
+        asked.append(1)
+        return "REQ-1 was revoked by bob: \x1b[2Jdone" if len(asked) > 2 else None
+
+    rig = Rig()
+    session = await rig.open()
+    session.ends_at = time.time() + 3600
+    session.grant_revoked = revoked
+    task = await rig.running(session)
+    await asyncio.wait_for(task, WAIT)
+    said = bytes(rig.terminal.stderr)
+    assert b"your access grant REQ-1 was revoked by bob: " in said
+    assert b"\x1b[2J" not in said  # the comment is data, not a screen clear
+    assert rig.events.only("session.end")["ended_by"] == "grant revoked"
