@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Coroutine, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +14,7 @@ from broker.approvals.gate import grant_end, terminal_judge
 from broker.approvals.service import ApprovalService
 from broker.approvals.terms import approver_groups, command_terms
 from broker.approvals.webhook import webhook_notify
+from broker.auditchain.context import stamp_session, stamped
 from broker.auditchain.events import Action
 from broker.common.errors import (
     ApprovalRequired,
@@ -23,6 +24,10 @@ from broker.common.errors import (
     UpstreamError,
 )
 from broker.config.model import Config, Connection
+from broker.identity.device import DeviceGrant
+from broker.identity.errors import SignInError
+from broker.identity.principal import signed_in_principal
+from broker.identity.service import sign_in_from
 from broker.masking import StreamMasker
 from broker.masking.filter import MaskingEngines, MaskingFilter
 from broker.masking.lines import LineMask, line_masker, mask_details, unmasked
@@ -54,7 +59,7 @@ class LogEvents:
     async def emit(
         self, actor: str, action: Action, target: str, details: Mapping[str, Any]
     ) -> None:
-        self.events.append((actor, action, target, dict(details)))
+        self.events.append((actor, action, target, stamped(details)))
         log.info("event %s %s %s", actor, action, target)
 
 
@@ -106,6 +111,31 @@ class Services:
         notify = webhook_notify(config.approvals_webhook, self.spawn)
         self.approvals = ApprovalService(state, self.events.emit, notify=notify)
         """Approval requests, decisions and grants (shared by every broker process)."""
+        self.signin = sign_in_from(config, vault, self.events.emit)
+        """Sign-in with the organisation's IdP (None without `oidc` in the config)."""
+
+    async def sign_in(self, terminal: Terminal, show: Callable[[DeviceGrant], None]) -> Principal:
+        """Run the device flow for a session whose principal is pending (the TUI's sign-in).
+
+        Returns:
+            The signed-in principal, also set on ``terminal`` and stamped on the session's records.
+
+        Raises:
+            SignInError: refused, denied, expired or the IdP unreachable (already audited).
+        """
+        principal = terminal.principal
+        if self.signin is None or not principal.pending_user:
+            raise SignInError("not_pending", "no sign-in is pending for this session")
+        user = principal.pending_user
+        try:
+            identity = await self.signin.device_login(user, principal.key_fingerprint, show)
+        except asyncio.CancelledError:
+            details = {"reason": "cancelled", "message": "sign-in cancelled"}
+            self.emit_soon(user, Action.IDP_LOGIN_FAILED, "gatehouse", details)
+            raise
+        terminal.principal = signed_in_principal(principal, identity)
+        stamp_session(identity.audit_details())
+        return terminal.principal
 
     def emit_soon(
         self, actor: str, action: Action, target: str, details: Mapping[str, Any]

@@ -13,6 +13,7 @@ from pathlib import Path
 import asyncssh
 
 from broker.approvals.asks import ApprovalPending
+from broker.auditchain.context import open_session_stamp
 from broker.auditchain.events import Action
 from broker.common.errors import ApprovalRequired, GatehouseError, PolicyDenied, RecordingError
 from broker.config.model import Config
@@ -28,8 +29,10 @@ from broker.frontdoor.refusals import (
     subsystem_refusal,
 )
 from broker.frontdoor.runner import SessionRunner
+from broker.frontdoor.signin import sign_in_session
 from broker.frontdoor.sqlverb import sql_verb
 from broker.frontdoor.startups import StartupGate
+from broker.identity.claims import Identity
 from broker.patches import asyncssh_aead
 from broker.services import Services
 from broker.session.terminal import Principal
@@ -84,6 +87,11 @@ class _Connection(asyncssh.SSHServer):
         """The address this connection counts against while unauthenticated."""
         self.sessions = 0
         """Sessions (channels) of this connection running now."""
+        self.provisional = False
+        """The key is not in the config: the IdP must vouch for the person before any session."""
+        self.identity: list[Identity] = []
+        """Who the IdP said this connection is (once established, for every channel)."""
+        self.signing_in = asyncio.Lock()
 
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
         peer = conn.get_extra_info("peername") or ("?", 0)
@@ -195,25 +203,26 @@ class _Connection(asyncssh.SSHServer):
     def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
         user = self._front.config.users.get(username)
         self.fingerprint = key.get_fingerprint()
-        if user is None:
-            return False
         offered = key.public_data
-        for line in user.keys:
+        for line in user.keys if user is not None else ():
             try:
                 if asyncssh.import_public_key(line).public_data == offered:
+                    self.provisional = False
                     return True
             except (asyncssh.KeyImportError, ValueError):
                 continue
+        if self._front.services.signin is not None:
+            self.provisional = True  # any key, but no session until the IdP vouches (signin.py)
+            return True
         return False
 
     def auth_completed(self) -> None:
         self._authed = True
         self._release()
-        self._front.note_event(
-            self.user,
-            Action.LOGIN_SUCCESS,
-            {"client": self.peer, "key_fingerprint": self.fingerprint},
-        )
+        details = {"client": self.peer, "key_fingerprint": self.fingerprint}
+        if self.provisional:
+            details["identity"] = "pending"  # the IdP decides at the first session
+        self._front.note_event(self.user, Action.LOGIN_SUCCESS, details)
 
 
 class FrontDoor:
@@ -334,10 +343,10 @@ class FrontDoor:
 
     def _principal(self, process: asyncssh.SSHServerProcess[bytes]) -> Principal:
         info: _Connection = process.get_extra_info("gatehouse")
-        user = self.config.users[info.user]
+        user = self.config.users.get(info.user)
         return Principal(
-            name=user.name,
-            groups=user.groups,
+            name=info.user,
+            groups=() if user is None or info.provisional else user.groups,
             client_addr=info.peer,
             key_fingerprint=info.fingerprint,
             conn_id=info.conn_id,
@@ -345,6 +354,7 @@ class FrontDoor:
 
     async def _session(self, process: asyncssh.SSHServerProcess[bytes]) -> None:
         """Own everything one session starts; whatever goes wrong ends this session only."""
+        open_session_stamp()  # every record of this session will carry its IdP identity
         channel = TerminalChannel(process, self._principal(process))
         info: _Connection = process.get_extra_info("gatehouse")
         info.channels.append(channel)
@@ -355,6 +365,8 @@ class FrontDoor:
         try:
             if process.subsystem is not None:
                 status = self._refuse(info, channel, subsystem_refusal(process.subsystem))
+            elif info.provisional and not await self._sign_in(info, channel, process.command):
+                status = 1
             else:
                 status = await self._dispatch(channel, process.command)
         except asyncio.CancelledError:
@@ -373,6 +385,13 @@ class FrontDoor:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(channel.drain(), timeout=2)
             channel.exit(status)
+
+    async def _sign_in(
+        self, info: _Connection, channel: TerminalChannel, command: str | None
+    ) -> bool:
+        signin = self.services.signin
+        assert signin is not None  # provisional only when oidc is configured
+        return await sign_in_session(signin, channel, info.identity, info.signing_in, command)
 
     async def _dispatch(self, channel: TerminalChannel, command: str | None) -> int:
         if command is None:
