@@ -128,7 +128,10 @@ class Services:
             raise SignInError("not_pending", "no sign-in is pending for this session")
         user = principal.pending_user
         try:
-            identity = await self.signin.device_login(user, principal.key_fingerprint, show)
+            source = principal.client_addr.rpartition(":")[0]
+            identity = await self.signin.device_login(
+                user, principal.key_fingerprint, show, source=source
+            )
         except asyncio.CancelledError:
             details = {"reason": "cancelled", "message": "sign-in cancelled"}
             self.emit_soon(user, Action.IDP_LOGIN_FAILED, "gatehouse", details)

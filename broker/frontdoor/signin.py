@@ -89,20 +89,20 @@ async def establish(
     identity = await signin.enrolled(user, fingerprint)
     if identity is not None:
         return identity
-    tty = verb is None and channel.has_pty
-    write = channel.write if tty else channel.write_stderr
+    tty = channel.has_pty  # Ctrl-C reaches us as a key only on a pty
 
     def show(grant: DeviceGrant) -> None:
         lines = device_prompt(grant, time.monotonic())
         tail = (
             "Waiting for you to sign in… (Ctrl-C cancels)" if tty else "Waiting for you to sign in…"
         )
-        write(("\r\n".join([*lines, tail]) + "\r\n").encode())
+        channel.write_stderr(("\r\n".join([*lines, tail]) + "\r\n").encode())
 
     keys = _CancelKeys()
     if tty:
         channel.set_consumer(keys)
-    login = asyncio.ensure_future(signin.device_login(user, fingerprint, show))
+    source = channel.principal.client_addr.rpartition(":")[0]
+    login = asyncio.ensure_future(signin.device_login(user, fingerprint, show, source=source))
     ended = asyncio.ensure_future(_ended(channel, keys))
     try:
         await asyncio.wait({login, ended}, return_when=asyncio.FIRST_COMPLETED)

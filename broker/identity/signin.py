@@ -19,6 +19,10 @@ from broker.vault import Vault
 
 Emit = Callable[[str, Action, str, Mapping[str, Any]], Awaitable[None]]
 MAX_TOKEN_ENV = 16 * 1024
+MAX_PENDING = 64
+"""Device flows waiting at once, broker-wide: each polls the IdP until its code expires."""
+MAX_PENDING_PER_SOURCE = 4
+"""Device flows waiting at once from one client address (any key gets this far)."""
 
 
 class SignIn:
@@ -40,6 +44,7 @@ class SignIn:
         self.vault = vault
         self.emit = emit
         self.clock = clock
+        self._pending: dict[str, int] = {}
 
     def _identity(self, claims: Mapping[str, Any], name: str, kind: str = "person") -> Identity:
         idp_groups = groups_from(claims, self.settings.groups_claim)
@@ -104,6 +109,8 @@ class SignIn:
         fingerprint: str,
         show: Callable[[DeviceGrant], Awaitable[None] | None],
         sleep: Sleep | None = None,
+        *,
+        source: str = "",
     ) -> Identity:
         """Run the device flow for ``user`` and (per ``enrol_hours``) bind ``fingerprint``.
 
@@ -112,10 +119,34 @@ class SignIn:
             fingerprint: The key presented.
             show: Told the grant once (URL, user code, QR) before polling starts.
             sleep: Injected wait between polls (tests); ``asyncio.sleep`` by default.
+            source: The client's address; only so many flows may wait per address.
 
         Raises:
             SignInError: every failure, already audited.
         """
+        if (
+            sum(self._pending.values()) >= MAX_PENDING
+            or self._pending.get(source, 0) >= MAX_PENDING_PER_SOURCE
+        ):
+            error = SignInError(
+                "too_many_sign_ins", "too many sign-ins are waiting; try again in a few minutes"
+            )
+            raise await self._refused(user, error, key_fingerprint=fingerprint) from None
+        self._pending[source] = self._pending.get(source, 0) + 1
+        try:
+            return await self._device_login(user, fingerprint, show, sleep)
+        finally:
+            self._pending[source] -= 1
+            if not self._pending[source]:
+                del self._pending[source]
+
+    async def _device_login(
+        self,
+        user: str,
+        fingerprint: str,
+        show: Callable[[DeviceGrant], Awaitable[None] | None],
+        sleep: Sleep | None,
+    ) -> Identity:
         try:
             grant = await self.idp.start_device(self.settings.scopes)
             shown = show(grant)

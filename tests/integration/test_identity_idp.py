@@ -15,7 +15,7 @@ from broker.identity.device import DeviceGrant
 from broker.identity.enrolment import EnrolmentStore
 from broker.identity.errors import SignInError
 from broker.identity.idp import IdentityProvider
-from broker.identity.signin import SignIn
+from broker.identity.signin import MAX_PENDING_PER_SOURCE, SignIn
 from broker.vault import Vault
 from broker.vault.store import create_key
 from tests.harness import OidcProvider
@@ -299,3 +299,45 @@ async def test_service_token_maps_to_the_service_identity(
         await signin.token_login("ci", await id_token(oidc_provider))
     assert caught.value.reason == "wrong_audience"
     assert events.actions().count(Action.IDP_LOGIN_FAILED) == 5
+
+
+async def test_waiting_sign_ins_are_capped_per_source(
+    oidc_provider: OidcProvider, tmp_path: Path
+) -> None:
+    signin, events = make_signin(oidc_provider, tmp_path)
+    shown: list[DeviceGrant] = []
+    forever = asyncio.Event()
+
+    async def never(seconds: float) -> None:
+        await forever.wait()
+
+    waiting = [
+        asyncio.ensure_future(
+            signin.device_login("alice", f"SHA256:{i}", shown.append, never, source="10.0.0.9")
+        )
+        for i in range(MAX_PENDING_PER_SOURCE)
+    ]
+    try:
+        for _ in range(200):
+            if len(shown) == MAX_PENDING_PER_SOURCE:
+                break
+            await asyncio.sleep(0.02)
+        assert len(shown) == MAX_PENDING_PER_SOURCE
+        with pytest.raises(SignInError) as caught:
+            await signin.device_login("alice", "SHA256:x", shown.append, never, source="10.0.0.9")
+        assert caught.value.reason == "too_many_sign_ins"
+        other = asyncio.ensure_future(
+            signin.device_login("bob", "SHA256:b", shown.append, never, source="10.0.0.10")
+        )
+        waiting.append(other)
+        for _ in range(200):
+            if len(shown) == MAX_PENDING_PER_SOURCE + 1:
+                break
+            await asyncio.sleep(0.02)
+        assert len(shown) == MAX_PENDING_PER_SOURCE + 1  # another address is not held up
+    finally:
+        for task in waiting:
+            task.cancel()
+        await asyncio.gather(*waiting, return_exceptions=True)
+    assert signin._pending == {}
+    assert events.events[-1][2]["reason"] == "too_many_sign_ins"

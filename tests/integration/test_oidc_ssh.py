@@ -8,6 +8,7 @@ import re
 import selectors
 import subprocess
 import time
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,8 @@ POLICY = """\
 access:
   - {name: eng, groups: [engineers], connections: [shell], action: allow}
   - {name: ci, groups: [deployers], connections: [shell], action: allow}
+  - {name: prod, groups: [engineers], connections: [prod], action: approval,
+     approvers: [approvers], approvals: 1, grant: 1h}
 """
 PROMPT = re.compile(rb"open\s+(\S+)\r?\n\s+code\s+(\S+)")
 
@@ -33,7 +36,11 @@ def oidc_config(idp: OidcProvider, **over: Any) -> dict[str, Any]:
             "issuer": idp.issuer,
             "client_id": idp.client_id,
             "scopes": ["openid", "profile", "groups", "offline_access"],
-            "group_map": {"engineers": ["engineers"], "auditors": ["auditors"]},
+            "group_map": {
+                "engineers": ["engineers"],
+                "auditors": ["auditors"],
+                "approvers": ["approvers"],
+            },
             "audience": "urn:gatehouse",
             "services": {"ci-deploy": {"user": "ci", "groups": ["deployers"]}},
             "enrol_hours": 1,
@@ -46,7 +53,10 @@ def oidc_config(idp: OidcProvider, **over: Any) -> dict[str, Any]:
 def broker(oidc_provider: OidcProvider) -> Iterator[BrokerProcess]:
     proc = BrokerProcess(
         {"ops1": ["engineers"]},
-        {"shell": local_connection(["bash", "--norc"], accepts="shell")},
+        {
+            "shell": local_connection(["bash", "--norc"], accepts="shell"),
+            "prod": local_connection(["bash", "--norc"], accepts="shell"),
+        },
         POLICY,
         extra=oidc_config(oidc_provider),
     )
@@ -220,8 +230,10 @@ def token_run(broker: BrokerProcess, user: str, token: str, *remote: str) -> Cli
 
 def test_ci_token_runs_as_its_service(broker: BrokerProcess, oidc_provider: OidcProvider) -> None:
     token = oidc_provider.client_credentials().body["access_token"]
-    status, out, err = token_run(broker, "ci", token, "run", "shell", "--", "echo ci").finish()
-    assert (status, out) == (0, b"ci\n"), err
+    status, out, err = token_run(broker, "ci", token, "run", "shell", "--", "echo ci; env").finish()
+    assert status == 0, err
+    assert out.startswith(b"ci\n")
+    assert b"GATEHOUSE_TOKEN" not in out  # the token stops at the broker
     run_record = next(
         r for r in audit_records(broker) if r["action"] == "command.run" and r["actor"] == "ci"
     )
@@ -278,3 +290,41 @@ def test_idp_down_is_a_clear_error(tmp_path: Path) -> None:
         )
         assert time.monotonic() - began < 15
         assert any(r["details"].get("reason") == "idp_unreachable" for r in audit_records(proc))
+
+
+def test_role_groups_come_from_the_idp(
+    broker: BrokerProcess, oidc_provider: OidcProvider, tmp_path: Path
+) -> None:
+    asked = broker.run_ssh(
+        "ops1", "run", "prod", "--no-wait", "--reason", "INC-1", "--", "echo approved-run"
+    )
+    request_id = asked.stdout.decode().strip()
+    assert asked.returncode == 75, asked.stderr
+    # carol has no IdP groups: not an approver
+    carol = run(broker, "carol", person_key(broker, "carol"), "approve", request_id)
+    url, code = carol.prompt()
+    oidc_provider.complete_device_flow(url, code, "carol")
+    status, _, err = carol.finish()
+    assert status != 0
+    # bob is in `approvers` at the IdP: his approval counts
+    bob = run(broker, "bob", person_key(broker, "bob"), "approve", request_id)
+    url, code = bob.prompt()
+    oidc_provider.complete_device_flow(url, code, "bob")
+    status, out, err = bob.finish()
+    assert (status, out.decode().strip()) == (0, f"{request_id}: approved"), err
+    done = broker.run_ssh("ops1", "run", "--request", request_id, "prod", "--", "echo approved-run")
+    assert (done.returncode, done.stdout) == (0, b"approved-run\n"), done.stderr
+    approved = next(r for r in audit_records(broker) if r["action"] == "approval.approved")
+    assert (approved["actor"], approved["details"]["idp_subject"]) == ("bob", "bob")
+    # the evidence tables carry the IdP identity of each record
+    bundle = tmp_path / "evidence.zip"
+    assert (
+        broker.cli("evidence", "export", "--since", "2000-01-01", "-o", str(bundle)).returncode == 0
+    )
+    with zipfile.ZipFile(bundle) as archive:
+        approvals = archive.read("tables/approvals.csv").decode()
+        logins = archive.read("tables/logins.csv").decode()
+    assert "details.idp_subject" in approvals.splitlines()[0]
+    assert f",{oidc_provider.issuer}," in approvals
+    assert "login.idp" in logins
+    assert "login.idp_failed" in logins
