@@ -96,3 +96,42 @@ def test_escape_cancels_the_sign_in_and_leaves(
     while not any(r["details"].get("reason") == "cancelled" for r in audit_records(broker)):
         assert time.monotonic() < deadline, "the cancelled sign-in was not audited"
         time.sleep(0.05)
+
+
+def test_connect_without_the_tui_signs_in_on_the_terminal(
+    broker: BrokerProcess,
+    oidc_provider: OidcProvider,
+    tmux_client: Callable[..., TmuxClient],
+    tmp_path: Path,
+) -> None:
+    key = tmp_path / "alice_ed25519"
+    keygen(key, "alice")
+    argv = ssh_client_argv(broker.port, "alice", key, "connect", "shell", tty=True)
+    client = tmux_client(argv, cols=100, rows=45)
+    screen = client.wait_for(re.compile(r"code\s+[A-Z]{4}-[A-Z]{4}"), timeout=20)
+    assert "Waiting for you to sign in… (Ctrl-C cancels)" in screen
+    assert sum(line.count("█") > 10 for line in screen.splitlines()) >= 10
+    url = re.search(r"open\s+(\S+)", screen)
+    code = re.search(r"code\s+([A-Z]{4}-[A-Z]{4})", screen)
+    assert url is not None
+    assert code is not None
+    oidc_provider.complete_device_flow(url[1], code[1], "alice")
+    client.wait_for(re.compile(r"\$\s*$", re.M), timeout=20)  # keys typed before it are dropped
+    client.send_text("echo signed-in-$((6*7))\n")
+    client.wait_for("signed-in-42", timeout=20)
+    client.send_text("exit\n")
+    client.wait_exit(timeout=15)
+
+
+def test_ctrl_c_cancels_connect_sign_in(
+    broker: BrokerProcess, tmux_client: Callable[..., TmuxClient], tmp_path: Path
+) -> None:
+    key = tmp_path / "carol_ed25519"
+    keygen(key, "carol")
+    argv = ssh_client_argv(broker.port, "carol", key, "connect", "shell", tty=True)
+    client = tmux_client(argv, cols=100, rows=45)
+    client.wait_for(re.compile(r"code\s+[A-Z]{4}-[A-Z]{4}"), timeout=20)
+    client.send_keys("C-c")
+    screen = client.wait_for("gatehouse: sign-in failed: sign-in cancelled", timeout=10)
+    assert "signed-in" not in screen
+    client.wait_exit(timeout=10)

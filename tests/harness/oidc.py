@@ -113,12 +113,15 @@ class OidcProvider:
         self,
         accounts: dict[str, list[str]] | None = None,
         service_clients: dict[str, str] | None = None,
+        device_ttl: int = 600,
     ) -> None:
         self.accounts = dict(DEFAULT_ACCOUNTS if accounts is None else accounts)
         self.service_clients = dict(
             {"ci-deploy": secrets.token_urlsafe(24)} if service_clients is None else service_clients
         )
         """Client-credentials clients: client id → secret."""
+        self.device_ttl = device_ttl
+        """Seconds a device code lives."""
         self.kid = f"k-{secrets.token_hex(4)}"
         """Id of the current signing key (changes with :meth:`rotate_keys`)."""
         self.client_id = "gatehouse"
@@ -174,6 +177,7 @@ class OidcProvider:
             OIDC_ACCOUNTS=json.dumps(self.accounts),
             OIDC_KID=self.kid,
             OIDC_SERVICE_CLIENTS=json.dumps(self.service_clients),
+            OIDC_DEVICE_TTL=str(self.device_ttl),
         )
         self.log_path.unlink(missing_ok=True)
         with self.log_path.open("wb") as log:

@@ -341,3 +341,20 @@ async def test_waiting_sign_ins_are_capped_per_source(
         await asyncio.gather(*waiting, return_exceptions=True)
     assert signin._pending == {}
     assert events.events[-1][2]["reason"] == "too_many_sign_ins"
+
+
+async def test_an_unused_code_ends_at_its_expiry(tmp_path: Path) -> None:
+    with OidcProvider(device_ttl=2) as short:
+        signin, events = make_signin(short, tmp_path)
+        shown: list[DeviceGrant] = []
+        began = time.monotonic()
+        with pytest.raises(SignInError) as caught:
+            await signin.device_login("alice", "SHA256:a", shown.append, fast)
+        waited = time.monotonic() - began
+    assert caught.value.reason == "expired_token"
+    assert str(caught.value) == (
+        "the sign-in code expired before it was used; connect again for a new one"
+    )
+    assert shown[0].expires_at - began <= 2.5
+    assert waited < 4  # not a moment past the code's life
+    assert events.events[-1][2]["reason"] == "expired_token"

@@ -3,7 +3,8 @@
 // OIDC_ACCOUNTS (JSON object: account id -> list of groups), OIDC_KID (signing key id; a restart
 // with another kid on the same port is a key rotation), OIDC_SERVICE_CLIENTS (JSON object: client
 // id -> secret, client-credentials clients whose access tokens are JWTs for the resource they ask,
-// default urn:gatehouse). Prints one JSON line when listening.
+// default urn:gatehouse), OIDC_DEVICE_TTL (seconds a device code lives, default 600). Prints one
+// JSON line when listening.
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import http from 'node:http';
 import Provider from 'oidc-provider';
@@ -70,6 +71,7 @@ server.listen(Number(process.env.OIDC_PORT || 0), '127.0.0.1', () => {
       },
     },
     conformIdTokenClaims: false,
+    ttl: { DeviceCode: Number(process.env.OIDC_DEVICE_TTL || 600) },
     scopes: ['openid', 'offline_access', 'email', 'profile', 'groups', 'run'],
     claims: {
       openid: ['sub'],
