@@ -14,7 +14,7 @@ from broker.approvals.gate import grant_end, terminal_judge
 from broker.approvals.service import ApprovalService
 from broker.approvals.terms import approver_groups, command_terms
 from broker.approvals.webhook import webhook_notify
-from broker.auditchain.context import stamp_session, stamped
+from broker.auditchain.context import stamped
 from broker.auditchain.events import Action
 from broker.common.errors import (
     ApprovalRequired,
@@ -26,7 +26,7 @@ from broker.common.errors import (
 from broker.config.model import Config, Connection
 from broker.identity.device import DeviceGrant
 from broker.identity.errors import SignInError
-from broker.identity.principal import signed_in_principal
+from broker.identity.principal import sign_in_terminal
 from broker.identity.service import sign_in_from
 from broker.masking import StreamMasker
 from broker.masking.filter import MaskingEngines, MaskingFilter
@@ -123,22 +123,9 @@ class Services:
         Raises:
             SignInError: refused, denied, expired or the IdP unreachable (already audited).
         """
-        principal = terminal.principal
-        if self.signin is None or not principal.pending_user:
+        if self.signin is None:
             raise SignInError("not_pending", "no sign-in is pending for this session")
-        user = principal.pending_user
-        try:
-            source = principal.client_addr.rpartition(":")[0]
-            identity = await self.signin.device_login(
-                user, principal.key_fingerprint, show, source=source
-            )
-        except asyncio.CancelledError:
-            details = {"reason": "cancelled", "message": "sign-in cancelled"}
-            self.emit_soon(user, Action.IDP_LOGIN_FAILED, "gatehouse", details)
-            raise
-        terminal.principal = signed_in_principal(principal, identity)
-        stamp_session(identity.audit_details())
-        return terminal.principal
+        return await sign_in_terminal(self.signin, terminal, show, self.emit_soon)
 
     def emit_soon(
         self, actor: str, action: Action, target: str, details: Mapping[str, Any]

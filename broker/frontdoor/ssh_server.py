@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import logging
 import socket
 from collections.abc import Callable
@@ -20,20 +19,17 @@ from broker.config.model import Config
 from broker.frontdoor.approvals import EX_TEMPFAIL, approval_verb, ask_for
 from broker.frontdoor.channel import TerminalChannel
 from broker.frontdoor.commands import USAGE, ExecRequest, UsageError, parse_exec
+from broker.frontdoor.connection import ClientConnection
 from broker.frontdoor.listener import Listener, ThrottledLog
 from broker.frontdoor.refusals import (
     Refusal,
-    SubsystemProcess,
     exec_refusal,
-    refuse_agent_and_x11,
     subsystem_refusal,
 )
 from broker.frontdoor.runner import SessionRunner
 from broker.frontdoor.signin import sign_in_session
 from broker.frontdoor.sqlverb import sql_verb
 from broker.frontdoor.startups import StartupGate
-from broker.identity.claims import Identity
-from broker.patches import asyncssh_aead
 from broker.services import Services
 from broker.session.terminal import Principal
 
@@ -47,182 +43,6 @@ CIPHERS = (
     "aes128-ctr",
     "aes256-ctr",
 )
-_conn_ids = itertools.count(1)
-
-
-class _CountedSession(SubsystemProcess):
-    """A session channel that gives its place back (sessions per connection) when it closes."""
-
-    def __init__(
-        self,
-        factory: Callable[[asyncssh.SSHServerProcess[bytes]], None],
-        on_closed: Callable[[], None],
-    ) -> None:
-        super().__init__(factory)
-        self._on_closed: Callable[[], None] | None = on_closed
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        try:
-            super().connection_lost(exc)
-        finally:
-            if self._on_closed is not None:
-                self._on_closed()
-                self._on_closed = None
-
-
-class _Connection(asyncssh.SSHServer):
-    """asyncssh callbacks for one client connection: authentication only, deny by default."""
-
-    def __init__(self, front: FrontDoor) -> None:
-        self._front = front
-        self.conn_id = next(_conn_ids)
-        self.peer = ""
-        self.fingerprint = ""
-        self.user = ""
-        self._authed = False
-        self.channels: list[TerminalChannel] = []
-        """This connection's live sessions, told about refusals as they happen."""
-        self._notices: list[str] = []
-        self.source: str | None = None
-        """The address this connection counts against while unauthenticated."""
-        self.sessions = 0
-        """Sessions (channels) of this connection running now."""
-        self.provisional = False
-        """The key is not in the config: the IdP must vouch for the person before any session."""
-        self.identity: list[Identity] = []
-        """Who the IdP said this connection is (once established, for every channel)."""
-        self.signing_in = asyncio.Lock()
-
-    def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
-        peer = conn.get_extra_info("peername") or ("?", 0)
-        self.peer = f"{peer[0]}:{peer[1]}"
-        sock = conn.get_extra_info("socket")
-        if sock is not None:
-            self.source = self._front.admissions.pop(sock.fileno(), None)
-        conn.set_extra_info(gatehouse=self)
-        refuse_agent_and_x11(conn, self.refuse)
-        asyncssh_aead.enable(conn)  # the user leg too, once authenticated: decision 010
-
-    def refuse(self, refusal: Refusal, *, tell: bool = True) -> None:
-        """Audit a refused request and (with ``tell``) show its message in a session."""
-        log.debug(  # the audit record is the account of it; the console stays quiet
-            "[conn=%d user=%s] refused %s %s",
-            self.conn_id,
-            self.user,
-            refusal.action,
-            refusal.kind,
-        )
-        self._front.note_event(self.user, refusal.action, refusal.details)
-        if tell:
-            self._notices.append(refusal.message)
-            self.flush_notices()
-
-    def flush_notices(self) -> None:
-        """Write pending refusal messages to the newest live session, if there is one."""
-        if self.channels and self._notices:
-            notices, self._notices = self._notices, []
-            for notice in notices:
-                self.channels[-1].write_stderr(f"{notice}\r\n".encode())
-
-    def connection_requested(
-        self, dest_host: str, dest_port: int, orig_host: str, orig_port: int
-    ) -> bool:
-        refusal = Refusal(Action.FORWARDING_REFUSED, "local", f"{dest_host[:255]}:{dest_port}")
-        self.refuse(refusal, tell=False)  # the client prints the open failure's reason
-        raise asyncssh.ChannelOpenError(asyncssh.OPEN_ADMINISTRATIVELY_PROHIBITED, refusal.message)
-
-    def server_requested(self, listen_host: str, listen_port: int) -> bool:
-        self.refuse(
-            Refusal(Action.FORWARDING_REFUSED, "remote", f"{listen_host[:255]}:{listen_port}")
-        )
-        return False
-
-    def unix_connection_requested(self, dest_path: str) -> bool:
-        refusal = Refusal(Action.FORWARDING_REFUSED, "unix", dest_path[:255])
-        self.refuse(refusal, tell=False)
-        raise asyncssh.ChannelOpenError(asyncssh.OPEN_ADMINISTRATIVELY_PROHIBITED, refusal.message)
-
-    def unix_server_requested(self, listen_path: str) -> bool:
-        self.refuse(Refusal(Action.FORWARDING_REFUSED, "unix", listen_path[:255]))
-        return False
-
-    def session_requested(self) -> asyncssh.SSHServerSession[bytes]:
-        """A session channel is being opened: refused beyond the limit per connection.
-
-        Counted from the open, not from the first request: a channel that never asks for a
-        shell or a command still costs memory.
-        """
-        limit = self._front.config.limits.sessions_per_connection
-        if self.sessions >= limit:
-            self._front.throttled(
-                logging.WARNING,
-                "sessions-per-connection",
-                "[conn=%d user=%s] session refused: %d already open on this connection",
-                self.conn_id,
-                self.user,
-                self.sessions,
-            )
-            raise asyncssh.ChannelOpenError(
-                asyncssh.OPEN_ADMINISTRATIVELY_PROHIBITED,
-                f"gatehouse: too many sessions on this connection "
-                f"(limits.sessions_per_connection is {limit}); close one first",
-            )
-        self.sessions += 1
-        return _CountedSession(self._front._process, self._session_closed)
-
-    def _session_closed(self) -> None:
-        self.sessions -= 1
-
-    def _release(self) -> None:
-        if self.source is not None:
-            self._front.gate.release(self.source)
-            self.source = None
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._release()
-        if not self._authed and self.user:
-            self._front.note_event(
-                self.user,
-                Action.LOGIN_FAILURE,
-                {"client": self.peer, "key_fingerprint": self.fingerprint or "none"},
-            )
-
-    def begin_auth(self, username: str) -> bool:
-        self.user = username[:64]
-        return True  # always require authentication, known user or not
-
-    def password_auth_supported(self) -> bool:
-        return False
-
-    def kbdint_auth_supported(self) -> bool:
-        return False
-
-    def public_key_auth_supported(self) -> bool:
-        return True
-
-    def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
-        user = self._front.config.users.get(username)
-        self.fingerprint = key.get_fingerprint()
-        offered = key.public_data
-        for line in user.keys if user is not None else ():
-            try:
-                if asyncssh.import_public_key(line).public_data == offered:
-                    self.provisional = False
-                    return True
-            except (asyncssh.KeyImportError, ValueError):
-                continue
-        if self._front.services.signin is not None:
-            self.provisional = True  # any key, but no session until the IdP vouches (signin.py)
-            return True
-        return False
-
-    def auth_completed(self) -> None:
-        self._authed = True
-        self._release()
-        details = {"client": self.peer, "key_fingerprint": self.fingerprint}
-        if self.provisional:
-            details["identity"] = "pending"  # the IdP decides at the first session
-        self._front.note_event(self.user, Action.LOGIN_SUCCESS, details)
 
 
 class FrontDoor:
@@ -273,7 +93,7 @@ class FrontDoor:
     async def start(self, sockets: list[socket.socket]) -> int:
         """Serve on bound, listening ``sockets`` (see :func:`bind_sockets`); returns the port."""
         self._options = await asyncssh.SSHServerConnectionOptions.construct(
-            server_factory=lambda: _Connection(self),
+            server_factory=lambda: ClientConnection(self),
             server_host_keys=[str(self.host_key)],
             # no process_factory: asyncssh would then open sessions without asking
             # `session_requested`, where refusals and the limit per connection are kept
@@ -333,7 +153,7 @@ class FrontDoor:
         if self.sessions:
             await asyncio.wait(self.sessions, timeout=5)
 
-    def _process(self, process: asyncssh.SSHServerProcess[bytes]) -> None:
+    def start_session(self, process: asyncssh.SSHServerProcess[bytes]) -> None:
         task = asyncio.get_running_loop().create_task(self._session(process))
         self.sessions.add(task)
         task.add_done_callback(self._reap)
@@ -342,7 +162,7 @@ class FrontDoor:
             task.add_done_callback(lambda _: closed(len(self.sessions)))
 
     def _principal(self, process: asyncssh.SSHServerProcess[bytes]) -> Principal:
-        info: _Connection = process.get_extra_info("gatehouse")
+        info: ClientConnection = process.get_extra_info("gatehouse")
         user = self.config.users.get(info.user)
         return Principal(
             name=info.user,
@@ -356,7 +176,7 @@ class FrontDoor:
         """Own everything one session starts; whatever goes wrong ends this session only."""
         open_session_stamp()  # every record of this session will carry its IdP identity
         channel = TerminalChannel(process, self._principal(process))
-        info: _Connection = process.get_extra_info("gatehouse")
+        info: ClientConnection = process.get_extra_info("gatehouse")
         info.channels.append(channel)
         info.flush_notices()
         reader = asyncio.get_running_loop().create_task(channel.read_loop())
@@ -387,7 +207,7 @@ class FrontDoor:
             channel.exit(status)
 
     async def _sign_in(
-        self, info: _Connection, channel: TerminalChannel, command: str | None
+        self, info: ClientConnection, channel: TerminalChannel, command: str | None
     ) -> bool:
         signin = self.services.signin
         assert signin is not None  # provisional only when oidc is configured
@@ -405,7 +225,7 @@ class FrontDoor:
             return 0
         refusal = exec_refusal(command)
         if refusal is not None:
-            info: _Connection = channel.process.get_extra_info("gatehouse")
+            info: ClientConnection = channel.process.get_extra_info("gatehouse")
             return self._refuse(info, channel, refusal)
         try:
             request = parse_exec(command)
@@ -414,7 +234,7 @@ class FrontDoor:
             return 2
         return await self._exec(channel, request)
 
-    def _refuse(self, info: _Connection, channel: TerminalChannel, refusal: Refusal) -> int:
+    def _refuse(self, info: ClientConnection, channel: TerminalChannel, refusal: Refusal) -> int:
         """Refuse the session's request; the message goes to this session's stderr."""
         info.refuse(refusal, tell=False)
         channel.write_stderr(f"{refusal.message}\r\n".encode())
