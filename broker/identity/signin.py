@@ -76,8 +76,8 @@ class SignIn:
             SignInError: the IdP could not be asked.
         """
         record = self.enrolments.find(user, fingerprint, self.clock())
-        if record is None:
-            return None
+        if record is None or record.issuer != self.settings.issuer:
+            return None  # none, or vouched for by an IdP this broker no longer trusts
         identity = Identity(record.issuer, record.subject, user, record.groups)
         if not record.refreshable:
             return identity

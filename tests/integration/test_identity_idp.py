@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -106,6 +107,18 @@ async def test_device_flow_signs_in_maps_groups_and_enrols(
     for path in tmp_path.rglob("*"):
         if path.is_file() and path.suffix != ".secret":
             assert b"eyJ" not in path.read_bytes()  # no token in clear anywhere
+
+
+async def test_an_enrolment_by_another_issuer_is_not_honoured(
+    oidc_provider: OidcProvider, tmp_path: Path
+) -> None:
+    signin, _ = make_signin(oidc_provider, tmp_path, enrol_hours=12)
+    show = browser(oidc_provider, "alice")
+    await signin.device_login("alice", "SHA256:a", show, sleep=fast)
+    await asyncio.gather(*show.tasks)
+    moved = replace(signin.settings, issuer="https://idp.example.test")
+    signin.settings = moved
+    assert await signin.enrolled("alice", "SHA256:a") is None
 
 
 async def test_enrolment_expires(oidc_provider: OidcProvider, tmp_path: Path) -> None:
