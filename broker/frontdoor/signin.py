@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from typing import Any
 
@@ -112,8 +111,7 @@ async def establish(
         ended.cancel()
         if not login.done():
             login.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await login
+            await asyncio.wait({login})  # its end, without taking on its cancellation
     if login.cancelled():
         error = SignInError("cancelled", "sign-in cancelled")
         await signin.emit(

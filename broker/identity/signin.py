@@ -80,7 +80,7 @@ class SignIn:
             return None  # none, or vouched for by an IdP this broker no longer trusts
         identity = Identity(record.issuer, record.subject, user, record.groups)
         if not record.refreshable:
-            return identity
+            return await self._vouched(identity, record, fingerprint)
         try:
             refresh_token = self.vault.get(record.vault_name).reveal().decode()
         except VaultError:
@@ -101,6 +101,20 @@ class SignIn:
         if isinstance(body.get("refresh_token"), str):
             self.vault.set(record.vault_name, body["refresh_token"].encode())
         self.enrolments.put(replace(record, groups=identity.groups))
+        return await self._vouched(identity, record, fingerprint, refreshed=True)
+
+    async def _vouched(
+        self, identity: Identity, record: Enrolment, fingerprint: str, *, refreshed: bool = False
+    ) -> Identity:
+        details = {
+            **identity.audit_details(),
+            "method": "enrolled key",
+            "enrolment": record.id,
+            "key_fingerprint": fingerprint,
+            "refreshed": refreshed,
+            "groups": list(identity.groups),
+        }
+        await self.emit(identity.name, Action.IDP_LOGIN, "gatehouse", details)
         return identity
 
     async def device_login(

@@ -103,6 +103,9 @@ async def test_device_flow_signs_in_maps_groups_and_enrols(
     again = await signin.enrolled("alice", "SHA256:alice")
     assert again is not None
     assert again.groups == ("eng", "reviewers")
+    assert events.events[-1][1] == Action.IDP_LOGIN
+    assert events.events[-1][2]["method"] == "enrolled key"
+    assert events.events[-1][2]["refreshed"] is True
     assert await signin.enrolled("alice", "SHA256:other") is None
     for path in tmp_path.rglob("*"):
         if path.is_file() and path.suffix != ".secret":
