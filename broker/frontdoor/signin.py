@@ -58,7 +58,7 @@ class _CancelKeys:
         return None
 
     def eof_received(self) -> None:
-        self.pressed.set()
+        return None  # no more input is not leaving: the channel's close is
 
 
 async def establish(

@@ -328,3 +328,25 @@ def test_role_groups_come_from_the_idp(
     assert f",{oidc_provider.issuer}," in approvals
     assert "login.idp" in logins
     assert "login.idp_failed" in logins
+
+
+def test_only_gatehouse_token_carries_a_token_and_no_client_env_reaches_a_target(
+    broker: BrokerProcess, oidc_provider: OidcProvider
+) -> None:
+    token = oidc_provider.client_credentials().body["access_token"]
+    sent = {"OTHER_TOKEN": token, "LD_PRELOAD": "/tmp/evil.so", "BASH_ENV": "/tmp/evil.sh"}
+    send = ["-o", "SendEnv=OTHER_TOKEN LD_PRELOAD BASH_ENV"]
+    argv = broker.ssh("ops1", "run", "shell", "--", "env")
+    argv[1:1] = send
+    done = subprocess.run(argv, capture_output=True, timeout=30, env={**os.environ, **sent})
+    assert done.returncode == 0, done.stderr
+    for name in sent:
+        assert name.encode() not in done.stdout
+    # a token under any other name is not a token: the service must sign in like a person
+    argv = ssh_client_argv(
+        broker.port, "ci", person_key(broker, "ci"), "run", "shell", "--", "id", tty=False
+    )
+    argv[1:1] = send
+    client = Client(argv, env=sent)
+    client.prompt()
+    client.kill()
