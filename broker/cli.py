@@ -1,4 +1,4 @@
-"""The `gatehouse` command: init, serve, check, secret, demo (audit/evidence/recordings plug in)."""
+"""The `gatehouse` command: init, serve, check, secret, demo (audit, evidence, recordings, keys plug in)."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ DEFAULT_CONFIG = "gatehouse.yaml"
 PLUGINS = (
     ("broker.auditlog.cli", "add_commands"),
     ("broker.recording.cli", "add_commands"),
+    ("broker.identity.cli", "add_commands"),
     ("tui.cli", "add_commands"),  # after recordings: it gives `recordings play` its player
 )
 

@@ -16,6 +16,7 @@ from broker.approvals.gate import admitting_grant, terminal_judge
 from broker.approvals.service import ApprovalService
 from broker.approvals.terms import approver_groups, command_terms
 from broker.approvals.webhook import webhook_notify
+from broker.auditchain.context import stamped
 from broker.auditchain.events import Action
 from broker.common.background import BackgroundWork
 from broker.common.errors import (
@@ -26,6 +27,10 @@ from broker.common.errors import (
     UpstreamError,
 )
 from broker.config.model import Config, Connection
+from broker.identity.device import DeviceGrant
+from broker.identity.errors import SignInError
+from broker.identity.principal import sign_in_terminal
+from broker.identity.service import sign_in_from
 from broker.masking.filter import MaskingEngines
 from broker.masking.lines import mask_details
 from broker.policy.access import Decision, decide_access
@@ -56,7 +61,7 @@ class LogEvents:
     async def emit(
         self, actor: str, action: Action, target: str, details: Mapping[str, Any]
     ) -> None:
-        self.events.append((actor, action, target, dict(details)))
+        self.events.append((actor, action, target, stamped(details)))
         log.info("event %s %s %s", actor, action, target)
 
 
@@ -117,6 +122,21 @@ class Services(BackgroundWork):
             state, self.events.emit, notify=notify, mask=self.mask_message
         )
         """Approval requests, decisions and grants (shared by every broker process)."""
+        self.signin = sign_in_from(config, vault, self.events.emit)
+        """Sign-in with the organisation's IdP (None without `oidc` in the config)."""
+
+    async def sign_in(self, terminal: Terminal, show: Callable[[DeviceGrant], None]) -> Principal:
+        """Run the device flow for a session whose principal is pending (the TUI's sign-in).
+
+        Returns:
+            The signed-in principal, also set on ``terminal`` and stamped on the session's records.
+
+        Raises:
+            SignInError: refused, denied, expired or the IdP unreachable (already audited).
+        """
+        if self.signin is None:
+            raise SignInError("not_pending", "no sign-in is pending for this session")
+        return await sign_in_terminal(self.signin, terminal, show, self.emit_soon)
 
     def emit_soon(
         self, actor: str, action: Action, target: str, details: Mapping[str, Any]

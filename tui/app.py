@@ -23,6 +23,7 @@ from tui.screens.audit import AuditScreen, audit_key_enabled, can_audit
 from tui.screens.connections import ConnectionsScreen
 from tui.screens.help import HelpScreen
 from tui.screens.recordings import RecordingsScreen, recordings_key_enabled
+from tui.screens.signin import SignInScreen
 
 log = logging.getLogger(__name__)
 
@@ -108,9 +109,33 @@ class GatehouseApp(App[None]):
         return self.suspend()
 
     def on_mount(self) -> None:
+        if self.principal.pending_user:
+            self.push_screen(SignInScreen())  # the IdP vouches first; nothing else is offered
+            return
+        self._open_picker()
+
+    def _open_picker(self) -> None:
         self.push_screen(ConnectionsScreen())
         if self.is_approver:
             self.watch_pending()
+
+    def signed_in(self, principal: Principal) -> None:
+        """The IdP vouched for the person: take their identity and open the picker."""
+        self.principal = principal
+        groups = ", ".join(principal.groups) or "no groups"
+        self.sub_title = escape_controls(f"{principal.name} · {groups}")
+        self._base_sub_title = self.sub_title
+        self.is_approver = self.services.is_approver(principal)
+        self._bindings.bind(
+            "ctrl+o", "approvals", "Approvals", show=self.is_approver, priority=True
+        )
+        self._bindings.bind(
+            "a", "audit", "Audit log", show=can_audit(self.services, principal), priority=True
+        )
+        self.switch_screen(ConnectionsScreen())
+        if self.is_approver:
+            self.poll_pending()
+            self.set_interval(POLL_SECONDS, self.poll_pending)
 
     @work(exclusive=True, group="approvals-badge", exit_on_error=False)
     async def watch_pending(self) -> None:
@@ -160,7 +185,7 @@ class GatehouseApp(App[None]):
             box.insert_text_at_cursor(event.character)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if self.input_held and action != "quit":
+        if (self.input_held or self.principal.pending_user) and action != "quit":
             return False
         if action == "audit":
             return audit_key_enabled(self)

@@ -11,6 +11,12 @@ class Action(StrEnum):
 
     LOGIN_SUCCESS = "login.success"
     LOGIN_FAILURE = "login.failure"
+    IDP_LOGIN = "login.idp"
+    """A person signed in at the IdP (device flow) or a service presented an IdP token."""
+    IDP_LOGIN_FAILED = "login.idp_failed"
+    """An IdP sign-in or token was refused: the details name the reason."""
+    KEY_ENROLLED = "login.key_enrolled"
+    KEY_REVOKED = "login.key_revoked"
     SESSION_START = "session.start"
     SESSION_END = "session.end"
     SESSION_FAILED = "session.failed"

@@ -6,6 +6,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from broker.auditchain.context import stamped
 from broker.auditchain.events import Action
 from broker.auditlog.console import log_console
 from broker.auditlog.keys import generate_signing_key, load_signing_key
@@ -47,8 +48,9 @@ class AuditEvents:
     async def emit(
         self, actor: str, action: Action, target: str, details: Mapping[str, Any]
     ) -> None:
+        details = stamped(details)
         try:
-            await self.audit.append(actor, action, target, dict(details))
+            await self.audit.append(actor, action, target, details)
         except AuditWriteError:
             if self.strict:
                 raise

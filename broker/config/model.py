@@ -14,6 +14,7 @@ from broker.common.accounts import Host
 from broker.common.yamlsrc import KeyPath, Reader, Source, load_yaml
 from broker.config.limits import QUOTA_KEYS, Limits, RecordingQuota, parse_limits, parse_quota
 from broker.config.local import LOCAL_KEYS, LocalSettings, check_run_as, parse_local
+from broker.config.oidc import OidcSettings, parse_oidc
 
 ConnectionType = Literal["ssh", "postgres", "local"]
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -108,15 +109,6 @@ class AuditSettings:
     """Refuse/end sessions when the audit log cannot be written."""
     sinks: tuple[Mapping[str, str], ...] = ()
     """Extra copies: `{syslog: tcp://host:port}` or `{file: path}`."""
-
-
-@dataclass(frozen=True)
-class OidcSettings:
-    """Optional OpenID Connect login (device flow)."""
-
-    issuer: str
-    client_id: str
-    groups_claim: str = "groups"
 
 
 @dataclass(frozen=True)
@@ -331,7 +323,7 @@ def parse_config(src: Source, path: Path, on_host: Host | None = None) -> Config
         recording = _parse_recording(r)
     oidc = None
     with r.collecting():
-        oidc = _parse_oidc(r)
+        oidc = parse_oidc(r)
     state_dir = base / "state"
     with r.collecting():
         state_dir = base / r.string(("state_dir",), default="./state")
@@ -371,17 +363,6 @@ def _parse_recording(r: Reader) -> RecordingSettings:
         retention_days=r.integer(("recording", "retention_days"), default=365, lo=1, hi=36500),
         strict=r.boolean(("recording", "strict"), default=True),
         quota=parse_quota(r),
-    )
-
-
-def _parse_oidc(r: Reader) -> OidcSettings | None:
-    if r.get(("oidc",)) is None:
-        return None
-    r.only_keys(("oidc",), ("issuer", "client_id", "groups_claim"))
-    return OidcSettings(
-        issuer=r.string(("oidc", "issuer"), required=True),
-        client_id=r.string(("oidc", "client_id"), required=True),
-        groups_claim=r.string(("oidc", "groups_claim"), default="groups"),
     )
 
 

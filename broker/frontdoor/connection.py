@@ -1,7 +1,8 @@
-"""One client's SSH connection: authentication, refused requests, sessions per connection."""
+"""One client's SSH connection: its authentication callbacks, refusals and session count."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
 from collections.abc import Callable
@@ -15,29 +16,39 @@ from broker.frontdoor.channel import TerminalChannel
 from broker.frontdoor.listener import ThrottledLog
 from broker.frontdoor.refusals import Refusal, SubsystemProcess, refuse_agent_and_x11
 from broker.frontdoor.startups import StartupGate
+from broker.identity.claims import Identity
+from broker.identity.signin import SignIn
 from broker.patches import asyncssh_aead
 
-log = logging.getLogger("broker.frontdoor.ssh_server")
-"""The front door's logger: these lines were always logged under its name."""
 
-_conn_ids = itertools.count(1)
+class SignInService(Protocol):
+    @property
+    def signin(self) -> SignIn | None: ...
 
 
-class Door(Protocol):
-    """What a connection needs of the front door (:class:`~broker.frontdoor.ssh_server.FrontDoor`)."""
+class Front(Protocol):
+    """What a connection needs of the front door that accepted it."""
 
     config: Config
+
+    @property
+    def services(self) -> SignInService: ...
+
     admissions: dict[int, str]
-    """Admitted sockets (by descriptor) whose SSH connection has not started yet."""
     gate: StartupGate
     throttled: ThrottledLog
 
     def note_event(self, actor: str, action: Action, details: dict[str, str]) -> None: ...
 
-    def _process(self, process: asyncssh.SSHServerProcess[bytes]) -> None: ...
+    def start_session(self, process: asyncssh.SSHServerProcess[bytes]) -> None: ...
 
 
-class CountedSession(SubsystemProcess):
+log = logging.getLogger("broker.frontdoor.ssh_server")
+
+_conn_ids = itertools.count(1)
+
+
+class _CountedSession(SubsystemProcess):
     """A session channel that gives its place back (sessions per connection) when it closes."""
 
     def __init__(
@@ -60,7 +71,7 @@ class CountedSession(SubsystemProcess):
 class ClientConnection(asyncssh.SSHServer):
     """asyncssh callbacks for one client connection: authentication only, deny by default."""
 
-    def __init__(self, front: Door) -> None:
+    def __init__(self, front: Front) -> None:
         self._front = front
         self.conn_id = next(_conn_ids)
         self.peer = ""
@@ -74,6 +85,11 @@ class ClientConnection(asyncssh.SSHServer):
         """The address this connection counts against while unauthenticated."""
         self.sessions = 0
         """Sessions (channels) of this connection running now."""
+        self.provisional = False
+        """The key is not in the config: the IdP must vouch for the person before any session."""
+        self.identity: list[Identity] = []
+        """Who the IdP said this connection is (once established, for every channel)."""
+        self.signing_in = asyncio.Lock()
 
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
         peer = conn.get_extra_info("peername") or ("?", 0)
@@ -150,7 +166,7 @@ class ClientConnection(asyncssh.SSHServer):
                 f"(limits.sessions_per_connection is {limit}); close one first",
             )
         self.sessions += 1
-        return CountedSession(self._front._process, self._session_closed)
+        return _CountedSession(self._front.start_session, self._session_closed)
 
     def _session_closed(self) -> None:
         self.sessions -= 1
@@ -185,22 +201,23 @@ class ClientConnection(asyncssh.SSHServer):
     def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
         user = self._front.config.users.get(username)
         self.fingerprint = key.get_fingerprint()
-        if user is None:
-            return False
         offered = key.public_data
-        for line in user.keys:
+        for line in user.keys if user is not None else ():
             try:
                 if asyncssh.import_public_key(line).public_data == offered:
+                    self.provisional = False
                     return True
             except (asyncssh.KeyImportError, ValueError):
                 continue
+        if self._front.services.signin is not None:
+            self.provisional = True  # any key, but no session until the IdP vouches (signin.py)
+            return True
         return False
 
     def auth_completed(self) -> None:
         self._authed = True
         self._release()
-        self._front.note_event(
-            self.user,
-            Action.LOGIN_SUCCESS,
-            {"client": self.peer, "key_fingerprint": self.fingerprint},
-        )
+        details = {"client": self.peer, "key_fingerprint": self.fingerprint}
+        if self.provisional:
+            details["identity"] = "pending"  # the IdP decides at the first session
+        self._front.note_event(self.user, Action.LOGIN_SUCCESS, details)

@@ -12,6 +12,7 @@ from pathlib import Path
 import asyncssh
 
 from broker.approvals.asks import ApprovalPending
+from broker.auditchain.context import open_session_stamp
 from broker.auditchain.events import Action
 from broker.common.errors import ApprovalRequired, GatehouseError, PolicyDenied, RecordingError
 from broker.config.model import Config
@@ -26,6 +27,7 @@ from broker.frontdoor.refusals import (
     subsystem_refusal,
 )
 from broker.frontdoor.runner import SessionRunner
+from broker.frontdoor.signin import sign_in_session
 from broker.frontdoor.sqlverb import sql_verb
 from broker.frontdoor.startups import StartupGate
 from broker.services import Services
@@ -151,7 +153,7 @@ class FrontDoor:
         if self.sessions:
             await asyncio.wait(self.sessions, timeout=5)
 
-    def _process(self, process: asyncssh.SSHServerProcess[bytes]) -> None:
+    def start_session(self, process: asyncssh.SSHServerProcess[bytes]) -> None:
         task = asyncio.get_running_loop().create_task(self._session(process))
         self.sessions.add(task)
         task.add_done_callback(self._reap)
@@ -161,10 +163,10 @@ class FrontDoor:
 
     def _principal(self, process: asyncssh.SSHServerProcess[bytes]) -> Principal:
         info: ClientConnection = process.get_extra_info("gatehouse")
-        user = self.config.users[info.user]
+        user = self.config.users.get(info.user)
         return Principal(
-            name=user.name,
-            groups=user.groups,
+            name=info.user,
+            groups=() if user is None or info.provisional else user.groups,
             client_addr=info.peer,
             key_fingerprint=info.fingerprint,
             conn_id=info.conn_id,
@@ -172,6 +174,7 @@ class FrontDoor:
 
     async def _session(self, process: asyncssh.SSHServerProcess[bytes]) -> None:
         """Own everything one session starts; whatever goes wrong ends this session only."""
+        open_session_stamp()  # every record of this session will carry its IdP identity
         channel = TerminalChannel(process, self._principal(process))
         info: ClientConnection = process.get_extra_info("gatehouse")
         info.channels.append(channel)
@@ -182,6 +185,8 @@ class FrontDoor:
         try:
             if process.subsystem is not None:
                 status = self._refuse(info, channel, subsystem_refusal(process.subsystem))
+            elif info.provisional and not await self._sign_in(info, channel, process.command):
+                status = 1
             else:
                 status = await self._dispatch(channel, process.command)
         except asyncio.CancelledError:
@@ -200,6 +205,13 @@ class FrontDoor:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(channel.drain(), timeout=2)
             channel.exit(status)
+
+    async def _sign_in(
+        self, info: ClientConnection, channel: TerminalChannel, command: str | None
+    ) -> bool:
+        signin = self.services.signin
+        assert signin is not None  # provisional only when oidc is configured
+        return await sign_in_session(signin, channel, info.identity, info.signing_in, command)
 
     async def _dispatch(self, channel: TerminalChannel, command: str | None) -> int:
         if command is None:

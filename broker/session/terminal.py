@@ -30,6 +30,13 @@ class Principal:
     """SHA256 fingerprint of the key used to log in."""
     conn_id: int = 0
     """Broker-wide connection number, for log context."""
+    idp_issuer: str = ""
+    """The identity provider that vouched for them (empty: the config's keys did)."""
+    idp_subject: str = ""
+    """Their stable id at that IdP."""
+    pending_user: str = ""
+    """Set while the IdP has not vouched yet: the SSH login name waiting for a sign-in
+    (``name`` is then a placeholder that matches no user, and ``groups`` is empty)."""
 
 
 class InputConsumer(Protocol):

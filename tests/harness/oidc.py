@@ -109,8 +109,21 @@ class OidcProvider:
         startup_seconds: How long ``start`` took (without a first ``npm install``).
     """
 
-    def __init__(self, accounts: dict[str, list[str]] | None = None) -> None:
+    def __init__(
+        self,
+        accounts: dict[str, list[str]] | None = None,
+        service_clients: dict[str, str] | None = None,
+        device_ttl: int = 600,
+    ) -> None:
         self.accounts = dict(DEFAULT_ACCOUNTS if accounts is None else accounts)
+        self.service_clients = dict(
+            {"ci-deploy": secrets.token_urlsafe(24)} if service_clients is None else service_clients
+        )
+        """Client-credentials clients: client id → secret."""
+        self.device_ttl = device_ttl
+        """Seconds a device code lives."""
+        self.kid = f"k-{secrets.token_hex(4)}"
+        """Id of the current signing key (changes with :meth:`rotate_keys`)."""
         self.client_id = "gatehouse"
         self.confidential_client_id = "gatehouse-confidential"
         self.client_secret = secrets.token_urlsafe(24)
@@ -155,13 +168,18 @@ class OidcProvider:
         if node is None:
             raise HarnessError("node is not installed; run scripts/install-test-deps")
         began = time.monotonic()
-        self.workdir = Path(tempfile.mkdtemp(prefix="gh-oidc-"))
+        if self.workdir == Path() or not self.workdir.exists():
+            self.workdir = Path(tempfile.mkdtemp(prefix="gh-oidc-"))
         env = dict(
             os.environ,
-            OIDC_PORT="0",
+            OIDC_PORT=str(self.port),
             OIDC_CLIENT_SECRET=self.client_secret,
             OIDC_ACCOUNTS=json.dumps(self.accounts),
+            OIDC_KID=self.kid,
+            OIDC_SERVICE_CLIENTS=json.dumps(self.service_clients),
+            OIDC_DEVICE_TTL=str(self.device_ttl),
         )
+        self.log_path.unlink(missing_ok=True)
         with self.log_path.open("wb") as log:
             self._proc = subprocess.Popen(
                 [node, str(OIDC_DIR / "server.mjs")],
@@ -205,11 +223,36 @@ class OidcProvider:
             return None
         return dict(json.loads(body)) if status == 200 else None
 
-    def stop(self) -> None:
-        """Stop node by PID and remove the temp dir."""
+    def halt(self) -> None:
+        """Stop node by PID, keeping port and temp dir (``start`` again brings it back)."""
         if self._proc is not None:
             kill_and_reap(self._proc)
             self._proc = None
+
+    def rotate_keys(self) -> str:
+        """Restart on the same port (same issuer) with a fresh signing key; returns its kid."""
+        self.halt()
+        self.kid = f"k-{secrets.token_hex(4)}"
+        self.start()
+        return self.kid
+
+    def client_credentials(
+        self, client_id: str = "ci-deploy", *, resource: str | None = None
+    ) -> TokenResponse:
+        """The client-credentials grant of a service client (a JWT access token for ``resource``)."""
+        form = {
+            "grant_type": "client_credentials",
+            "client_id": client_id,
+            "client_secret": self.service_clients[client_id],
+            "scope": "run",
+        }
+        if resource is not None:
+            form["resource"] = resource
+        return self.token(form)
+
+    def stop(self) -> None:
+        """Stop node by PID and remove the temp dir."""
+        self.halt()
         if self.workdir != Path() and self.workdir.exists():
             shutil.rmtree(self.workdir, ignore_errors=True)
 

@@ -1,6 +1,10 @@
 // OpenID Connect provider for Gatehouse tests: device authorization grant, dev login pages, groups claim.
 // Env: OIDC_PORT (0 = any free port), OIDC_CLIENT_SECRET (for the confidential client),
-// OIDC_ACCOUNTS (JSON object: account id -> list of groups). Prints one JSON line when listening.
+// OIDC_ACCOUNTS (JSON object: account id -> list of groups), OIDC_KID (signing key id; a restart
+// with another kid on the same port is a key rotation), OIDC_SERVICE_CLIENTS (JSON object: client
+// id -> secret, client-credentials clients whose access tokens are JWTs for the resource they ask,
+// default urn:gatehouse), OIDC_DEVICE_TTL (seconds a device code lives, default 600). Prints one
+// JSON line when listening.
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import http from 'node:http';
 import Provider from 'oidc-provider';
@@ -34,13 +38,41 @@ server.listen(Number(process.env.OIDC_PORT || 0), '127.0.0.1', () => {
       redirect_uris: [],
     });
   }
+  const services = JSON.parse(process.env.OIDC_SERVICE_CLIENTS || '{}');
+  for (const [id, secret] of Object.entries(services)) {
+    clients.push({
+      client_id: id,
+      client_secret: secret,
+      token_endpoint_auth_method: 'client_secret_post',
+      grant_types: ['client_credentials'],
+      response_types: [],
+      redirect_uris: [],
+    });
+  }
+  const kid = process.env.OIDC_KID || 'test-rs256';
   const provider = new Provider(issuer, {
     clients,
-    jwks: { keys: [{ ...signingKey, kid: 'test-rs256', use: 'sig', alg: 'RS256' }] },
+    jwks: { keys: [{ ...signingKey, kid, use: 'sig', alg: 'RS256' }] },
     cookies: { keys: [randomBytes(32).toString('hex')] },
-    features: { deviceFlow: { enabled: true }, devInteractions: { enabled: true } },
+    features: {
+      deviceFlow: { enabled: true },
+      devInteractions: { enabled: true },
+      clientCredentials: { enabled: true },
+      resourceIndicators: {
+        enabled: true,
+        defaultResource: () => 'urn:gatehouse',
+        useGrantedResource: () => true,
+        getResourceServerInfo: (ctx, resource) => ({
+          scope: 'run',
+          audience: resource,
+          accessTokenTTL: 600,
+          accessTokenFormat: 'jwt',
+        }),
+      },
+    },
     conformIdTokenClaims: false,
-    scopes: ['openid', 'offline_access', 'email', 'profile', 'groups'],
+    ttl: { DeviceCode: Number(process.env.OIDC_DEVICE_TTL || 600) },
+    scopes: ['openid', 'offline_access', 'email', 'profile', 'groups', 'run'],
     claims: {
       openid: ['sub'],
       email: ['email', 'email_verified'],

@@ -1,0 +1,1 @@
+"""Who a person or a CI job is, according to the organisation's identity provider (OIDC)."""

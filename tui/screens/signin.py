@@ -1,0 +1,109 @@
+"""The device-flow screen: where to sign in, the code, a QR code, live status; shown before the picker."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import Screen
+from textual.widgets import Static
+
+from broker.common.errors import GatehouseError
+from broker.identity.qr import qr_lines
+from tui.text import plain
+
+if TYPE_CHECKING:
+    from broker.identity.device import DeviceGrant
+    from tui.app import GatehouseApp
+
+
+class SignInScreen(Screen[None]):
+    """Sign in with the organisation's IdP; the picker follows once the IdP vouches."""
+
+    BINDINGS = [
+        Binding("escape", "leave", "Cancel and leave"),
+        Binding("enter", "retry", "Try again", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.grant: DeviceGrant | None = None
+        self.failed = ""
+        """The one-line reason of the last failure (empty while signing in)."""
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="signin-box"):
+            yield Static(
+                plain("Sign in with your organisation's identity provider"), id="signin-title"
+            )
+            yield Static(plain("asking the identity provider for a code…"), id="signin-where")
+            yield Static("", id="signin-qr")
+            yield Static("", id="signin-status")
+            yield Static(plain("Esc cancels and leaves"), id="signin-hint")
+
+    def on_mount(self) -> None:
+        self.set_interval(1.0, self.tick)
+        self.sign_in()
+
+    def show(self, grant: DeviceGrant) -> None:
+        """The IdP gave a code: show where to go, the code and the QR code of the full URL."""
+        self.grant = grant
+        self.query_one("#signin-where", Static).update(
+            plain(
+                f"open   {grant.verification_uri}\ncode   {grant.user_code}",
+                multiline=True,
+            )
+        )
+        qr = plain("\n".join(qr_lines(grant.verification_uri_complete)), multiline=True)
+        qr.no_wrap = True
+        self.query_one("#signin-qr", Static).update(qr)
+        self.tick()
+
+    def tick(self) -> None:
+        status = self.query_one("#signin-status", Static)
+        if self.failed:
+            status.update(plain(f"sign-in failed: {self.failed} · Enter tries again · Esc leaves"))
+        elif self.grant is not None:
+            left = max(0, int(self.grant.expires_at - time.monotonic()))
+            status.update(
+                plain(f"waiting for you to sign in · code valid {left // 60}:{left % 60:02d}")
+            )
+
+    @work(exclusive=True, group="signin", exit_on_error=False)
+    async def sign_in(self) -> None:
+        app = self._gatehouse()
+        self.failed = ""
+        try:
+            principal = await app.services.sign_in(app.channel, self.show)
+        except asyncio.CancelledError:
+            raise
+        except GatehouseError as exc:
+            self.failed = str(exc)
+            self.tick()
+            return
+        app.signed_in(principal)
+
+    def action_retry(self) -> None:
+        if self.failed:
+            self.grant = None
+            self.query_one("#signin-qr", Static).update("")
+            self.query_one("#signin-where", Static).update(
+                plain("asking the identity provider for a code…")
+            )
+            self.sign_in()
+
+    def action_leave(self) -> None:
+        self.workers.cancel_group(self, "signin")
+        self.app.exit()
+
+    def _gatehouse(self) -> GatehouseApp:
+        from tui.app import GatehouseApp
+
+        app = self.app
+        assert isinstance(app, GatehouseApp)
+        return app
