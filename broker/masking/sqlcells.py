@@ -5,6 +5,12 @@ Masking each cell on its own costs one engine call per cell (about 40 µs: 80,00
 token boundary for every detector, and split again. When that cannot be trusted (a cell holds a
 newline, or a match ran across one so the pieces no longer line up) the column's page is masked
 cell by cell. Column-name rules replace whole cells and never look at the text.
+
+Columns whose type's text form no built-in detector can match (booleans, dates and times,
+intervals, smallints, UUIDs: at most five digits in a row, or a fixed shape no detector wants)
+are not scanned when the policy has only built-in detectors; a custom detector's
+regex could match anything, so with one every column is scanned. Column-name rules apply to
+every column whatever its type.
 """
 
 from __future__ import annotations
@@ -12,45 +18,94 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
+from broker.masking.builtin import BUILTIN_DETECTORS
 from broker.masking.engine import MaskingEngine
 
 Cell = str | None
+UNSCANNED_TYPES = frozenset(
+    {
+        "bool",
+        "int2",
+        "date",
+        "time",
+        "timetz",
+        "timestamp",
+        "timestamptz",
+        "interval",
+        "uuid",
+    }
+)
+"""Types whose text no built-in detector matches (tests/unit/masking/test_sqlcells_types.py).
+An int4 or a float8 prints up to ten digits alone, a bare routing number's or card's shape."""
+_BUILTIN = frozenset(id(d) for d in BUILTIN_DETECTORS)
+
+
+def scanned_columns(engine: MaskingEngine, types: Sequence[str]) -> tuple[bool, ...]:
+    """Per column, whether the detectors read its cells (column-name rules apply to all)."""
+    if not all(id(d) in _BUILTIN for d in engine.policy.detectors):
+        return tuple(True for _ in types)
+    return tuple(t not in UNSCANNED_TYPES for t in types)
 
 
 def mask_page(
-    engine: MaskingEngine, columns: Sequence[str], rows: Sequence[Sequence[Cell]]
+    engine: MaskingEngine,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Cell]],
+    scanned: Sequence[bool] | None = None,
 ) -> tuple[list[tuple[Cell, ...]], Counter[str]]:
     """The page with every cell masked, and how many values each detector masked."""
+    cells = [list(c) for c in zip(*rows, strict=True)] if rows else [[] for _ in columns]
+    masked, counts = mask_columns(engine, columns, cells, scanned)
+    return list(zip(*masked, strict=True)) if rows else [], counts
+
+
+def mask_columns(
+    engine: MaskingEngine,
+    columns: Sequence[str],
+    cells: Sequence[Sequence[Cell]],
+    scanned: Sequence[bool] | None = None,
+) -> tuple[list[Sequence[Cell]], Counter[str]]:
+    """Each column's cells (``cells[i]`` for ``columns[i]``) masked; counts per detector.
+
+    ``scanned`` (from :func:`scanned_columns`) says which columns the detectors read; by default
+    all.
+    """
     counts: Counter[str] = Counter()
-    masked_columns = [
-        _column(engine, name, [row[i] for row in rows], counts) for i, name in enumerate(columns)
+    out = [
+        _column(engine, name, col, counts, scan=scanned[i] if scanned is not None else True)
+        for i, (name, col) in enumerate(zip(columns, cells, strict=True))
     ]
-    return [tuple(col[r] for col in masked_columns) for r in range(len(rows))], counts
+    return out, counts
 
 
 def _column(
-    engine: MaskingEngine, name: str, cells: list[Cell], counts: Counter[str]
-) -> list[Cell]:
-    present = [c for c in cells if c is not None]
+    engine: MaskingEngine, name: str, cells: Sequence[Cell], counts: Counter[str], *, scan: bool
+) -> Sequence[Cell]:
+    if any(rule.match.search(name) for rule in engine.policy.columns):
+        return _one_by_one(engine, name, cells, counts)
+    if not scan:
+        return cells
+    present = [c for c in cells if c is not None] if None in cells else cells
     if not present:
         return cells
-    if any(rule.match.search(name) for rule in engine.policy.columns) or any(
-        "\n" in c for c in present
-    ):
+    text = "\n".join(present)  # type: ignore[arg-type]  # no None left in present
+    if text.count("\n") != len(present) - 1:  # a cell holds a newline
         return _one_by_one(engine, name, cells, counts)
-    text, events = engine.mask_text("\n".join(present), stream=f"column:{name}")
+    masked, events = engine.mask_text(text, stream=f"column:{name}")
     if not events:
         return cells
-    pieces = text.split("\n")
+    pieces = masked.split("\n")
     if len(pieces) != len(present):
         return _one_by_one(engine, name, cells, counts)
     counts.update(event.detector for event in events)
+    if present is cells:
+        return pieces
     it = iter(pieces)
     return [None if c is None else next(it) for c in cells]
 
 
 def _one_by_one(
-    engine: MaskingEngine, name: str, cells: list[Cell], counts: Counter[str]
+    engine: MaskingEngine, name: str, cells: Sequence[Cell], counts: Counter[str]
 ) -> list[Cell]:
     out: list[Cell] = []
     for cell in cells:

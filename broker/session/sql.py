@@ -21,7 +21,7 @@ from broker.common.errors import ApprovalRequired, PolicyDenied, UpstreamError
 from broker.config.model import Connection
 from broker.masking.engine import MaskingEngine
 from broker.masking.lines import LineMask, mask_details
-from broker.masking.sqlcells import mask_page
+from broker.masking.sqlcells import mask_columns, scanned_columns
 from broker.policy.sql import SqlDecision, SqlRule, decide_sql
 from broker.session.ports import EventSink
 from broker.session.terminal import Principal
@@ -68,17 +68,25 @@ class SqlRequest:
 class _Masker:
     """Masks cells with the session's engine and counts what it masked per detector."""
 
-    def __init__(self, engine: MaskingEngine | None) -> None:
+    def __init__(self, engine: MaskingEngine | None, writer: ResultWriter) -> None:
         self.engine = engine
+        self.writer = writer
         self.counts: Counter[str] = Counter()
         self.columns: tuple[str, ...] = ()
+        self.scanned: tuple[bool, ...] = ()
 
-    def rows(self, rows: Sequence[Row]) -> list[Row]:
-        if self.engine is None:
-            return list(rows)
-        masked, counts = mask_page(self.engine, self.columns, rows)
-        self.counts.update(counts)
-        return masked
+    def begin(self, names: Sequence[str], types: Sequence[str]) -> None:
+        self.columns = tuple(names)
+        if self.engine is not None:
+            self.scanned = scanned_columns(self.engine, types)
+
+    def page(self, rows: Sequence[Row]) -> bytes:
+        """A page of rows masked and written out: a column at a time, in one worker call."""
+        cells: Sequence[Sequence[str | None]] = list(zip(*rows, strict=True))
+        if self.engine is not None:
+            cells, counts = mask_columns(self.engine, self.columns, cells, self.scanned)
+            self.counts.update(counts)
+        return self.writer.page_columns(cells)
 
 
 async def run_sql(
@@ -141,17 +149,17 @@ async def _one(
     total: Counter[str],
 ) -> bool:
     writer = ResultWriter(request.fmt)
-    masker = _Masker(engine)
+    masker = _Masker(engine, writer)
 
     async def on_columns(names: Sequence[str], types: Sequence[str]) -> None:
-        masker.columns = tuple(names)
+        masker.begin(names, types)
         out.write(writer.begin(names, [t in NUMERIC_TYPES for t in types]))
 
     async def on_rows(rows: Sequence[Row]) -> None:
         if out.closed:
             raise ClientGone("the client went away")
         sent[0] += len(rows)
-        data = writer.page(await asyncio.to_thread(masker.rows, rows))
+        data = await asyncio.to_thread(masker.page, rows)
         if data:
             out.write(data)
             await out.drain()
@@ -168,6 +176,7 @@ async def _one(
                 wrappable=_wrappable(statement),
                 on_columns=on_columns,
                 on_rows=on_rows,
+                stream=True,
             ),
         )
     except SqlError as exc:
