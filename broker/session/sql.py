@@ -34,6 +34,11 @@ NUMERIC_TYPES = frozenset({"int2", "int4", "int8", "float4", "float8", "numeric"
 MAX_TEXT = 1024 * 1024
 
 
+Approve = Callable[[SqlDecision], Awaitable[str]]
+"""Asks for (and waits for) the approval an `approval` rule wants; returns the request id.
+Raises ApprovalRequired (ApprovalPending, ApprovalRefused) when there is none."""
+
+
 class ClientGone(Exception):
     """The client closed its channel while a result was streaming."""
 
@@ -98,8 +103,13 @@ async def run_sql(
     audit_mask: LineMask,
     events: EventSink,
     out: SqlOutput,
+    approve: Approve | None = None,
 ) -> int:
     """Run ``request``; returns the exit status (0, or 1 after a database error).
+
+    A string an `approval` rule holds runs once ``approve`` returns (the id of the approved
+    request, audited with each statement); without ``approve``, or when it raises, the string
+    is refused.
 
     Raises:
         PolicyDenied, ApprovalRequired: the statements were refused (already audited).
@@ -114,9 +124,14 @@ async def run_sql(
         read_only=request.conn.read_only,
     )
     audit = _Audit(request, events, audit_mask, classification, decision)
-    if not decision.allowed:
-        for index, statement in enumerate(classification.statements or (None,)):
-            await audit.statement(index, statement)
+    if decision.action == "approval" and approve is not None:
+        try:
+            audit.approval = await approve(decision)
+        except BaseException:
+            await audit.refused()
+            raise
+    elif not decision.allowed:
+        await audit.refused()
         _refuse(request.conn.name, decision)
     session = await PgSession.open(
         request.conn,
@@ -263,11 +278,18 @@ class _Audit:
         self.classification = classification
         self.decision = decision
         self.id = secrets.token_hex(8)
+        self.approval = ""
+        """The approved request the statements run under, if any."""
 
     async def _emit(self, action: Action, details: dict[str, object]) -> None:
         who = self.request.principal
         masked = mask_details(details, self.mask)  # the session's policy, unmasked role or not
         await self.events.emit(who.name, action, self.request.conn.name, masked)
+
+    async def refused(self) -> None:
+        """A record for each statement of a string that will not run."""
+        for index, statement in enumerate(self.classification.statements or (None,)):
+            await self.statement(index, statement)
 
     async def statement(self, index: int, statement: Statement | None) -> None:
         text = statement.text if statement is not None else self.request.text[:MAX_TEXT]
@@ -284,6 +306,8 @@ class _Audit:
         }
         if decision.reason:
             details["reason"] = decision.reason
+        if self.approval:
+            details["approval"] = self.approval
         if statement is not None and statement.without_where:
             details["without_where"] = True
         if self.classification.error:

@@ -179,10 +179,13 @@ def test_drop_refused_by_rule(broker: BrokerProcess, postgres_server: PostgresSe
     assert record["details"]["classification"] == "drop:ddl"
 
 
-def test_approval_rule_refuses_for_now(broker: BrokerProcess) -> None:
+def test_approval_rule_asks_for_a_justification(broker: BrokerProcess) -> None:
+    """An approval SQL rule makes a request (tests/integration/test_sql_approvals.py); it
+    needs a justification, and nothing runs without one."""
     result = sql(broker, "shop", "--", "truncate orders")
     assert result.returncode == 1
-    assert b"needs an approval (rule 'ddl-needs-approval')" in result.stderr
+    assert b"justification" in result.stderr
+    assert result.stdout == b""
 
 
 @pytest.mark.parametrize(
