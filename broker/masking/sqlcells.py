@@ -6,6 +6,11 @@ token boundary for every detector, and split again. When that cannot be trusted 
 newline, or a match ran across one so the pieces no longer line up) the column's page is masked
 cell by cell. Column-name rules replace whole cells and never look at the text.
 
+A ``bytea`` cell's text form is hex (``\\x616c…``), in which no detector sees anything; its
+bytes are scanned too, and a cell with a finding is shown as its masked bytes (UTF-8, other
+bytes as ``\\xNN``), so the mark is visible. Arrays, JSON, composite rows and every other type
+are scanned as their text form (what psql prints).
+
 Columns whose type's text form no built-in detector can match (booleans, dates and times,
 intervals, smallints, UUIDs: at most five digits in a row, or a fixed shape no detector wants)
 are not scanned when the policy has only built-in detectors; a custom detector's
@@ -64,24 +69,55 @@ def mask_columns(
     columns: Sequence[str],
     cells: Sequence[Sequence[Cell]],
     scanned: Sequence[bool] | None = None,
+    binary: Sequence[bool] | None = None,
 ) -> tuple[list[Sequence[Cell]], Counter[str]]:
     """Each column's cells (``cells[i]`` for ``columns[i]``) masked; counts per detector.
 
     ``scanned`` (from :func:`scanned_columns`) says which columns the detectors read; by default
-    all.
+    all. ``binary`` marks ``bytea`` columns, whose bytes are read as well.
     """
     counts: Counter[str] = Counter()
-    out = [
-        _column(engine, name, col, counts, scan=scanned[i] if scanned is not None else True)
-        for i, (name, col) in enumerate(zip(columns, cells, strict=True))
-    ]
+    out = []
+    for i, (name, col) in enumerate(zip(columns, cells, strict=True)):
+        done = _column(engine, name, col, counts, scan=scanned[i] if scanned is not None else True)
+        if binary is not None and binary[i] and not _by_name(engine, name):
+            done = _bytea_column(engine, name, col, done, counts)
+        out.append(done)
     return out, counts
+
+
+def _by_name(engine: MaskingEngine, name: str) -> bool:
+    return any(rule.match.search(name) for rule in engine.policy.columns)
+
+
+def _bytea_column(
+    engine: MaskingEngine,
+    name: str,
+    cells: Sequence[Cell],
+    shown: Sequence[Cell],
+    counts: Counter[str],
+) -> Sequence[Cell]:
+    """``shown`` (the text forms, masked) with each cell whose bytes hold a finding replaced by
+    its masked bytes."""
+    out: list[Cell] = list(shown)
+    for i, cell in enumerate(cells):
+        if cell is None or not cell.startswith("\\x"):
+            continue
+        try:
+            raw = bytes.fromhex(cell[2:])
+        except ValueError:
+            continue
+        masked, events = engine.mask_bytes(raw, stream=f"column:{name}")
+        if events:
+            counts.update(event.detector for event in events)
+            out[i] = masked.decode("utf-8", "backslashreplace")
+    return out
 
 
 def _column(
     engine: MaskingEngine, name: str, cells: Sequence[Cell], counts: Counter[str], *, scan: bool
 ) -> Sequence[Cell]:
-    if any(rule.match.search(name) for rule in engine.policy.columns):
+    if _by_name(engine, name):
         return _one_by_one(engine, name, cells, counts)
     if not scan:
         return cells

@@ -79,17 +79,21 @@ class _Masker:
         self.counts: Counter[str] = Counter()
         self.columns: tuple[str, ...] = ()
         self.scanned: tuple[bool, ...] = ()
+        self.binary: tuple[bool, ...] = ()
 
     def begin(self, names: Sequence[str], types: Sequence[str]) -> None:
         self.columns = tuple(names)
         if self.engine is not None:
             self.scanned = scanned_columns(self.engine, types)
+            self.binary = tuple(t == "bytea" for t in types)
 
     def page(self, rows: Sequence[Row]) -> bytes:
         """A page of rows masked and written out: a column at a time, in one worker call."""
         cells: Sequence[Sequence[str | None]] = list(zip(*rows, strict=True))
         if self.engine is not None:
-            cells, counts = mask_columns(self.engine, self.columns, cells, self.scanned)
+            cells, counts = mask_columns(
+                self.engine, self.columns, cells, self.scanned, self.binary
+            )
             self.counts.update(counts)
         return self.writer.page_columns(cells)
 
