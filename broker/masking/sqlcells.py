@@ -12,9 +12,10 @@ bytes as ``\\xNN``), so the mark is visible. Arrays, JSON, composite rows and ev
 are scanned as their text form (what psql prints).
 
 Columns whose type's text form no built-in detector can match (booleans, dates and times,
-intervals, smallints, UUIDs: at most five digits in a row, or a fixed shape no detector wants)
-are not scanned when the policy has only built-in detectors; a custom detector's
-regex could match anything, so with one every column is scanned. Column-name rules apply to
+intervals, smallints: at most five digits in a row, or a fixed shape no detector wants; not
+UUIDs, whose digit groups can read as an Aadhaar number) are not scanned when the policy has
+only built-in detectors; a custom detector's regex could match anything, so with one every
+column is scanned. Column-name rules apply to
 every column whatever its type.
 """
 
@@ -37,11 +38,11 @@ UNSCANNED_TYPES = frozenset(
         "timestamp",
         "timestamptz",
         "interval",
-        "uuid",
     }
 )
 """Types whose text no built-in detector matches (tests/unit/masking/test_sqlcells_types.py).
-An int4 or a float8 prints up to ten digits alone, a bare routing number's or card's shape."""
+An int4 or a float8 prints up to ten digits alone, a bare routing number's or card's shape; a
+UUID's groups can be an Aadhaar number (found by the property test)."""
 _BUILTIN = frozenset(id(d) for d in BUILTIN_DETECTORS)
 
 

@@ -170,15 +170,18 @@ async def _one(
     writer = ResultWriter(request.fmt)
     masker = _Masker(engine, writer)
 
+    header = [b""]  # written with the first rows, or once the statement succeeded
+
     async def on_columns(names: Sequence[str], types: Sequence[str]) -> None:
         masker.begin(names, types)
-        out.write(writer.begin(names, [t in NUMERIC_TYPES for t in types]))
+        header[0] = writer.begin(names, [t in NUMERIC_TYPES for t in types])
 
     async def on_rows(rows: Sequence[Row]) -> None:
         if out.closed:
             raise ClientGone("the client went away")
         sent[0] += len(rows)
-        data = await asyncio.to_thread(masker.page, rows)
+        data = header[0] + await asyncio.to_thread(masker.page, rows)
+        header[0] = b""
         if data:
             out.write(data)
             await out.drain()
@@ -212,7 +215,7 @@ async def _one(
         await report(time.monotonic() - started, outcome, masker.counts, error, sent[0])
     if outcome is None:
         return False
-    out.write(writer.end())
+    out.write(header[0] + writer.end())
     if not outcome.columns:
         line = f"{outcome.status}\n".encode()
         out.write_stderr(line) if request.fmt == "json" else out.write(line)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import asyncpg
+from asyncpg.exceptions import InternalClientError
 
 from broker.common.errors import UpstreamError
 from broker.config.model import Connection
@@ -134,14 +135,24 @@ class PgSession:
                 try:
                     return await self._run(text, wrappable, on_columns, on_rows, page_rows, stream)
                 finally:
-                    if not self.db.is_closed():
-                        await self.db.execute("ROLLBACK")  # a statement's COMMIT only warns
+                    await self._rollback()
             return await self._run(text, wrappable, on_columns, on_rows, page_rows, stream)
         except asyncpg.PostgresError as exc:
             position = getattr(exc, "position", None)
             raise SqlError(_message(exc), position=int(position) if position else None) from None
         except (OSError, asyncpg.InterfaceError, CopyFormatError) as exc:
             raise UpstreamError(f"{self.conn.name}: {_message(exc)}") from None
+
+    async def _rollback(self) -> None:
+        """End the statement's read-only transaction (its COMMIT only warns). A connection left
+        mid-operation (a COPY or a fetch cut off by a cancelled task) cannot; it is cut, and the
+        server rolls back."""
+        if self.db.is_closed():
+            return
+        try:
+            await self.db.execute("ROLLBACK")
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, InternalClientError):
+            self.db.terminate()
 
     async def _run(
         self,

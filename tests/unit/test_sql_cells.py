@@ -100,6 +100,7 @@ def test_any_page_masks_as_cell_by_cell(rows: list[tuple[str | None, str | None]
     assert dict(counts) == expected_counts
 
 
+@settings(max_examples=500)
 @given(
     st.one_of(
         st.booleans().map(lambda b: "t" if b else "f"),
@@ -107,7 +108,6 @@ def test_any_page_masks_as_cell_by_cell(rows: list[tuple[str | None, str | None]
         st.datetimes().map(lambda d: d.isoformat(sep=" ") + "+00"),
         st.dates().map(str),
         st.times().map(str),
-        st.uuids().map(str),
         st.timedeltas().map(lambda d: f"{d.days} days {d.seconds // 3600:02d}:00:00"),
     )
 )
