@@ -14,7 +14,7 @@ from broker.approvals.asks import Ask
 from broker.approvals.core import Grant
 from broker.approvals.gate import admitting_grant, terminal_judge
 from broker.approvals.service import ApprovalService
-from broker.approvals.terms import approver_groups, command_terms
+from broker.approvals.terms import approver_groups, command_terms, sql_terms
 from broker.approvals.webhook import webhook_notify
 from broker.auditchain.context import stamped
 from broker.auditchain.events import Action
@@ -36,6 +36,7 @@ from broker.masking.lines import mask_details
 from broker.policy.access import Decision, decide_access
 from broker.policy.commands import decide_command, describe
 from broker.policy.loader import PolicySet
+from broker.policy.sql import SqlDecision
 from broker.recording.recorder import RecorderLink
 from broker.review.services import ReviewServices
 from broker.session.brokered import BrokeredSession, SessionResult
@@ -396,17 +397,39 @@ class Services(BackgroundWork):
     # -- SQL ------------------------------------------------------------------
 
     async def sql(
-        self, principal: Principal, name: str, text: str, fmt: str, out: SqlOutput
+        self,
+        principal: Principal,
+        name: str,
+        text: str,
+        fmt: str,
+        out: SqlOutput,
+        ask: Ask | None = None,
     ) -> int:
         """Run SQL on the postgres connection ``name``; masked results go to ``out``.
+
+        With ``ask``, a statement an `approval` SQL rule holds is requested and waited for (as a
+        command is); ``ask.request_id`` must be the user's request for exactly this text.
 
         Raises:
             PolicyDenied, ApprovalRequired, UpstreamError, VaultError, GatehouseError.
         """
-        conn = await self.authorize(principal, name)
+        if ask is not None and ask.request_id is not None:
+            await self.approvals.check_request(principal.name, name, text, ask.request_id)
+        conn = await self.authorize(principal, name, ask)
         if conn.type != "postgres":
             raise UpstreamError(f"{name}: a {conn.type} connection takes no SQL; use run")
         maskers = self.masks.maskers_for(principal, conn)  # none for the unmasked role (audited)
+
+        async def approve(decision: SqlDecision) -> str:
+            if ask is None:
+                raise ApprovalRequired(
+                    f"this statement on {name!r} needs an approval (rule {decision.rule!r})",
+                    rule=decision.rule,
+                )
+            terms = sql_terms(self.policies, decision.rule)
+            grant = await self.approvals.clear(principal.name, name, text, terms, ask)
+            return grant.request_id
+
         return await run_sql(
             SqlRequest(principal, conn, text, fmt),
             rules=self.policies.sql,
@@ -415,4 +438,5 @@ class Services(BackgroundWork):
             audit_mask=self.masks.line_mask_for(principal, conn.name),
             events=self.events,
             out=out,
+            approve=approve,
         )

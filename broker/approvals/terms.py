@@ -9,6 +9,7 @@ from broker.approvals.core import Request
 from broker.policy.access import Decision
 from broker.policy.commands import CommandRule
 from broker.policy.loader import PolicySet
+from broker.policy.sql import SqlRule
 
 
 def access_terms(policies: PolicySet, decision: Decision) -> Terms:
@@ -40,11 +41,27 @@ def command_terms(policies: PolicySet, rule_name: str) -> Terms:
     )
 
 
+def sql_terms(policies: PolicySet, rule_name: str) -> Terms:
+    """The terms of the SQL rule ``rule_name`` (the defaults if it is not found)."""
+    rule = next(
+        (r for r in policies.sql if r.name == rule_name),
+        SqlRule(rule_name, frozenset({"*"}), "approval"),
+    )
+    return Terms(
+        rule.name,
+        rule.approvers or policies.roles.approvers,
+        rule.approvals,
+        rule.grant_seconds,
+        rule.reason_required,
+    )
+
+
 def approver_groups(policies: PolicySet) -> frozenset[str]:
     """The `approvers` role's groups and every group an `approval` rule names as approvers."""
     rules = [
         *(r.approvers for r in policies.access if r.action == "approval"),
         *(r.approvers for r in policies.commands if r.action == "approval"),
+        *(r.approvers for r in policies.sql if r.action == "approval"),
     ]
     return frozenset(g for named in rules for g in named) | set(policies.roles.approvers)
 

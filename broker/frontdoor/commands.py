@@ -15,7 +15,7 @@ usage (over ssh):
   ssh -p PORT USER@HOST run CONN [--reason TEXT] [--no-wait] [--request ID] -- COMMAND...
                                                  run one command on CONN (exit 75 with
                                                  --no-wait: the request id is printed)
-  ssh -p PORT USER@HOST sql CONN [--csv|--json] -- "SQL"
+  ssh -p PORT USER@HOST sql CONN [--csv|--json] [--reason TEXT] [--no-wait] [--request ID] -- "SQL"
                                                  run SQL on CONN (stdin when none is given)
   ssh -p PORT USER@HOST list                     list the connections you may use
   ssh -p PORT USER@HOST approvals                pending requests you may decide
@@ -38,6 +38,7 @@ _FLAGS = {
 }
 _VALUED = {
     "run": ("--reason", "--request"),
+    "sql": ("--reason", "--request"),
     "connect": ("--reason",),
     "approve": ("--comment",),
     "deny": ("--comment",),

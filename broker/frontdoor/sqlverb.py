@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from broker.common.errors import GatehouseError
+from broker.frontdoor.approvals import ask_for
 from broker.frontdoor.channel import TerminalChannel
 from broker.frontdoor.commands import ExecRequest
 from broker.services import Services
@@ -77,6 +78,7 @@ async def sql_verb(services: Services, channel: TerminalChannel, request: ExecRe
     # the channel's reader only runs with a consumer, and only it sees the client leave
     channel.set_consumer(_Ignore())
     try:
-        return await services.sql(channel.principal, request.connection, text, fmt, channel)
+        ask = ask_for(channel, request)
+        return await services.sql(channel.principal, request.connection, text, fmt, channel, ask)
     finally:
         channel.set_consumer(None)

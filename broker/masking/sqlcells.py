@@ -5,6 +5,18 @@ Masking each cell on its own costs one engine call per cell (about 40 µs: 80,00
 token boundary for every detector, and split again. When that cannot be trusted (a cell holds a
 newline, or a match ran across one so the pieces no longer line up) the column's page is masked
 cell by cell. Column-name rules replace whole cells and never look at the text.
+
+A ``bytea`` cell's text form is hex (``\\x616c…``), in which no detector sees anything; its
+bytes are scanned too, and a cell with a finding is shown as its masked bytes (UTF-8, other
+bytes as ``\\xNN``), so the mark is visible. Arrays, JSON, composite rows and every other type
+are scanned as their text form (what psql prints).
+
+Columns whose type's text form no built-in detector can match (booleans, dates and times,
+intervals, smallints: at most five digits in a row, or a fixed shape no detector wants; not
+UUIDs, whose digit groups can read as an Aadhaar number) are not scanned when the policy has
+only built-in detectors; a custom detector's regex could match anything, so with one every
+column is scanned. Column-name rules apply to
+every column whatever its type.
 """
 
 from __future__ import annotations
@@ -12,45 +24,125 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
+from broker.masking.builtin import BUILTIN_DETECTORS
 from broker.masking.engine import MaskingEngine
 
 Cell = str | None
+UNSCANNED_TYPES = frozenset(
+    {
+        "bool",
+        "int2",
+        "date",
+        "time",
+        "timetz",
+        "timestamp",
+        "timestamptz",
+        "interval",
+    }
+)
+"""Types whose text no built-in detector matches (tests/unit/masking/test_sqlcells_types.py).
+An int4 or a float8 prints up to ten digits alone, a bare routing number's or card's shape; a
+UUID's groups can be an Aadhaar number (found by the property test)."""
+_BUILTIN = frozenset(id(d) for d in BUILTIN_DETECTORS)
+
+
+def scanned_columns(engine: MaskingEngine, types: Sequence[str]) -> tuple[bool, ...]:
+    """Per column, whether the detectors read its cells (column-name rules apply to all)."""
+    if not all(id(d) in _BUILTIN for d in engine.policy.detectors):
+        return tuple(True for _ in types)
+    return tuple(t not in UNSCANNED_TYPES for t in types)
 
 
 def mask_page(
-    engine: MaskingEngine, columns: Sequence[str], rows: Sequence[Sequence[Cell]]
+    engine: MaskingEngine,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Cell]],
+    scanned: Sequence[bool] | None = None,
 ) -> tuple[list[tuple[Cell, ...]], Counter[str]]:
     """The page with every cell masked, and how many values each detector masked."""
+    cells = [list(c) for c in zip(*rows, strict=True)] if rows else [[] for _ in columns]
+    masked, counts = mask_columns(engine, columns, cells, scanned)
+    return list(zip(*masked, strict=True)) if rows else [], counts
+
+
+def mask_columns(
+    engine: MaskingEngine,
+    columns: Sequence[str],
+    cells: Sequence[Sequence[Cell]],
+    scanned: Sequence[bool] | None = None,
+    binary: Sequence[bool] | None = None,
+) -> tuple[list[Sequence[Cell]], Counter[str]]:
+    """Each column's cells (``cells[i]`` for ``columns[i]``) masked; counts per detector.
+
+    ``scanned`` (from :func:`scanned_columns`) says which columns the detectors read; by default
+    all. ``binary`` marks ``bytea`` columns, whose bytes are read as well.
+    """
     counts: Counter[str] = Counter()
-    masked_columns = [
-        _column(engine, name, [row[i] for row in rows], counts) for i, name in enumerate(columns)
-    ]
-    return [tuple(col[r] for col in masked_columns) for r in range(len(rows))], counts
+    out = []
+    for i, (name, col) in enumerate(zip(columns, cells, strict=True)):
+        done = _column(engine, name, col, counts, scan=scanned[i] if scanned is not None else True)
+        if binary is not None and binary[i] and not _by_name(engine, name):
+            done = _bytea_column(engine, name, col, done, counts)
+        out.append(done)
+    return out, counts
+
+
+def _by_name(engine: MaskingEngine, name: str) -> bool:
+    return any(rule.match.search(name) for rule in engine.policy.columns)
+
+
+def _bytea_column(
+    engine: MaskingEngine,
+    name: str,
+    cells: Sequence[Cell],
+    shown: Sequence[Cell],
+    counts: Counter[str],
+) -> Sequence[Cell]:
+    """``shown`` (the text forms, masked) with each cell whose bytes hold a finding replaced by
+    its masked bytes."""
+    out: list[Cell] = list(shown)
+    for i, cell in enumerate(cells):
+        if cell is None or not cell.startswith("\\x"):
+            continue
+        try:
+            raw = bytes.fromhex(cell[2:])
+        except ValueError:
+            continue
+        masked, events = engine.mask_bytes(raw, stream=f"column:{name}")
+        if events:
+            counts.update(event.detector for event in events)
+            out[i] = masked.decode("utf-8", "backslashreplace")
+    return out
 
 
 def _column(
-    engine: MaskingEngine, name: str, cells: list[Cell], counts: Counter[str]
-) -> list[Cell]:
-    present = [c for c in cells if c is not None]
+    engine: MaskingEngine, name: str, cells: Sequence[Cell], counts: Counter[str], *, scan: bool
+) -> Sequence[Cell]:
+    if _by_name(engine, name):
+        return _one_by_one(engine, name, cells, counts)
+    if not scan:
+        return cells
+    present = [c for c in cells if c is not None] if None in cells else cells
     if not present:
         return cells
-    if any(rule.match.search(name) for rule in engine.policy.columns) or any(
-        "\n" in c for c in present
-    ):
+    text = "\n".join(present)  # type: ignore[arg-type]  # no None left in present
+    if text.count("\n") != len(present) - 1:  # a cell holds a newline
         return _one_by_one(engine, name, cells, counts)
-    text, events = engine.mask_text("\n".join(present), stream=f"column:{name}")
+    masked, events = engine.mask_text(text, stream=f"column:{name}")
     if not events:
         return cells
-    pieces = text.split("\n")
+    pieces = masked.split("\n")
     if len(pieces) != len(present):
         return _one_by_one(engine, name, cells, counts)
     counts.update(event.detector for event in events)
+    if present is cells:
+        return pieces
     it = iter(pieces)
     return [None if c is None else next(it) for c in cells]
 
 
 def _one_by_one(
-    engine: MaskingEngine, name: str, cells: list[Cell], counts: Counter[str]
+    engine: MaskingEngine, name: str, cells: Sequence[Cell], counts: Counter[str]
 ) -> list[Cell]:
     out: list[Cell] = []
     for cell in cells:

@@ -269,7 +269,7 @@ def parse_policy(src: Source, names: set[str] | None = None) -> PolicySet:
             roles = parse_roles(src)
     sql: tuple[SqlRule, ...] = ()
     with r.collecting():
-        sql = parse_sql_rules(r, names)
+        sql = parse_sql_rules(r, names, _approval_terms)
     masking = (src,) if r.get(("masking",)) is not None else ()
     if masking:
         with r.collecting():

@@ -10,8 +10,8 @@ having already admitted the user to the connection.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from broker.common.yamlsrc import KeyPath, Reader
@@ -19,6 +19,10 @@ from broker.policy.access import ACTIONS, Action, connection_match, groups_match
 from broker.sql.classify import KINDS, Classification, Statement
 
 SQL_RULE_KEYS = ("name", "statements", "without_where", "action", "groups", "connections")
+SQL_APPROVAL_KEYS = ("approvers", "approvals", "grant", "reason_required")
+"""As on command rules, for action `approval` only (parsed by the loader's ``terms``)."""
+Terms = Callable[[Reader, KeyPath, Mapping[str, Any], Action], Any]
+"""Parses a rule's approval terms into a dataclass of SqlRule's approval fields."""
 CLASSIFIER = "sql-classifier"
 READ_ONLY = "read-only-connection"
 NO_RULE = "no-sql-rule"
@@ -42,6 +46,14 @@ class SqlRule:
     """The rule applies to members of any of these groups."""
     connections: tuple[str, ...] = ("*",)
     """Connection-name globs."""
+    approvers: tuple[str, ...] = ()
+    """For action `approval`: groups whose members may approve (none: the `approvers` role)."""
+    approvals: int = 1
+    """For action `approval`: how many distinct people must approve."""
+    grant_seconds: int = 3600
+    """For action `approval`: how long the approved statement may be run (`sql --request`)."""
+    reason_required: bool = True
+    """For action `approval`: whether the request needs a justification."""
 
     def matches(self, statement: Statement) -> bool:
         named = "*" in self.statements or bool(
@@ -104,7 +116,7 @@ def _decide_one(rules: Sequence[SqlRule], statement: Statement, read_only: bool)
     return SqlDecision("allow", NO_RULE)
 
 
-def parse_sql_rules(r: Reader, names: set[str]) -> tuple[SqlRule, ...]:
+def parse_sql_rules(r: Reader, names: set[str], terms: Terms | None = None) -> tuple[SqlRule, ...]:
     """The `sql:` list of one policy file.
 
     Raises:
@@ -120,12 +132,14 @@ def parse_sql_rules(r: Reader, names: set[str]) -> tuple[SqlRule, ...]:
         path: KeyPath = ("sql", i)
         if not isinstance(item, dict):
             raise r.src.error(path, "each rule must be a mapping")
-        rules.append(_parse_rule(r, path, item, names))
+        rules.append(_parse_rule(r, path, item, names, terms))
     return tuple(rules)
 
 
-def _parse_rule(r: Reader, path: KeyPath, item: dict[str, Any], names: set[str]) -> SqlRule:
-    r.only_keys(path, SQL_RULE_KEYS)
+def _parse_rule(
+    r: Reader, path: KeyPath, item: dict[str, Any], names: set[str], terms: Terms | None
+) -> SqlRule:
+    r.only_keys(path, (*SQL_RULE_KEYS, *(SQL_APPROVAL_KEYS if terms else ())))
     name = r.string((*path, "name"), required=True)
     if name in names:
         raise r.src.error((*path, "name"), f"duplicate rule name {name!r}")
@@ -156,4 +170,5 @@ def _parse_rule(r: Reader, path: KeyPath, item: dict[str, Any], names: set[str])
         without_where=without_where,
         groups=r.strings((*path, "groups")) or ("*",),
         connections=r.strings((*path, "connections")) or ("*",),
+        **(asdict(terms(r, path, item, action)) if terms else {}),
     )

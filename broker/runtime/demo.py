@@ -1,5 +1,6 @@
-"""`gatehouse demo`: a self-contained state dir with the invoking user's keys, a local shell
-and, when an sshd binary is on the machine, an `ssh` connection to a private sshd."""
+"""`gatehouse demo`: a self-contained state dir with the invoking user's keys, a local shell,
+when an sshd binary is on the machine an `ssh` connection to a private sshd, and when
+PostgreSQL's server binaries are, a read-only `db` connection to a private cluster."""
 
 from __future__ import annotations
 
@@ -17,6 +18,17 @@ from broker.common.errors import GatehouseError
 from broker.config.load import load_all
 from broker.config.state import StatePaths
 from broker.runtime.app import serve
+from broker.runtime.demo_postgres import (
+    CREDENTIAL as DB_CREDENTIAL,
+)
+from broker.runtime.demo_postgres import (
+    DATABASE,
+    HOW_TO_GET,
+    LOGIN,
+    DemoDatabase,
+    DemoPostgres,
+    find_pg_bin,
+)
 from broker.runtime.demo_sshd import CREDENTIAL, DemoSshd, DemoTarget, find_sshd
 from broker.runtime.provision import ensure_keys
 
@@ -26,10 +38,10 @@ DEMO_APPROVER = "approver"
 DEMO_ACCOUNT = "gatehouse-demo"
 """The unprivileged account the demo's shell runs as when the demo runs as root."""
 DEMO_POLICY = """\
-# Demo policy: the demo user may open the local shell and the demo sshd, and shell-prod once
-# `approver` agreed; everything else is denied.
+# Demo policy: the demo user may open the local shell, the demo sshd and the demo database
+# (read-only, results masked), and shell-prod once `approver` agreed; everything else is denied.
 access:
-  - {name: demo-shell, groups: [engineers], connections: [shell, ssh], action: allow}
+  - {name: demo-shell, groups: [engineers], connections: [shell, ssh, db], action: allow}
   - {name: demo-prod-needs-approval, groups: [engineers], connections: [shell-prod],
      action: approval, approvers: [approvers], approvals: 1, grant: 15m}
 commands:
@@ -73,6 +85,37 @@ def _ssh_connection(target: DemoTarget) -> dict[str, Any]:
     }
 
 
+def _demo_account() -> str:
+    """The demo's unprivileged system account (created when missing; the demo runs as root)."""
+    if lookup_account(DEMO_ACCOUNT) is None:
+        useradd = shutil.which("useradd") or "/usr/sbin/useradd"
+        made = subprocess.run(  # fixed argv
+            [useradd, "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", DEMO_ACCOUNT],
+            capture_output=True,
+            check=False,
+        )
+        if made.returncode != 0 and lookup_account(DEMO_ACCOUNT) is None:
+            raise GatehouseError(
+                f"cannot create the demo account {DEMO_ACCOUNT!r}: "
+                f"{made.stderr.decode(errors='replace').strip()}"
+            )
+    return DEMO_ACCOUNT
+
+
+def _db_connection(database: DemoDatabase) -> dict[str, Any]:
+    """The demo's `db`: the private cluster, read-only, as the role that may only read."""
+    return {
+        "type": "postgres",
+        "host": "127.0.0.1",
+        "port": database.port,
+        "user": LOGIN,
+        "database": DATABASE,
+        "credential": DB_CREDENTIAL,
+        "read_only": True,
+        "description": "PostgreSQL on this host: table customers of fake personal data",
+    }
+
+
 def _shell_connection() -> dict[str, Any]:
     """The demo's `shell`: as an account of its own under root, else (unsafe) as the person.
 
@@ -86,25 +129,17 @@ def _shell_connection() -> dict[str, Any]:
         shell["unsafe_run_as_broker_user"] = True
         shell["description"] = "UNSAFE demo: a shell as you, who can read the broker's keys"
         return shell
-    if lookup_account(DEMO_ACCOUNT) is None:
-        useradd = shutil.which("useradd") or "/usr/sbin/useradd"
-        made = subprocess.run(  # fixed argv
-            [useradd, "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", DEMO_ACCOUNT],
-            capture_output=True,
-            check=False,
-        )
-        if made.returncode != 0 and lookup_account(DEMO_ACCOUNT) is None:
-            raise GatehouseError(
-                f"cannot create the demo account {DEMO_ACCOUNT!r}: "
-                f"{made.stderr.decode(errors='replace').strip()}"
-            )
+    _demo_account()
     shell["run_as"] = DEMO_ACCOUNT
     shell["description"] = f"a login shell on the broker host, as {DEMO_ACCOUNT}"
     return shell
 
 
 def prepare_demo(
-    directory: Path, port: int, target: DemoTarget | None = None
+    directory: Path,
+    port: int,
+    target: DemoTarget | None = None,
+    database: DemoDatabase | None = None,
 ) -> tuple[Path, Path | None, list[str]]:
     """Write (or refresh) the demo config.
 
@@ -124,6 +159,8 @@ def prepare_demo(
     }
     if target is not None:
         connections["ssh"] = _ssh_connection(target)
+    if database is not None:
+        connections["db"] = _db_connection(database)
     config = {
         "listen": f"127.0.0.1:{port}",
         "state_dir": "./state",
@@ -158,6 +195,22 @@ def _start_target(directory: Path) -> tuple[DemoSshd | None, DemoTarget | None, 
     return server, target, server.notes
 
 
+def _start_database(directory: Path) -> tuple[DemoPostgres | None, DemoDatabase | None, list[str]]:
+    """Start the demo cluster if this machine has PostgreSQL's server binaries."""
+    bin_dir = find_pg_bin()
+    if bin_dir is None:
+        return None, None, [HOW_TO_GET]
+    paths = StatePaths(directory.resolve() / "state")
+    account = _demo_account() if os.geteuid() == 0 else None  # PostgreSQL refuses root
+    server = DemoPostgres(bin_dir, directory.resolve() / "postgres", paths.vault(), account)
+    try:
+        database = server.start()
+    except GatehouseError as exc:  # the demo still serves the rest, and says why not `db`
+        server.stop()
+        return None, None, [*server.notes, f"no `db` connection: {exc}"]
+    return server, database, server.notes
+
+
 def run_demo(directory: Path, *, port: int = 2222) -> int:
     """Prepare the demo, start its sshd and serve it, printing how to log in."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -165,8 +218,12 @@ def run_demo(directory: Path, *, port: int = 2222) -> int:
     made = ensure_keys(StatePaths(state))  # the vault key, before the sshd's credential
     state_note = f"{'created' if made else 'reused'} the state dir (keys, vault): {state}"
     server, target, sshd_notes = _start_target(directory)
+    pg: DemoPostgres | None = None
+    database: DemoDatabase | None = None
+    db_notes: list[str] = []
     try:
-        path, generated, notes = prepare_demo(directory, port, target)
+        pg, database, db_notes = _start_database(directory)
+        path, generated, notes = prepare_demo(directory, port, target, database)
         notes.insert(0, state_note)
         config, policies = load_all(path)
         paths = StatePaths(config.state_dir)
@@ -176,11 +233,17 @@ def run_demo(directory: Path, *, port: int = 2222) -> int:
         ident = f"-i {generated} " if generated else ""
         print("Gatehouse demo")
         print(f"  config:   {path}")
-        for note in (*notes, *sshd_notes):
+        for note in (*notes, *sshd_notes, *db_notes):
             print(f"  {note}")
         print(f"  connections: {', '.join(config.connections)}")
         print("  log in from another terminal with:")
         print(f"    ssh {ident}-o UserKnownHostsFile={known} -p {port} {DEMO_USER}@127.0.0.1")
+        if database is not None:
+            print("  query the demo database (read-only; personal data in results is masked):")
+            example = "sql db -- 'select * from customers limit 5'"
+            print(
+                f"    ssh {ident}-o UserKnownHostsFile={known} -p {port} {DEMO_USER}@127.0.0.1 {example}"
+            )
         print("  try an approval: open shell-prod as demo, then approve it from a second terminal")
         print("  (Ctrl+P in the interface, or `approvals` / `approve ID` over ssh) with:")
         print(f"    ssh {ident}-o UserKnownHostsFile={known} -p {port} {DEMO_APPROVER}@127.0.0.1")
@@ -193,5 +256,7 @@ def run_demo(directory: Path, *, port: int = 2222) -> int:
         print("  stop with Ctrl-C", flush=True)
         return serve(config, policies)
     finally:
+        if pg is not None:
+            pg.stop()
         if server is not None:
             server.stop()

@@ -21,7 +21,7 @@ from broker.common.errors import ApprovalRequired, PolicyDenied, UpstreamError
 from broker.config.model import Connection
 from broker.masking.engine import MaskingEngine
 from broker.masking.lines import LineMask, mask_details
-from broker.masking.sqlcells import mask_page
+from broker.masking.sqlcells import mask_columns, scanned_columns
 from broker.policy.sql import SqlDecision, SqlRule, decide_sql
 from broker.session.ports import EventSink
 from broker.session.terminal import Principal
@@ -32,6 +32,11 @@ from broker.vault import Secret
 
 NUMERIC_TYPES = frozenset({"int2", "int4", "int8", "float4", "float8", "numeric", "oid", "money"})
 MAX_TEXT = 1024 * 1024
+
+
+Approve = Callable[[SqlDecision], Awaitable[str]]
+"""Asks for (and waits for) the approval an `approval` rule wants; returns the request id.
+Raises ApprovalRequired (ApprovalPending, ApprovalRefused) when there is none."""
 
 
 class ClientGone(Exception):
@@ -68,17 +73,29 @@ class SqlRequest:
 class _Masker:
     """Masks cells with the session's engine and counts what it masked per detector."""
 
-    def __init__(self, engine: MaskingEngine | None) -> None:
+    def __init__(self, engine: MaskingEngine | None, writer: ResultWriter) -> None:
         self.engine = engine
+        self.writer = writer
         self.counts: Counter[str] = Counter()
         self.columns: tuple[str, ...] = ()
+        self.scanned: tuple[bool, ...] = ()
+        self.binary: tuple[bool, ...] = ()
 
-    def rows(self, rows: Sequence[Row]) -> list[Row]:
-        if self.engine is None:
-            return list(rows)
-        masked, counts = mask_page(self.engine, self.columns, rows)
-        self.counts.update(counts)
-        return masked
+    def begin(self, names: Sequence[str], types: Sequence[str]) -> None:
+        self.columns = tuple(names)
+        if self.engine is not None:
+            self.scanned = scanned_columns(self.engine, types)
+            self.binary = tuple(t == "bytea" for t in types)
+
+    def page(self, rows: Sequence[Row]) -> bytes:
+        """A page of rows masked and written out: a column at a time, in one worker call."""
+        cells: Sequence[Sequence[str | None]] = list(zip(*rows, strict=True))
+        if self.engine is not None:
+            cells, counts = mask_columns(
+                self.engine, self.columns, cells, self.scanned, self.binary
+            )
+            self.counts.update(counts)
+        return self.writer.page_columns(cells)
 
 
 async def run_sql(
@@ -90,8 +107,13 @@ async def run_sql(
     audit_mask: LineMask,
     events: EventSink,
     out: SqlOutput,
+    approve: Approve | None = None,
 ) -> int:
     """Run ``request``; returns the exit status (0, or 1 after a database error).
+
+    A string an `approval` rule holds runs once ``approve`` returns (the id of the approved
+    request, audited with each statement); without ``approve``, or when it raises, the string
+    is refused.
 
     Raises:
         PolicyDenied, ApprovalRequired: the statements were refused (already audited).
@@ -106,9 +128,14 @@ async def run_sql(
         read_only=request.conn.read_only,
     )
     audit = _Audit(request, events, audit_mask, classification, decision)
-    if not decision.allowed:
-        for index, statement in enumerate(classification.statements or (None,)):
-            await audit.statement(index, statement)
+    if decision.action == "approval" and approve is not None:
+        try:
+            audit.approval = await approve(decision)
+        except BaseException:
+            await audit.refused()
+            raise
+    elif not decision.allowed:
+        await audit.refused()
         _refuse(request.conn.name, decision)
     session = await PgSession.open(
         request.conn,
@@ -141,17 +168,20 @@ async def _one(
     total: Counter[str],
 ) -> bool:
     writer = ResultWriter(request.fmt)
-    masker = _Masker(engine)
+    masker = _Masker(engine, writer)
+
+    header = [b""]  # written with the first rows, or once the statement succeeded
 
     async def on_columns(names: Sequence[str], types: Sequence[str]) -> None:
-        masker.columns = tuple(names)
-        out.write(writer.begin(names, [t in NUMERIC_TYPES for t in types]))
+        masker.begin(names, types)
+        header[0] = writer.begin(names, [t in NUMERIC_TYPES for t in types])
 
     async def on_rows(rows: Sequence[Row]) -> None:
         if out.closed:
             raise ClientGone("the client went away")
         sent[0] += len(rows)
-        data = writer.page(await asyncio.to_thread(masker.rows, rows))
+        data = header[0] + await asyncio.to_thread(masker.page, rows)
+        header[0] = b""
         if data:
             out.write(data)
             await out.drain()
@@ -168,6 +198,7 @@ async def _one(
                 wrappable=_wrappable(statement),
                 on_columns=on_columns,
                 on_rows=on_rows,
+                stream=True,
             ),
         )
     except SqlError as exc:
@@ -184,7 +215,7 @@ async def _one(
         await report(time.monotonic() - started, outcome, masker.counts, error, sent[0])
     if outcome is None:
         return False
-    out.write(writer.end())
+    out.write(header[0] + writer.end())
     if not outcome.columns:
         line = f"{outcome.status}\n".encode()
         out.write_stderr(line) if request.fmt == "json" else out.write(line)
@@ -254,11 +285,18 @@ class _Audit:
         self.classification = classification
         self.decision = decision
         self.id = secrets.token_hex(8)
+        self.approval = ""
+        """The approved request the statements run under, if any."""
 
     async def _emit(self, action: Action, details: dict[str, object]) -> None:
         who = self.request.principal
         masked = mask_details(details, self.mask)  # the session's policy, unmasked role or not
         await self.events.emit(who.name, action, self.request.conn.name, masked)
+
+    async def refused(self) -> None:
+        """A record for each statement of a string that will not run."""
+        for index, statement in enumerate(self.classification.statements or (None,)):
+            await self.statement(index, statement)
 
     async def statement(self, index: int, statement: Statement | None) -> None:
         text = statement.text if statement is not None else self.request.text[:MAX_TEXT]
@@ -275,6 +313,8 @@ class _Audit:
         }
         if decision.reason:
             details["reason"] = decision.reason
+        if self.approval:
+            details["approval"] = self.approval
         if statement is not None and statement.without_where:
             details["without_where"] = True
         if self.classification.error:

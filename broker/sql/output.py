@@ -32,6 +32,24 @@ def csv_line(cells: Sequence[Cell]) -> str:
     return ",".join(csv_field(c) for c in cells) + "\n"
 
 
+def csv_column(cells: Sequence[Cell]) -> Sequence[str]:
+    """A column's cells as CSV fields: looked at once as one text, one by one only when some
+    cell is NULL or needs quotes."""
+    if None not in cells:
+        joined = "\t".join(cells)  # type: ignore[arg-type]  # no None
+        if not _CSV_QUOTE.search(joined) and "\\." not in joined:
+            return cells  # type: ignore[return-value]
+    return [csv_field(c) for c in cells]
+
+
+def csv_page(columns: Sequence[Sequence[Cell]]) -> str:
+    """The rows whose cells are ``columns[i][row]`` as CSV lines (as ``csv_line`` writes each)."""
+    if not columns or not columns[0]:
+        return ""
+    fields = [csv_column(c) for c in columns]
+    return "\n".join(map(",".join, zip(*fields, strict=True))) + "\n"
+
+
 def json_line(columns: Sequence[str], cells: Sequence[Cell]) -> str:
     """One row as a JSON object (duplicate column names are kept, in order)."""
     pairs = (
@@ -93,6 +111,12 @@ class ResultWriter:
         self.columns, self.right = tuple(columns), tuple(right)
         self.rows = []
         return csv_line(self.columns).encode() if self.fmt == "csv" else b""
+
+    def page_columns(self, columns: Sequence[Sequence[Cell]]) -> bytes:
+        """Like ``page`` for rows given a column at a time (``columns[i][row]``)."""
+        if self.fmt == "csv":
+            return csv_page(columns).encode()
+        return self.page(list(zip(*columns, strict=True)))
 
     def page(self, rows: Sequence[Sequence[Cell]]) -> bytes:
         if self.fmt == "csv":

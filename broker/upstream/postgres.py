@@ -14,18 +14,22 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
+from asyncpg.exceptions import InternalClientError
 
 from broker.common.errors import UpstreamError
 from broker.config.model import Connection
 from broker.sql.classify import classify
+from broker.upstream.pgcopy import CopyFormatError, CopyRows, copy_query
 from broker.vault import Secret
 
 CONNECT_TIMEOUT = 10.0
 STATEMENT_TIMEOUT = 300.0
 PAGE_ROWS = 1000
+STREAM_CHUNK = 512 * 1024
+"""Bytes of COPY text gathered before they are handed on as one page of rows (streaming)."""
 
 Cell = str | None
 Row = tuple[Cell, ...]
@@ -112,11 +116,15 @@ class PgSession:
         on_columns: OnColumns,
         on_rows: OnRows,
         page_rows: int = PAGE_ROWS,
+        stream: bool = False,
     ) -> Outcome:
         """Run one statement, handing its rows over page by page as text.
 
         ``wrappable`` says the classifier found a SELECT, INSERT, UPDATE or DELETE with nothing
-        nested that writes, whose columns may be turned into text on the server.
+        nested that writes, whose columns may be turned into text on the server. With
+        ``stream``, a plain read is sent as ``COPY (…) TO STDOUT`` and its rows handed over in
+        pages of about STREAM_CHUNK bytes as they arrive (the whole result is read: for output
+        that goes out as fast as the client takes it, not for paging on demand).
 
         Raises:
             SqlError: the server refused or failed it (its message, with the position if any).
@@ -125,19 +133,35 @@ class PgSession:
             if self.read_only:
                 await self.db.execute("BEGIN READ ONLY")
                 try:
-                    return await self._run(text, wrappable, on_columns, on_rows, page_rows)
+                    return await self._run(text, wrappable, on_columns, on_rows, page_rows, stream)
                 finally:
-                    if not self.db.is_closed():
-                        await self.db.execute("ROLLBACK")  # a statement's COMMIT only warns
-            return await self._run(text, wrappable, on_columns, on_rows, page_rows)
+                    await self._rollback()
+            return await self._run(text, wrappable, on_columns, on_rows, page_rows, stream)
         except asyncpg.PostgresError as exc:
             position = getattr(exc, "position", None)
             raise SqlError(_message(exc), position=int(position) if position else None) from None
-        except (OSError, asyncpg.InterfaceError) as exc:
+        except (OSError, asyncpg.InterfaceError, CopyFormatError) as exc:
             raise UpstreamError(f"{self.conn.name}: {_message(exc)}") from None
 
+    async def _rollback(self) -> None:
+        """End the statement's read-only transaction (its COMMIT only warns). A connection left
+        mid-operation (a COPY or a fetch cut off by a cancelled task) cannot; it is cut, and the
+        server rolls back."""
+        if self.db.is_closed():
+            return
+        try:
+            await self.db.execute("ROLLBACK")
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, InternalClientError):
+            self.db.terminate()
+
     async def _run(
-        self, text: str, wrappable: bool, on_columns: OnColumns, on_rows: OnRows, page_rows: int
+        self,
+        text: str,
+        wrappable: bool,
+        on_columns: OnColumns,
+        on_rows: OnRows,
+        page_rows: int,
+        stream: bool,
     ) -> Outcome:
         stmt = await self.db.prepare(text)
         attributes = stmt.get_attributes()
@@ -147,6 +171,10 @@ class PgSession:
             return Outcome(status=status, rows=_affected(status))
         names = tuple(a.name for a in attributes)
         await on_columns(names, tuple(a.type.name for a in attributes))
+        copy = copy_query(text) if stream and wrappable and _is_read(text) else ""
+        if copy:
+            count = await self._copy(copy, len(names), on_rows)
+            return Outcome(status=f"SELECT {count}", rows=count, columns=names)
         composite = [a.type.kind == "composite" for a in attributes]
         wrapped = text_query(text, composite) if wrappable else ""
         as_text = bool(wrapped)
@@ -161,6 +189,32 @@ class PgSession:
         verb = text.split(None, 1)[0].upper() if text.split() else "SELECT"
         verb = "SELECT" if verb in ("VALUES", "TABLE", "WITH") else verb
         return Outcome(status=f"{verb} {count}", rows=count, columns=names)
+
+    async def _copy(self, query: str, columns: int, on_rows: OnRows) -> int:
+        parser = CopyRows(columns)
+        held: list[bytes] = []
+        size = 0
+        count = 0
+
+        async def hand_on() -> None:
+            nonlocal held, size, count
+            rows = parser.feed(b"".join(held))
+            held, size = [], 0
+            if rows:
+                count += len(rows)
+                await on_rows(cast("list[Row]", rows))  # lists of cells: read, never kept
+
+        async def sink(data: bytes) -> None:  # asyncpg reads no more until this returns
+            nonlocal size
+            held.append(data)
+            size += len(data)
+            if size >= STREAM_CHUNK:
+                await hand_on()
+
+        await self.db.copy_from_query(query, output=sink, format="text")
+        await hand_on()
+        parser.finish()
+        return count
 
     async def _pages(
         self,
@@ -217,6 +271,11 @@ def text_query(text: str, composite: Sequence[bool]) -> str:
     ):
         return ""
     return wrapped
+
+
+def _is_read(text: str) -> bool:
+    own = classify(text)
+    return not own.refusal and len(own.statements) == 1 and own.summary == "select:read"
 
 
 def _affected(status: str) -> int:

@@ -188,6 +188,8 @@ def test_demo_from_nothing_to_a_shell(
         key = tmp_path / "demo" / "demo_ed25519"
         client = tmux_client(ssh_client_argv(port, "demo", key, tty=True))
         client.wait_for("type to filter connections", timeout=15)
+        client.send_text("shell")  # the demo also lists db, ssh (when it has them)
+        client.wait_for(re.compile(r"\bshell\b"), timeout=15)
         client.send_keys("Enter")
         deadline = time.monotonic() + 20
         while "type to filter" in client.capture() and time.monotonic() < deadline:
@@ -196,6 +198,8 @@ def test_demo_from_nothing_to_a_shell(
         client.wait_for(re.compile(r"^demo-42-gatehouse-demo", re.M), timeout=30)
         client.send_text("exit\n")
         client.wait_for("Session on shell ended", timeout=15)
+        client.send_keys("Escape")  # clears the filter; q then quits
+        client.wait_for("type to filter connections", timeout=15)
         client.send_keys("q")
         assert client.wait_exit(timeout=10) == 0
     finally:

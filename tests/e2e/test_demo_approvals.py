@@ -43,7 +43,7 @@ def test_demo_prints_an_approver_login_that_approves_the_demo_users_request(
             lines.append(line)
             if "listening on" in line or len(lines) > 50:
                 break
-        logins = [ln.strip() for ln in lines if ln.strip().startswith("ssh ")]
+        logins = [ln.strip() for ln in lines if ln.strip().startswith("ssh ") and " sql " not in ln]
         assert len(logins) == 2, lines
         assert f"-p {port} demo@127.0.0.1" in logins[0]
         assert f"-p {port} approver@127.0.0.1" in logins[1]

@@ -162,3 +162,20 @@ def test_read_only_allows_only_strings_of_reads(parts: list[str]) -> None:
         assert c.error == ""
         assert {s.kind for s in c.statements} == {"read"}
         assert all(s.verbs <= {"select", "show", "explain"} for s in c.statements)
+
+
+def test_approval_rules_take_the_approval_terms_of_command_rules() -> None:
+    text = (
+        "sql:\n  - {name: ddl, statements: [ddl], action: approval, approvers: [dba-leads],"
+        " approvals: 2, grant: 30m, reason_required: false}\n"
+    )
+    (rule,) = _rules(text)
+    assert (rule.approvers, rule.approvals, rule.grant_seconds, rule.reason_required) == (
+        ("dba-leads",),
+        2,
+        1800,
+        False,
+    )
+    with pytest.raises(ConfigError) as info:
+        _rules("sql:\n  - {name: d, statements: [drop], action: deny, approvers: [x]}\n")
+    assert "only applies when action is approval" in str(info.value)

@@ -8,9 +8,11 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from broker.masking.builtin import BUILTIN_DETECTORS
+from broker.masking.detector import Detector
 from broker.masking.engine import MaskingEngine
 from broker.masking.policy import ColumnRule, MaskingPolicy
-from broker.masking.sqlcells import mask_page
+from broker.masking.sqlcells import mask_page, scanned_columns
 from tests.harness.pii import fake_customers
 
 ENGINE = MaskingEngine(
@@ -18,6 +20,7 @@ ENGINE = MaskingEngine(
 )
 COLUMNS = ("id", "name", "email", "ssn", "card_number", "iban", "phone", "note")
 CUSTOMERS = fake_customers(40)
+KEY = os.urandom(32)
 PIECES = [
     *(c.email for c in CUSTOMERS[:5]),
     *(c.card_number for c in CUSTOMERS[:5]),
@@ -95,3 +98,35 @@ def test_any_page_masks_as_cell_by_cell(rows: list[tuple[str | None, str | None]
     expected, expected_counts = one_by_one(columns, rows)
     assert masked == expected
     assert dict(counts) == expected_counts
+
+
+@settings(max_examples=500)
+@given(
+    st.one_of(
+        st.booleans().map(lambda b: "t" if b else "f"),
+        st.integers(min_value=-32768, max_value=32767).map(str),
+        st.datetimes().map(lambda d: d.isoformat(sep=" ") + "+00"),
+        st.dates().map(str),
+        st.times().map(str),
+        st.timedeltas().map(lambda d: f"{d.days} days {d.seconds // 3600:02d}:00:00"),
+    )
+)
+def test_types_left_unscanned_hold_nothing_a_builtin_detector_masks(value: str) -> None:
+    """The types ``scanned_columns`` skips: their text, alone or joined, is never masked."""
+    engine = MaskingEngine(MaskingPolicy(detectors=BUILTIN_DETECTORS), key=KEY)
+    text = "\n".join([value] * 3)
+    assert engine.mask_text(text)[1] == []
+
+
+def test_a_custom_detector_scans_every_type() -> None:
+    custom = Detector(name="dob", regex=re.compile(rb"\b19\d\d-\d\d-\d\d\b"), category="pii")
+    engine = MaskingEngine(MaskingPolicy(detectors=(*BUILTIN_DETECTORS, custom)), key=KEY)
+    assert scanned_columns(engine, ("date", "text")) == (True, True)
+    builtin = MaskingEngine(MaskingPolicy(detectors=BUILTIN_DETECTORS), key=KEY)
+    assert scanned_columns(builtin, ("date", "text", "int4")) == (False, True, True)
+    rows = [("1970-01-02", "x")]
+    masked, counts = mask_page(
+        engine, ("born", "note"), rows, scanned_columns(engine, ("date", "text"))
+    )
+    assert masked[0][0] != "1970-01-02"
+    assert counts["dob"] == 1
