@@ -18,6 +18,7 @@ from broker.common.errors import GatehouseError, RecordingError
 from broker.common.text import escape_controls
 from tui.screens.approval_wait import WaitingScreen
 from tui.screens.approvals import CommentModal
+from tui.screens.sql_console import SqlConsoleScreen
 from tui.text import cell, plain
 
 log = logging.getLogger(__name__)
@@ -233,6 +234,10 @@ class ConnectionsScreen(Screen[None]):
         view = self.selected
         if view is None:
             self._status("Nothing selected.", error=True)
+            return
+        if view.type == "postgres" and not view.needs_approval:
+            self._status(f"SQL console on {view.name}.")
+            self.app.push_screen(SqlConsoleScreen(view.name))
             return
         self._status(f"Connecting to {view.name}…")
         if not view.needs_approval:
