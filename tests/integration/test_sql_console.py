@@ -12,6 +12,7 @@ import pytest
 from broker.frontdoor.channel import Principal
 from broker.services import Services
 from broker.session.sqlconsole import SqlConsole
+from recordings.store import RecordingStore
 from tests.harness import PostgresServer
 from tests.support.sql_console import console_services
 
@@ -144,3 +145,38 @@ def test_refused_and_masked(tmp_path: Path, postgres_server: PostgresServer) -> 
     assert "recording.closed" in actions
     assert actions[-1] == "session.end"
     assert customer.email not in repr(events)
+
+
+def test_replay_shows_statements_and_masked_results(
+    tmp_path: Path, postgres_server: PostgresServer
+) -> None:
+    customer = postgres_server.customers[0]
+    statement = f"select id, email, ssn from customers where email <> '{customer.email}'"
+
+    async def body(console: SqlConsole, _: Services) -> None:
+        console.mark(statement)
+        result = await console.execute(statement + " order by id")
+        assert result.first is not None
+        await console.execute("select nosuch from customers")
+
+    events = run_console(tmp_path, postgres_server, body, name="shop-ro")
+    [start] = [d for _, a, _, d in events if a == "session.start"]
+    [closed] = [d for _, a, _, d in events if a == "recording.closed"]
+    store = RecordingStore(tmp_path / "state" / "state" / "recordings")
+    assert store.sha256(start["session"]) == closed["sha256"]
+    player = store.open(start["session"])
+    assert player.header.meta.kind == "sql"
+    [marker] = player.commands()
+    assert "[MASKED:email]" in marker.label
+    assert customer.email not in marker.label
+    seen = player.scrollback(player.duration)
+    text = "\n".join((*seen.history, *seen.shown))
+    assert "shop-ro=> select id, email, ssn from customers where email <> '[MASKED:email]'" in text
+    assert "id | email" in text
+    assert "[MASKED:column]" in text
+    assert "(SELECT 24 in " in text
+    assert 'ERROR:  column "nosuch" does not exist' in text
+    assert "LINE 1: select nosuch from customers" in text
+    assert "               ^" in text
+    assert customer.email not in text
+    assert customer.ssn not in text
