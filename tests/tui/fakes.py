@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -75,6 +77,7 @@ class FakeServices:
         self.masked_for: list[tuple[str | None, tuple[str, ...]]] = []
         self.review: Any = RoleCheck()
         self.approvals = FakeApprovals()
+        self.background: set[asyncio.Task[None]] = set()
         self.asks: list[Any] = []
 
     def mask_message(
@@ -83,6 +86,12 @@ class FakeServices:
         self.masked_for.append((connection, tuple(groups)))
         masked, _ = self.masking.mask_text(text, stream="message")
         return masked
+
+    def spawn(self, work: Coroutine[Any, Any, None], *, essential: bool = True) -> None:
+        """Run ``work`` in the background, kept until it is done (as the facade does)."""
+        task = asyncio.get_running_loop().create_task(work)
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
 
     def connections_for(self, principal: Principal) -> list[ConnectionView]:
         return list(self.views)

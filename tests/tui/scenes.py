@@ -22,7 +22,9 @@ from recordings.store import RecordingInfo, RecordingStore, StoreMatch
 from tests.support.casts import write_session
 from tests.tui.audit_fakes import AuditServices, FakeReview, record
 from tests.tui.fakes import FakeChannel
+from tests.tui.sql_fakes import open_fake_console
 from tui.app import GatehouseApp
+from tui.screens.sql_console import SqlConsoleScreen
 
 USER = Principal("dana", ("engineers", "reviewers", "auditors"))
 """Holds every role, so that every pane opens."""
@@ -123,6 +125,16 @@ async def _replay(pilot: Pilot[None]) -> None:
     await settle(pilot)
 
 
+async def _sql_console(pilot: Pilot[None]) -> None:
+    app = pilot.app
+    app.services.open_sql_console = open_fake_console  # type: ignore[attr-defined]
+    await app.push_screen(SqlConsoleScreen("shop-db"))
+    await settle(pilot)
+    await pilot.press(*"select * from customers")
+    await pilot.press("f5")
+    await settle(pilot)
+
+
 async def _help(pilot: Pilot[None]) -> None:
     await pilot.press("question_mark")
     await settle(pilot)
@@ -135,6 +147,7 @@ SCENES: dict[str, Callable[[Pilot[None]], Awaitable[None]]] = {
     "recordings": _recordings,
     "replay": _replay,
     "help": _help,
+    "sql-console": _sql_console,
 }
 """Screen name → how to get there from the picker."""
 

@@ -80,10 +80,10 @@ class SqlConsoleScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+enter", "run", "Run", show=False, priority=True),
         Binding("f5", "run", "Run", priority=True),
-        Binding("f8", "cancel", "Cancel query", priority=True),
-        Binding("f6", "focus_next_pane", "Next pane", priority=True),
+        Binding("f8", "cancel", "Cancel", priority=True),
         Binding("f7", "count", "Count rows", priority=True),
-        Binding("f9", "refresh_schema", "Schema", priority=True),
+        Binding("f6", "focus_next_pane", "Next pane", priority=True),
+        Binding("f9", "refresh_schema", "Reload schema", priority=True),
         Binding("escape", "close", "Close", priority=True),
     ]
 
@@ -138,6 +138,7 @@ class SqlConsoleScreen(Screen[None]):
         table = self.query_one(ResultsTable)
         table.page_rows = self.console.page_rows
         read_only = " (read-only)" if self.console.conn.read_only else ""
+        self.sub_title = f"{self.connection}{read_only}"
         self._status(f"Connected to {self.connection}{read_only}. F5 or Ctrl+Enter runs.")
         await self._load_schema()
 
