@@ -84,6 +84,7 @@ class SqlConsoleScreen(Screen[None]):
         Binding("f7", "count", "Count rows", priority=True),
         Binding("f6", "focus_next_pane", "Next pane", priority=True),
         Binding("f9", "refresh_schema", "Reload schema", priority=True),
+        Binding("ctrl+l", "clear", "Clear editor", show=False, priority=True),
         Binding("escape", "close", "Close", priority=True),
     ]
 
@@ -183,6 +184,11 @@ class SqlConsoleScreen(Screen[None]):
         return text[span[0] : span[1]], span[0]
 
     def action_run(self) -> None:
+        # Keys typed just before may still wait in the editor's queue (a pasted or quickly
+        # typed statement, then F5): run once they are in.
+        self.query_one(SqlEditor).call_later(self._run_now)
+
+    def _run_now(self) -> None:
         if self.console is None:
             self._status("Not connected.", error=True)
             return
@@ -243,6 +249,12 @@ class SqlConsoleScreen(Screen[None]):
             what = f"{result.status} · {ms}"
         masked = f" · {result.masked} masked" if result.masked else ""
         return f"{what}{masked}{TRANSACTION_NOTES[result.transaction]}"
+
+    def action_clear(self) -> None:
+        editor = self.query_one(SqlEditor)
+        editor.text = ""
+        self._history_at = len(self.history)
+        editor.focus()
 
     def action_cancel(self) -> None:
         if self.console is not None and self.console.cancel():
