@@ -18,7 +18,6 @@ import re
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
 
 from broker.common.errors import GatehouseError, RecordingError
 from broker.config.model import Connection
@@ -28,7 +27,15 @@ from broker.masking.sqlcells import mask_page
 from broker.policy.sql import SqlDecision, SqlRule, decide_sql
 from broker.session.ports import EventSink, Recording
 from broker.session.sql import NUMERIC_TYPES, SqlRequest, StatementAudit
-from broker.session.sqlresult import Page, StatementResult, Transaction
+from broker.session.sqlresult import (
+    Current,
+    Page,
+    Report,
+    StatementResult,
+    Transaction,
+    affected,
+    timing,
+)
 from broker.session.terminal import Principal
 from broker.sql import transcript
 from broker.sql.classify import Statement, classify
@@ -41,28 +48,6 @@ PAGE_ROWS = 200
 MAX_KEPT = 10_000
 """Rows of a result that is not a plain SELECT kept for the pane (the rest are counted)."""
 CANCELLED = "canceling statement due to user request"
-
-Report = Callable[[float, "Outcome | None", Counter[str], str, int], Awaitable[None]]
-"""Writes a statement's `sql.result` record (duration, outcome, masking counts, error, rows)."""
-
-
-@dataclass
-class _Current:
-    """The result being scrolled: its cursor (or kept rows) and its audit report."""
-
-    statement: Statement
-    report: Report
-    started: float
-    elapsed: float
-    columns: tuple[str, ...]
-    status: str = ""
-    cursor: ScrollResult | None = None
-    kept: list[Row] = field(default_factory=list)
-    total: int | None = None
-    masked: Counter[str] = field(default_factory=Counter)
-    seen: set[int] = field(default_factory=set)
-    """Pages masked and recorded already (counted once, however often they are shown)."""
-    furthest: int = 0
 
 
 class SqlConsole:
@@ -94,7 +79,7 @@ class SqlConsole:
         self.page_rows = page_rows
         self.transaction: Transaction = "idle"
         self.statements = 0
-        self._current: _Current | None = None
+        self._current: Current | None = None
         self._running: asyncio.Future[StatementResult] | None = None
         self._cursors = 0
         self._lock = asyncio.Lock()
@@ -208,18 +193,18 @@ class SqlConsole:
         await self._transaction_state()
         result.transaction = self.transaction
         result.masked = current.masked.total()
-        self._record(transcript.status(_timing(result)))
+        self._record(transcript.status(timing(result)))
         if not keep:
             await self._end_current()
         return result
 
-    async def _run(self, statement: Statement, report: Report, started: float) -> _Current:
+    async def _run(self, statement: Statement, report: Report, started: float) -> Current:
         if statement.kind == "read" and statement.verbs == {"select"}:
             self._cursors += 1
             name = f"gh_result_{self._cursors}"
             cursor = await ScrollResult.declare(self.session, statement.text, name)
             if cursor is not None:
-                return _Current(statement, report, started, 0.0, cursor.columns, cursor=cursor)
+                return Current(statement, report, started, 0.0, cursor.columns, cursor=cursor)
         kept: list[Row] = []
         names: list[str] = []
 
@@ -237,7 +222,7 @@ class SqlConsole:
             on_columns=on_columns,
             on_rows=on_rows,
         )
-        current = _Current(
+        current = Current(
             statement, report, started, time.monotonic() - started, tuple(names), kept=kept
         )
         current.total = outcome.rows if names else None
@@ -320,7 +305,7 @@ class SqlConsole:
                 current.total = await current.cursor.count()
             return current.total
 
-    async def _page(self, current: _Current, start: int) -> Page:
+    async def _page(self, current: Current, start: int) -> Page:
         if current.cursor is not None:
             raw = await current.cursor.rows(start, self.page_rows)
             current.total = current.cursor.total
@@ -354,7 +339,7 @@ class SqlConsole:
             rows = current.furthest
             outcome = Outcome(f"SELECT {rows}", rows, current.columns)
         else:
-            rows = current.total if current.total is not None else _affected(current.status)
+            rows = current.total if current.total is not None else affected(current.status)
             outcome = Outcome(current.status, rows, current.columns)
         await current.report(current.elapsed, outcome, current.masked, "", rows)
 
@@ -407,19 +392,6 @@ def _outer_cancelled() -> bool:
     """Whether the task running this was itself cancelled (not just the statement)."""
     task = asyncio.current_task()
     return task is not None and task.cancelling() > 0
-
-
-def _timing(result: StatementResult) -> str:
-    ms = round(result.elapsed * 1000)
-    if result.total is None and result.columns:
-        shown = len(result.first.rows) if result.first else 0
-        return f"{result.status}, first {shown} rows in {ms} ms; more on scroll"
-    return f"{result.status} in {ms} ms"
-
-
-def _affected(status: str) -> int:
-    last = status.rsplit(" ", 1)[-1]
-    return int(last) if last.isdigit() else 0
 
 
 def _wrappable(statement: Statement) -> bool:

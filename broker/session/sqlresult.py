@@ -1,11 +1,15 @@
-"""What the SQL console hands the pane: a statement's result and a page of masked rows."""
+"""The SQL console's results: what it hands the pane, and the result it keeps for paging."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Literal
 
-from broker.upstream.postgres import Row
+from broker.sql.classify import Statement
+from broker.upstream.pgcursor import ScrollResult
+from broker.upstream.postgres import Outcome, Row
 
 Transaction = Literal["idle", "open", "aborted"]
 """No transaction (each statement commits), one the user began, or one that failed."""
@@ -44,3 +48,41 @@ class StatementResult:
     """Values masked in the rows read so far."""
     statements: int = 0
     """Statements run (several when the text held several)."""
+
+
+Report = Callable[[float, "Outcome | None", Counter[str], str, int], Awaitable[None]]
+"""Writes a statement's `sql.result` record (duration, outcome, masking counts, error, rows)."""
+
+
+@dataclass
+class Current:
+    """The result being scrolled: its cursor (or kept rows) and its audit report."""
+
+    statement: Statement
+    report: Report
+    started: float
+    elapsed: float
+    columns: tuple[str, ...]
+    status: str = ""
+    cursor: ScrollResult | None = None
+    kept: list[Row] = field(default_factory=list)
+    total: int | None = None
+    masked: Counter[str] = field(default_factory=Counter)
+    seen: set[int] = field(default_factory=set)
+    """Pages masked and recorded already (counted once, however often they are shown)."""
+    furthest: int = 0
+
+
+def timing(result: StatementResult) -> str:
+    """The transcript's status line: ``SELECT, first 200 rows in 8 ms; more on scroll``."""
+    ms = round(result.elapsed * 1000)
+    if result.total is None and result.columns:
+        shown = len(result.first.rows) if result.first else 0
+        return f"{result.status}, first {shown} rows in {ms} ms; more on scroll"
+    return f"{result.status} in {ms} ms"
+
+
+def affected(status: str) -> int:
+    """Rows a command tag says were affected (``UPDATE 3`` → 3)."""
+    last = status.rsplit(" ", 1)[-1]
+    return int(last) if last.isdigit() else 0
