@@ -225,3 +225,36 @@ async def test_the_unmasked_role_sees_values(
     async with pane(tmp_path, postgres_server, principal=dora) as (pilot, screen, _):
         await run(pilot, screen, "select email from customers order by id limit 1")
         assert screen.query_one(ResultsTable).cell(0, 0) == (customer.email, False)
+
+
+async def test_history_and_selection(tmp_path: Path, postgres_server: PostgresServer) -> None:
+    async with pane(tmp_path, postgres_server) as (pilot, screen, _):
+        await run(pilot, screen, "select 'one' as h")
+        await run(pilot, screen, "select 'two' as h")
+        editor = screen.query_one(SqlEditor)
+        editor.text = ""
+        await pilot.press("up")
+        assert editor.text == "select 'two' as h"
+        await pilot.press("up")
+        assert editor.text == "select 'one' as h"
+        await pilot.press("down")
+        assert editor.text == "select 'two' as h"
+        editor.text = "select 'a' as x, 'b' as y; select 'c'"
+        editor.selection = type(editor.selection)((0, 0), (0, 25))  # "select 'a' as x, 'b' as y"
+        before = screen.result
+        await pilot.press("f5")
+        await async_wait_until(lambda: screen.result is not before, 15, "the selection's result")
+        await pilot.pause()
+        assert screen.result is not None
+        assert screen.result.columns == ("x", "y")
+
+
+async def test_cells_with_markup_and_escapes_show_as_text(
+    tmp_path: Path, postgres_server: PostgresServer
+) -> None:
+    async with pane(tmp_path, postgres_server) as (pilot, screen, _):
+        await run(pilot, screen, "select '[@click=app.quit]x[/]' as a, E'\\x1b[31mred' as b")
+        text = shown(screen)
+        assert "[@click=app.quit]x[/]" in text
+        assert "\\x1b[31mred" in text
+        assert "\x1b" not in text
