@@ -81,7 +81,7 @@ def test_pick_postgres_run_a_query_see_masked_rows(
     client.send_keys("F5")
     client.wait_for("Refused: DROP (ddl) on a read-only connection")
     client.send_keys("Escape")
-    client.wait_for("SQL console on shop-db.", timeout=10)  # back in the picker
+    client.wait_for("SQL console on shop-db closed.", timeout=10)  # back in the picker
     client.send_keys("C-q")
     assert client.wait_exit(timeout=10) == 0
     records = audit(broker)

@@ -14,6 +14,7 @@ from broker.services import ConnectionView
 from broker.session.brokered import SessionResult
 from broker.session.terminal import Principal
 from tests.tui.approval_fakes import FakeApprovals
+from tests.tui.sql_fakes import FakeSqlConsole
 
 
 @dataclass
@@ -110,6 +111,14 @@ class FakeServices:
         if self.fail_with is not None:
             raise self.fail_with
         return FakeSession(0)
+
+    async def open_sql_console(
+        self, principal: Principal, name: str, size: Any = None
+    ) -> FakeSqlConsole:
+        self.opened.append(name)
+        if self.fail_with is not None:
+            raise self.fail_with
+        return FakeSqlConsole(name)
 
 
 def unreachable() -> Exception:

@@ -22,7 +22,6 @@ from recordings.store import RecordingInfo, RecordingStore, StoreMatch
 from tests.support.casts import write_session
 from tests.tui.audit_fakes import AuditServices, FakeReview, record
 from tests.tui.fakes import FakeChannel
-from tests.tui.sql_fakes import open_fake_console
 from tui.app import GatehouseApp
 from tui.screens.sql_console import SqlConsoleScreen
 
@@ -126,9 +125,7 @@ async def _replay(pilot: Pilot[None]) -> None:
 
 
 async def _sql_console(pilot: Pilot[None]) -> None:
-    app = pilot.app
-    app.services.open_sql_console = open_fake_console  # type: ignore[attr-defined]
-    await app.push_screen(SqlConsoleScreen("shop-db"))
+    await pilot.app.push_screen(SqlConsoleScreen("shop-db"))
     await settle(pilot)
     await pilot.press(*"select * from customers")
     await pilot.press("f5")

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from broker.session.sqlresult import Page, StatementResult
-from broker.session.terminal import Principal
 from broker.upstream.pgschema import Column, Relation
 
 ROWS = [
@@ -81,7 +79,3 @@ class FakeSqlConsole:
 
     async def close(self) -> None:
         """Nothing to close."""
-
-
-async def open_fake_console(principal: Principal, name: str, size: Any = None) -> FakeSqlConsole:
-    return FakeSqlConsole(name)

@@ -73,8 +73,11 @@ def sql_editor() -> SqlEditor:
     return editor
 
 
-class SqlConsoleScreen(Screen[None]):
-    """Run SQL on one postgres connection through the broker."""
+class SqlConsoleScreen(Screen[str | None]):
+    """Run SQL on one postgres connection through the broker.
+
+    Dismissed with None when closed, or with the reason it could not open.
+    """
 
     TITLE = "SQL console"
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -133,8 +136,8 @@ class SqlConsoleScreen(Screen[None]):
             message = app.services.mask_message(
                 str(exc), connection=self.connection, groups=app.principal.groups
             )
-            self._status(f"{self.connection}: {message}", error=True)
             self.notify(message, title="Cannot connect", severity="error", markup=False)
+            self.dismiss(f"{self.connection}: {message}")
             return
         table = self.query_one(ResultsTable)
         table.page_rows = self.console.page_rows
@@ -329,7 +332,7 @@ class SqlConsoleScreen(Screen[None]):
         console, self.console = self.console, None
         if console is not None:
             await console.close()
-        self.app.pop_screen()
+        self.dismiss(None)
 
     def on_unmount(self) -> None:
         console, self.console = self.console, None
