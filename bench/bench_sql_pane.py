@@ -17,6 +17,7 @@ import re
 import shutil
 import time
 
+import psutil
 from _common import median, memory, percentile, table
 
 from tests.harness import PostgresServer
@@ -65,8 +66,9 @@ async def first_page(client: TuiClient) -> tuple[float, int]:
 
 async def scroll(
     client: TuiClient, pid: int, pages: int, samples: int
-) -> list[tuple[int, float, float]]:
-    """Read ``pages`` more pages with End; returns (rows read, RSS MiB, PSS MiB) samples."""
+) -> list[tuple[int, float, float, float]]:
+    """Read ``pages`` more pages with End; returns samples of (rows read, RSS MiB, PSS MiB of
+    the broker and its children, RSS MiB of the broker process alone)."""
     client.send(F6)  # from the editor to the results
     out = []
     loaded = 200
@@ -78,7 +80,8 @@ async def scroll(
         await client.wait(re.compile(f"{loaded:,}\\+ rows".encode()), since=mark, timeout=30)
         if step % every == 0 or step == pages:
             mem = memory(pid)
-            out.append((loaded, mem.rss / 1024, mem.pss / 1024))
+            own = psutil.Process(pid).memory_info().rss / 2**20
+            out.append((loaded, mem.rss / 1024, mem.pss / 1024, own))
         if step % 500 == 0:
             client.raw.clear()  # the client's copy of the output, not the broker's
             client.chunks.clear()
@@ -128,11 +131,15 @@ async def measure(broker: BrokerProcess, reps: int, pages: int) -> None:
             )
         )
         before = memory(pid)
+        alone = psutil.Process(pid).memory_info().rss / 2**20
         samples = await scroll(client, pid, pages, 10)
         print()
-        rows = [["after the first page", 200, before.rss / 1024, before.pss / 1024]]
-        rows += [[f"scrolled on ({n:,} rows read)", n, rss, pss] for n, rss, pss in samples]
-        print(table(["broker memory while scrolling", "rows read", "RSS MiB", "PSS MiB"], rows))
+        rows = [["after the first page", 200, before.rss / 1024, before.pss / 1024, alone]]
+        rows += [[f"scrolled on ({s[0]:,} rows read)", *s] for s in samples]
+        heads = ["broker memory while scrolling", "rows read", "RSS MiB", "PSS MiB", "main RSS"]
+        print(table(heads, rows))
+        print("(RSS and PSS: the broker and its children, the recorder among them; main: the")
+        print(" broker process alone)")
         growth = samples[-1][1] - min(s[1] for s in samples[: max(1, len(samples) // 3)])
         print(f"RSS growth over the last two thirds of the scroll: {growth:+.1f} MiB (flat: < 10)")
         mark = len(client.raw)
@@ -147,9 +154,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="a short run for CI")
     parser.add_argument("--rows", type=int, default=None, help="rows in the table")
+    parser.add_argument("--pages", type=int, default=None, help="pages to scroll through")
     args = parser.parse_args()
     rows = args.rows or (200_000 if args.quick else 10_000_000)
     reps, pages = (5, 200) if args.quick else (9, 2_500)
+    pages = args.pages or pages
     with PostgresServer() as server:
         built = build_table(server, rows)
         print(f"sql pane bench: table of {rows:,} rows built in {built:.1f} s")

@@ -319,6 +319,7 @@ class SqlConsole:
             current.masked.update(counts)
             if rows:
                 self._record(transcript.page(current.columns, start, rows))
+                await self._drain()
         marks = [
             tuple(a != b for a, b in zip(r, m, strict=True)) for r, m in zip(raw, rows, strict=True)
         ]
@@ -367,6 +368,11 @@ class SqlConsole:
             if self.recorder.error:
                 raise RecordingError(self.recorder.error)
             self.recorder.feed(text.encode(), False)
+
+    async def _drain(self) -> None:
+        """Wait while the recorder is behind: pages are never read faster than recorded."""
+        if self.recorder is not None and self.recorder.congested:
+            await self.recorder.drain()
 
     def mark(self, text: str) -> None:
         """A marker in the recording for a statement (masked), for the replay's list."""
