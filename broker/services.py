@@ -44,6 +44,8 @@ from broker.session.factory import SessionFactory, recorder_starter
 from broker.session.masks import SessionMasking
 from broker.session.ports import BackgroundEvents, CommandPolicy, EventSink
 from broker.session.sql import SqlOutput, SqlRequest, run_sql
+from broker.session.sqlconsole import SqlConsole
+from broker.session.sqlopen import open_console
 from broker.session.terminal import Principal, Terminal
 from broker.upstream import ssh as ssh_proxy
 from broker.upstream.base import OutputCallback, Upstream
@@ -439,4 +441,30 @@ class Services(BackgroundWork):
             events=self.events,
             out=out,
             approve=approve,
+        )
+
+    async def open_sql_console(
+        self, principal: Principal, name: str, size: tuple[int, int] = (160, 45)
+    ) -> SqlConsole:
+        """Authorize and open a SQL console on the postgres connection ``name`` (recorded).
+
+        Raises:
+            PolicyDenied, ApprovalRequired, UpstreamError, VaultError, GatehouseError.
+        """
+        conn = await self.authorize(principal, name)
+        if conn.type != "postgres":
+            raise UpstreamError(f"{name}: a {conn.type} connection has no SQL console")
+        maskers = self.maskers_for(principal, conn)  # none for the unmasked role (audited)
+        return await open_console(
+            principal,
+            conn,
+            secret=self.vault.get(conn.credential),
+            rules=self.policies.sql,
+            engine=maskers[0].engine if maskers else None,
+            audit_mask=self.line_mask_for(principal, conn.name),
+            events=self.events,
+            spawn=self.spawn,
+            start_recorder=self.sessions.start_recorder,
+            strict_recording=self.config.recording.strict,
+            size=size,
         )

@@ -15,7 +15,7 @@ from recordings.errors import RecordingError
 
 MAX_SIZE = 1000
 """Largest terminal width or height accepted in a header or resize event."""
-KINDS = ("terminal", "run")
+KINDS = ("terminal", "run", "sql")
 _RESIZE = re.compile(r"([0-9]{1,5})x([0-9]{1,5})")
 _CHUNK = 256 * 1024
 

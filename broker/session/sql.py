@@ -127,7 +127,7 @@ async def run_sql(
         connection=request.conn.name,
         read_only=request.conn.read_only,
     )
-    audit = _Audit(request, events, audit_mask, classification, decision)
+    audit = StatementAudit(request, events, audit_mask, classification, decision)
     if decision.action == "approval" and approve is not None:
         try:
             audit.approval = await approve(decision)
@@ -267,7 +267,7 @@ def _masked(engine: MaskingEngine | None, text: str) -> str:
 _Report = Callable[[float, "Outcome | None", Counter[str], str, int], Awaitable[None]]
 
 
-class _Audit:
+class StatementAudit:
     """The audit records of one request: `sql.statement` before each statement runs (or is
     refused), `sql.result` after it, both naming the request and the statement's index."""
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,6 +14,7 @@ from broker.services import ConnectionView
 from broker.session.brokered import SessionResult
 from broker.session.terminal import Principal
 from tests.tui.approval_fakes import FakeApprovals
+from tests.tui.sql_fakes import FakeSqlConsole
 
 
 @dataclass
@@ -75,6 +78,7 @@ class FakeServices:
         self.masked_for: list[tuple[str | None, tuple[str, ...]]] = []
         self.review: Any = RoleCheck()
         self.approvals = FakeApprovals()
+        self.background: set[asyncio.Task[None]] = set()
         self.asks: list[Any] = []
 
     def mask_message(
@@ -83,6 +87,12 @@ class FakeServices:
         self.masked_for.append((connection, tuple(groups)))
         masked, _ = self.masking.mask_text(text, stream="message")
         return masked
+
+    def spawn(self, work: Coroutine[Any, Any, None], *, essential: bool = True) -> None:
+        """Run ``work`` in the background, kept until it is done (as the facade does)."""
+        task = asyncio.get_running_loop().create_task(work)
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
 
     def connections_for(self, principal: Principal) -> list[ConnectionView]:
         return list(self.views)
@@ -101,6 +111,14 @@ class FakeServices:
         if self.fail_with is not None:
             raise self.fail_with
         return FakeSession(0)
+
+    async def open_sql_console(
+        self, principal: Principal, name: str, size: Any = None
+    ) -> FakeSqlConsole:
+        self.opened.append(name)
+        if self.fail_with is not None:
+            raise self.fail_with
+        return FakeSqlConsole(name)
 
 
 def unreachable() -> Exception:

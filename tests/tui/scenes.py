@@ -28,6 +28,7 @@ from tests.tui.fakes import FakeChannel
 from tui.app import GatehouseApp
 from tui.screens.approval_wait import WaitingScreen
 from tui.screens.approvals import CommentModal
+from tui.screens.sql_console import SqlConsoleScreen
 
 USER = Principal("dana", ("engineers", "reviewers", "auditors"))
 """Holds every role but approving, so that every other pane opens."""
@@ -163,6 +164,14 @@ async def _replay(pilot: Pilot[None]) -> None:
     await settle(pilot)
 
 
+async def _sql_console(pilot: Pilot[None]) -> None:
+    await pilot.app.push_screen(SqlConsoleScreen("shop-db"))
+    await settle(pilot)
+    await pilot.press(*"select * from customers")
+    await pilot.press("f5")
+    await settle(pilot)
+
+
 async def _help(pilot: Pilot[None]) -> None:
     await pilot.press("question_mark")
     await settle(pilot)
@@ -214,6 +223,7 @@ SCENES: dict[str, Callable[[Pilot[None]], Awaitable[None]]] = {
     "approval-deny": _approval_deny,
     "approval-history": _approval_history,
     "approval-waiting": _approval_waiting,
+    "sql-console": _sql_console,
 }
 """Screen name → how to get there from the picker."""
 SCENE_USERS = {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from rich.text import Text
@@ -18,6 +19,7 @@ from broker.common.errors import GatehouseError, RecordingError
 from broker.common.text import escape_controls
 from tui.screens.approval_wait import WaitingScreen
 from tui.screens.approvals import CommentModal
+from tui.screens.sql_console import SqlConsoleScreen
 from tui.text import cell, plain
 
 log = logging.getLogger(__name__)
@@ -234,11 +236,24 @@ class ConnectionsScreen(Screen[None]):
         if view is None:
             self._status("Nothing selected.", error=True)
             return
+        if view.type == "postgres" and not view.needs_approval:
+            self._status(f"SQL console on {view.name}…")
+            self.app.push_screen(SqlConsoleScreen(view.name), self._console_closed(view.name))
+            return
         self._status(f"Connecting to {view.name}…")
         if not view.needs_approval:
             # now, not when the worker starts: keys typed from here on are for the target
             self.gh_app.hold_input()
         self.open_session(view.name, needs_approval=view.needs_approval)
+
+    def _console_closed(self, name: str) -> Callable[[str | None], None]:
+        def closed(error: str | None) -> None:
+            if error is None:
+                self._status(f"SQL console on {name} closed.")
+            else:
+                self._status(error, error=True)
+
+        return closed
 
     def _ask_justification(self, name: str) -> None:
         def done(reason: str | None) -> None:

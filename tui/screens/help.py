@@ -42,6 +42,16 @@ SECTIONS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
         ),
     ),
     (
+        "SQL console (Enter on a postgres connection)",
+        (
+            ("F5", "run the selection or the statement under the cursor (Ctrl+Enter too)"),
+            ("F8", "cancel the running statement"),
+            ("↑ ↓", "history, on the first or last line of the editor"),
+            ("F6", "next pane: schema, editor, results;  F7  count the rows"),
+            ("F9", "reload the schema;  Ctrl+L  clear the editor;  Esc  close"),
+        ),
+    ),
+    (
         "Approvals queue (Ctrl+O)",
         (
             ("y", "approve (comment optional)"),
