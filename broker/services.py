@@ -454,14 +454,14 @@ class Services(BackgroundWork):
         conn = await self.authorize(principal, name)
         if conn.type != "postgres":
             raise UpstreamError(f"{name}: a {conn.type} connection has no SQL console")
-        maskers = self.maskers_for(principal, conn)  # none for the unmasked role (audited)
+        maskers = self.masks.maskers_for(principal, conn)  # none for the unmasked role (audited)
         return await open_console(
             principal,
             conn,
             secret=self.vault.get(conn.credential),
             rules=self.policies.sql,
             engine=maskers[0].engine if maskers else None,
-            audit_mask=self.line_mask_for(principal, conn.name),
+            audit_mask=self.masks.line_mask_for(principal, conn.name),
             events=self.events,
             spawn=self.spawn,
             start_recorder=self.sessions.start_recorder,

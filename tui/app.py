@@ -134,8 +134,7 @@ class GatehouseApp(App[None]):
         )
         self.switch_screen(ConnectionsScreen())
         if self.is_approver:
-            self.poll_pending()
-            self.set_interval(POLL_SECONDS, self.poll_pending)
+            self.watch_pending()
 
     @work(exclusive=True, group="approvals-badge", exit_on_error=False)
     async def watch_pending(self) -> None:
