@@ -17,6 +17,8 @@ from typing import Any
 from textual.pilot import Pilot
 from textual.widgets import Static
 
+from broker.identity.device import DeviceGrant
+from broker.identity.principal import PENDING_NAME
 from broker.review.services import Viewing
 from broker.session.terminal import Principal
 from recordings.store import RecordingInfo, RecordingStore, StoreMatch
@@ -28,6 +30,7 @@ from tests.tui.fakes import FakeChannel
 from tui.app import GatehouseApp
 from tui.screens.approval_wait import WaitingScreen
 from tui.screens.approvals import CommentModal
+from tui.screens.signin import SignInScreen
 from tui.screens.sql_console import SqlConsoleScreen
 
 USER = Principal("dana", ("engineers", "reviewers", "auditors"))
@@ -36,6 +39,9 @@ APPROVER = Principal("bob", ("approvers",))
 """Works the approvals queue."""
 REQUESTER = Principal("alice", ("engineers",))
 """Asks for access to a connection behind an approval rule."""
+SIGNING = Principal(PENDING_NAME, (), pending_user="alice", key_fingerprint="SHA256:k")
+"""A key the IdP has not vouched for yet: the sign-in screen comes first."""
+SIGNIN_URI = "https://idp.example.test/device"
 
 T0 = 1_795_000_000
 """2026-11-18 (UTC): when the recorded sessions started."""
@@ -95,6 +101,8 @@ def make_app(store: RecordingStore, principal: Principal = USER) -> GatehouseApp
     services = AuditServices(SceneReview(store))
     if principal == APPROVER:
         queue(services.approvals)
+    if principal == SIGNING:
+        services.sign_in = _never_vouched  # type: ignore[attr-defined]
     app = GatehouseApp(services, FakeChannel(principal=principal))  # type: ignore[arg-type]
     app.clock = lambda: APPROVALS_T0 + 754  # ages on screen do not move
     return app
@@ -172,6 +180,24 @@ async def _sql_console(pilot: Pilot[None]) -> None:
     await settle(pilot)
 
 
+async def _never_vouched(terminal: Any, show: Callable[[DeviceGrant], None]) -> Principal:
+    """The IdP gave a code and the person has not signed in yet (nor ever will, here)."""
+    show(DeviceGrant("dc", "BCDF-GHJK", SIGNIN_URI, f"{SIGNIN_URI}?user_code=BCDF-GHJK", 600.0, 5))
+    await asyncio.Event().wait()
+    raise AssertionError("unreachable")
+
+
+async def _signin(pilot: Pilot[None]) -> None:
+    await until(pilot, lambda: isinstance(pilot.app.screen, SignInScreen))
+    screen = pilot.app.screen
+    assert isinstance(screen, SignInScreen)
+    await until(pilot, lambda: screen.grant is not None)
+    screen.clock = lambda: 0.0  # the code's time left does not move: 10:00
+    screen.tick()
+    await until(pilot, lambda: "10:00" in str(screen.query_one("#signin-status", Static).render()))
+    await pilot.pause()  # the sign-in worker waits for the IdP for ever: no settle() here
+
+
 async def _help(pilot: Pilot[None]) -> None:
     await pilot.press("question_mark")
     await settle(pilot)
@@ -224,6 +250,7 @@ SCENES: dict[str, Callable[[Pilot[None]], Awaitable[None]]] = {
     "approval-history": _approval_history,
     "approval-waiting": _approval_waiting,
     "sql-console": _sql_console,
+    "signin": _signin,
 }
 """Screen name → how to get there from the picker."""
 SCENE_USERS = {
@@ -231,6 +258,7 @@ SCENE_USERS = {
     "approval-deny": APPROVER,
     "approval-history": APPROVER,
     "approval-waiting": REQUESTER,
+    "signin": SIGNING,
 }
 """Who is logged in for a scene (USER when not named)."""
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from textual import work
@@ -11,7 +12,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import Screen
-from textual.widgets import Static
+from textual.widgets import Footer, Static
 
 from broker.common.errors import GatehouseError
 from broker.identity.qr import qr_lines
@@ -35,9 +36,12 @@ class SignInScreen(Screen[None]):
         self.grant: DeviceGrant | None = None
         self.failed = ""
         """The one-line reason of the last failure (empty while signing in)."""
+        self.clock: Callable[[], float] = time.monotonic
+        """Where the code's time left is read from (the grant's ``expires_at`` is monotonic)."""
 
     def compose(self) -> ComposeResult:
-        with Vertical(id="signin-box"):
+        with Vertical(id="signin-box") as box:
+            box.border_title = "Sign in"
             yield Static(
                 plain("Sign in with your organisation's identity provider"), id="signin-title"
             )
@@ -45,6 +49,7 @@ class SignInScreen(Screen[None]):
             yield Static("", id="signin-qr")
             yield Static("", id="signin-status")
             yield Static(plain("Esc cancels and leaves"), id="signin-hint")
+        yield Footer()
 
     def on_mount(self) -> None:
         self.set_interval(1.0, self.tick)
@@ -69,7 +74,7 @@ class SignInScreen(Screen[None]):
         if self.failed:
             status.update(plain(f"sign-in failed: {self.failed} · Enter tries again · Esc leaves"))
         elif self.grant is not None:
-            left = max(0, int(self.grant.expires_at - time.monotonic()))
+            left = max(0, int(self.grant.expires_at - self.clock()))
             status.update(
                 plain(f"waiting for you to sign in · code valid {left // 60}:{left % 60:02d}")
             )
