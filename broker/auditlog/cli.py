@@ -138,6 +138,21 @@ def _verify(args: argparse.Namespace, state_dir: Path) -> int:
         checkpoints=checkpoints,
         every_signature=args.every_signature,
     )
+    if report.records == 0 and args.since is None:
+        # keys exist (loaded above) only where a broker started, and its first record is
+        # broker.start: an empty log was deleted or moved, not intact
+        _say(
+            f"audit log FAILED verification: no records in {state_dir / 'audit'}, although the"
+            " state dir holds a signing key (a broker that ran here wrote broker.start first)",
+            file=sys.stderr,
+        )
+        return 1
+    if report.checkpoints_matched == 0 and report.records:
+        _say(
+            "warning: no checkpoint was checked; records cut from the tail would go unnoticed"
+            " (pass --checkpoints FILE from a sink)",
+            file=sys.stderr,
+        )
     _say(
         f"audit log intact: {report.records} records (seq {report.first_seq}..{report.last_seq},"
         f" {report.first_time} to {report.last_time}) in {report.segments} segments;"
