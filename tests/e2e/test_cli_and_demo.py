@@ -189,7 +189,9 @@ def test_demo_from_nothing_to_a_shell(
         client = tmux_client(ssh_client_argv(port, "demo", key, tty=True))
         client.wait_for("type to filter connections", timeout=15)
         client.send_text("shell")  # the demo also lists db, ssh (when it has them)
-        client.wait_for(re.compile(r"\bshell\b"), timeout=15)
+        # the filter has applied (shell, shell-prod of db, shell, shell-prod, ssh): Enter now
+        # takes the first row shown, shell, not db (first before the filter)
+        client.wait_for(re.compile(r"\b[12] of [3-9] connections"), timeout=15)
         client.send_keys("Enter")
         deadline = time.monotonic() + 20
         while "type to filter" in client.capture() and time.monotonic() < deadline:
