@@ -72,8 +72,10 @@ def test_pick_postgres_run_a_query_see_masked_rows(
     coloured = client.capture(escapes=True)
     marked = re.compile(r"\x1b\[(?:4[0-7]|48;[0-9;]+)m\[MASKED:")  # a background of its own
     assert len(marked.findall(coloured)) == len(re.findall(r"\[MASKED:", coloured))
-    client.send_keys("Home")
-    client.send_text("drop table customers")  # glued to the select: a syntax error
+    client.send_keys("C-l")  # a fresh editor
+    client.wait_for(re.compile(r"^.*│ 1\s+│", re.M))  # the editor's first line is empty again
+    client.send_text("drop table customersselect id, email, ssn from customers")  # glued
+    client.wait_for("drop table customersselect")  # every key is in before F5
     client.send_keys("F5")
     client.wait_for("Refused (line 1, column 28): the statement does not parse")
     client.send_keys("C-l")  # a fresh editor
