@@ -260,14 +260,14 @@ async def test_key_rotation_is_followed() -> None:
 async def test_unknown_kids_do_not_hammer_the_idp(oidc_provider: OidcProvider) -> None:
     idp = IdentityProvider(oidc_provider.issuer, "gatehouse", timeout=5, jwks_refetch_floor=60)
     fetches = 0
-    real = idp._http
+    real = idp._get
 
-    async def counting(url: str, form: Any = None) -> Any:
+    async def counting(url: str) -> Any:
         nonlocal fetches
         fetches += url.endswith("jwks") or "jwks" in url
-        return await real(url, form)
+        return await real(url)
 
-    idp._http = counting  # type: ignore[method-assign]
+    idp._get = counting  # type: ignore[method-assign]
     with OidcProvider() as other:
         foreign = await id_token(other)
     for _ in range(5):
