@@ -172,6 +172,29 @@ class IdentityProvider:
                     return step.body
         raise SignInError("expired_token", "the sign-in code expired")
 
+    async def has_userinfo(self) -> bool:
+        """Whether the IdP publishes a userinfo endpoint."""
+        return isinstance((await self.metadata()).get("userinfo_endpoint"), str)
+
+    async def userinfo(self, access_token: str) -> Any:
+        """The userinfo answer for an access token (authlib's client sends it as a bearer).
+
+        Raises:
+            SignInError: no userinfo endpoint, refused, unreachable, or not JSON.
+        """
+        endpoint = (await self.metadata()).get("userinfo_endpoint")
+        if not isinstance(endpoint, str):
+            raise SignInError("idp_error", "the identity provider publishes no userinfo_endpoint")
+        async with (
+            oauth_client(self.client_id, self.timeout, access_token) as client,
+            talking_to(self.issuer, self.timeout),
+        ):
+            response = await client.request("GET", checked_url(endpoint))
+            status, body = response.status_code, json_of(response)
+        if status != 200:
+            raise SignInError("idp_error", f"the identity provider's userinfo answered {status}")
+        return body
+
     async def refresh(self, refresh_token: str) -> Mapping[str, Any]:
         """Use a refresh token; the IdP answering ``invalid_grant`` means it no longer vouches."""
         endpoint = checked_url((await self.metadata())["token_endpoint"])

@@ -61,14 +61,17 @@ class CappedTransport(httpx2.AsyncBaseTransport):
         await self._inner.aclose()
 
 
-def oauth_client(client_id: str, timeout: float) -> Any:
+def oauth_client(client_id: str, timeout: float, access_token: str | None = None) -> Any:
     """A fresh authlib client for one exchange (its tokens are not shared between people).
 
     A public client (``token_endpoint_auth_method="none"``: the client id goes in the form),
-    no proxy from the environment, no redirects followed, every request bounded by ``timeout``.
+    no proxy from the environment, no redirects followed, every request bounded by ``timeout``;
+    with ``access_token``, its requests carry it as a bearer token (userinfo).
     """
+    token = None if access_token is None else {"access_token": access_token, "token_type": "Bearer"}
     return AsyncOAuth2Client(
         client_id=client_id,
+        token=token,
         token_endpoint_auth_method="none",  # noqa: S106 (a method's name, not a secret)
         timeout=httpx2.Timeout(timeout),
         transport=CappedTransport(),
