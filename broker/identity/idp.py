@@ -12,7 +12,7 @@ from joserfc.jwk import KeySet
 
 from broker.identity.device import DeviceGrant, DevicePoll, Tokens, parse_device_authorization
 from broker.identity.errors import SignInError
-from broker.identity.oauth import checked_url, json_of, oauth_client, talking_to
+from broker.identity.oauth import checked_url, json_of, oauth_client, talking_to, tls_context
 from broker.identity.tokens import UnknownKey, key_set, verify_token
 
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
@@ -45,6 +45,7 @@ class IdentityProvider:
         self._keys_fetched = float("-inf")
         self._floor = jwks_refetch_floor
         self._lock = asyncio.Lock()
+        tls_context()  # built now, at start, not on the event loop during a sign-in
 
     async def _get(self, url: str) -> tuple[int, Any]:
         """GET a JSON document (discovery, key set) with authlib's client; status and JSON.

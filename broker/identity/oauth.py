@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -39,11 +41,21 @@ class _CappedStream(httpx2.AsyncByteStream):
         await self._inner.aclose()
 
 
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """The verifying TLS context of every IdP request: httpx2's default, built once.
+
+    Building it loads the system's trust store (~85 ms on the test machine); a context per
+    request would put that on every poll and every login that asks the IdP.
+    """
+    return httpx2.create_ssl_context(verify=True, trust_env=False)
+
+
 class CappedTransport(httpx2.AsyncBaseTransport):
     """httpx2's own transport (TLS verified) whose answers are capped at ``limit`` bytes."""
 
     def __init__(self, limit: int = MAX_BODY) -> None:
-        self._inner = httpx2.AsyncHTTPTransport(verify=True, trust_env=False)
+        self._inner = httpx2.AsyncHTTPTransport(verify=tls_context(), trust_env=False)
         self._limit = limit
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
