@@ -121,6 +121,12 @@ async def talking_to(issuer: str, seconds: float) -> AsyncIterator[None]:
             "idp_error", f"the identity provider answered HTTP {exc.response.status_code}"
         ) from None
     except (httpx2.TransportError, OSError) as exc:  # TimeoutError is an OSError
+        if _tls_failure(exc):
+            log.warning("identity provider %s: TLS does not verify", issuer)
+            raise SignInError(
+                "idp_tls",
+                f"the identity provider's ({issuer}) TLS certificate does not verify",
+            ) from None
         log.warning("identity provider %s unreachable: %s", issuer, type(exc).__name__)
         raise SignInError(
             "idp_unreachable",
@@ -130,6 +136,18 @@ async def talking_to(issuer: str, seconds: float) -> AsyncIterator[None]:
         raise SignInError(
             "idp_error", "the identity provider answered something unreadable"
         ) from None
+
+
+def _tls_failure(exc: BaseException) -> bool:
+    """Whether a transport error was a certificate (or TLS handshake) that did not verify."""
+    seen: BaseException | None = exc
+    for _ in range(8):  # bounded walk down the causes
+        if seen is None:
+            return False
+        if isinstance(seen, ssl.SSLError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def json_of(response: httpx2.Response) -> Any:

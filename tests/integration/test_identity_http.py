@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import datetime
+import ipaddress
 import json
+import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from broker.identity.errors import SignInError
 from broker.identity.idp import IdentityProvider
@@ -18,7 +26,7 @@ Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]
 
 
 @asynccontextmanager
-async def _serve(handler: Handler) -> AsyncIterator[str]:
+async def _serve(handler: Handler, tls: ssl.SSLContext | None = None) -> AsyncIterator[str]:
     async def wrapped(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             await reader.readuntil(b"\r\n\r\n")
@@ -28,10 +36,10 @@ async def _serve(handler: Handler) -> AsyncIterator[str]:
         finally:
             writer.close()
 
-    server = await asyncio.start_server(wrapped, "127.0.0.1", 0)
+    server = await asyncio.start_server(wrapped, "127.0.0.1", 0, ssl=tls)
     port = server.sockets[0].getsockname()[1]
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"{'https' if tls else 'http'}://127.0.0.1:{port}"
     finally:
         server.close()
         await server.wait_closed()
@@ -118,3 +126,51 @@ async def test_endpoints_that_are_not_http_are_refused() -> None:
             await idp.start_device(("openid",))
         with pytest.raises(SignInError, match="not http"):
             await idp.refresh("r")
+
+
+def _self_signed(directory: Path) -> ssl.SSLContext:
+    """A server context with a certificate for 127.0.0.1 that no trust store holds."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    (directory / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (directory / "key.pem").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(directory / "cert.pem", directory / "key.pem")
+    return context
+
+
+async def test_an_idp_whose_certificate_does_not_verify_is_refused(tmp_path: Path) -> None:
+    served: list[bool] = []
+
+    async def discovery(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        served.append(True)
+        writer.write(_answer(b"{}"))
+        await writer.drain()
+
+    async with _serve(discovery, _self_signed(tmp_path)) as url:
+        with pytest.raises(SignInError) as caught:
+            await IdentityProvider(url, "gatehouse", timeout=3).metadata()
+    assert caught.value.reason == "idp_tls"
+    assert str(caught.value) == f"the identity provider's ({url}) TLS certificate does not verify"
+    assert served == []  # no request was sent over the unverified connection
