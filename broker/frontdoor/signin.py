@@ -18,7 +18,8 @@ from broker.identity.signin import SignIn
 
 TOKEN_ENV = "GATEHOUSE_TOKEN"  # noqa: S105 (a variable name, not a secret)
 """The only environment variable a token is read from (ssh ``SendEnv GATEHOUSE_TOKEN``)."""
-TOKEN_VERBS = frozenset({"run"})
+TOKEN_VERBS = frozenset({"run", "sql"})
+"""The commands a CI job or agent may run with a token alone (nothing interactive)."""
 CANCEL_KEYS = (b"\x03", b"\x1b", b"q")
 
 
@@ -66,7 +67,7 @@ async def establish(
 ) -> Identity:
     """Find or establish the identity of an SSH login that the config does not vouch for.
 
-    A ``GATEHOUSE_TOKEN`` is tried for ``run`` only; otherwise a live enrolment of the key;
+    A ``GATEHOUSE_TOKEN`` is tried for ``run`` and ``sql`` only; otherwise a live enrolment of the key;
     otherwise the device flow, shown on the terminal (a pty session) or stderr (a command),
     waiting until sign-in, denial, the code's expiry, or the person cancels.
 
@@ -76,7 +77,9 @@ async def establish(
     token = token_from(channel)
     if token:
         if verb not in TOKEN_VERBS:
-            error = SignInError("token_verb", "GATEHOUSE_TOKEN is accepted for `run` only")
+            error = SignInError(
+                "token_verb", "GATEHOUSE_TOKEN is accepted for `run` and `sql` only"
+            )
             await signin.emit(
                 user,
                 Action.IDP_LOGIN_FAILED,

@@ -125,3 +125,29 @@ def claimed_name(claims: Mapping[str, Any], claim: str) -> str:
     """The login name the IdP states in ``claim`` (empty when absent or not a plain name)."""
     value = claims.get(claim)
     return value if isinstance(value, str) and _NAME.fullmatch(value) else ""
+
+
+def with_userinfo(
+    claims: Mapping[str, Any], userinfo: object, names: tuple[str, ...]
+) -> dict[str, Any]:
+    """The ID token's claims, with ``names`` it lacks taken from the IdP's userinfo answer.
+
+    An IdP that conforms strictly to OIDC Core §5.4 puts the claims a scope asks for
+    (``profile``, ``groups``) at its userinfo endpoint, not in the ID token, when it also
+    issues an access token. The ID token's own claims always win; userinfo only fills gaps,
+    and only when it speaks of the same subject (OIDC Core §5.3.4).
+
+    Raises:
+        SignInError: the answer is not an object, or names another subject.
+    """
+    if not isinstance(userinfo, Mapping):
+        raise SignInError("idp_error", "the identity provider's userinfo is not an object")
+    if userinfo.get("sub") != claims.get("sub"):
+        raise SignInError(
+            "userinfo_subject", "the identity provider's userinfo is about someone else"
+        )
+    merged = dict(claims)
+    for name in names:
+        if name not in merged and name in userinfo:
+            merged[name] = userinfo[name]
+    return merged

@@ -10,7 +10,7 @@ from typing import Any
 from broker.auditchain.events import Action
 from broker.common.errors import VaultError
 from broker.config.oidc import OidcSettings
-from broker.identity.claims import Identity, claimed_name, groups_from, map_groups
+from broker.identity.claims import Identity, claimed_name, groups_from, map_groups, with_userinfo
 from broker.identity.device import DeviceGrant
 from broker.identity.enrolment import Enrolment, EnrolmentStore, new_id
 from broker.identity.errors import SignInError
@@ -57,6 +57,20 @@ class SignIn:
             kind=kind,
         )
 
+    async def _person_claims(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        """The verified ID token's claims; the name and groups claims it lacks, from userinfo.
+
+        Raises:
+            SignInError: the ID token is refused, or userinfo is about someone else.
+        """
+        claims = await self.idp.verify(body.get("id_token"), audience=self.settings.client_id)
+        wanted = (self.settings.username_claim, self.settings.groups_claim)
+        missing = tuple(name for name in wanted if name not in claims)
+        access_token = body.get("access_token")
+        if missing and isinstance(access_token, str) and await self.idp.has_userinfo():
+            claims = with_userinfo(claims, await self.idp.userinfo(access_token), missing)
+        return claims
+
     async def _refused(self, user: str, exc: SignInError, **details: str) -> SignInError:
         await self.emit(
             user,
@@ -87,7 +101,7 @@ class SignIn:
             return None  # the refresh token is gone: sign in again
         try:
             body = await self.idp.refresh(refresh_token)
-            claims = await self.idp.verify(body["id_token"], audience=self.settings.client_id)
+            claims = await self._person_claims(body)
         except SignInError as exc:
             if exc.reason in ("idp_revoked", "wrong_issuer", "bad_signature"):
                 await self.revoke(record.id, actor=user, reason=exc.reason)
@@ -169,7 +183,7 @@ class SignIn:
             body = await (
                 self.idp.poll_device(grant) if sleep is None else self.idp.poll_device(grant, sleep)
             )
-            claims = await self.idp.verify(body["id_token"], audience=self.settings.client_id)
+            claims = await self._person_claims(body)
             name = claimed_name(claims, self.settings.username_claim)
             if name != user:
                 raise SignInError(

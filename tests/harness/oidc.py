@@ -114,6 +114,8 @@ class OidcProvider:
         accounts: dict[str, list[str]] | None = None,
         service_clients: dict[str, str] | None = None,
         device_ttl: int = 600,
+        access_ttls: dict[str, int] | None = None,
+        conform: bool = False,
     ) -> None:
         self.accounts = dict(DEFAULT_ACCOUNTS if accounts is None else accounts)
         self.service_clients = dict(
@@ -122,6 +124,10 @@ class OidcProvider:
         """Client-credentials clients: client id → secret."""
         self.device_ttl = device_ttl
         """Seconds a device code lives."""
+        self.access_ttls = dict(access_ttls or {})
+        """Seconds a service client's access tokens live (client id → seconds; 600 otherwise)."""
+        self.conform = conform
+        """Claims asked for by scope (name, groups) at userinfo only, none in the ID token."""
         self.kid = f"k-{secrets.token_hex(4)}"
         """Id of the current signing key (changes with :meth:`rotate_keys`)."""
         self.client_id = "gatehouse"
@@ -178,6 +184,8 @@ class OidcProvider:
             OIDC_KID=self.kid,
             OIDC_SERVICE_CLIENTS=json.dumps(self.service_clients),
             OIDC_DEVICE_TTL=str(self.device_ttl),
+            OIDC_ACCESS_TTLS=json.dumps(self.access_ttls),
+            OIDC_CONFORM="1" if self.conform else "0",
         )
         self.log_path.unlink(missing_ok=True)
         with self.log_path.open("wb") as log:

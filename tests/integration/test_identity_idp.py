@@ -19,7 +19,9 @@ from broker.identity.idp import IdentityProvider
 from broker.identity.signin import MAX_PENDING_PER_SOURCE, SignIn
 from broker.vault import Vault
 from broker.vault.store import create_key
-from tests.harness import OidcProvider
+from tests.harness import OidcProvider, jwt_claims
+
+SCOPES = ("openid", "profile", "groups", "offline_access")
 
 
 async def fast(seconds: float) -> None:
@@ -260,14 +262,14 @@ async def test_key_rotation_is_followed() -> None:
 async def test_unknown_kids_do_not_hammer_the_idp(oidc_provider: OidcProvider) -> None:
     idp = IdentityProvider(oidc_provider.issuer, "gatehouse", timeout=5, jwks_refetch_floor=60)
     fetches = 0
-    real = idp._http
+    real = idp._get
 
-    async def counting(url: str, form: Any = None) -> Any:
+    async def counting(url: str) -> Any:
         nonlocal fetches
         fetches += url.endswith("jwks") or "jwks" in url
-        return await real(url, form)
+        return await real(url)
 
-    idp._http = counting  # type: ignore[method-assign]
+    idp._get = counting  # type: ignore[method-assign]
     with OidcProvider() as other:
         foreign = await id_token(other)
     for _ in range(5):
@@ -374,3 +376,40 @@ async def test_an_unused_code_ends_at_its_expiry(tmp_path: Path) -> None:
     assert shown[0].expires_at - began <= 2.5
     assert waited < 4  # not a moment past the code's life
     assert events.events[-1][2]["reason"] == "expired_token"
+
+
+async def test_name_and_groups_from_userinfo_when_the_id_token_lacks_them(tmp_path: Path) -> None:
+    """A strictly conforming IdP puts profile and groups claims at userinfo, not in the ID token."""
+    with OidcProvider(conform=True) as conforming:
+        bare = jwt_claims(await id_token(conforming))
+        assert "preferred_username" not in bare  # the case this is about
+        assert "groups" not in bare
+        signin, events = make_signin(conforming, tmp_path, scopes=SCOPES)
+        show = browser(conforming, "bob")
+        identity = await signin.device_login("bob", "SHA256:bob", show, sleep=fast)
+        await asyncio.gather(*show.tasks)
+        assert identity.name == "bob"
+        assert identity.idp_groups == ("approvers", "reviewers", "auditors")
+        again = await signin.enrolled("bob", "SHA256:bob")  # the refresh path asks userinfo too
+        assert again is not None
+        assert again.groups == ("approvers", "reviewers", "auditors")
+        assert events.events[-1][2]["refreshed"] is True
+
+
+async def test_userinfo_about_someone_else_is_refused(
+    oidc_provider: OidcProvider, tmp_path: Path
+) -> None:
+    signin, _ = make_signin(oidc_provider, tmp_path)
+    claims = {"sub": "alice", "iss": oidc_provider.issuer}
+
+    async def verify(token: object, **_: Any) -> dict[str, Any]:
+        return dict(claims)
+
+    async def userinfo(access_token: str) -> dict[str, Any]:
+        return {"sub": "mallory", "preferred_username": "alice", "groups": ["admins"]}
+
+    signin.idp.verify = verify  # type: ignore[method-assign]
+    signin.idp.userinfo = userinfo  # type: ignore[method-assign]
+    with pytest.raises(SignInError) as caught:
+        await signin._person_claims({"id_token": "x", "access_token": "y"})
+    assert caught.value.reason == "userinfo_subject"

@@ -247,7 +247,7 @@ def test_ci_token_runs_as_its_service(broker: BrokerProcess, oidc_provider: Oidc
     [
         ("other-audience", "issued for another audience"),
         ("tampered", "signature does not verify"),
-        ("not-run", "accepted for `run` only"),
+        ("not-run", "accepted for `run` and `sql` only"),
         ("other-user", "is for service 'ci', not 'root'"),
     ],
 )

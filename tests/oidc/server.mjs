@@ -3,13 +3,16 @@
 // OIDC_ACCOUNTS (JSON object: account id -> list of groups), OIDC_KID (signing key id; a restart
 // with another kid on the same port is a key rotation), OIDC_SERVICE_CLIENTS (JSON object: client
 // id -> secret, client-credentials clients whose access tokens are JWTs for the resource they ask,
-// default urn:gatehouse), OIDC_DEVICE_TTL (seconds a device code lives, default 600). Prints one
-// JSON line when listening.
+// default urn:gatehouse), OIDC_DEVICE_TTL (seconds a device code lives, default 600),
+// OIDC_ACCESS_TTLS (JSON object: client id -> seconds its access tokens live, default 600),
+// OIDC_CONFORM=1 (claims a scope asks for go to userinfo only, as OIDC Core says, not into the ID
+// token). Prints one JSON line when listening.
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import http from 'node:http';
 import Provider from 'oidc-provider';
 
 const DEVICE = 'urn:ietf:params:oauth:grant-type:device_code';
+const accessTtls = JSON.parse(process.env.OIDC_ACCESS_TTLS || '{}');
 const accounts = JSON.parse(process.env.OIDC_ACCOUNTS || JSON.stringify({
   alice: ['engineers'],
   bob: ['approvers', 'reviewers', 'auditors'],
@@ -60,17 +63,19 @@ server.listen(Number(process.env.OIDC_PORT || 0), '127.0.0.1', () => {
       clientCredentials: { enabled: true },
       resourceIndicators: {
         enabled: true,
-        defaultResource: () => 'urn:gatehouse',
+        // service clients get a JWT for urn:gatehouse; a person's access token stays for userinfo
+        defaultResource: (ctx, client, oneOf) =>
+          oneOf ?? (client.grantTypeAllowed('client_credentials') ? 'urn:gatehouse' : undefined),
         useGrantedResource: () => true,
-        getResourceServerInfo: (ctx, resource) => ({
+        getResourceServerInfo: (ctx, resource, client) => ({
           scope: 'run',
           audience: resource,
-          accessTokenTTL: 600,
+          accessTokenTTL: accessTtls[client.clientId] ?? 600,
           accessTokenFormat: 'jwt',
         }),
       },
     },
-    conformIdTokenClaims: false,
+    conformIdTokenClaims: process.env.OIDC_CONFORM === '1',
     ttl: { DeviceCode: Number(process.env.OIDC_DEVICE_TTL || 600) },
     scopes: ['openid', 'offline_access', 'email', 'profile', 'groups', 'run'],
     claims: {

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+import pytest
 from textual.widgets import Static
 
 from broker.identity.device import DeviceGrant
@@ -18,7 +19,7 @@ from tests.tui.fakes import FakeChannel, FakeServices
 from tui.app import GatehouseApp
 from tui.screens.connections import ConnectionsScreen
 from tui.screens.recordings import RecordingsScreen
-from tui.screens.signin import SignInScreen
+from tui.screens.signin import SignInScreen, fitting
 
 URI = "https://idp.example.test/device"
 PENDING = Principal(PENDING_NAME, (), pending_user="alice", key_fingerprint="SHA256:k")
@@ -135,3 +136,54 @@ async def test_a_signed_in_principal_never_sees_the_screen() -> None:
         await pilot.pause()
         assert isinstance(app.screen, ConnectionsScreen)
         assert services.calls == 0
+
+
+@pytest.mark.parametrize(
+    ("rows", "cols", "parts"),
+    [
+        (45, 160, {"qr", "title", "hint"}),
+        (24, 80, {"qr", "title"}),  # the footer names Esc already
+        (23, 80, {"qr"}),
+        (22, 80, {"qr-note", "title", "hint"}),
+        (7, 80, {"qr-note"}),
+        (6, 80, set()),  # the URL, the code and the status: nothing else
+        (3, 20, set()),
+        (45, 38, {"qr-note", "title", "hint"}),  # too narrow for the code's 33 columns
+    ],
+)
+def test_what_fits_the_terminal(rows: int, cols: int, parts: set[str]) -> None:
+    assert fitting(rows, cols, 17, 33) == parts
+
+
+def test_without_a_code_there_is_no_qr_note() -> None:
+    assert fitting(24, 80, 0, 0) == {"title", "hint"}
+
+
+def _on_screen(app: GatehouseApp, selector: str) -> bool:
+    widget = app.screen.query_one(selector, Static)
+    region = widget.region
+    return widget.display and region.height > 0 and app.screen.region.contains_region(region)
+
+
+async def test_at_80x24_everything_fits_without_scrolling_and_a_short_window_drops_the_qr() -> None:
+    services = SigningServices()
+    app = GatehouseApp(services, FakeChannel(principal=PENDING))  # type: ignore[arg-type]
+    async with app.run_test(size=(80, 24)) as pilot:
+        await shown(pilot, services)
+        await pilot.pause()
+        box = app.screen.query_one("#signin-box")
+        assert box.region.bottom <= 23  # above the footer: nothing scrolls out of sight
+        assert box.max_scroll_y == 0
+        for part in ("#signin-where", "#signin-qr", "#signin-status"):
+            assert _on_screen(app, part), part
+        assert len(text(app, "#signin-qr").splitlines()) == 17
+        await pilot.resize_terminal(80, 18)
+        await pilot.pause()
+        assert "shows a QR code" in text(app, "#signin-qr")
+        assert "█" not in text(app, "#signin-qr")
+        for part in ("#signin-where", "#signin-status"):
+            assert _on_screen(app, part), part
+        assert "BCDF-GHJ1" in text(app, "#signin-where")
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause()
+        assert "█" in text(app, "#signin-qr")

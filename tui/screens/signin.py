@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from textual import work
+from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -21,6 +21,39 @@ from tui.text import plain
 if TYPE_CHECKING:
     from broker.identity.device import DeviceGrant
     from tui.app import GatehouseApp
+
+FRAME_ROWS = 3
+"""Rows around the box's content: its top and bottom border, and the footer."""
+FRAME_COLS = 6
+"""Columns around the box's content: its borders and padding."""
+ALWAYS_ROWS = 3
+"""The URL, the code and the status line: shown whatever the terminal's size."""
+
+
+def fitting(rows: int, cols: int, qr_rows: int, qr_cols: int) -> frozenset[str]:
+    """Which optional parts of the sign-in box fit a terminal of ``rows`` x ``cols``.
+
+    The URL, the code and the status are always shown; then, while rows remain, the QR code
+    (the phone's shortcut), the title line (the box's border already says "Sign in"), and the
+    hint (the footer already names Esc). Without room for the QR code, a one-line note says
+    how tall the window must be for it, where that line fits.
+
+    Returns:
+        A subset of ``{"qr", "qr-note", "title", "hint"}``.
+    """
+    left = rows - FRAME_ROWS - ALWAYS_ROWS
+    parts: set[str] = set()
+    if qr_rows and qr_rows <= left and qr_cols + FRAME_COLS <= cols:
+        parts.add("qr")
+        left -= qr_rows
+    elif qr_rows and left >= 1:
+        parts.add("qr-note")
+        left -= 1
+    for part in ("title", "hint"):
+        if left >= 1:
+            parts.add(part)
+            left -= 1
+    return frozenset(parts)
 
 
 class SignInScreen(Screen[None]):
@@ -38,6 +71,8 @@ class SignInScreen(Screen[None]):
         """The one-line reason of the last failure (empty while signing in)."""
         self.clock: Callable[[], float] = time.monotonic
         """Where the code's time left is read from (the grant's ``expires_at`` is monotonic)."""
+        self.qr: list[str] = []
+        """The QR code's lines for the current grant (drawn only where it fits)."""
 
     def compose(self) -> ComposeResult:
         with Vertical(id="signin-box") as box:
@@ -64,10 +99,30 @@ class SignInScreen(Screen[None]):
                 multiline=True,
             )
         )
-        qr = plain("\n".join(qr_lines(grant.verification_uri_complete)), multiline=True)
-        qr.no_wrap = True
-        self.query_one("#signin-qr", Static).update(qr)
+        self.qr = qr_lines(grant.verification_uri_complete)
+        self.fit()
         self.tick()
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.fit()
+
+    def fit(self) -> None:
+        """Show the parts of the box that fit the terminal; the URL and code always."""
+        qr_cols = len(self.qr[0]) if self.qr else 0
+        parts = fitting(self.size.height, self.size.width, len(self.qr), qr_cols)
+        self.query_one("#signin-title", Static).display = "title" in parts
+        self.query_one("#signin-hint", Static).display = "hint" in parts
+        box = self.query_one("#signin-qr", Static)
+        if "qr" in parts:
+            drawn = plain("\n".join(self.qr), multiline=True)
+            drawn.no_wrap = True
+            box.update(drawn)
+        elif "qr-note" in parts:
+            rows = len(self.qr) + FRAME_ROWS + ALWAYS_ROWS
+            box.update(plain(f"(a window of {rows} rows or more shows a QR code here)"))
+        else:
+            box.update("")
+        box.display = bool(parts & {"qr", "qr-note"})
 
     def tick(self) -> None:
         status = self.query_one("#signin-status", Static)
@@ -96,7 +151,8 @@ class SignInScreen(Screen[None]):
     def action_retry(self) -> None:
         if self.failed:
             self.grant = None
-            self.query_one("#signin-qr", Static).update("")
+            self.qr = []
+            self.fit()
             self.query_one("#signin-where", Static).update(
                 plain("asking the identity provider for a code…")
             )
