@@ -16,17 +16,16 @@ emulation, no second detection.
 
 from __future__ import annotations
 
+import copy
 import re
 from bisect import bisect_right
 from collections.abc import Callable
 
 from broker.masking.events import MaskEvent, new_event
-from broker.masking.lineview import MAX_CELLS, LineView
+from broker.masking.lineview import LineView
 from broker.masking.scan import Hit
 
-_IN_LINE = (
-    rb"[\x08\x0b\x0c]|\r(?!\n)|\x1b(?:\[[0-?]*[ -/]*[@-HJ-LPSTXZ`a-fhlsu]|[78DEMc])"
-)
+_IN_LINE = rb"[\x08\x0b\x0c]|\r(?!\n)|\x1b(?:\[[0-?]*[ -/]*[@-HJ-LPSTXZ`a-fhlsu]|[78DEMc])"
 _MOVES = re.compile(_IN_LINE + rb"|(?<!\r)\n")
 """Output the emulation must see: cursor moves and edits, mode changes, a bare line feed."""
 _MOVES_TAB = re.compile(_IN_LINE + rb"|(?<!\r)\n|\t")
@@ -34,8 +33,18 @@ _MOVES_TAB = re.compile(_IN_LINE + rb"|(?<!\r)\n|\t")
 _MOVES_CRLF = re.compile(_IN_LINE)
 """The same where a line feed returns the carriage (output without a pty)."""
 _LINE_FEED = re.compile(r"[\n\x0b\x0c]")
+_TEXT_IN_LINE = r"[\x08]|\r(?!$)|\x1b(?:\[[0-?]*[ -/]*[@-HJ-LPSTXZ`a-fhlsu]|[78DEMc])"
+_TEXT_MOVES = re.compile(_TEXT_IN_LINE)
+"""What moves the cursor within one line's text (no line feed in it; a CR at its end is the
+CR of CR LF, or is seen as a move with the next output)."""
+_TEXT_MOVES_TAB = re.compile(_TEXT_IN_LINE + r"|\t")
 RAW_MAX = 65536
 """Bytes of a line noted without emulation before they are applied to the view."""
+RAW_KEEP = 8192
+"""Of a longer line, the bytes applied (the ones before only move the cursor)."""
+_NOT_A_CELL = bytes([*range(0x20), 0x7F, *range(0x80, 0xC0)])
+"""Controls and UTF-8 continuation bytes: no cell of their own (a long line's cells are
+counted as its other bytes; escape sequences are rare in one and counted too)."""
 MAX_PATCHES = 3
 """Rounds of masking a rendered line (a replacement next to digits left may form another)."""
 
@@ -47,10 +56,20 @@ Prove = Callable[[Hit, bytes], tuple[str, str, bytes]]
 """(strategy, value proof, replacement) of a value found on a rendered line."""
 
 
+class _Row:
+    """A part of the output on one row, and the view of that row when it must be checked."""
+
+    __slots__ = ("text", "view")
+
+    def __init__(self, text: str, view: LineView | None = None) -> None:
+        self.text = text
+        self.view = view
+
+
 class CursorGuard:
     """Follows one output stream's current line as shown; masks values drawn out of order."""
 
-    def __init__(self, find: Find, prove: Prove, *, width: int = 0, crlf: bool = False) -> None:
+    def __init__(self, find: Find, prove: Prove, *, width: int = 0, crlf: bool = True) -> None:
         """Follow a stream.
 
         Args:
@@ -114,16 +133,50 @@ class CursorGuard:
             return out
         self._apply_raw()
         text = out.decode("utf-8", "surrogateescape")
-        parts: list[str] = []
+        moves = _TEXT_MOVES_TAB if self._view.width and not self._crlf else _TEXT_MOVES
+        view = self._view
+        rows: list[_Row] = []
         at = 0
+        first = True
         for lf in _LINE_FEED.finditer(text):
-            parts.append(self._line(text[at : lf.start()], offset, stream, events))
-            parts.append(lf.group())
-            self._view.new_row(0 if self._crlf else self._row_col())
+            seg = text[at : lf.start()]
+            bare = not self._crlf and not seg.endswith("\r") and not (not seg and self._last_cr)
+            if bare or (first and (view.edited or view.behind)) or moves.search(seg):
+                self._line(seg, rows)
+            else:  # plain text on a line of its own: nothing drawn out of order
+                if first:
+                    view.feed(seg)
+                rows.append(_Row(seg))
+            rows.append(_Row(lf.group()))
+            if rows[-2].view is view:  # a row left behind: keep what it shows (to mask it)
+                rows[-2].view = copy.copy(view)
+            view.new_row(0 if self._crlf else self._row_col())
             at = lf.end()
-        parts.append(self._line(text[at:], offset, stream, events))
+            first = False
+        seg = text[at:]
+        if (first and (view.edited or view.behind)) or moves.search(seg):
+            self._line(seg, rows)
+        else:
+            view.feed(seg)
+            rows.append(_Row(seg))
         self._last_cr = out[-1:] == b"\r"
-        return "".join(parts).encode("utf-8", "surrogateescape")
+        checks = [row for row in rows if row.view is not None]
+        if checks and self._any_value(checks):
+            for row in checks:
+                assert row.view is not None
+                row.text = self._mask_line(row.text, row.view, offset, stream, events)
+        return "".join(row.text for row in rows).encode("utf-8", "surrogateescape")
+
+    def _any_value(self, checks: list[_Row]) -> bool:
+        """Whether any of the rows shows a value (one detection over all of them)."""
+        texts: list[str] = []
+        for row in checks:
+            assert row.view is not None
+            cells, width = row.view.cells, row.view.width
+            texts.append("".join(cells))
+            if width and len(cells) > width:
+                texts.extend("".join(cells[i : i + width]) for i in range(0, len(cells), width))
+        return bool(self._find("\n".join(texts).encode("utf-8", "surrogateescape")))
 
     def note(self, out: bytes) -> None:
         """``out`` was released as it is (plain text at the end of the line): remember it."""
@@ -140,38 +193,44 @@ class CursorGuard:
             self._apply_raw()
 
     def _apply_raw(self) -> None:
-        if self._raw:
-            raw, self._raw = self._raw, b""
-            self._view.feed(raw[-MAX_CELLS * 4 :].decode("utf-8", "surrogateescape"))
+        """Apply the noted output of the current line to the view (of a long line, its end:
+        the cells before it are counted, not kept)."""
+        raw, self._raw = self._raw, b""
+        if len(raw) > RAW_KEEP:
+            head, raw = raw[:-RAW_KEEP], raw[-RAW_KEEP:]
+            self._view.advance(len(head.translate(None, _NOT_A_CELL)))
+        if raw:
+            self._view.feed(raw.decode("utf-8", "surrogateescape"))
 
     def _row_col(self) -> int:
         view = self._view
         here = view.col - 1 if view.pending else view.col
         return here % view.width if view.width else here
 
-    def _line(self, piece: str, offset: int, stream: str, events: list[MaskEvent]) -> str:
-        """One line's part of the output (no line feed): as shown, values drawn masked."""
-        out: list[str] = []
+    def _line(self, piece: str, rows: list[_Row]) -> None:
+        """Feed one line's part of the output (no line feed) to the view; each row it draws
+        on goes to ``rows``, with the view to check when it moved within the row."""
         view = self._view
         while True:
             edited = view.edited or view.behind
             whole = view.feed(piece)
             done, rest = piece[: view.stopped_at], piece[view.stopped_at :]
-            if view.moved or edited:
-                done = self._mask_line(done, offset, stream, events)
-            out.append(done)
+            rows.append(_Row(done, view if view.moved or edited else None))
             if whole:
-                return "".join(out)
+                return
             # A move to another row: the view starts a fresh row (its content is not known).
+            if rows[-1].view is not None:
+                rows[-1].view = copy.copy(view)
             seq_end = _seq_end(rest)
-            out.append(rest[:seq_end])
+            rows.append(_Row(rest[:seq_end]))
             view.new_row(_col_after(rest[:seq_end], self._row_col()))
             piece = rest[seq_end:]
 
-    def _mask_line(self, done: str, offset: int, stream: str, events: list[MaskEvent]) -> str:
-        """``done`` (output just fed to the view) with the values the line shows masked: its
+    def _mask_line(
+        self, done: str, view: LineView, offset: int, stream: str, events: list[MaskEvent]
+    ) -> str:
+        """``done`` (output just fed to ``view``) with the values its row shows masked: its
         own characters that drew them starred, then the cells drawn before overwritten."""
-        view = self._view
         patches: list[str] = []
         for _ in range(MAX_PATCHES + 1):
             spans = self._spans(view.cells)
@@ -188,9 +247,10 @@ class CursorGuard:
             for lo, hi, hit, value in spans:
                 strategy, digest, shown = self._prove(hit, value)
                 events.append(new_event(hit[2].name, strategy, stream, offset, hi - lo, digest))
-                patches.append(self._overwrite(lo, hi, _fit(shown, hi - lo, self._room(hi) - lo)))
+                room = _room(view, hi) - lo
+                patches.append(_overwrite(view, lo, hi, _fit(shown, hi - lo, room)))
         else:  # still a value after the rounds: blank the line's cells (fail closed)
-            patches.append(self._overwrite(0, len(view.cells), " " * len(view.cells)))
+            patches.append(_overwrite(view, 0, len(view.cells), " " * len(view.cells)))
         return done + "".join(patches)
 
     def _spans(self, cells: list[str]) -> list[Shown]:
@@ -214,51 +274,51 @@ class CursorGuard:
             found.append((lo, hi, hit, data[hit[0] : hit[1]]))
         return found
 
-    def _room(self, hi: int) -> int:
-        """Where blank cells after a value ending at ``hi`` end (a written cell, or the row's end)."""
-        view = self._view
-        cells = view.cells
-        end = hi
-        limit = hi + 64
-        if view.width:
-            limit = min(limit, (max(hi - 1, 0) // view.width + 1) * view.width)
-        while end < limit and (end >= len(cells) or not cells[end].strip()):
-            end += 1
-        return end
 
-    def _overwrite(self, lo: int, hi: int, text: str) -> str:
-        """Bytes that write ``text`` over cells ``lo:hi`` and put the cursor back."""
-        view = self._view
-        width = view.width
-        here = view.col - 1 if view.pending else view.col
-        seq: list[str] = []
-        if width:
-            up = here // width - lo // width
-            if up > 0:
-                seq.append(f"\x1b[{up}A")
-            elif up < 0:
-                seq.append(f"\x1b[{-up}B")
-            seq.append(f"\x1b[{lo % width + 1}G")
-        else:
-            seq.append(f"\x1b[{lo + 1}G")
-        seq.append(text)
-        end = lo + len(text)
-        last = end - 1  # the cursor stays on the row of the last cell written
-        if width:
-            down = here // width - last // width
-            if down > 0:
-                seq.append(f"\x1b[{down}B")
-            elif down < 0:
-                seq.append(f"\x1b[{-down}A")
-            seq.append(f"\x1b[{here % width + 1}G")
-        else:
-            seq.append(f"\x1b[{here + 1}G")
-        cells = view.cells
-        if end > len(cells):
-            cells.extend(" " * (end - len(cells)))
-        cells[lo:end] = list(text)
-        view.col, view.pending = here, False
-        return "".join(seq)
+def _room(view: LineView, hi: int) -> int:
+    """Where blank cells after a value ending at ``hi`` end (a written cell, or the row's end)."""
+    cells = view.cells
+    end = hi
+    limit = hi + 64
+    if view.width:
+        limit = min(limit, (max(hi - 1, 0) // view.width + 1) * view.width)
+    while end < limit and (end >= len(cells) or not cells[end].strip()):
+        end += 1
+    return end
+
+
+def _overwrite(view: LineView, lo: int, hi: int, text: str) -> str:
+    """Bytes that write ``text`` over cells ``lo:hi`` and put the cursor back."""
+    width = view.width
+    here = view.col - 1 if view.pending else view.col
+    seq: list[str] = []
+    if width:
+        up = here // width - lo // width
+        if up > 0:
+            seq.append(f"\x1b[{up}A")
+        elif up < 0:
+            seq.append(f"\x1b[{-up}B")
+        seq.append(f"\x1b[{lo % width + 1}G")
+    else:
+        seq.append(f"\x1b[{lo + 1}G")
+    seq.append(text)
+    end = lo + len(text)
+    last = end - 1  # the cursor stays on the row of the last cell written
+    if width:
+        down = here // width - last // width
+        if down > 0:
+            seq.append(f"\x1b[{down}B")
+        elif down < 0:
+            seq.append(f"\x1b[{-down}A")
+        seq.append(f"\x1b[{here % width + 1}G")
+    else:
+        seq.append(f"\x1b[{here + 1}G")
+    cells = view.cells
+    if end > len(cells):
+        cells.extend(" " * (end - len(cells)))
+    cells[lo:end] = list(text)
+    view.col, view.pending = here, False
+    return "".join(seq)
 
 
 def _fit(shown: bytes, size: int, room: int) -> str:
@@ -270,15 +330,19 @@ def _fit(shown: bytes, size: int, room: int) -> str:
     return "[MASKED]".ljust(size, "*") if size >= 8 else "*" * size
 
 
-def _star(done: str, writes: list[tuple[int, int, int]], spans: list[Shown]) -> str:
+def _star(done: str, writes: list[tuple[int, int, int, int]], spans: list[Shown]) -> str:
     """``done`` with each character it wrote into a masked cell replaced by ``*``."""
-    chars = list(done)
-    changed = False
-    for index, cell, width in writes:
-        if 0 <= index < len(chars) and any(lo < cell + width and cell < hi for lo, hi, *_ in spans):
-            chars[index] = "*" * width
-            changed = True
-    return "".join(chars) if changed else done
+    chars: list[str] | None = None
+    for index, cell, width, count in writes:
+        if index < 0 or not any(lo < cell + width * count and cell < hi for lo, hi, *_ in spans):
+            continue
+        for k in range(count):
+            at = cell + k * width
+            if index + k < len(done) and any(lo < at + width and at < hi for lo, hi, *_ in spans):
+                if chars is None:
+                    chars = list(done)
+                chars[index + k] = "*" * width
+    return "".join(chars) if chars is not None else done
 
 
 _SEQ = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|[ -/]*[0-~])")

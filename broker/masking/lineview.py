@@ -17,7 +17,7 @@ import unicodedata
 MAX_CELLS = 16384
 """Most cells of a line kept; a longer line keeps its end (its head is scrolled out of reach)."""
 _PARTS = re.compile(
-    r"[^\x00-\x1f\x7f\x1b]+|\x1b\[([0-?]*)[ -/]*([@-~])|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"
+    r"[^\x00-\x1f\x7f\x1b]+|[\x00-\x07\x0e-\x1a\x1c-\x1f\x7f]+|\x1b\[([0-?]*)[ -/]*([@-~])|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"
     r"|\x1b[PX^_][^\x1b]*(?:\x1b\\)?|\x1b[ -/]*[0-~]?|[\x00-\x1f\x7f]"
 )
 _VERTICAL_CSI = frozenset("ABEFHLMSTdefrsu")
@@ -54,8 +54,9 @@ class LineView:
         self.insert = False
         """Insert mode (``CSI 4 h``): a character shifts the rest of the row right."""
         self.autowrap = True
-        self.writes: list[tuple[int, int, int]] = []
-        """(text index, cell, width) of each character written by the last :meth:`feed`."""
+        self.writes: list[tuple[int, int, int, int]] = []
+        """(text index, cell, width, count) of each run of characters of one width written
+        by the last :meth:`feed` (index -1: not from the text, e.g. ``CSI b``)."""
         self.moved = False
         """The last :meth:`feed` moved the cursor within the line or edited its cells."""
         self.edited = False
@@ -83,6 +84,15 @@ class LineView:
         self.saved = None
         self.edited = False
 
+    def advance(self, cells: int) -> None:
+        """``cells`` characters were written at the end of the line, not kept: the cursor
+        moves on (to the same column of a row further on), the cells before are dropped."""
+        self.writes = []
+        if not cells:
+            return
+        col = self.col + cells
+        self.new_row(col % self.width if self.width else 0)
+
     def _row_start(self, at: int) -> int:
         return (at // self.width) * self.width if self.width else 0
 
@@ -102,6 +112,9 @@ class LineView:
             cells.append(ch)
 
     def _print(self, run: str, base: int) -> None:
+        if run.isascii() and not self.insert and self.autowrap:
+            self._print_ascii(run, base)
+            return
         width = self.width
         for i, ch in enumerate(run):
             w = cell_width(ch)
@@ -125,10 +138,31 @@ class LineView:
             self._put(self.col, ch)
             if w == 2:
                 self._put(self.col + 1, "")
-            self.writes.append((base + i if base >= 0 else -1, self.col, w))
+            self.writes.append((base + i if base >= 0 else -1, self.col, w, 1))
             self.col += w
             if width and self.col % width == 0:
                 self.pending = True
+
+    def _print_ascii(self, run: str, base: int) -> None:
+        """Characters of one cell each, overwriting (no insert mode), wrapping: row by row."""
+        width = self.width
+        cells = self.cells
+        pos = 0
+        size = len(run)
+        while pos < size:
+            self.pending = False
+            col = self.col
+            take = min(size - pos, width - col % width) if width else size - pos
+            if col > len(cells):
+                cells.extend(" " * (col - len(cells)))
+            cells[col : col + take] = run[pos : pos + take]
+            self.writes.append((base + pos if base >= 0 else -1, col, 1, take))
+            self.col = col + take
+            pos += take
+            if width and self.col % width == 0:
+                self.pending = True
+            if len(cells) > MAX_CELLS:
+                self._trim()
 
     def feed(self, text: str) -> bool:
         """Apply ``text`` (terminal output, no line feed in it) to the line.
@@ -183,7 +217,7 @@ class LineView:
             drop = self._row_start(drop)
         del self.cells[:drop]
         self.col = max(0, self.col - drop)
-        self.writes = [(i, c - drop, w) for i, c, w in self.writes if c >= drop]
+        self.writes = [(i, c - drop, w, n) for i, c, w, n in self.writes if c >= drop]
 
     def _csi(self, params: str, final: str) -> bool:
         """Apply one CSI sequence; False when it leaves the line (a move to another row)."""

@@ -39,9 +39,9 @@ from broker.masking.cursor import CursorGuard
 from broker.masking.detector import Detector
 from broker.masking.engine import MaskingEngine
 from broker.masking.events import MaskCounter, MaskEvent, MaskFailure
+from broker.masking.policy import Strategy
 from broker.masking.render import ProofCache
 from broker.masking.scan import Hit
-from broker.masking.policy import Strategy
 
 NOTICE = b"\r\n[gatehouse: output withheld: masking failed]\r\n"
 CONTEXT_BYTES = 512
@@ -114,7 +114,7 @@ class StreamMasker:
         max_string: int = MAX_STRING,
         clock: Callable[[], float] = time.monotonic,
         width: int = 0,
-        crlf: bool = False,
+        crlf: bool = True,
     ) -> None:
         """Start masking a stream.
 
@@ -125,7 +125,8 @@ class StreamMasker:
             max_string: Most bytes of an unterminated string sequence held back.
             clock: Time source for ``pending_since``.
             width: The terminal's columns, 0 if not known (see :meth:`resize`).
-            crlf: A line feed also returns the carriage where the output is shown (no pty).
+            crlf: A line feed also returns the carriage where the output is shown (no pty);
+                False for a terminal session, whose pty sends CR LF unless told not to.
         """
         self.engine = engine
         self.stream = stream

@@ -10,7 +10,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from broker.masking import BUILTIN_BY_NAME, BUILTIN_DETECTORS, MaskingEngine, MaskingPolicy, StreamMasker
+from broker.masking import (
+    BUILTIN_BY_NAME,
+    BUILTIN_DETECTORS,
+    MaskingEngine,
+    MaskingPolicy,
+    StreamMasker,
+)
 
 KEY = b"test-key-0123456789abcdef"
 ENGINE = MaskingEngine(MaskingPolicy(detectors=BUILTIN_DETECTORS), key=KEY)
@@ -122,7 +128,9 @@ def _goto(move: str, here: int, target: int) -> bytes:
 def _drawn(draw: st.DrawFn) -> tuple[str, list[bytes]]:
     """A card drawn in random pieces, in random order, with random cursor moves (and
     sometimes a wrong character first, overwritten later), cut into random chunks."""
-    card = _luhn_card("4" + "".join(draw(st.lists(st.sampled_from("0123456789"), min_size=14, max_size=14))))
+    card = _luhn_card(
+        "4" + "".join(draw(st.lists(st.sampled_from("0123456789"), min_size=14, max_size=14)))
+    )
     sep = draw(st.sampled_from(["", " ", "-"]))
     value = sep.join(card[i : i + 4] for i in range(0, 16, 4))
     col0 = draw(st.integers(0, COLS - len(value) - 1))
