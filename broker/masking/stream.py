@@ -55,7 +55,12 @@ CHUNK_BYTES = 65536
 
 # Reversed text: a token, then groups of digits or capitals (card, IBAN, NINO groups), each
 # preceded (in reverse) by one space.
-_REV_TAIL = re.compile(rb"[!-~]*(?: [0-9A-Z()+.\-]+)*")
+_REV_TAIL = re.compile(
+    rb"[!-~]*(?:(?: |\xa0\xc2|[\x80-\x8a\xaf\x90-\x95]\x80\xe2|\x92\x88\xe2|\x80\x80\xe3)"
+    rb"[0-9A-Z()+.\-]+)*"
+)
+"""(Reversed) separators: ASCII space, and the Unicode spaces and dashes numbers are written
+with (:mod:`broker.masking.unisep`), in reverse byte order."""
 _OPEN_QUOTE = re.compile(
     rb"(?i:pass|secret|pwd|key|token)[^\r\n]*?[=:][ \t]*[\"']([^\"'\r\n]*)\Z",
 )
