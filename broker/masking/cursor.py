@@ -21,6 +21,7 @@ import re
 from bisect import bisect_right
 from collections.abc import Callable
 
+from broker.masking.ansi import ByteFinder
 from broker.masking.events import MaskEvent, new_event
 from broker.masking.lineview import LineView
 from broker.masking.scan import Hit
@@ -32,6 +33,8 @@ _MOVES_TAB = re.compile(_IN_LINE + rb"|(?<!\r)\n|\t")
 """The same where the width is known (a tab stops at the row's last column, then overwrites)."""
 _MOVES_CRLF = re.compile(_IN_LINE)
 """The same where a line feed returns the carriage (output without a pty)."""
+_MOVE_BYTES = ByteFinder(b"\x1b\x08\x0b\x0c\r")
+"""Bytes without which output moves nothing (a line feed aside): one pass over them."""
 _LINE_FEED = re.compile(r"[\n\x0b\x0c]")
 _TEXT_IN_LINE = r"[\x08]|\r(?!$)|\x1b(?:\[[0-?]*[ -/]*[@-HJ-LPSTXZ`a-fhlsu]|[78DEMc])"
 _TEXT_MOVES = re.compile(_TEXT_IN_LINE)
@@ -104,6 +107,8 @@ class CursorGuard:
         ``memchr``-speed passes; the regular expression only when ESC or BS is there)."""
         if self._view.edited or self._view.behind:
             return True
+        if self._crlf and not _MOVE_BYTES(out):
+            return False
         if b"\x1b" in out or b"\x08" in out or b"\x0b" in out or b"\x0c" in out:
             m = self._moves.search(out)
             if m is not None and m.start() == 0 and out[:1] == b"\n" and self._last_cr:
