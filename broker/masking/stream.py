@@ -205,7 +205,11 @@ class StreamMasker:
         same engine that was at the same point (``premasked``): keep it as context only, and
         return ``shown`` as this stream's line may show it. Call only when ``at_rest``."""
         events: list[MaskEvent] = []
-        shown = self._guard.apply(shown, self._offset, self.stream, events)
+        try:
+            shown = self._guard.apply(shown, self._offset, self.stream, events)
+        except Exception as exc:
+            self._buf = data  # withheld, as any chunk the masker fails on
+            return self._fail(exc)
         self._record(events)
         self._offset += len(data)
         self._ctx = (self._ctx + data[-CONTEXT_BYTES:])[-CONTEXT_BYTES:]
