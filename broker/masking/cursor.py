@@ -192,10 +192,12 @@ class CursorGuard:
         if lf >= 0:
             self._view.new_row(0)
             self._raw = out[lf + 1 :]
+        elif len(self._raw) + len(out) > RAW_MAX:  # a long line: followed from its end
+            self._apply_raw()
+            self._view.advance(len(out[:-RAW_KEEP].translate(None, _NOT_A_CELL)))
+            self._raw = out[-RAW_KEEP:]
         else:
             self._raw += out
-        if len(self._raw) > RAW_MAX:
-            self._apply_raw()
 
     def _apply_raw(self) -> None:
         """Apply the noted output of the current line to the view (of a long line, its end:
