@@ -145,7 +145,8 @@ class CursorGuard:
         first = True
         for lf in _LINE_FEED.finditer(text):
             seg = text[at : lf.start()]
-            bare = not self._crlf and not seg.endswith("\r") and not (not seg and self._last_cr)
+            after_cr = seg.endswith("\r") or (first and not seg and self._last_cr)
+            bare = not self._crlf and not after_cr
             if bare or (first and (view.edited or view.behind)) or moves.search(seg):
                 self._line(seg, rows)
             else:  # plain text on a line of its own: nothing drawn out of order

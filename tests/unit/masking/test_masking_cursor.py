@@ -24,10 +24,12 @@ COLS = 80
 CARD = "4111 1111 1111 1111"
 
 
-def _screen(chunks: list[bytes], *, width: int = COLS, flushes: bool = True) -> list[str]:
-    """Feed ``chunks`` to a masker and its output to pyte; assert after every release that
-    no line shows a value; return the final screen's lines."""
-    masker = StreamMasker(ENGINE, stream="stdout", width=width)
+def _screen(
+    chunks: list[bytes], *, width: int = COLS, flushes: bool = True, crlf: bool = False
+) -> list[str]:
+    """Feed ``chunks`` to a masker (a terminal session's, unless ``crlf``) and its output to
+    pyte; assert after every release that no line shows a value; return the final screen."""
+    masker = StreamMasker(ENGINE, stream="stdout", width=width, crlf=crlf)
     screen = pyte.Screen(width, 24)
     stream = pyte.ByteStream(screen)
     for chunk in chunks:
@@ -153,12 +155,12 @@ def _drawn(draw: st.DrawFn) -> tuple[str, list[bytes]]:
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(drawn=_drawn(), flushes=st.booleans())
+@given(drawn=_drawn(), flushes=st.booleans(), width=st.sampled_from([0, COLS]), crlf=st.booleans())
 def test_no_card_drawn_with_cursor_tricks_ever_shows(
-    drawn: tuple[str, list[bytes]], flushes: bool
+    drawn: tuple[str, list[bytes]], flushes: bool, width: int, crlf: bool
 ) -> None:
     card, chunks = drawn
-    masker = StreamMasker(ENGINE, stream="stdout", width=COLS)
+    masker = StreamMasker(ENGINE, stream="stdout", width=width, crlf=crlf)
     screen = pyte.Screen(COLS, 24)
     stream = pyte.ByteStream(screen)
     for chunk in chunks:
@@ -170,3 +172,22 @@ def test_no_card_drawn_with_cursor_tricks_ever_shows(
     stream.feed(masker.flush(end=True))
     for line in screen.display:
         assert card not in re.sub(r"[ \-]", "", line), line
+
+
+def test_a_bare_line_feed_on_a_pty_keeps_the_column() -> None:
+    # stty -onlcr: LF moves down and keeps the column, so the next row's text starts at 11
+    lines = _screen([b"XXXXXXXXXX\n", b"1111 1111 1111", b"\x1b[6G4111 "], flushes=True)
+    assert any("MASKED" in line for line in lines), lines
+
+
+def test_a_row_reached_by_a_vertical_move_is_followed_from_there() -> None:
+    lines = _screen([b"top\r\n\r\n", b"\x1b[A", b"XXXX 1111 1111 1111", b"\r4111"])
+    assert any("MASKED" in line for line in lines), lines
+
+
+def test_a_card_with_no_break_spaces_drawn_out_of_order_is_masked() -> None:
+    nbsp = "\u00a0".encode()
+    lines = _screen([b"1111" + nbsp + b"1111" + nbsp + b"111X", b"\x1b[12D", b"\x1b[10C1"])
+    assert lines[0].startswith("1111"), lines  # not a card: 12 digits
+    lines = _screen([b"XXXX" + nbsp + b"1111" + nbsp + b"1111" + nbsp + b"1111", b"\r4111"])
+    assert any("MASKED" in line for line in lines), lines
