@@ -8,7 +8,7 @@ then backspace and ``1``; the tail first, then ``CSI 1 G`` and the head; pieces 
 the cursor within a line, or writes over cells already shown, it runs the detectors on the
 line as rendered. A value found there is masked on screen: the characters of the output that
 drew it become ``*``, and the cells drawn earlier are overwritten with the replacement, the
-cursor put back where it was (docs/decisions/031).
+cursor put back where it was (docs/decisions/032).
 
 Output that writes plain text at the end of its line (the common case) is only noted: no
 emulation, no second detection.

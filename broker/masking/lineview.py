@@ -6,7 +6,7 @@ backspace, CR, tab, cursor forward/back/absolute (``CSI C D G ` a I Z``), erasur
 insertions (``CSI K X P @ J``), insert mode (``CSI 4 h``), autowrap (``CSI ? 7 l``) and
 ``CSI b`` (repeat). Cursor movement to other rows (``CSI A B H f d e E F``, ``ESC 7 8 D E M``,
 ``CSI s u``, scrolling, the alternate screen) starts a fresh row, whose earlier content is not
-known here (see docs/decisions/031). Pure: ``feed(str)`` in, state out.
+known here (see docs/decisions/032). Pure: ``feed(str)`` in, state out.
 """
 
 from __future__ import annotations
