@@ -82,13 +82,19 @@ KINDS = {"logs": logs, "csv_pii": csv_pii, "json": json_lines, "base64": base64_
 
 CLOCK = time.perf_counter
 """Wall time by default; ``--cpu-time`` uses this process's CPU time (on a shared machine)."""
+PTY: dict[str, int | bool] = {}
+"""``--pty``: the stream of a terminal session (CR LF line ends, an 80-column terminal)."""
+
+
+def new_masker(engine: MaskingEngine) -> StreamMasker:
+    return StreamMasker(engine, stream="stdout", **PTY)  # type: ignore[arg-type]
 
 
 def throughput(engine: MaskingEngine, data: bytes, repeat: int) -> tuple[float, int]:
     best = float("inf")
     masked = 0
     for _ in range(repeat):
-        masker = StreamMasker(engine, stream="stdout")
+        masker = new_masker(engine)
         start = CLOCK()
         for i in range(0, len(data), CHUNK):
             masker.feed(data[i : i + CHUNK])
@@ -100,7 +106,7 @@ def throughput(engine: MaskingEngine, data: bytes, repeat: int) -> tuple[float, 
 
 def chunk_rate(engine: MaskingEngine, chunk: bytes, seconds: float) -> float:
     """Feed the same 64 KiB chunk for about ``seconds``; return MB/s (like `run` relaying)."""
-    masker = StreamMasker(engine, stream="stdout")
+    masker = new_masker(engine)
     fed = 0
     start = CLOCK()
     while True:
@@ -135,6 +141,11 @@ def main() -> None:
         action="store_true",
         help="time with this process's CPU time instead of the wall clock (a shared machine)",
     )
+    parser.add_argument(
+        "--pty",
+        action="store_true",
+        help="as a terminal session's output: CR LF line ends, shown on 80 columns",
+    )
     args = parser.parse_args()
     global CLOCK
     if args.cpu_time:
@@ -148,6 +159,9 @@ def main() -> None:
         for data in corpora.values():
             mixed += data[i : i + CHUNK // 4]
     corpora["mixed"] = bytes(mixed)
+    if args.pty:
+        PTY.update(width=80, crlf=False)
+        corpora = {name: data.replace(b"\n", b"\r\n") for name, data in corpora.items()}
     policies = {
         "all detectors": MaskingPolicy(detectors=BUILTIN_DETECTORS),
         "default policy": MaskingPolicy(),

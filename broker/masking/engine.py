@@ -16,6 +16,7 @@ from broker.masking.policy import MaskingPolicy, Strategy
 from broker.masking.render import NORMALISE_SEPARATORS as _NORMALISE_SEPARATORS
 from broker.masking.render import ProofCache, render_plain, replacement
 from broker.masking.scan import Found, Hit, Reach, merge_found, scan_detector
+from broker.masking.unisep import ascii_separators, without_separators
 
 _MAC_PERSON = b"gatehouse.mask.2"
 """BLAKE2b personalisation of value proofs (domain separation; 16 bytes)."""
@@ -95,7 +96,15 @@ class MaskingEngine:
         return [Span(start, end, det) for start, end, det in self.find_hits(text)]
 
     def find_hits(self, text: bytes) -> list[Hit]:
-        """Like ``find``, as ``(start, end, detector)`` tuples (no objects per value)."""
+        """Like ``find``, as ``(start, end, detector)`` tuples (no objects per value).
+
+        Unicode spaces and dashes read as ASCII ones (:mod:`broker.masking.unisep`)."""
+        seps = ascii_separators(text)
+        if seps is None:
+            return self._find_hits(text)
+        return [(seps.orig(s), seps.orig_end(e), d) for s, e, d in self._find_hits(seps.text)]
+
+    def _find_hits(self, text: bytes) -> list[Hit]:
         lowered: bytes | None = None
 
         def lower() -> bytes:
@@ -178,7 +187,7 @@ class MaskingEngine:
     def proof(self, detector: Detector, value: bytes) -> str:
         """Proof (``value_hmac``) of a detected value, separators dropped for numeric personal data."""
         if _drops_separators(detector):
-            value = value.translate(None, _NORMALISE_SEPARATORS)
+            value = without_separators(value).translate(None, _NORMALISE_SEPARATORS)
         return self.value_hmac(value)
 
     @staticmethod
@@ -257,7 +266,11 @@ class MaskingEngine:
                 continue
             value = text[span_start:span_end]
             strategy, fixed, numeric = self._look(det)
-            proved = value.translate(None, _NORMALISE_SEPARATORS) if numeric else value
+            proved = (
+                without_separators(value).translate(None, _NORMALISE_SEPARATORS)
+                if numeric
+                else value
+            )
             digest = digests.get(hash(proved))
             if digest is None:
                 digest = digests[hash(proved)] = self.value_hmac(proved)

@@ -218,8 +218,8 @@ class MaskingFilter:
         self.engine = engine
         """The engine of the session's policy (SQL results mask cells with it directly)."""
         self._streams = {
-            False: StreamMasker(engine, stream="stdout"),
-            True: StreamMasker(engine, stream="stderr"),
+            False: StreamMasker(engine, stream="stdout", crlf=not pty),
+            True: StreamMasker(engine, stream="stderr", crlf=not pty),
         }
         self._judges = {False: TextJudge(sticky=not pty), True: TextJudge(sticky=not pty)}
         self.binary_policy = engine.policy.binary
@@ -248,6 +248,12 @@ class MaskingFilter:
     @property
     def pending(self) -> bool:
         return any(m.held for m in self._streams.values())
+
+    def resize(self, cols: int, rows: int) -> None:
+        """The user's terminal is now ``cols`` wide: values drawn with cursor moves are
+        found on its rows as it wraps them."""
+        for masker in self._streams.values():
+            masker.resize(cols)
 
     def _collect(self, masker: StreamMasker, reused: tuple[MaskEvent, ...] = ()) -> None:
         events = masker.take_events()
@@ -291,8 +297,8 @@ class MaskingFilter:
         head = masker.feed(data[: done.start]) if done.start else b""
         rest = data[done.start :]
         if masker.at_rest:
-            masker.skip(done.raw)
-            out = head + done.out + masker.feed(rest[len(done.raw) :])
+            shown = masker.skip(done.raw, done.out)
+            out = head + shown + masker.feed(rest[len(done.raw) :])
             self._collect(masker, done.events)
         else:
             out = head + masker.feed(rest)

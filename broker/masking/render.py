@@ -12,6 +12,7 @@ from typing import Any
 from broker.masking.events import MaskEvent
 from broker.masking.policy import Strategy
 from broker.masking.scan import Hit
+from broker.masking.unisep import without_separators
 
 Look = tuple[Strategy, bytes, bool]
 """A detector's strategy, fixed replacement (``b""`` unless ``redact``), and whether its proof
@@ -76,7 +77,7 @@ def render_plain(
         name = det.name
         strategy, fixed, numeric = looks[name]
         value = data[span_start:span_end]
-        proved = value.translate(None, skip) if numeric else value
+        proved = without_separators(value).translate(None, skip) if numeric else value
         key = hash(proved)
         digest = digests.get(key)
         if digest is None:

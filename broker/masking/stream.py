@@ -35,9 +35,11 @@ from bisect import bisect_left
 from collections.abc import Callable
 
 from broker.masking.ansi import StripMap, open_string, strip_ansi
+from broker.masking.cursor import CursorGuard
 from broker.masking.detector import Detector
 from broker.masking.engine import MaskingEngine
 from broker.masking.events import MaskCounter, MaskEvent, MaskFailure
+from broker.masking.policy import Strategy
 from broker.masking.render import ProofCache
 from broker.masking.scan import Hit
 
@@ -53,7 +55,12 @@ CHUNK_BYTES = 65536
 
 # Reversed text: a token, then groups of digits or capitals (card, IBAN, NINO groups), each
 # preceded (in reverse) by one space.
-_REV_TAIL = re.compile(rb"[!-~]*(?: [0-9A-Z()+.\-]+)*")
+_REV_TAIL = re.compile(
+    rb"[!-~]*(?:(?: |\xa0\xc2|[\x80-\x8a\xaf\x90-\x95]\x80\xe2|\x92\x88\xe2|\x80\x80\xe3)"
+    rb"[0-9A-Z()+.\-]+)*"
+)
+"""(Reversed) separators: ASCII space, and the Unicode spaces and dashes numbers are written
+with (:mod:`broker.masking.unisep`), in reverse byte order."""
 _OPEN_QUOTE = re.compile(
     rb"(?i:pass|secret|pwd|key|token)[^\r\n]*?[=:][ \t]*[\"']([^\"'\r\n]*)\Z",
 )
@@ -111,6 +118,8 @@ class StreamMasker:
         max_holdback: int = MAX_HOLDBACK,
         max_string: int = MAX_STRING,
         clock: Callable[[], float] = time.monotonic,
+        width: int = 0,
+        crlf: bool = True,
     ) -> None:
         """Start masking a stream.
 
@@ -120,6 +129,9 @@ class StreamMasker:
             max_holdback: Most visible bytes ever held back.
             max_string: Most bytes of an unterminated string sequence held back.
             clock: Time source for ``pending_since``.
+            width: The terminal's columns, 0 if not known (see :meth:`resize`).
+            crlf: A line feed also returns the carriage where the output is shown (no pty);
+                False for a terminal session, whose pty sends CR LF unless told not to.
         """
         self.engine = engine
         self.stream = stream
@@ -135,6 +147,23 @@ class StreamMasker:
         self._events: list[MaskEvent] = []
         self._failures: list[MaskFailure] = []
         self._proofs = ProofCache()
+        self._guard = CursorGuard(engine.find_hits, self._prove, width=width, crlf=crlf)
+        """What the user's line shows: values drawn with cursor moves are masked there."""
+
+    def _prove(self, hit: Hit, value: bytes) -> tuple[Strategy, str, bytes]:
+        det = hit[2]
+        strategy = self.engine.policy.strategy_for(det.name)
+        digest = self.engine.proof(det, value)
+        return strategy, digest, self.engine.replacement(det.name, strategy, value, digest)
+
+    def resize(self, width: int) -> None:
+        """The terminal the output is shown on is now ``width`` columns wide (0: not known)."""
+        self._guard.resize(width)
+
+    def shown_on(self, width: int, *, crlf: bool) -> None:
+        """Where the output is shown, before any is fed: the terminal's columns (0: not
+        known), and whether a line feed also returns the carriage there (no pty)."""
+        self._guard = CursorGuard(self.engine.find_hits, self._prove, width=width, crlf=crlf)
 
     @property
     def offset(self) -> int:
@@ -171,12 +200,25 @@ class StreamMasker:
         """Nothing held back and no value open at the end of what was released."""
         return not self._buf and self._open is None
 
-    def skip(self, data: bytes) -> None:
-        """``data``, the stream's next bytes, was masked and released by another masker of the
-        same engine that was at the same point (``premasked``): keep it as context only.
-        Call only when ``at_rest``."""
+    def skip(self, data: bytes, shown: bytes) -> bytes:
+        """``data``, the stream's next bytes, was masked as ``shown`` by another masker of the
+        same engine that was at the same point (``premasked``): keep it as context only, and
+        return ``shown`` as this stream's line may show it. Call only when ``at_rest``."""
+        events: list[MaskEvent] = []
+        try:
+            shown = self._guard.apply(shown, self._offset, self.stream, events)
+        except Exception as exc:
+            self._buf = data  # withheld, as any chunk the masker fails on
+            return self._fail(exc)
+        self._record(events)
         self._offset += len(data)
         self._ctx = (self._ctx + data[-CONTEXT_BYTES:])[-CONTEXT_BYTES:]
+        return shown
+
+    def _record(self, events: list[MaskEvent]) -> None:
+        if events:
+            self._events.extend(events)
+            self.counter.add(events)
 
     def passed(self, size: int) -> None:
         """``size`` bytes of the stream went around the masker (binary output): what follows
@@ -220,7 +262,9 @@ class StreamMasker:
         self._ctx = b""
         self._open = None
         self.pending_since = None
-        return data if unsafe else NOTICE
+        out = data if unsafe else NOTICE
+        self._guard.note(out)
+        return out
 
     def _drop_stray_escapes(
         self, scan: bytes, smap: StripMap, base: int, closing: bool
@@ -319,9 +363,8 @@ class StreamMasker:
             events=events,
             proofs=self._proofs,
         )
-        if events:
-            self._events.extend(events)
-            self.counter.add(events)
+        out = self._guard.apply(out, self._offset, self.stream, events)
+        self._record(events)
         self._offset += hi - base
         self._ctx = scan[max(0, hi - CONTEXT_BYTES) : hi]
         self._buf = scan[hi:] + held

@@ -101,9 +101,14 @@ class BrokeredSession:
             masker.on_failure = self._masking_failed
         stages: list[OutputFilter] = [*self.maskers]
         self.line_recording: LineRecording | None = None
+        # A terminal session's output is shown on the user's terminal, whose width is known
+        # (values drawn with cursor moves are found on its rows); a `run`'s is not.
+        self._width = terminal.cols if kind == "terminal" else 0
+        for masker in self.maskers:
+            masker.resize(self._width, terminal.rows)
         if recorder is not None and record_maskers is not None:
             self.line_recording = LineRecording(
-                recorder, record_maskers, binary_sticky=kind == "run"
+                recorder, record_maskers, binary_sticky=kind == "run", width=self._width
             )
             self.line_recording.on_failure = self._masking_failed
             stages.insert(0, self.line_recording)
@@ -120,7 +125,7 @@ class BrokeredSession:
             split_stderr=kind == "run",
             # A line still held for the recording (a value being typed, maybe) is recorded
             # after a window change rather than released in part before it.
-            on_resize=recorder.resize if recorder is not None else None,
+            on_resize=self._resized,
             flow=[recorder] if recorder is not None else [],
         )
         if recorder is not None:
@@ -136,6 +141,18 @@ class BrokeredSession:
         """What ``ends_at`` is the end of, in the user's warning."""
         self.ended_by = ""
         """Why the broker ended the session, if it did."""
+
+    def _resized(self, cols: int, rows: int) -> None:
+        """The user's terminal changed size: tell the maskers (terminal sessions) and the
+        recorder."""
+        if self._width:
+            self._width = cols
+            for masker in self.maskers:
+                masker.resize(cols, rows)
+            if self.line_recording is not None:
+                self.line_recording.resize(cols)
+        if self.recorder is not None:
+            self.recorder.resize(cols, rows)
 
     async def _emit(self, action: Action, details: Mapping[str, Any]) -> None:
         details = mask_details(details, self.mask_line)

@@ -77,6 +77,11 @@ class MaskingStage(OutputFilter, Protocol):
         """`N values masked (…)` for the user."""
         ...
 
+    def resize(self, cols: int, rows: int) -> None:
+        """The user's terminal is now ``cols`` x ``rows`` (values drawn with cursor moves
+        are found on its rows as it wraps them)."""
+        ...
+
 
 class Recording(OutputFilter, FlowControl, Protocol):
     """The recording stage (:class:`~broker.recording.recorder.SessionRecorder`).

@@ -75,12 +75,16 @@ class LineRecording:
         line_bytes: int = LINE_BYTES,
         line_seconds: float = LINE_SECONDS,
         binary_sticky: bool = False,
+        width: int = 0,
     ) -> None:
         self.recorder = recorder
         self._held = {
             False: _Held(maskers("recording:stdout"), binary_sticky=binary_sticky),
             True: _Held(maskers("recording:stderr"), binary_sticky=binary_sticky),
         }
+        for held in self._held.values():
+            # A `run` is replayed as a terminal shows output without a pty: LF is CR LF.
+            held.masker.shown_on(width, crlf=binary_sticky)
         self._clock = clock
         self._line_bytes = line_bytes
         self._line_seconds = line_seconds
@@ -151,6 +155,12 @@ class LineRecording:
                 self._release(held, stderr, cut - first, share_at=first - before)
                 return
             self._release(held, stderr, cut)
+
+    def resize(self, cols: int) -> None:
+        """The terminal is now ``cols`` wide: values drawn with cursor moves are found on its
+        rows as it wraps them (in the recording as on the screen)."""
+        for held in self._held.values():
+            held.masker.resize(cols)
 
     def flush(self, stderr: bool) -> bytes:
         held = self._held[stderr]

@@ -10,6 +10,7 @@ import json
 import logging
 import random
 
+import pyte
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -396,3 +397,28 @@ def test_reusing_the_recordings_lines_shows_what_masking_again_shows(cuts: list[
     assert_clean(shown, "the live output")
     assert shown == expected
     assert live.counter.counts() == alone.counter.counts()
+
+
+def _shows_card(output: bytes, cols: int) -> list[str]:
+    screen = pyte.Screen(cols, 24)
+    pyte.ByteStream(screen).feed(output)
+    return [line for line in screen.display if "4111111111111111" in line.replace(" ", "")]
+
+
+async def test_a_card_drawn_across_a_wrapped_row_after_a_resize_is_masked_live_and_recorded() -> (
+    None
+):
+    rig = Rig()
+    session = await masked_rig_open(rig)
+    upstream = rig.target.upstream
+    task = await rig.running(session)
+    session.relay.size_changed(40, 24)  # the user's window narrows: rows wrap at 40 now
+    upstream.prints(b"a" * 40 + b" " * 15 + b"1111")
+    session.relay._flush_filters()
+    upstream.prints(b"\x1b[1G4111 1111 1111 \r\n")
+    upstream.exits(0)
+    await asyncio.wait_for(task, WAIT)
+    assert not _shows_card(bytes(rig.terminal.screen), 40)
+    assert not _shows_card(bytes(rig.recorders.recorder.output), 40)
+    assert b"[MASKED" in bytes(rig.terminal.screen)
+    assert rig.recorders.recorder.resizes == [(40, 24)]
