@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from textual.widgets import DataTable, Input, Static
+from textual.widgets import Input, Static
 
 from broker.session.terminal import Principal
 from tests.tui.fakes import FakeChannel, FakeServices
@@ -14,6 +14,7 @@ from tui.app import GatehouseApp
 from tui.screens.approval_wait import WaitingScreen
 from tui.screens.approvals import ApprovalsScreen, CommentModal
 from tui.screens.connections import ConnectionsScreen
+from tui.widgets.approval_table import ApprovalTable
 
 BOB = Principal("bob", ("approvers",))
 ALICE = Principal("alice", ("engineers",))
@@ -36,8 +37,8 @@ def table_ids(app: GatehouseApp) -> list[str]:
     found = app.screen.query("#approvals-table")
     if not found:
         return []  # the pane is still being composed
-    table: DataTable[Any] = found.only_one(DataTable)
-    return [str(table.get_row_at(i)[0]) for i in range(table.row_count)]
+    table = found.only_one(ApprovalTable)
+    return [table.key_at(i) for i in range(table.row_count)]
 
 
 def text_of(app: GatehouseApp, selector: str) -> str:
@@ -253,8 +254,8 @@ async def test_history_lists_decided_requests_with_outcome_and_who() -> None:
         await until(pilot, lambda: len(table_ids(app)) == 1)
         await pilot.press("h")
         await until(pilot, lambda: table_ids(app) == [second.id, first.id])
-        table: DataTable[Any] = app.screen.query_one("#approvals-table", DataTable)
-        cells = [str(c) for c in table.get_row_at(0)]
+        table = app.screen.query_one("#approvals-table", ApprovalTable)
+        cells = list(table.rows[0])
         assert cells[3:5] == ["denied", "bob"]
         assert cells[6] == "freeze"
         await pilot.press("n")  # no decisions from the history
