@@ -24,6 +24,7 @@ from broker.approvals.asks import (
     requested_details,
 )
 from broker.approvals.core import (
+    REQUEST_TTL,
     ApprovalError,
     Grant,
     Request,
@@ -36,7 +37,7 @@ from broker.approvals.core import (
 )
 from broker.approvals.grants import Emit, GrantKeeper
 from broker.approvals.store import FILENAME, ApprovalStore
-from broker.approvals.sweep import SWEEP_EVERY, Sweeper
+from broker.approvals.sweep import Sweeper
 from broker.approvals.watch import ChangeWatch
 from broker.approvals.webhook import describe_decision, describe_request
 from broker.auditchain.events import Action
@@ -70,6 +71,7 @@ class ApprovalService:
         poll: float = POLL,
         notify: Callable[[str], None] | None = None,
         mask: Callable[[str], str] = str,
+        expire_after: float = REQUEST_TTL,
     ) -> None:
         self._state_dir = state_dir
         self._audit = emit
@@ -79,6 +81,8 @@ class ApprovalService:
         """Told a line of text on each new request and decision (the webhook), never awaited."""
         self._mask = mask
         """Masks free text (justifications, comments) before it is stored, audited or posted."""
+        self._expire_after = expire_after
+        """Seconds a request may stay pending (`approvals: {expire_after: …}`)."""
         self.stopping = False
         """Set at broker shutdown: a wait cancelled then leaves its request pending."""
         self._leaving: set[asyncio.Task[Request | None]] = set()
@@ -86,6 +90,7 @@ class ApprovalService:
         """Grants in force: listing and revoking them."""
         self._store: ApprovalStore | None = None
         self._sweeper = Sweeper(self.store, emit, clock)
+        self._sweeper.on_expired = self._changed
         db = state_dir / FILENAME
         self._watch = ChangeWatch((db, db.with_name(db.name + "-wal")), self._forget_pending)
         self._pending_cache: tuple[float, list[Request]] | None = None
@@ -190,6 +195,8 @@ class ApprovalService:
                 grant_seconds=terms.grant_seconds,
                 now=self._clock(),
                 reason_required=terms.reason_required,
+                ttl=self._expire_after,
+                until=terms.until,
             )
         except ApprovalError as exc:
             raise ApprovalRequired(str(exc), rule=terms.rule) from None
@@ -205,6 +212,7 @@ class ApprovalService:
         await self._audit(user, Action.APPROVAL_REQUESTED, connection, requested_details(request))
         await store.create(request)
         self._changed()
+        self._sweeper.wake()  # its expiry may be the next deadline
         if self._notify is not None:
             self._notify(describe_request(request))
         return request
@@ -215,7 +223,7 @@ class ApprovalService:
 
     def hold(self, user: str, connection: str, command: str, terms: Terms) -> Request:
         """A request for a line held at a terminal prompt (see :func:`held_request`)."""
-        return held_request(user, connection, command, terms, self._clock())
+        return held_request(user, connection, command, terms, self._clock(), self._expire_after)
 
     async def store_held(self, request: Request) -> None:
         """Audit and store a held request (over the per-user bound it is dropped and logged)."""
@@ -232,6 +240,7 @@ class ApprovalService:
         )
         await store.create(request)
         self._changed()
+        self._sweeper.wake()
         if self._notify is not None:
             self._notify(describe_request(request))
 
@@ -425,9 +434,9 @@ class ApprovalService:
         if await self._sweeper.sweep(force=force):
             self._changed()
 
-    async def sweeper(self, interval: float = SWEEP_EVERY) -> None:
-        """Sweep forever (a background task of the running broker)."""
-        await self._sweeper.forever(interval)
+    async def sweeper(self) -> None:
+        """Sweep at each deadline, forever (a background task of the running broker)."""
+        await self._sweeper.forever()
 
     async def _used(self, grant: Grant) -> None:
         await self._audit(grant.user, Action.GRANT_USED, grant.connection, grant_details(grant))

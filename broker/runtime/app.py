@@ -108,6 +108,10 @@ async def run_broker(
         paths.host_key,
         on_session_closed=SessionCollector(expect_stall=watchdog.expected).session_closed,
     )
+    try:  # requests that expired while the broker was down are closed before anyone connects
+        await services.approvals.sweep(force=True)
+    except Exception:
+        log.exception("approvals: the startup sweep failed (the running sweep retries)")
     bound = await front.start(sockets)
     watchdog.start()
     with watchdog.expected("startup: masking databases, garbage collection"):
