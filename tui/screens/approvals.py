@@ -228,7 +228,7 @@ class ApprovalsScreen(Screen[None]):
         self._hay = [haystack(r) for r in items]
         columns = HISTORY_COLUMNS if self.history else PENDING_COLUMNS
         self._widths = widths_of(columns, self._rows)
-        self._apply_filter(refill=False)
+        self._apply_filter(refill=True)  # a refill is cheap: the ages shown are read again
 
     def _apply_filter(self, *, refill: bool) -> None:
         """Show the requests that pass the filter, keeping the cursor on the same request when
