@@ -1,6 +1,6 @@
 """The approvals queue pane's own cost per filter key, with 1,000 pending requests (in process).
 
-Usage: .venv/bin/python bench/bench_approvals_pane.py [--queue 1000] [--runs 3]
+Usage: .venv/bin/python bench/bench_approvals_pane.py [--queue 1000] [--runs 3] [--quick]
 
 `bench_approvals.py` times a key over SSH end to end; on a shared machine that figure is
 mostly the scheduler (a key that changes nothing on screen took 2–180 ms there). This one
@@ -110,7 +110,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--queue", type=int, default=1000, help="pending requests in the pane")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="one run (CI)")
     args = parser.parse_args()
+    if args.quick:
+        args.runs = 1
     rows = []
     worst = 0.0
     for run in range(1, args.runs + 1):
