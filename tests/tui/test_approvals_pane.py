@@ -267,3 +267,67 @@ async def test_history_lists_decided_requests_with_outcome_and_who() -> None:
         await until(pilot, lambda: table_ids(app) == [second.id, first.id])
         await pilot.press("h")
         await until(pilot, lambda: len(table_ids(app)) == 1)
+
+
+async def test_the_cursor_moves_with_the_keys_and_the_detail_follows() -> None:
+    app, services = make_app(BOB)
+    requests = [services.approvals.add(requester=f"user{n}", reason=f"INC-{n}") for n in range(30)]
+    async with app.run_test(size=(120, 30)) as pilot:
+        await pilot.pause()
+        app.push_screen(ApprovalsScreen())
+        await until(pilot, lambda: len(table_ids(app)) == 30)
+        assert "requester: user0" in text_of(app, "#approval-detail")
+        await pilot.press("down", "down")
+        await until(pilot, lambda: "requester: user2" in text_of(app, "#approval-detail"))
+        await pilot.press("end")
+        await until(pilot, lambda: "requester: user29" in text_of(app, "#approval-detail"))
+        table = app.screen.query_one("#approvals-table", ApprovalTable)
+        assert table.scroll_offset.y > 0  # scrolled to keep the cursor in view
+        await pilot.press("home")
+        await until(pilot, lambda: "requester: user0" in text_of(app, "#approval-detail"))
+        assert table.scroll_offset.y == 0
+        await pilot.press("pagedown")
+        await until(pilot, lambda: table.cursor_row > 2)
+        await pilot.press("y")  # decides the request under the cursor
+        await until(pilot, lambda: isinstance(app.screen, CommentModal))
+        await pilot.press("enter")
+        await until(pilot, lambda: services.approvals.decisions != [])
+        assert services.approvals.decisions[0][1] == requests[table.cursor_row].id
+
+
+async def test_filtering_keeps_the_cursor_on_its_request_and_the_columns_still() -> None:
+    app, services = make_app(BOB)
+    for n in range(40):
+        services.approvals.add(requester=f"user{n}", reason=f"ticket {n}")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        app.push_screen(ApprovalsScreen())
+        await until(pilot, lambda: len(table_ids(app)) == 40)
+        table = app.screen.query_one("#approvals-table", ApprovalTable)
+        widths = list(table.widths)
+        await pilot.press(*["down"] * 13)  # REQ-0014, ticket 13
+        await until(pilot, lambda: "ticket 13" in text_of(app, "#approval-detail"))
+        await pilot.press("slash", *"user1")
+        await until(pilot, lambda: len(table_ids(app)) == 11)  # user1, user10–19
+        assert table.key_at(table.cursor_row) == "REQ-0014"
+        assert "11 of 40 pending requests" in text_of(app, "#approvals-status")
+        assert table.widths == widths
+        await pilot.press("backspace")  # "user"
+        await until(pilot, lambda: len(table_ids(app)) == 40)
+        assert table.key_at(table.cursor_row) == "REQ-0014"
+
+
+async def test_ages_in_the_queue_follow_the_clock() -> None:
+    app, services = make_app(BOB)
+    request = services.approvals.add()
+    now = [request.created + 30]
+    app.clock = lambda: now[0]
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        app.push_screen(ApprovalsScreen())
+        await until(pilot, lambda: len(table_ids(app)) == 1)
+        table = app.screen.query_one("#approvals-table", ApprovalTable)
+        assert table.rows[0][4] == "30s"
+        now[0] += 600
+        services.approvals.bump()  # the queue reads the requests again (every 2 s at the latest)
+        await until(pilot, lambda: table.rows[0][4] == "10m")

@@ -217,18 +217,18 @@ class ApprovalsScreen(Screen[None]):
             self.show(items)
 
     def show(self, items: list[Request]) -> None:
-        """Take the list the store returned: index it once (cells, widths, what the filter
-        searches), then show what passes the filter."""
-        if items == self.items and len(self._rows) == len(items):
-            self._apply_filter(refill=False)  # the same list read again: nothing to index
+        """Take the list the store returned: index it (cells, widths, what the filter searches)
+        when it or a cell (an age) changed, then show what passes the filter."""
+        rows = [row(r, self.gh_app.clock(), history=self.history) for r in items]
+        if rows == self._rows and items == self.items:
+            self._apply_filter(refill=False)  # read again, unchanged: nothing to index
             return
-        now = self.gh_app.clock()
         self.items = items
-        self._rows = [row(r, now, history=self.history) for r in items]
+        self._rows = rows
         self._hay = [haystack(r) for r in items]
         columns = HISTORY_COLUMNS if self.history else PENDING_COLUMNS
-        self._widths = widths_of(columns, self._rows)
-        self._apply_filter(refill=True)  # a refill is cheap: the ages shown are read again
+        self._widths = widths_of(columns, rows)
+        self._apply_filter(refill=True)  # a refill is cheap: the ages shown are current
 
     def _apply_filter(self, *, refill: bool) -> None:
         """Show the requests that pass the filter, keeping the cursor on the same request when
