@@ -174,6 +174,23 @@ async def test_picker_shows_the_denial_reason() -> None:
         assert services.opened == []
 
 
+async def test_an_expired_request_closes_the_waiting_screen_and_says_so() -> None:
+    app, services = make_app(ALICE)
+    async with app.run_test(size=(120, 40), notifications=True) as pilot:
+        await pilot.pause()
+        await pilot.press(*"prod", "enter")
+        await until(pilot, lambda: isinstance(app.screen, CommentModal))
+        await pilot.press(*"INC-9", "enter")
+        await until(pilot, lambda: isinstance(app.screen, WaitingScreen))
+        request_id = app.screen.request.id  # type: ignore[attr-defined]
+        services.approvals.expire(request_id)
+        await until(pilot, lambda: isinstance(app.screen, ConnectionsScreen))
+        expected = f"{request_id} expired: nobody decided it in time"
+        await until(pilot, lambda: expected in text_of(app, "#status"))
+        await until(pilot, lambda: any(n.title == "Not approved" for n in app._notifications))
+        assert services.opened == []
+
+
 async def test_escape_on_the_waiting_screen_cancels_the_request() -> None:
     app, services = make_app(ALICE)
     async with app.run_test(size=(120, 40)) as pilot:
