@@ -87,6 +87,29 @@ def expecting(seen: Request, decided: Request) -> Callable[[Request], Request]:
     return step
 
 
+def named_request(
+    request: Request | None, request_id: str, user: str, connection: str, command: str
+) -> Request:
+    """``request`` (read for ``run --request request_id``) if it is ``user``'s and for this
+    exactly.
+
+    Raises:
+        ApprovalRefused: unknown, someone else's, another connection or another command.
+    """
+    if request is None or request.requester != user:
+        raise ApprovalRefused(f"no request {request_id} of yours", rule="approval")
+    if request.connection != connection:
+        raise ApprovalRefused(
+            f"{request_id} is for {request.connection!r}, not {connection!r}", rule=request.rule
+        )
+    if request.command is not None and request.command != command:
+        raise ApprovalRefused(
+            f"{request_id} approves exactly `{request.command}`, not this command",
+            rule=request.rule,
+        )
+    return request
+
+
 def grant_details(grant: Grant) -> dict[str, Any]:
     return {
         "request": grant.request_id,

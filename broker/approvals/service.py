@@ -19,6 +19,7 @@ from broker.approvals.asks import (
     expecting,
     grant_details,
     held_request,
+    named_request,
     new_id,
     refusal,
     requested_details,
@@ -36,6 +37,7 @@ from broker.approvals.core import (
     new_request,
 )
 from broker.approvals.grants import Emit, GrantKeeper
+from broker.approvals.pending import PendingReads
 from broker.approvals.store import FILENAME, ApprovalStore
 from broker.approvals.sweep import Sweeper
 from broker.approvals.watch import ChangeWatch
@@ -51,8 +53,6 @@ MAX_PENDING_PER_USER = 20
 """Pending requests one user may have at a time (the approvers' queue stays workable)."""
 DECIDE_ATTEMPTS = 5
 """Decisions re-read and retried when another one was stored in between."""
-PENDING_MAX_AGE = 0.1
-"""Seconds one process reuses its read of the pending requests (changes it makes clear it)."""
 MASKED_COMMAND = (
     "this command holds a value the broker masks; a request cannot carry it "
     "(pass the value another way, e.g. a file on the target)"
@@ -92,9 +92,8 @@ class ApprovalService:
         self._sweeper = Sweeper(self.store, emit, clock)
         self._sweeper.on_expired = self._changed
         db = state_dir / FILENAME
-        self._watch = ChangeWatch((db, db.with_name(db.name + "-wal")), self._forget_pending)
-        self._pending_cache: tuple[float, list[Request]] | None = None
-        self._pending_lock = asyncio.Lock()
+        self._pending = PendingReads(self.store, clock)
+        self._watch = ChangeWatch((db, db.with_name(db.name + "-wal")), self._pending.forget)
 
     async def store(self) -> ApprovalStore:
         """The store, opened on first use (the state dir may not exist before the broker runs)."""
@@ -121,19 +120,7 @@ class ApprovalService:
         Raises:
             ApprovalRefused: unknown, someone else's, another connection or another command.
         """
-        request = await self.get(request_id)
-        if request is None or request.requester != user:
-            raise ApprovalRefused(f"no request {request_id} of yours", rule="approval")
-        if request.connection != connection:
-            raise ApprovalRefused(
-                f"{request_id} is for {request.connection!r}, not {connection!r}", rule=request.rule
-            )
-        if request.command is not None and request.command != command:
-            raise ApprovalRefused(
-                f"{request_id} approves exactly `{request.command}`, not this command",
-                rule=request.rule,
-            )
-        return request
+        return named_request(await self.get(request_id), request_id, user, connection, command)
 
     async def clear(
         self, user: str, connection: str, command: str | None, terms: Terms, ask: Ask
@@ -325,7 +312,7 @@ class ApprovalService:
         groups = tuple(groups)
         await self.sweep()
         now = self._clock()
-        pending = await self._pending()
+        pending = await self._pending.read()
         return [r for r in pending if r.expires > now and may_decide(r, approver, groups)]
 
     async def changes(self, seen: int) -> int:
@@ -336,25 +323,6 @@ class ApprovalService:
     def _changed(self) -> None:
         """This process changed the store: waiters look again now."""
         self._watch.bump()
-
-    def _forget_pending(self) -> None:
-        self._pending_cache = None
-
-    async def _pending(self) -> list[Request]:
-        """Every pending request, read at most once per PENDING_MAX_AGE for the whole process
-        (every approver's badge asks several times a second)."""
-        cached = self._pending_cache
-        if cached is not None and time.monotonic() - cached[0] < PENDING_MAX_AGE:
-            return cached[1]
-        async with self._pending_lock:
-            cached = self._pending_cache
-            if cached is not None and time.monotonic() - cached[0] < PENDING_MAX_AGE:
-                return cached[1]
-            store = await self.store()
-            read_at = time.monotonic()
-            pending = await store.pending(self._clock())
-            self._pending_cache = (read_at, pending)
-            return pending
 
     async def history_for(
         self, approver: str, groups: Iterable[str], limit: int = 500
