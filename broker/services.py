@@ -122,7 +122,11 @@ class Services(BackgroundWork):
         """Builds every session from the collaborators above (it never calls back here)."""
         notify = webhook_notify(config.approvals_webhook, self.spawn)
         self.approvals = ApprovalService(
-            state, self.events.emit, notify=notify, mask=self.mask_message
+            state,
+            self.events.emit,
+            notify=notify,
+            mask=self.mask_message,
+            expire_after=config.approvals_expire_after,
         )
         """Approval requests, decisions and grants (shared by every broker process)."""
         self.signin = sign_in_from(config, vault, self.events.emit)

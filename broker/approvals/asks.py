@@ -50,6 +50,8 @@ class Terms:
     """How long the grant lasts."""
     reason_required: bool = True
     """Whether the requester must justify the request."""
+    until: float | None = None
+    """When the time window of the rule closes (a request still pending then expires)."""
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,29 @@ def expecting(seen: Request, decided: Request) -> Callable[[Request], Request]:
     return step
 
 
+def named_request(
+    request: Request | None, request_id: str, user: str, connection: str, command: str
+) -> Request:
+    """``request`` (read for ``run --request request_id``) if it is ``user``'s and for this
+    exactly.
+
+    Raises:
+        ApprovalRefused: unknown, someone else's, another connection or another command.
+    """
+    if request is None or request.requester != user:
+        raise ApprovalRefused(f"no request {request_id} of yours", rule="approval")
+    if request.connection != connection:
+        raise ApprovalRefused(
+            f"{request_id} is for {request.connection!r}, not {connection!r}", rule=request.rule
+        )
+    if request.command is not None and request.command != command:
+        raise ApprovalRefused(
+            f"{request_id} approves exactly `{request.command}`, not this command",
+            rule=request.rule,
+        )
+    return request
+
+
 def grant_details(grant: Grant) -> dict[str, Any]:
     return {
         "request": grant.request_id,
@@ -107,8 +132,28 @@ def refusal(request: Request) -> str:
     if request.status == "cancelled":
         return f"{request.id} was cancelled"
     if request.status == "expired":
-        return f"{request.id} expired before anyone decided it"
+        return f"{request.id} expired: {expiry_why(request)}"
     return f"{request.id} is {request.status}"
+
+
+def expiry_why(request: Request) -> str:
+    """Why a pending request expired, in words."""
+    if request.window_closes:
+        return f"the time window of rule {request.rule!r} closed before anyone decided it"
+    return "nobody decided it in time"
+
+
+def expired_details(request: Request) -> dict[str, Any]:
+    """The details of an ``approval.expired`` record."""
+    return {
+        "request": request.id,
+        "requester": request.requester,
+        "decision": "expired",
+        "rule": request.rule,
+        "command": request.command or "",
+        "why": "time window closed" if request.window_closes else "not decided in time",
+        "expires": iso(request.expires),
+    }
 
 
 def requested_details(request: Request, *, held: bool = False) -> dict[str, Any]:
@@ -123,6 +168,7 @@ def requested_details(request: Request, *, held: bool = False) -> dict[str, Any]
         "approvers": list(request.approvers),
         "needed": request.needed,
         "grant_seconds": request.grant_seconds,
+        "expires": iso(request.expires),
     }
     if held:
         details["held"] = "terminal"
@@ -149,7 +195,9 @@ def decision_record(request: Request, *, approved: bool) -> tuple[Action, dict[s
     return Action.APPROVAL_VOTED, details
 
 
-def held_request(user: str, connection: str, command: str, terms: Terms, now: float) -> Request:
+def held_request(
+    user: str, connection: str, command: str, terms: Terms, now: float, ttl: float
+) -> Request:
     """A request for a command line held at a terminal prompt (pure; store it separately).
 
     There is no one to ask for a justification at a prompt: the request has none, and its
@@ -167,4 +215,6 @@ def held_request(user: str, connection: str, command: str, terms: Terms, now: fl
         grant_seconds=terms.grant_seconds,
         now=now,
         reason_required=False,
+        ttl=ttl,
+        until=terms.until,
     )

@@ -72,6 +72,8 @@ class Request:
     """Decisions so far, in order."""
     closed_at: float | None = None
     """When it left ``pending``."""
+    window_closes: bool = False
+    """It expires when its rule's time window closes (sooner than its lifetime would end)."""
 
     @property
     def approved_by(self) -> tuple[str, ...]:
@@ -136,8 +138,10 @@ def new_request(
     now: float,
     reason_required: bool = True,
     ttl: float = REQUEST_TTL,
+    until: float | None = None,
 ) -> Request:
-    """A fresh pending request.
+    """A fresh pending request; it expires ``ttl`` seconds from ``now``, or at ``until`` (when
+    the time window of the rule that asked for it closes) if that is sooner.
 
     Raises:
         ApprovalError: no justification where the rule requires one, or a malformed rule.
@@ -150,6 +154,12 @@ def new_request(
     groups = tuple(approvers) or DEFAULT_APPROVERS
     if needed < 1 or grant_seconds < 1 or ttl <= 0:
         raise ApprovalError(f"rule {rule!r}: approvals and grant must be positive")
+    if until is not None and until <= now:
+        raise ApprovalError(f"rule {rule!r}: its time window has closed")
+    expires = now + ttl
+    window_closes = until is not None and until < expires
+    if until is not None and window_closes:
+        expires = until
     return Request(
         id=request_id,
         requester=requester,
@@ -161,7 +171,8 @@ def new_request(
         needed=needed,
         grant_seconds=grant_seconds,
         created=now,
-        expires=now + ttl,
+        expires=expires,
+        window_closes=window_closes,
     )
 
 
@@ -185,6 +196,8 @@ def may_revoke(request: Request, who: str, groups: Iterable[str]) -> bool:
 
 def _check_decider(request: Request, approver: str, groups: Iterable[str], now: float) -> Request:
     current = refresh(request, now)
+    if current.status == "expired":
+        raise ApprovalError(f"{request.id} expired before it was decided; nothing is granted")
     if current.status != "pending":
         raise ApprovalError(f"{request.id} is already {current.status}")
     if approver == request.requester:

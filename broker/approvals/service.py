@@ -19,11 +19,13 @@ from broker.approvals.asks import (
     expecting,
     grant_details,
     held_request,
+    named_request,
     new_id,
     refusal,
     requested_details,
 )
 from broker.approvals.core import (
+    REQUEST_TTL,
     ApprovalError,
     Grant,
     Request,
@@ -35,8 +37,9 @@ from broker.approvals.core import (
     new_request,
 )
 from broker.approvals.grants import Emit, GrantKeeper
+from broker.approvals.pending import PendingReads
 from broker.approvals.store import FILENAME, ApprovalStore
-from broker.approvals.sweep import SWEEP_EVERY, Sweeper
+from broker.approvals.sweep import Sweeper
 from broker.approvals.watch import ChangeWatch
 from broker.approvals.webhook import describe_decision, describe_request
 from broker.auditchain.events import Action
@@ -50,8 +53,6 @@ MAX_PENDING_PER_USER = 20
 """Pending requests one user may have at a time (the approvers' queue stays workable)."""
 DECIDE_ATTEMPTS = 5
 """Decisions re-read and retried when another one was stored in between."""
-PENDING_MAX_AGE = 0.1
-"""Seconds one process reuses its read of the pending requests (changes it makes clear it)."""
 MASKED_COMMAND = (
     "this command holds a value the broker masks; a request cannot carry it "
     "(pass the value another way, e.g. a file on the target)"
@@ -70,6 +71,7 @@ class ApprovalService:
         poll: float = POLL,
         notify: Callable[[str], None] | None = None,
         mask: Callable[[str], str] = str,
+        expire_after: float = REQUEST_TTL,
     ) -> None:
         self._state_dir = state_dir
         self._audit = emit
@@ -79,6 +81,8 @@ class ApprovalService:
         """Told a line of text on each new request and decision (the webhook), never awaited."""
         self._mask = mask
         """Masks free text (justifications, comments) before it is stored, audited or posted."""
+        self._expire_after = expire_after
+        """Seconds a request may stay pending (`approvals: {expire_after: …}`)."""
         self.stopping = False
         """Set at broker shutdown: a wait cancelled then leaves its request pending."""
         self._leaving: set[asyncio.Task[Request | None]] = set()
@@ -86,10 +90,10 @@ class ApprovalService:
         """Grants in force: listing and revoking them."""
         self._store: ApprovalStore | None = None
         self._sweeper = Sweeper(self.store, emit, clock)
+        self._sweeper.on_expired = self._changed
         db = state_dir / FILENAME
-        self._watch = ChangeWatch((db, db.with_name(db.name + "-wal")), self._forget_pending)
-        self._pending_cache: tuple[float, list[Request]] | None = None
-        self._pending_lock = asyncio.Lock()
+        self._pending = PendingReads(self.store, clock)
+        self._watch = ChangeWatch((db, db.with_name(db.name + "-wal")), self._pending.forget)
 
     async def store(self) -> ApprovalStore:
         """The store, opened on first use (the state dir may not exist before the broker runs)."""
@@ -116,19 +120,7 @@ class ApprovalService:
         Raises:
             ApprovalRefused: unknown, someone else's, another connection or another command.
         """
-        request = await self.get(request_id)
-        if request is None or request.requester != user:
-            raise ApprovalRefused(f"no request {request_id} of yours", rule="approval")
-        if request.connection != connection:
-            raise ApprovalRefused(
-                f"{request_id} is for {request.connection!r}, not {connection!r}", rule=request.rule
-            )
-        if request.command is not None and request.command != command:
-            raise ApprovalRefused(
-                f"{request_id} approves exactly `{request.command}`, not this command",
-                rule=request.rule,
-            )
-        return request
+        return named_request(await self.get(request_id), request_id, user, connection, command)
 
     async def clear(
         self, user: str, connection: str, command: str | None, terms: Terms, ask: Ask
@@ -190,6 +182,8 @@ class ApprovalService:
                 grant_seconds=terms.grant_seconds,
                 now=self._clock(),
                 reason_required=terms.reason_required,
+                ttl=self._expire_after,
+                until=terms.until,
             )
         except ApprovalError as exc:
             raise ApprovalRequired(str(exc), rule=terms.rule) from None
@@ -205,6 +199,7 @@ class ApprovalService:
         await self._audit(user, Action.APPROVAL_REQUESTED, connection, requested_details(request))
         await store.create(request)
         self._changed()
+        self._sweeper.wake()  # its expiry may be the next deadline
         if self._notify is not None:
             self._notify(describe_request(request))
         return request
@@ -215,7 +210,7 @@ class ApprovalService:
 
     def hold(self, user: str, connection: str, command: str, terms: Terms) -> Request:
         """A request for a line held at a terminal prompt (see :func:`held_request`)."""
-        return held_request(user, connection, command, terms, self._clock())
+        return held_request(user, connection, command, terms, self._clock(), self._expire_after)
 
     async def store_held(self, request: Request) -> None:
         """Audit and store a held request (over the per-user bound it is dropped and logged)."""
@@ -232,6 +227,7 @@ class ApprovalService:
         )
         await store.create(request)
         self._changed()
+        self._sweeper.wake()
         if self._notify is not None:
             self._notify(describe_request(request))
 
@@ -316,7 +312,7 @@ class ApprovalService:
         groups = tuple(groups)
         await self.sweep()
         now = self._clock()
-        pending = await self._pending()
+        pending = await self._pending.read()
         return [r for r in pending if r.expires > now and may_decide(r, approver, groups)]
 
     async def changes(self, seen: int) -> int:
@@ -327,25 +323,6 @@ class ApprovalService:
     def _changed(self) -> None:
         """This process changed the store: waiters look again now."""
         self._watch.bump()
-
-    def _forget_pending(self) -> None:
-        self._pending_cache = None
-
-    async def _pending(self) -> list[Request]:
-        """Every pending request, read at most once per PENDING_MAX_AGE for the whole process
-        (every approver's badge asks several times a second)."""
-        cached = self._pending_cache
-        if cached is not None and time.monotonic() - cached[0] < PENDING_MAX_AGE:
-            return cached[1]
-        async with self._pending_lock:
-            cached = self._pending_cache
-            if cached is not None and time.monotonic() - cached[0] < PENDING_MAX_AGE:
-                return cached[1]
-            store = await self.store()
-            read_at = time.monotonic()
-            pending = await store.pending(self._clock())
-            self._pending_cache = (read_at, pending)
-            return pending
 
     async def history_for(
         self, approver: str, groups: Iterable[str], limit: int = 500
@@ -425,9 +402,9 @@ class ApprovalService:
         if await self._sweeper.sweep(force=force):
             self._changed()
 
-    async def sweeper(self, interval: float = SWEEP_EVERY) -> None:
-        """Sweep forever (a background task of the running broker)."""
-        await self._sweeper.forever(interval)
+    async def sweeper(self) -> None:
+        """Sweep at each deadline, forever (a background task of the running broker)."""
+        await self._sweeper.forever()
 
     async def _used(self, grant: Grant) -> None:
         await self._audit(grant.user, Action.GRANT_USED, grant.connection, grant_details(grant))

@@ -23,6 +23,8 @@ from broker.approvals.core import Grant, Request, Vote, grant_for, refresh
 FILENAME = "approvals.sqlite3"
 BUSY_TIMEOUT = 10.0
 """Seconds a writer waits for another process's transaction before giving up."""
+SWEEP_BATCH = 500
+"""Most requests (and grants) one sweep closes: one write transaction stays short."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS requests (
@@ -45,6 +47,7 @@ CREATE TABLE IF NOT EXISTS grants (
     ended INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS grants_user ON grants (user, connection, "end");
+CREATE INDEX IF NOT EXISTS grants_open ON grants (ended, "end");
 CREATE TABLE IF NOT EXISTS revocations (
     request_id TEXT PRIMARY KEY REFERENCES grants (request_id),
     by TEXT NOT NULL,
@@ -76,6 +79,8 @@ class Sweep:
     """Pending requests that ran out of time."""
     ended: tuple[Grant, ...]
     """Grants whose time is over."""
+    full: bool = False
+    """The sweep closed as many as it may at once: there may be more."""
 
 
 def encode(request: Request) -> str:
@@ -279,11 +284,24 @@ class ApprovalStore:
             return None
         return Revocation(row["request_id"], row["by"], row["comment"], row["at"])
 
-    def sweep_sync(self, now: float) -> Sweep:
-        """Mark overdue pending requests expired and over grants ended; each is reported once."""
+    def next_deadline_sync(self) -> float | None:
+        """The soonest moment a pending request expires or a grant in force ends (None: none)."""
+        with self._db() as db:
+            request = db.execute(
+                "SELECT min(expires) FROM requests WHERE status = 'pending'"
+            ).fetchone()[0]
+            grant = db.execute('SELECT min("end") FROM grants WHERE ended = 0').fetchone()[0]
+        found = [t for t in (request, grant) if t is not None]
+        return min(found) if found else None
+
+    def sweep_sync(self, now: float, limit: int = SWEEP_BATCH) -> Sweep:
+        """Mark overdue pending requests expired and over grants ended (at most ``limit`` of
+        each); each is reported once."""
         with self._write() as db:
             rows = db.execute(
-                "SELECT body FROM requests WHERE status = 'pending' AND expires <= ?", (now,)
+                "SELECT body FROM requests WHERE status = 'pending' AND expires <= ?"
+                " ORDER BY expires LIMIT ?",
+                (now, limit),
             ).fetchall()
             expired = tuple(refresh(decode(row["body"]), now) for row in rows)
             for request in expired:
@@ -294,11 +312,15 @@ class ApprovalStore:
             ended = tuple(
                 _grant(row)
                 for row in db.execute(
-                    'SELECT * FROM grants WHERE ended = 0 AND "end" <= ?', (now,)
+                    'SELECT * FROM grants WHERE ended = 0 AND "end" <= ? ORDER BY "end" LIMIT ?',
+                    (now, limit),
                 ).fetchall()
             )
-            db.execute('UPDATE grants SET ended = 1 WHERE ended = 0 AND "end" <= ?', (now,))
-        return Sweep(expired=expired, ended=ended)
+            db.executemany(
+                "UPDATE grants SET ended = 1 WHERE request_id = ?",
+                [(g.request_id,) for g in ended],
+            )
+        return Sweep(expired=expired, ended=ended, full=limit in (len(expired), len(ended)))
 
     # -- async surface ----------------------------------------------------------
 
@@ -338,3 +360,6 @@ class ApprovalStore:
 
     async def sweep(self, now: float) -> Sweep:
         return await asyncio.to_thread(self.sweep_sync, now)
+
+    async def next_deadline(self) -> float | None:
+        return await asyncio.to_thread(self.next_deadline_sync)

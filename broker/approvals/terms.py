@@ -23,6 +23,7 @@ def access_terms(policies: PolicySet, decision: Decision) -> Terms:
         max(1, decision.approvals),
         max(1, decision.grant_seconds),
         decision.reason_required,
+        decision.until,
     )
 
 

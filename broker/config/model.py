@@ -12,7 +12,14 @@ import asyncssh
 
 from broker.common.accounts import Host
 from broker.common.yamlsrc import KeyPath, Reader, Source, load_yaml
-from broker.config.limits import QUOTA_KEYS, Limits, RecordingQuota, parse_limits, parse_quota
+from broker.config.limits import (
+    QUOTA_KEYS,
+    Limits,
+    RecordingQuota,
+    parse_duration,
+    parse_limits,
+    parse_quota,
+)
 from broker.config.local import LOCAL_KEYS, LocalSettings, check_run_as, parse_local
 from broker.config.oidc import OidcSettings, parse_oidc
 
@@ -132,6 +139,8 @@ class Config:
     """Pre-auth connections, sessions per connection."""
     approvals_webhook: str = ""
     """`approvals: {webhook: URL}`: a Slack-compatible URL told of requests and decisions."""
+    approvals_expire_after: float = 24 * 3600.0
+    """`approvals: {expire_after: 24h}`: how long a request may stay pending (seconds)."""
 
     @property
     def keys_dir(self) -> Path:
@@ -275,12 +284,22 @@ def _parse_store(r: Reader) -> str | Mapping[str, str]:
     raise r.src.error(("store",), "must be `sqlite` or {postgres: postgresql://…}")
 
 
-def _parse_webhook(r: Reader) -> str:
-    r.only_keys(("approvals",), ("webhook",))
+def _parse_approvals(r: Reader) -> tuple[str, float]:
+    """`approvals: {webhook, expire_after}` (both optional)."""
+    r.only_keys(("approvals",), ("webhook", "expire_after"))
     webhook = r.string(("approvals", "webhook"))
     if webhook and not webhook.startswith(("http://", "https://")):
         raise r.src.error(("approvals", "webhook"), "must be an http:// or https:// URL")
-    return webhook
+    expire_after = Config.approvals_expire_after
+    raw = r.get(("approvals", "expire_after"))
+    if raw is not None:
+        try:
+            expire_after = parse_duration(raw)
+        except ValueError as exc:
+            raise r.src.error(("approvals", "expire_after"), str(exc)) from None
+        if not 1 <= expire_after <= 30 * 24 * 3600:
+            raise r.src.error(("approvals", "expire_after"), "must be from 1s to 720h")
+    return webhook, expire_after
 
 
 def parse_config(src: Source, path: Path, on_host: Host | None = None) -> Config:
@@ -336,9 +355,9 @@ def parse_config(src: Source, path: Path, on_host: Host | None = None) -> Config
     limits = Limits()
     with r.collecting():
         limits = parse_limits(r)
-    webhook = ""
+    webhook, expire_after = "", Config.approvals_expire_after
     with r.collecting():
-        webhook = _parse_webhook(r)
+        webhook, expire_after = _parse_approvals(r)
     r.raise_collected()
     return Config(
         path=path,
@@ -354,6 +373,7 @@ def parse_config(src: Source, path: Path, on_host: Host | None = None) -> Config
         oidc=oidc,
         limits=limits,
         approvals_webhook=webhook,
+        approvals_expire_after=expire_after,
     )
 
 

@@ -381,3 +381,17 @@ def test_insiders_cannot_decide_what_they_must_not(broker: BrokerProcess) -> Non
     hostile = broker.run_ssh("bob", "approve", "REQ-\x1b[2J")
     assert hostile.returncode != 0
     assert b"\x1b" not in hostile.stderr
+
+
+def test_a_postgres_store_is_not_silently_taken_for_a_shared_one() -> None:
+    dsn = "postgresql://gatehouse@127.0.0.1:1/gatehouse"
+    with BrokerProcess(
+        {"alice": ["engineers"]},
+        {"prod-b": local_connection(["true"], accepts="shell")},
+        POLICY,
+        extra={"store": {"postgres": dsn}},
+    ) as proc:
+        made = proc.run_ssh("alice", "run", "prod-b", "--no-wait", "--reason", "x", "--", "id")
+        assert made.returncode == 75, made.stderr
+        assert "store: postgres is not implemented yet" in proc.log()
+        assert (proc.dir / "state" / "approvals.sqlite3").exists()

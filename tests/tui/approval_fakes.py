@@ -36,6 +36,13 @@ class FakeApprovals:
         event.set()
         self.changed.set()
 
+    def expire(self, request_id: str) -> Request:
+        """The request's time is up (as the broker's sweep would mark it)."""
+        request = self.requests[request_id]
+        self.requests[request_id] = core.refresh(request, request.expires)
+        self.bump()
+        return self.requests[request_id]
+
     async def changes(self, seen: int) -> int:
         if seen == self.version:
             await self._bumped.wait()

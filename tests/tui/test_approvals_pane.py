@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from textual.widgets import DataTable, Input, Static
+from textual.widgets import Input, Static
 
 from broker.session.terminal import Principal
 from tests.tui.fakes import FakeChannel, FakeServices
@@ -14,6 +14,7 @@ from tui.app import GatehouseApp
 from tui.screens.approval_wait import WaitingScreen
 from tui.screens.approvals import ApprovalsScreen, CommentModal
 from tui.screens.connections import ConnectionsScreen
+from tui.widgets.approval_table import ApprovalTable
 
 BOB = Principal("bob", ("approvers",))
 ALICE = Principal("alice", ("engineers",))
@@ -36,8 +37,8 @@ def table_ids(app: GatehouseApp) -> list[str]:
     found = app.screen.query("#approvals-table")
     if not found:
         return []  # the pane is still being composed
-    table: DataTable[Any] = found.only_one(DataTable)
-    return [str(table.get_row_at(i)[0]) for i in range(table.row_count)]
+    table = found.only_one(ApprovalTable)
+    return [table.key_at(i) for i in range(table.row_count)]
 
 
 def text_of(app: GatehouseApp, selector: str) -> str:
@@ -173,6 +174,23 @@ async def test_picker_shows_the_denial_reason() -> None:
         assert services.opened == []
 
 
+async def test_an_expired_request_closes_the_waiting_screen_and_says_so() -> None:
+    app, services = make_app(ALICE)
+    async with app.run_test(size=(120, 40), notifications=True) as pilot:
+        await pilot.pause()
+        await pilot.press(*"prod", "enter")
+        await until(pilot, lambda: isinstance(app.screen, CommentModal))
+        await pilot.press(*"INC-9", "enter")
+        await until(pilot, lambda: isinstance(app.screen, WaitingScreen))
+        request_id = app.screen.request.id  # type: ignore[attr-defined]
+        services.approvals.expire(request_id)
+        await until(pilot, lambda: isinstance(app.screen, ConnectionsScreen))
+        expected = f"{request_id} expired: nobody decided it in time"
+        await until(pilot, lambda: expected in text_of(app, "#status"))
+        await until(pilot, lambda: any(n.title == "Not approved" for n in app._notifications))
+        assert services.opened == []
+
+
 async def test_escape_on_the_waiting_screen_cancels_the_request() -> None:
     app, services = make_app(ALICE)
     async with app.run_test(size=(120, 40)) as pilot:
@@ -253,8 +271,8 @@ async def test_history_lists_decided_requests_with_outcome_and_who() -> None:
         await until(pilot, lambda: len(table_ids(app)) == 1)
         await pilot.press("h")
         await until(pilot, lambda: table_ids(app) == [second.id, first.id])
-        table: DataTable[Any] = app.screen.query_one("#approvals-table", DataTable)
-        cells = [str(c) for c in table.get_row_at(0)]
+        table = app.screen.query_one("#approvals-table", ApprovalTable)
+        cells = list(table.rows[0])
         assert cells[3:5] == ["denied", "bob"]
         assert cells[6] == "freeze"
         await pilot.press("n")  # no decisions from the history
@@ -266,3 +284,67 @@ async def test_history_lists_decided_requests_with_outcome_and_who() -> None:
         await until(pilot, lambda: table_ids(app) == [second.id, first.id])
         await pilot.press("h")
         await until(pilot, lambda: len(table_ids(app)) == 1)
+
+
+async def test_the_cursor_moves_with_the_keys_and_the_detail_follows() -> None:
+    app, services = make_app(BOB)
+    requests = [services.approvals.add(requester=f"user{n}", reason=f"INC-{n}") for n in range(30)]
+    async with app.run_test(size=(120, 30)) as pilot:
+        await pilot.pause()
+        app.push_screen(ApprovalsScreen())
+        await until(pilot, lambda: len(table_ids(app)) == 30)
+        assert "requester: user0" in text_of(app, "#approval-detail")
+        await pilot.press("down", "down")
+        await until(pilot, lambda: "requester: user2" in text_of(app, "#approval-detail"))
+        await pilot.press("end")
+        await until(pilot, lambda: "requester: user29" in text_of(app, "#approval-detail"))
+        table = app.screen.query_one("#approvals-table", ApprovalTable)
+        assert table.scroll_offset.y > 0  # scrolled to keep the cursor in view
+        await pilot.press("home")
+        await until(pilot, lambda: "requester: user0" in text_of(app, "#approval-detail"))
+        assert table.scroll_offset.y == 0
+        await pilot.press("pagedown")
+        await until(pilot, lambda: table.cursor_row > 2)
+        await pilot.press("y")  # decides the request under the cursor
+        await until(pilot, lambda: isinstance(app.screen, CommentModal))
+        await pilot.press("enter")
+        await until(pilot, lambda: services.approvals.decisions != [])
+        assert services.approvals.decisions[0][1] == requests[table.cursor_row].id
+
+
+async def test_filtering_keeps_the_cursor_on_its_request_and_the_columns_still() -> None:
+    app, services = make_app(BOB)
+    for n in range(40):
+        services.approvals.add(requester=f"user{n}", reason=f"ticket {n}")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        app.push_screen(ApprovalsScreen())
+        await until(pilot, lambda: len(table_ids(app)) == 40)
+        table = app.screen.query_one("#approvals-table", ApprovalTable)
+        widths = list(table.widths)
+        await pilot.press(*["down"] * 13)  # REQ-0014, ticket 13
+        await until(pilot, lambda: "ticket 13" in text_of(app, "#approval-detail"))
+        await pilot.press("slash", *"user1")
+        await until(pilot, lambda: len(table_ids(app)) == 11)  # user1, user10–19
+        assert table.key_at(table.cursor_row) == "REQ-0014"
+        assert "11 of 40 pending requests" in text_of(app, "#approvals-status")
+        assert table.widths == widths
+        await pilot.press("backspace")  # "user"
+        await until(pilot, lambda: len(table_ids(app)) == 40)
+        assert table.key_at(table.cursor_row) == "REQ-0014"
+
+
+async def test_ages_in_the_queue_follow_the_clock() -> None:
+    app, services = make_app(BOB)
+    request = services.approvals.add()
+    now = [request.created + 30]
+    app.clock = lambda: now[0]
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        app.push_screen(ApprovalsScreen())
+        await until(pilot, lambda: len(table_ids(app)) == 1)
+        table = app.screen.query_one("#approvals-table", ApprovalTable)
+        assert table.rows[0][4] == "30s"
+        now[0] += 600
+        services.approvals.bump()  # the queue reads the requests again (every 2 s at the latest)
+        await until(pilot, lambda: table.rows[0][4] == "10m")

@@ -165,17 +165,49 @@ CLOSED = [_approved, _denied, _cancelled, _expired]
 @pytest.mark.parametrize("closed", CLOSED, ids=lambda f: f.__name__)
 def test_a_closed_request_cannot_be_decided_or_cancelled_again(closed: object) -> None:
     req = closed()  # type: ignore[operator]
-    with pytest.raises(ApprovalError, match="already"):
+    with pytest.raises(ApprovalError, match=r"already|expired before it was decided"):
         approve(req, "carol", APPROVERS, "", T0 + 2)
-    with pytest.raises(ApprovalError, match="already"):
+    with pytest.raises(ApprovalError, match=r"already|expired before it was decided"):
         deny(req, "carol", APPROVERS, "no", T0 + 2)
     with pytest.raises(ApprovalError, match="already"):
         cancel(req, "alice", T0 + 2)
 
 
 def test_deciding_after_expiry_is_refused_even_if_stored_as_pending() -> None:
-    with pytest.raises(ApprovalError, match="already expired"):
+    with pytest.raises(ApprovalError, match="expired before it was decided; nothing is granted"):
         approve(request(), "bob", APPROVERS, "", T0 + 601)
+    with pytest.raises(ApprovalError, match="expired before it was decided"):
+        deny(request(), "bob", APPROVERS, "too late", T0 + 600)
+
+
+def test_a_request_expires_when_its_rules_time_window_closes_if_that_is_sooner() -> None:
+    req = request(until=T0 + 120)
+    assert (req.expires, req.window_closes) == (T0 + 120, True)
+    assert refresh(req, T0 + 119).status == "pending"
+    late = refresh(req, T0 + 120)
+    assert (late.status, late.closed_at) == ("expired", T0 + 120)
+    with pytest.raises(ApprovalError, match="expired before it was decided"):
+        approve(req, "bob", APPROVERS, "", T0 + 121)
+
+
+def test_a_window_closing_after_the_lifetime_leaves_the_lifetime() -> None:
+    req = request(until=T0 + 10_000)
+    assert (req.expires, req.window_closes) == (T0 + 600, False)
+
+
+def test_a_request_cannot_be_made_once_the_window_has_closed() -> None:
+    with pytest.raises(ApprovalError, match="time window has closed"):
+        request(until=T0)
+
+
+def test_expiry_is_final_for_a_vote_in_progress() -> None:
+    half = approve(request(needed=2), "bob", APPROVERS, "ok", T0 + 1)
+    late = refresh(half, T0 + 600)
+    assert (late.status, late.approved_by) == ("expired", ("bob",))
+    with pytest.raises(ApprovalError, match="expired before it was decided"):
+        approve(half, "carol", APPROVERS, "", T0 + 600)
+    with pytest.raises(ApprovalError, match="already expired"):
+        cancel(half, "alice", T0 + 600)
 
 
 def test_expiry_does_not_touch_a_closed_request() -> None:

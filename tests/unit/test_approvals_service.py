@@ -402,3 +402,65 @@ async def test_a_change_made_by_another_process_wakes_the_watchers(env: Any) -> 
     assert await asyncio.wait_for(waiting, 5) > seen  # seen on the file
     ids = [r.id for r in await service.pending_for("bob", ("approvers",))]
     assert sorted(ids) == sorted([other.id, held.id])
+
+
+async def test_the_timer_expires_a_request_nobody_looks_at(tmp_path: Path) -> None:
+    events, clock = Events(), Clock()
+    service = ApprovalService(tmp_path, events.emit, clock=clock, expire_after=30)
+    request = await service.request("alice", "prod-1", None, TERMS, "INC-1")
+    assert request.expires == clock.now + 30
+    timer = asyncio.create_task(service.sweeper())
+    try:
+        seen = await service.changes(-1)
+        clock.now += 31
+        while "approval.expired" not in events.actions():  # the timer's sweep wakes the watch
+            seen = await asyncio.wait_for(service.changes(seen), 10)
+    finally:
+        timer.cancel()
+    assert events.actions().count("approval.expired") == 1
+    record = events.records[events.actions().index("approval.expired")]
+    assert record[3]["request"] == request.id
+    assert record[3]["why"] == "not decided in time"
+    assert await service.pending_for("bob", ("approvers",)) == []
+    [closed] = await service.history_for("bob", ("approvers",))
+    assert (closed.id, closed.status) == (request.id, "expired")
+
+
+async def test_a_request_expires_when_the_rules_window_closes(env: Any) -> None:
+    service, events, clock = env
+    terms = Terms("office-hours", ("approvers",), 1, 600, until=clock.now + 60)
+    request = await service.request("alice", "prod-1", None, terms, "INC-1")
+    assert (request.expires, request.window_closes) == (clock.now + 60, True)
+    clock.now += 60
+    await service.sweep(force=True)
+    [record] = [r for r in events.records if r[1] == "approval.expired"]
+    assert record[3]["why"] == "time window closed"
+    with pytest.raises(ApprovalRefused, match="time window of rule 'office-hours' closed"):
+        await service.clear("alice", "prod-1", None, terms, Ask(request_id=request.id))
+
+
+async def test_approving_after_expiry_is_refused_and_grants_nothing(env: Any) -> None:
+    service, events, clock = env
+    request = await service.request("alice", "prod-1", None, TERMS, "INC-1")
+    clock.now += 25 * 3600  # not swept yet: still stored as pending
+    with pytest.raises(ApprovalRefused, match="expired before it was decided; nothing is granted"):
+        await service.decide("bob", ("approvers",), request.id, approved=True, comment="ok")
+    assert "approval.approved" not in events.actions()
+    assert "grant.created" not in events.actions()
+    assert await service.grant("alice", "prod-1", None) is None
+    assert (await service.get(request.id)).status == "expired"  # type: ignore[union-attr]
+
+
+async def test_a_restarted_broker_expires_at_startup_what_expired_while_it_was_down(
+    tmp_path: Path,
+) -> None:
+    events, clock = Events(), Clock()
+    before = ApprovalService(tmp_path, events.emit, clock=clock, expire_after=60)
+    request = await before.request("alice", "prod-1", None, TERMS, "INC-1")
+    clock.now += 3600  # the broker was down meanwhile
+    after = ApprovalService(tmp_path, events.emit, clock=clock, expire_after=60)
+    await after.sweep(force=True)  # what run_broker does before it listens
+    assert events.actions().count("approval.expired") == 1
+    stored = await (await after.store()).get(request.id, 0.0)  # as stored, not as computed
+    assert stored is not None
+    assert stored.status == "expired"

@@ -103,7 +103,7 @@ def test_sweep_reports_expiry_and_grant_end_exactly_once(tmp_path: Path) -> None
     ended = store.sweep_sync(T0 + 601)
     assert [g.request_id for g in ended.ended] == ["REQ-2"]
     assert store.sweep_sync(T0 + 700).ended == ()
-    with pytest.raises(ApprovalError, match="already expired"):
+    with pytest.raises(ApprovalError, match="expired before it was decided"):
         store.update_sync("REQ-1", lambda r: approve(r, "bob", APPROVERS, "", T0 + 301), T0 + 301)
 
 

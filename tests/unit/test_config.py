@@ -129,3 +129,23 @@ def test_arbitrary_text_never_crashes_the_parser(text: str) -> None:
     else:
         error = None
     assert error is None or error.file == "fuzz.yaml"
+
+
+def test_approvals_expire_after_defaults_to_a_day_and_takes_a_duration(tmp_path: Path) -> None:
+    assert load_config(write(tmp_path, GOOD)).approvals_expire_after == 24 * 3600
+    config = load_config(write(tmp_path, GOOD + "approvals: {expire_after: 15m}\n"))
+    assert config.approvals_expire_after == 900
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [("soon", "must be a duration"), ("0", "from 1s to 720h"), ("800h", "from 1s to 720h")],
+)
+def test_approvals_expire_after_errors_name_the_key(
+    tmp_path: Path, value: str, message: str
+) -> None:
+    path = write(tmp_path, GOOD + f"approvals:\n  expire_after: {value}\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert info.value.render().startswith(f"{path}:15: approvals.expire_after: ")
+    assert message in info.value.message

@@ -11,11 +11,11 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
 from textual.screen import ModalScreen, Screen
-from textual.widgets import DataTable, Footer, Header, Input, Static
+from textual.widgets import Footer, Header, Input, Static
 
 from broker.common.errors import GatehouseError
 from tui.text import plain
-from tui.widgets.approval_table import ApprovalTable
+from tui.widgets.approval_table import ApprovalTable, widths_of
 
 if TYPE_CHECKING:
     from broker.approvals.core import Request
@@ -109,9 +109,9 @@ def row(request: Request, now: float, *, history: bool) -> tuple[str, ...]:
             request.final_comment)  # fmt: skip
 
 
-def matches(request: Request, text: str) -> bool:
-    """Whether every word of ``text`` is in the request's id, people, target, rule or text."""
-    hay = " ".join(
+def haystack(request: Request) -> str:
+    """What the filter searches in ``request``: id, people, target, rule and text, lower-cased."""
+    return " ".join(
         (
             request.id,
             request.requester,
@@ -122,6 +122,11 @@ def matches(request: Request, text: str) -> bool:
             *(f"{v.approver} {v.comment}" for v in request.votes),
         )
     ).lower()
+
+
+def matches(request: Request, text: str) -> bool:
+    """Whether every word of ``text`` is in the request's id, people, target, rule or text."""
+    hay = haystack(request)
     return all(word in hay for word in text.lower().split())
 
 
@@ -147,6 +152,12 @@ class ApprovalsScreen(Screen[None]):
         self.pending: list[Request] = []
         """What the table shows (``items`` that pass the filter)."""
         self.filter_text = ""
+        self._rows: list[tuple[str, ...]] = []
+        """The table cells of each of ``items``."""
+        self._hay: list[str] = []
+        """What the filter searches in each of ``items`` (lower-cased)."""
+        self._widths: list[int] = []
+        """Column widths fitted to every item (they stay put while the filter changes)."""
         self._texts: dict[str, str] = {}
         """What each Static shows now."""
 
@@ -167,7 +178,7 @@ class ApprovalsScreen(Screen[None]):
 
     def on_mount(self) -> None:
         table = self.query_one("#approvals-table", ApprovalTable)
-        table.add_columns(*PENDING_COLUMNS)
+        table.fill(PENDING_COLUMNS, [], None)
         table.focus()
         self.watch_queue()
         self.set_interval(HISTORY_SECONDS, self._history_tick)
@@ -206,20 +217,41 @@ class ApprovalsScreen(Screen[None]):
             self.show(items)
 
     def show(self, items: list[Request]) -> None:
-        """Fill the table, keeping the cursor on the same request when it is still there."""
+        """Take the list the store returned: index it (cells, widths, what the filter searches)
+        when it or a cell (an age) changed, then show what passes the filter."""
+        rows = [row(r, self.gh_app.clock(), history=self.history) for r in items]
+        if rows == self._rows and items == self.items:
+            self._apply_filter(refill=False)  # read again, unchanged: nothing to index
+            return
         self.items = items
-        shown = [r for r in items if matches(r, self.filter_text)]
+        self._rows = rows
+        self._hay = [haystack(r) for r in items]
+        columns = HISTORY_COLUMNS if self.history else PENDING_COLUMNS
+        self._widths = widths_of(columns, rows)
+        self._apply_filter(refill=True)  # a refill is cheap: the ages shown are current
+
+    def _apply_filter(self, *, refill: bool) -> None:
+        """Show the requests that pass the filter, keeping the cursor on the same request when
+        it is still there. A key costs a pass over the index and what is visible; the table is
+        refilled only when the list it shows changed."""
+        words = self.filter_text.lower().split()
+        keep = [i for i, hay in enumerate(self._hay) if all(w in hay for w in words)]
+        shown = [self.items[i] for i in keep]
         current = self.selected
-        if [r.id for r in shown] != [r.id for r in self.pending] or any(
-            (a.votes, a.status) != (b.votes, b.status)
-            for a, b in zip(shown, self.pending, strict=False)
+        if (
+            refill
+            or [r.id for r in shown] != [r.id for r in self.pending]
+            or any(
+                (a.votes, a.status) != (b.votes, b.status)
+                for a, b in zip(shown, self.pending, strict=False)
+            )
         ):
             self.pending = shown
-            now = self.gh_app.clock()
             self.query_one("#approvals-table", ApprovalTable).fill(
                 HISTORY_COLUMNS if self.history else PENDING_COLUMNS,
-                [row(r, now, history=self.history) for r in shown],
+                [self._rows[i] for i in keep],
                 None if current is None else current.id,
+                self._widths,
             )
         self._show_detail()
         self._status(self._summary())
@@ -236,11 +268,11 @@ class ApprovalsScreen(Screen[None]):
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id == "approvals-filter":
             self.filter_text = event.value
-            self.show(self.items)
+            self._apply_filter(refill=False)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input.id == "approvals-filter":
-            self.query_one("#approvals-table", DataTable).focus()
+            self.query_one("#approvals-table", ApprovalTable).focus()
 
     def action_focus_filter(self) -> None:
         self.query_one("#approvals-filter", Input).focus()
@@ -248,16 +280,16 @@ class ApprovalsScreen(Screen[None]):
     def action_back(self) -> None:
         box = self.query_one("#approvals-filter", Input)
         if box.has_focus:
-            self.query_one("#approvals-table", DataTable).focus()
+            self.query_one("#approvals-table", ApprovalTable).focus()
         else:
             self.app.pop_screen()
 
     def action_toggle_history(self) -> None:
         self.history = not self.history
-        table = self.query_one("#approvals-table", DataTable)
-        table.clear(columns=True)
-        table.add_columns(*(HISTORY_COLUMNS if self.history else PENDING_COLUMNS))
-        self.items, self.pending = [], []
+        self.show([])
+        self.query_one("#approvals-table", ApprovalTable).fill(
+            HISTORY_COLUMNS if self.history else PENDING_COLUMNS, [], None
+        )
         self.refresh_queue()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -267,12 +299,12 @@ class ApprovalsScreen(Screen[None]):
 
     @property
     def selected(self) -> Request | None:
-        table = self.query_one("#approvals-table", DataTable)
+        table = self.query_one("#approvals-table", ApprovalTable)
         if not self.pending or not 0 <= table.cursor_row < len(self.pending):
             return None
         return self.pending[table.cursor_row]
 
-    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+    def on_approval_table_row_highlighted(self, event: ApprovalTable.RowHighlighted) -> None:
         self._show_detail()
 
     def _show_detail(self) -> None:

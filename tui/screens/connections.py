@@ -14,7 +14,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 from textual.worker import Worker, WorkerState
 
-from broker.approvals.asks import Ask
+from broker.approvals.asks import ApprovalRefused, Ask
 from broker.common.errors import GatehouseError, RecordingError
 from broker.common.text import escape_controls
 from tui.screens.approval_wait import WaitingScreen
@@ -317,7 +317,8 @@ class ConnectionsScreen(Screen[None]):
             self._status(f"{name}: {message}", error=True)
             self.notify(
                 escape_controls(message),
-                title="Cannot connect",
+                # denied, cancelled or expired: the wait is over and nothing was granted
+                title="Not approved" if isinstance(exc, ApprovalRefused) else "Cannot connect",
                 severity="error",
                 timeout=8,
                 markup=False,
