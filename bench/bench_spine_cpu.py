@@ -6,7 +6,7 @@ For each user-leg cipher and masking setting: one warm-up transfer of
 ``head -c 200M /dev/zero`` through the broker, then ``--reps`` more; prints the mean wall time
 and, for each process of the broker's tree that used more than 0.02 s, its user+system CPU
 seconds per transfer (from /proc/PID/stat before and after), and that of the broker's loop
-thread alone (other threads hash binary output, decision 033). Load from other work on the
+thread alone (other threads hash binary output, decision 034). Load from other work on the
 machine stretches wall time far more than CPU time.
 """
 
