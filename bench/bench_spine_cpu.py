@@ -5,7 +5,8 @@ Usage: .venv/bin/python bench/bench_spine_cpu.py [--quick] [--reps N] [--masking
 For each user-leg cipher and masking setting: one warm-up transfer of
 ``head -c 200M /dev/zero`` through the broker, then ``--reps`` more; prints the mean wall time
 and, for each process of the broker's tree that used more than 0.02 s, its user+system CPU
-seconds per transfer (from /proc/PID/stat before and after). Load from other work on the
+seconds per transfer (from /proc/PID/stat before and after), and that of the broker's loop
+thread alone (other threads hash binary output, decision 034). Load from other work on the
 machine stretches wall time far more than CPU time.
 """
 
@@ -53,6 +54,15 @@ def cpu(pid: int) -> tuple[str, float] | None:
     return name, (int(fields[11]) + int(fields[12])) / TICK
 
 
+def thread_cpu(pid: int) -> float:
+    """User+system CPU seconds of ``pid``'s main thread (the broker's event loop)."""
+    try:
+        fields = Path(f"/proc/{pid}/task/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="20 MiB, one transfer each")
@@ -79,10 +89,12 @@ def main() -> None:
                 )
                 subprocess.run(argv, stdout=subprocess.DEVNULL, check=True)  # warm-up
                 before = {pid: cpu(pid) for pid in tree(root)}
+                loop_before = thread_cpu(root)
                 start = time.perf_counter()
                 for _ in range(reps):
                     subprocess.run(argv, stdout=subprocess.DEVNULL, check=True)
                 wall = (time.perf_counter() - start) / reps
+                loop = (thread_cpu(root) - loop_before) / reps
                 used = []
                 for pid in tree(root):
                     now, then = cpu(pid), before.get(pid)
@@ -90,7 +102,7 @@ def main() -> None:
                         used.append(f"{now[0]} {(now[1] - then[1]) / reps:.2f} s")
                 print(
                     f"{cipher}, masking {masking}: wall {wall:.2f} s per transfer; "
-                    f"CPU per transfer: {'; '.join(used)}",
+                    f"CPU per transfer: {'; '.join(used)} (its loop thread {loop:.2f} s)",
                     flush=True,
                 )
 

@@ -14,11 +14,10 @@ from broker.approvals.asks import Ask
 from broker.approvals.core import Grant
 from broker.approvals.gate import admitting_grant, terminal_judge
 from broker.approvals.service import ApprovalService
-from broker.approvals.terms import approver_groups, command_terms, sql_terms
+from broker.approvals.terms import approver_groups, command_terms
 from broker.approvals.webhook import webhook_notify
 from broker.auditchain.context import stamped
 from broker.auditchain.events import Action
-from broker.common.background import BackgroundWork
 from broker.common.errors import (
     ApprovalRequired,
     GatehouseError,
@@ -36,16 +35,13 @@ from broker.masking.lines import mask_details
 from broker.policy.access import Decision, decide_access
 from broker.policy.commands import decide_command, describe
 from broker.policy.loader import PolicySet
-from broker.policy.sql import SqlDecision
 from broker.recording.recorder import RecorderLink
 from broker.review.services import ReviewServices
 from broker.session.brokered import BrokeredSession, SessionResult
 from broker.session.factory import SessionFactory, recorder_starter
 from broker.session.masks import SessionMasking
 from broker.session.ports import BackgroundEvents, CommandPolicy, EventSink
-from broker.session.sql import SqlOutput, SqlRequest, run_sql
-from broker.session.sqlconsole import SqlConsole
-from broker.session.sqlopen import open_console
+from broker.session.sqlentry import SqlEntry
 from broker.session.terminal import Principal, Terminal
 from broker.upstream import ssh as ssh_proxy
 from broker.upstream.base import OutputCallback, Upstream
@@ -82,11 +78,12 @@ class ConnectionView:
     """The rule that decided."""
 
 
-class Services(BackgroundWork):
+class Services(SqlEntry):
     """Everything a session may ask of the broker, checked against policy.
 
     Background work (``spawn``, ``settle``, ``cancel_optional``) is :class:`BackgroundWork`'s;
-    which masking a session gets is :class:`SessionMasking`'s (``masks``).
+    ``sql`` and ``open_sql_console`` are :class:`SqlEntry`'s; which masking a session gets is
+    :class:`SessionMasking`'s (``masks``).
     """
 
     def __init__(
@@ -399,76 +396,3 @@ class Services(BackgroundWork):
         session = await self._open_session(principal, conn, channel, command)
         self._bound_by(session, grant, decision)
         return await session.run()
-
-    # -- SQL ------------------------------------------------------------------
-
-    async def sql(
-        self,
-        principal: Principal,
-        name: str,
-        text: str,
-        fmt: str,
-        out: SqlOutput,
-        ask: Ask | None = None,
-    ) -> int:
-        """Run SQL on the postgres connection ``name``; masked results go to ``out``.
-
-        With ``ask``, a statement an `approval` SQL rule holds is requested and waited for (as a
-        command is); ``ask.request_id`` must be the user's request for exactly this text.
-
-        Raises:
-            PolicyDenied, ApprovalRequired, UpstreamError, VaultError, GatehouseError.
-        """
-        if ask is not None and ask.request_id is not None:
-            await self.approvals.check_request(principal.name, name, text, ask.request_id)
-        conn = await self.authorize(principal, name, ask)
-        if conn.type != "postgres":
-            raise UpstreamError(f"{name}: a {conn.type} connection takes no SQL; use run")
-        maskers = self.masks.maskers_for(principal, conn)  # none for the unmasked role (audited)
-
-        async def approve(decision: SqlDecision) -> str:
-            if ask is None:
-                raise ApprovalRequired(
-                    f"this statement on {name!r} needs an approval (rule {decision.rule!r})",
-                    rule=decision.rule,
-                )
-            terms = sql_terms(self.policies, decision.rule)
-            grant = await self.approvals.clear(principal.name, name, text, terms, ask)
-            return grant.request_id
-
-        return await run_sql(
-            SqlRequest(principal, conn, text, fmt),
-            rules=self.policies.sql,
-            secret=self.vault.get(conn.credential),
-            engine=maskers[0].engine if maskers else None,
-            audit_mask=self.masks.line_mask_for(principal, conn.name),
-            events=self.events,
-            out=out,
-            approve=approve,
-        )
-
-    async def open_sql_console(
-        self, principal: Principal, name: str, size: tuple[int, int] = (160, 45)
-    ) -> SqlConsole:
-        """Authorize and open a SQL console on the postgres connection ``name`` (recorded).
-
-        Raises:
-            PolicyDenied, ApprovalRequired, UpstreamError, VaultError, GatehouseError.
-        """
-        conn = await self.authorize(principal, name)
-        if conn.type != "postgres":
-            raise UpstreamError(f"{name}: a {conn.type} connection has no SQL console")
-        maskers = self.masks.maskers_for(principal, conn)  # none for the unmasked role (audited)
-        return await open_console(
-            principal,
-            conn,
-            secret=self.vault.get(conn.credential),
-            rules=self.policies.sql,
-            engine=maskers[0].engine if maskers else None,
-            audit_mask=self.masks.line_mask_for(principal, conn.name),
-            events=self.events,
-            spawn=self.spawn,
-            start_recorder=self.sessions.start_recorder,
-            strict_recording=self.config.recording.strict,
-            size=size,
-        )

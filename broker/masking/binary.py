@@ -13,7 +13,8 @@ output and a stray NUL or latin-1 byte in a log are text.
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from broker.masking.ansi import has_hidden
 
@@ -147,17 +148,35 @@ class TextJudge:
         return out
 
 
-class BinaryOutput:
-    """Binary output of one stream, as the audit log knows it: size and SHA-256, never bytes."""
+class Digest(Protocol):
+    """A running SHA-256 (``hashlib.sha256()``, or one that hashes off the event loop)."""
 
-    def __init__(self, stream: str, action: str, offset: int) -> None:
+    def update(self, data: bytes, /) -> None: ...
+
+    def hexdigest(self) -> str: ...
+
+
+class BinaryOutput:
+    """Binary output of one stream, as the audit log knows it: size and SHA-256, never bytes.
+
+    ``digest`` makes the running SHA-256 (the relay's stages pass
+    :class:`broker.common.digest.OffLoopSha256`, which hashes in a worker thread).
+    """
+
+    def __init__(
+        self,
+        stream: str,
+        action: str,
+        offset: int,
+        digest: Callable[[], Digest] = hashlib.sha256,
+    ) -> None:
         self.stream = stream
         self.action = action
         """``pass`` (passed byte-exact) or ``refuse`` (the session was ended)."""
         self.offset = offset
         """Stream offset of the first binary byte."""
         self.size = 0
-        self._sha = hashlib.sha256()
+        self._sha = digest()
 
     def add(self, piece: bytes) -> None:
         """``piece`` was passed."""

@@ -9,6 +9,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from broker.common.digest import OffLoopSha256
 from broker.common.errors import MaskingError
 from broker.masking import MaskCounter, MaskFailure, MaskingEngine, MaskingPolicy, StreamMasker
 from broker.masking.binary import BinaryOutput, TextJudge
@@ -310,7 +311,7 @@ class MaskingFilter:
         seen = self.binary.get(masker.stream)
         if seen is None:
             seen = self.binary[masker.stream] = BinaryOutput(
-                masker.stream, self.binary_policy, masker.offset + masker.held
+                masker.stream, self.binary_policy, masker.offset + masker.held, OffLoopSha256
             )
         if self.binary_policy != "pass":
             raise BinaryOutputRefused(

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from broker.common.digest import OffLoopSha256
 from broker.common.errors import RecordingError
 from broker.config.limits import RecordingQuota
 from broker.masking.binary import BinaryOutput, TextJudge
@@ -261,7 +262,7 @@ class SessionRecorder:
                 run = self._binary.get(stderr)
                 if run is None:
                     run = self._binary[stderr] = BinaryOutput(
-                        "stderr" if stderr else "stdout", "pass", 0
+                        "stderr" if stderr else "stdout", "pass", 0, OffLoopSha256
                     )
                 run.add(piece)
         return data

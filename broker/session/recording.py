@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from broker.common.digest import OffLoopSha256
 from broker.common.errors import RecordingError
 from broker.masking.binary import BinaryOutput, TextJudge
 from broker.masking.events import MaskCounter, MaskEvent, MaskFailure
@@ -119,7 +120,7 @@ class LineRecording:
             self._release(held, stderr, len(held.raw), final=True, end=True)
         if held.binary is None:
             action = held.masker.engine.policy.binary
-            held.binary = BinaryOutput(held.masker.stream, action, 0)
+            held.binary = BinaryOutput(held.masker.stream, action, 0, OffLoopSha256)
         held.binary.add(piece)
         held.masker.passed(len(piece))
 

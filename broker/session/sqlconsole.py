@@ -19,21 +19,19 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 
-from broker.common.errors import GatehouseError, RecordingError
+from broker.common.errors import GatehouseError
 from broker.config.model import Connection
 from broker.masking.engine import MaskingEngine
 from broker.masking.lines import LineMask
-from broker.masking.sqlcells import mask_page
 from broker.policy.sql import SqlDecision, SqlRule, decide_sql
 from broker.session.ports import EventSink, Recording
 from broker.session.sql import NUMERIC_TYPES, SqlRequest, StatementAudit
+from broker.session.sqlpages import PAGE_ROWS, ResultPages
 from broker.session.sqlresult import (
     Current,
-    Page,
     Report,
     StatementResult,
     Transaction,
-    affected,
     timing,
 )
 from broker.session.terminal import Principal
@@ -41,17 +39,18 @@ from broker.sql import transcript
 from broker.sql.classify import Statement, classify
 from broker.upstream.pgcursor import ScrollResult, aborted
 from broker.upstream.pgschema import Relation, list_relations
-from broker.upstream.postgres import Outcome, PgSession, Row, SqlError
+from broker.upstream.postgres import PgSession, Row, SqlError
 
-PAGE_ROWS = 200
-"""Rows read per window (a screen is 20 to 60 rows)."""
 MAX_KEPT = 10_000
 """Rows of a result that is not a plain SELECT kept for the pane (the rest are counted)."""
 CANCELLED = "canceling statement due to user request"
 
 
-class SqlConsole:
-    """The broker side of one SQL console pane; its methods are called one at a time."""
+class SqlConsole(ResultPages):
+    """The broker side of one SQL console pane; its methods are called one at a time.
+
+    Reading the current result's pages, and recording them, is :class:`ResultPages`'s.
+    """
 
     def __init__(
         self,
@@ -281,69 +280,6 @@ class SqlConsole:
         else:
             self.transaction = "aborted" if await aborted(db) else "open"
 
-    # -- pages -----------------------------------------------------------------
-
-    async def page(self, start: int) -> Page | None:
-        """The masked rows from ``start`` of the current result (None: there is none).
-
-        Raises:
-            SqlError: the server failed while producing them.
-        """
-        async with self._lock:
-            current = self._current
-            if current is None or not current.columns:
-                return None
-            return await self._page(current, max(0, start))
-
-    async def count(self) -> int | None:
-        """Count the current result's rows on the server (None: there is none)."""
-        async with self._lock:
-            current = self._current
-            if current is None:
-                return None
-            if current.cursor is not None:
-                current.total = await current.cursor.count()
-            return current.total
-
-    async def _page(self, current: Current, start: int) -> Page:
-        if current.cursor is not None:
-            raw = await current.cursor.rows(start, self.page_rows)
-            current.total = current.cursor.total
-        else:
-            raw = current.kept[start : start + self.page_rows]
-        rows, counts = self._mask(current.columns, raw)
-        number = start // self.page_rows
-        current.furthest = max(current.furthest, start + len(rows))
-        if number not in current.seen:
-            current.seen.add(number)
-            current.masked.update(counts)
-            if rows:
-                self._record(transcript.page(current.columns, start, rows))
-                await self._drain()
-        marks = [
-            tuple(a != b for a, b in zip(r, m, strict=True)) for r, m in zip(raw, rows, strict=True)
-        ]
-        return Page(start, rows, marks)
-
-    def _mask(self, columns: Sequence[str], rows: list[Row]) -> tuple[list[Row], Counter[str]]:
-        if self.engine is None or not rows:
-            return list(rows), Counter()
-        return mask_page(self.engine, columns, rows)
-
-    async def _end_current(self) -> None:
-        """Close the current result: its cursor (and transaction) and its audit report."""
-        current, self._current = self._current, None
-        if current is None:
-            return
-        if current.cursor is not None:
-            await current.cursor.close()
-            rows = current.furthest
-            outcome = Outcome(f"SELECT {rows}", rows, current.columns)
-        else:
-            rows = current.total if current.total is not None else affected(current.status)
-            outcome = Outcome(current.status, rows, current.columns)
-        await current.report(current.elapsed, outcome, current.masked, "", rows)
-
     # -- schema, masking, recording ---------------------------------------------
 
     async def relations(self) -> list[Relation]:
@@ -362,17 +298,6 @@ class SqlConsole:
         if self.engine is None:
             return self.audit_mask(text).text
         return self.engine.mask_text(text, stream="message")[0]
-
-    def _record(self, text: str) -> None:
-        if self.recorder is not None:
-            if self.recorder.error:
-                raise RecordingError(self.recorder.error)
-            self.recorder.feed(text.encode(), False)
-
-    async def _drain(self) -> None:
-        """Wait while the recorder is behind: pages are never read faster than recorded."""
-        if self.recorder is not None and self.recorder.congested:
-            await self.recorder.drain()
 
     def mark(self, text: str) -> None:
         """A marker in the recording for a statement (masked), for the replay's list."""

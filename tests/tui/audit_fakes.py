@@ -6,6 +6,9 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+from textual.widgets import Input, Static
+
 from broker.auditchain.record import AuditRecord
 from broker.auditlog.query import RecordFilter, RecordView
 from broker.common.errors import PolicyDenied
@@ -13,6 +16,8 @@ from broker.review.audit import LiveVerifier
 from broker.session.terminal import Principal
 from tests.tui.fakes import FakeChannel, FakeServices, RoleCheck
 from tui.app import GatehouseApp
+from tui.screens.audit import AuditScreen
+from tui.widgets.audit_table import AuditTable
 
 AUDITOR = Principal("carol", ("auditors",))
 ENGINEER = Principal("alice", ("engineers",))
@@ -133,3 +138,54 @@ def make_app(
     services = AuditServices(review)
     app = GatehouseApp(services, FakeChannel(principal=principal))  # type: ignore[arg-type]
     return app, services.review
+
+
+# -- Pilot helpers shared by the audit pane's tests ----------------------------------------
+
+SIZE = (140, 40)
+
+
+def rows(app: GatehouseApp) -> list[tuple[str, ...]]:
+    table = app.screen.query_one(AuditTable)
+    return [tuple(str(c) for c in table.get_row_at(i)) for i in range(table.row_count)]
+
+
+def seqs(app: GatehouseApp) -> list[str]:
+    return [row[0] for row in rows(app)]
+
+
+def status(app: GatehouseApp) -> str:
+    return str(app.screen.query_one("#audit-status", Static).render())
+
+
+def notes_of(app: GatehouseApp, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    notes: list[str] = []
+    monkeypatch.setattr(app, "notify", lambda message, **kw: notes.append(str(message)))
+    return notes
+
+
+async def settle(pilot: Any) -> None:
+    """Let queued messages be handled and the workers they started (reads, read-backs) end."""
+    await pilot.pause()
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+async def open_pane(pilot: Any) -> None:
+    await pilot.press("a")
+    await settle(pilot)
+    assert isinstance(pilot.app.screen, AuditScreen)
+
+
+async def set_filter(pilot: Any, **fields: str) -> None:
+    """Type the given filter fields and press Enter in the last one."""
+    screen = pilot.app.screen
+    last = None
+    for name, value in fields.items():
+        box = screen.query_one(f"#audit-{name}", Input)
+        box.value = value
+        last = box
+    assert last is not None
+    last.focus()
+    await pilot.press("enter")
+    await settle(pilot)
