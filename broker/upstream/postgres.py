@@ -22,7 +22,8 @@ from asyncpg.exceptions import InternalClientError
 from broker.common.errors import UpstreamError
 from broker.config.model import Connection
 from broker.sql.classify import classify
-from broker.upstream.pgcopy import CopyFormatError, CopyRows, copy_query
+from broker.upstream.pgcopy import CopyFormatError, copy_query
+from broker.upstream.pgstream import Sink, read_ahead
 from broker.vault import Secret
 
 CONNECT_TIMEOUT = 10.0
@@ -199,30 +200,10 @@ class PgSession:
         return Outcome(status=f"{verb} {count}", rows=count, columns=names)
 
     async def _copy(self, query: str, columns: int, on_page: OnPage) -> int:
-        parser = CopyRows(columns)
-        held: list[bytes] = []
-        size = 0
-        count = 0
+        async def copy(sink: Sink) -> object:
+            return await self.db.copy_from_query(query, output=sink, format="text")
 
-        async def hand_on() -> None:
-            nonlocal held, size, count
-            page = parser.feed(b"".join(held))
-            held, size = [], 0
-            if page[0]:
-                count += len(page[0])
-                await on_page(page)
-
-        async def sink(data: bytes) -> None:  # asyncpg reads no more until this returns
-            nonlocal size
-            held.append(data)
-            size += len(data)
-            if size >= STREAM_CHUNK:
-                await hand_on()
-
-        await self.db.copy_from_query(query, output=sink, format="text")
-        await hand_on()
-        parser.finish()
-        return count
+        return await read_ahead(copy, columns, on_page, STREAM_CHUNK)
 
     async def _pages(
         self,
