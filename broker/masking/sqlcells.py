@@ -5,6 +5,8 @@ Masking each cell on its own costs one engine call per cell (about 40 µs: 80,00
 token boundary for every detector, and split again. When that cannot be trusted (a cell holds a
 newline, or a match ran across one so the pieces no longer line up) the column's page is masked
 cell by cell. Column-name rules replace whole cells and never look at the text.
+Cells that are one e-mail address and nothing else are replaced first, without the engine,
+with what the engine would give them (``broker/masking/sqlshapes.py``, decision 031).
 
 A ``bytea`` cell's text form is hex (``\\x616c…``), in which no detector sees anything; its
 bytes are scanned too, and a cell with a finding is shown as its masked bytes (UTF-8, other
