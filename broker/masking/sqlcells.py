@@ -6,7 +6,7 @@ token boundary for every detector, and split again. When that cannot be trusted 
 newline, or a match ran across one so the pieces no longer line up) the column's page is masked
 cell by cell. Column-name rules replace whole cells and never look at the text.
 Cells that are one e-mail address and nothing else are replaced first, without the engine,
-with what the engine would give them (``broker/masking/sqlshapes.py``, decision 031).
+with what the engine would give them (``broker/masking/sqlshapes.py``, decision 033).
 
 A ``bytea`` cell's text form is hex (``\\x616c…``), in which no detector sees anything; its
 bytes are scanned too, and a cell with a finding is shown as its masked bytes (UTF-8, other

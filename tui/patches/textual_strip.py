@@ -5,7 +5,7 @@ at the strip's own length, the compositor's usual cut of a full-width line; `cro
 its own length), the cache holds the strip: a reference cycle, so the strip, its segments and
 its seven caches are freed only by a full collection. The broker runs those on a timer
 (`broker/runtime/gcpolicy.py`), so every line the compositor cut stayed in memory until the
-next one: ~35 KB per page scrolled in the SQL console (decision 032).
+next one: ~35 KB per page scrolled in the SQL console (decision 034).
 
 The change Textual could take: return the strip (as a one-strip list for `divide`) before
 caching when nothing is cut or extended. This patch does that in front of the original
