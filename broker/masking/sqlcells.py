@@ -5,6 +5,8 @@ Masking each cell on its own costs one engine call per cell (about 40 µs: 80,00
 token boundary for every detector, and split again. When that cannot be trusted (a cell holds a
 newline, or a match ran across one so the pieces no longer line up) the column's page is masked
 cell by cell. Column-name rules replace whole cells and never look at the text.
+Cells that are one e-mail address and nothing else are replaced first, without the engine,
+with what the engine would give them (``broker/masking/sqlshapes.py``, decision 035).
 
 A ``bytea`` cell's text form is hex (``\\x616c…``), in which no detector sees anything; its
 bytes are scanned too, and a cell with a finding is shown as its masked bytes (UTF-8, other
@@ -23,9 +25,11 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from typing import cast
 
 from broker.masking.builtin import BUILTIN_DETECTORS
 from broker.masking.engine import MaskingEngine
+from broker.masking.sqlshapes import email_applies, mask_emails
 
 Cell = str | None
 UNSCANNED_TYPES = frozenset(
@@ -122,23 +126,54 @@ def _column(
         return _one_by_one(engine, name, cells, counts)
     if not scan:
         return cells
-    present = [c for c in cells if c is not None] if None in cells else cells
+    present = cast("Sequence[str]", [c for c in cells if c is not None] if None in cells else cells)
     if not present:
         return cells
-    text = "\n".join(present)  # type: ignore[arg-type]  # no None left in present
+    masked: Sequence[Cell]
+    if email_applies(engine):
+        masked = _emails_first(engine, name, present, counts)
+    else:
+        masked = _joined(engine, name, present, counts)
+    if present is cells:
+        return masked
+    if masked is present:
+        return cells
+    it = iter(masked)
+    return [None if c is None else next(it) for c in cells]
+
+
+def _emails_first(
+    engine: MaskingEngine, name: str, present: Sequence[str], counts: Counter[str]
+) -> Sequence[Cell]:
+    """``present`` (no NULLs) masked: cells that are one e-mail address by ``mask_emails``
+    (``broker/masking/sqlshapes.py``), the others by the engine."""
+    shaped, found = mask_emails(engine, present)
+    if not found:
+        return _joined(engine, name, present, counts)
+    counts["email"] += found
+    rest = [c for c, m in zip(present, shaped, strict=True) if m is None]
+    if not rest:
+        return shaped  # no None left
+    it = iter(_joined(engine, name, rest, counts))
+    return [next(it) if m is None else m for m in shaped]
+
+
+def _joined(
+    engine: MaskingEngine, name: str, present: Sequence[str], counts: Counter[str]
+) -> Sequence[Cell]:
+    """``present`` (no NULLs) masked as one text joined by newlines, or cell by cell when a
+    cell holds a newline or the pieces do not line up."""
+    text = "\n".join(present)
     if text.count("\n") != len(present) - 1:  # a cell holds a newline
-        return _one_by_one(engine, name, cells, counts)
+        return _one_by_one(engine, name, present, counts)
     masked, events = engine.mask_text(text, stream=f"column:{name}")
     if not events:
-        return cells
+        return present
     pieces = masked.split("\n")
     if len(pieces) != len(present):
-        return _one_by_one(engine, name, cells, counts)
+        return _one_by_one(engine, name, present, counts)
     counts.update(event.detector for event in events)
-    if present is cells:
-        return pieces
-    it = iter(pieces)
-    return [None if c is None else next(it) for c in cells]
+    return pieces
 
 
 def _one_by_one(

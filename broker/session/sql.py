@@ -87,9 +87,8 @@ class _Masker:
             self.scanned = scanned_columns(self.engine, types)
             self.binary = tuple(t == "bytea" for t in types)
 
-    def page(self, rows: Sequence[Row]) -> bytes:
-        """A page of rows masked and written out: a column at a time, in one worker call."""
-        cells: Sequence[Sequence[str | None]] = list(zip(*rows, strict=True))
+    def page(self, cells: Sequence[Sequence[str | None]]) -> bytes:
+        """A page of rows (``cells[i][row]``) masked and written out, in one worker call."""
         if self.engine is not None:
             cells, counts = mask_columns(
                 self.engine, self.columns, cells, self.scanned, self.binary
@@ -177,10 +176,13 @@ async def _one(
         header[0] = writer.begin(names, [t in NUMERIC_TYPES for t in types])
 
     async def on_rows(rows: Sequence[Row]) -> None:
+        await on_page(list(zip(*rows, strict=True)))
+
+    async def on_page(cells: Sequence[Sequence[str | None]]) -> None:
         if out.closed:
             raise ClientGone("the client went away")
-        sent[0] += len(rows)
-        data = header[0] + await asyncio.to_thread(masker.page, rows)
+        sent[0] += len(cells[0])
+        data = header[0] + await asyncio.to_thread(masker.page, cells)
         header[0] = b""
         if data:
             out.write(data)
@@ -199,6 +201,7 @@ async def _one(
                 on_columns=on_columns,
                 on_rows=on_rows,
                 stream=True,
+                on_page=on_page,
             ),
         )
     except SqlError as exc:

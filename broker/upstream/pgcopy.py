@@ -10,7 +10,7 @@ text can turn it into anything else. Pure: no I/O.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from itertools import repeat
 from typing import Any
 
 from pglast import parse_sql
@@ -63,14 +63,21 @@ def _unescape(cell: str) -> Cell:
 
 
 class CopyRows:
-    """Turns COPY text-format bytes, in chunks as they come, into rows of text cells."""
+    """Turns COPY text-format bytes, in chunks as they come, into pages of text cells, a column
+    at a time (``columns[i][row]``).
+
+    A page is split with a handful of C-level calls whatever its size (no Python call per row):
+    the lines' tab counts are checked, the text is split on tabs and newlines at once, and each
+    column is a slice of that; escapes are undone only in the cells that hold a backslash.
+    """
 
     def __init__(self, columns: int) -> None:
         self.columns = columns
         self._rest = b""
 
-    def feed(self, data: bytes) -> list[Sequence[Cell]]:
-        """The complete rows in ``rest + data`` (a partial last line waits for the next chunk).
+    def feed(self, data: bytes) -> list[list[Cell]]:
+        """The complete rows in ``rest + data``, a column at a time (a partial last line waits
+        for the next chunk); no rows: a list of empty columns.
 
         Raises:
             CopyFormatError: a row with the wrong number of fields, or text that is not UTF-8.
@@ -79,30 +86,30 @@ class CopyRows:
         end = data.rfind(b"\n")
         if end < 0:
             self._rest = data
-            return []
+            return [[] for _ in range(self.columns)]
         self._rest = data[end + 1 :]
-        return self._rows(data[:end])
+        return self._columns(data[:end])
 
     def finish(self) -> None:
         """Raises CopyFormatError if a partial line was left over."""
         if self._rest:
             raise CopyFormatError("the COPY stream ended inside a row")
 
-    def _rows(self, block: bytes) -> list[Sequence[Cell]]:
+    def _columns(self, block: bytes) -> list[list[Cell]]:
         try:
             text = block.decode("utf-8")
         except UnicodeDecodeError:
             raise CopyFormatError("the COPY stream is not UTF-8") from None
+        width = self.columns
         lines = text.split("\n")
-        if self.columns == 1:
-            rows: list[Sequence[Cell]] = [[line] for line in lines]
+        if width == 1:
+            cells: list[Cell] = lines  # type: ignore[assignment]  # list is invariant
         else:
-            rows = [line.split("\t") for line in lines]
-            width = self.columns
-            if any(len(row) != width for row in rows):
+            # Every line has width - 1 tabs (the server escapes tabs and newlines in data), so
+            # the cells of the split are row after row and column i is every width-th from i.
+            if set(map(str.count, lines, repeat("\t"))) != {width - 1}:
                 raise CopyFormatError("a COPY row has the wrong number of fields")
-        if "\\" in text:  # NULL (\N) and escapes: only rows that hold a backslash
-            for i, row in enumerate(rows):
-                if any("\\" in c for c in row if c is not None):
-                    rows[i] = [_unescape(c) if c and "\\" in c else c for c in row]
-        return rows
+            cells = "\t".join(lines).split("\t")  # type: ignore[assignment]
+        if "\\" in text:  # NULL (\N) and escapes: only the cells that hold a backslash
+            cells = [_unescape(c) if c and "\\" in c else c for c in cells]
+        return [cells[i::width] for i in range(width)]

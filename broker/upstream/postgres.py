@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 import asyncpg
 from asyncpg.exceptions import InternalClientError
@@ -22,7 +22,8 @@ from asyncpg.exceptions import InternalClientError
 from broker.common.errors import UpstreamError
 from broker.config.model import Connection
 from broker.sql.classify import classify
-from broker.upstream.pgcopy import CopyFormatError, CopyRows, copy_query
+from broker.upstream.pgcopy import CopyFormatError, copy_query
+from broker.upstream.pgstream import Sink, read_ahead
 from broker.vault import Secret
 
 CONNECT_TIMEOUT = 10.0
@@ -36,6 +37,8 @@ Row = tuple[Cell, ...]
 OnColumns = Callable[[Sequence[str], Sequence[str]], Awaitable[None]]
 """Called with the column names and their type names before the first page."""
 OnRows = Callable[[Sequence[Row]], Awaitable[None]]
+OnPage = Callable[[Sequence[Sequence[Cell]]], Awaitable[None]]
+"""Called with a page of rows a column at a time (``columns[i][row]``), never empty."""
 
 
 @dataclass(frozen=True)
@@ -117,6 +120,7 @@ class PgSession:
         on_rows: OnRows,
         page_rows: int = PAGE_ROWS,
         stream: bool = False,
+        on_page: OnPage | None = None,
     ) -> Outcome:
         """Run one statement, handing its rows over page by page as text.
 
@@ -124,7 +128,9 @@ class PgSession:
         nested that writes, whose columns may be turned into text on the server. With
         ``stream``, a plain read is sent as ``COPY (…) TO STDOUT`` and its rows handed over in
         pages of about STREAM_CHUNK bytes as they arrive (the whole result is read: for output
-        that goes out as fast as the client takes it, not for paging on demand).
+        that goes out as fast as the client takes it, not for paging on demand); those pages go
+        to ``on_page`` a column at a time when it is given (no rows are built), else to
+        ``on_rows``.
 
         Raises:
             SqlError: the server refused or failed it (its message, with the position if any).
@@ -133,10 +139,12 @@ class PgSession:
             if self.read_only:
                 await self.db.execute("BEGIN READ ONLY")
                 try:
-                    return await self._run(text, wrappable, on_columns, on_rows, page_rows, stream)
+                    return await self._run(
+                        text, wrappable, on_columns, on_rows, page_rows, stream, on_page
+                    )
                 finally:
                     await self._rollback()
-            return await self._run(text, wrappable, on_columns, on_rows, page_rows, stream)
+            return await self._run(text, wrappable, on_columns, on_rows, page_rows, stream, on_page)
         except asyncpg.PostgresError as exc:
             position = getattr(exc, "position", None)
             raise SqlError(_message(exc), position=int(position) if position else None) from None
@@ -162,6 +170,7 @@ class PgSession:
         on_rows: OnRows,
         page_rows: int,
         stream: bool,
+        on_page: OnPage | None = None,
     ) -> Outcome:
         stmt = await self.db.prepare(text)
         attributes = stmt.get_attributes()
@@ -173,7 +182,7 @@ class PgSession:
         await on_columns(names, tuple(a.type.name for a in attributes))
         copy = copy_query(text) if stream and wrappable and _is_read(text) else ""
         if copy:
-            count = await self._copy(copy, len(names), on_rows)
+            count = await self._copy(copy, len(names), on_page or _as_rows(on_rows))
             return Outcome(status=f"SELECT {count}", rows=count, columns=names)
         composite = [a.type.kind == "composite" for a in attributes]
         wrapped = text_query(text, composite) if wrappable else ""
@@ -190,31 +199,11 @@ class PgSession:
         verb = "SELECT" if verb in ("VALUES", "TABLE", "WITH") else verb
         return Outcome(status=f"{verb} {count}", rows=count, columns=names)
 
-    async def _copy(self, query: str, columns: int, on_rows: OnRows) -> int:
-        parser = CopyRows(columns)
-        held: list[bytes] = []
-        size = 0
-        count = 0
+    async def _copy(self, query: str, columns: int, on_page: OnPage) -> int:
+        async def copy(sink: Sink) -> object:
+            return await self.db.copy_from_query(query, output=sink, format="text")
 
-        async def hand_on() -> None:
-            nonlocal held, size, count
-            rows = parser.feed(b"".join(held))
-            held, size = [], 0
-            if rows:
-                count += len(rows)
-                await on_rows(cast("list[Row]", rows))  # lists of cells: read, never kept
-
-        async def sink(data: bytes) -> None:  # asyncpg reads no more until this returns
-            nonlocal size
-            held.append(data)
-            size += len(data)
-            if size >= STREAM_CHUNK:
-                await hand_on()
-
-        await self.db.copy_from_query(query, output=sink, format="text")
-        await hand_on()
-        parser.finish()
-        return count
+        return await read_ahead(copy, columns, on_page, STREAM_CHUNK)
 
     async def _pages(
         self,
@@ -235,6 +224,13 @@ class PgSession:
                 page = [tuple(pg_text(v) for v in r) for r in records]
             count += len(page)
             await on_rows(page)
+
+
+def _as_rows(on_rows: OnRows) -> OnPage:
+    async def on_page(columns: Sequence[Sequence[Cell]]) -> None:
+        await on_rows(list(zip(*columns, strict=True)))
+
+    return on_page
 
 
 def text_query(text: str, composite: Sequence[bool]) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -62,18 +63,48 @@ def test_copy_text_in_any_chunks_gives_the_rows_back(
     parser = CopyRows(3)
     got: list[list[str | None]] = []
     for at in range(0, len(data), size):
-        got += [list(r) for r in parser.feed(data[at : at + size])]
+        page = parser.feed(data[at : at + size])
+        assert len(page) == 3
+        assert len({len(c) for c in page}) == 1
+        got += [list(r) for r in zip(*page, strict=True)]
     parser.finish()
     assert got == rows
 
 
-def test_a_row_of_the_wrong_width_is_an_error() -> None:
+@given(
+    st.lists(st.lists(st.one_of(st.none(), st.text(max_size=6)), min_size=1, max_size=1)),
+    st.integers(min_value=1, max_value=9),
+)
+def test_a_single_column_parses_back(rows: list[list[str | None]], size: int) -> None:
+    data = copy_text(rows)
+    parser = CopyRows(1)
+    got: list[str | None] = []
+    for at in range(0, len(data), size):
+        got += parser.feed(data[at : at + size])[0]
+    parser.finish()
+    assert got == [r[0] for r in rows]
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"a\tb\tc\n",  # three fields for two columns
+        b"a\tb\nc\n",  # one too few in the second row
+        b"a\tb\tc\nd\n",  # as many fields in all as two rows of two, shifted
+        b"\n",
+        b"a\xff\tb\n",  # not UTF-8
+    ],
+)
+def test_a_row_of_the_wrong_width_is_an_error(data: bytes) -> None:
+    with pytest.raises(CopyFormatError):
+        CopyRows(2).feed(data)
+
+
+def test_a_stream_cut_inside_a_row_is_an_error() -> None:
     parser = CopyRows(2)
-    try:
-        parser.feed(b"a\tb\tc\n")
-    except CopyFormatError:
-        return
-    raise AssertionError("accepted a row of three fields for two columns")
+    assert parser.feed(b"a\tb\nc") == [["a"], ["b"]]
+    with pytest.raises(CopyFormatError):
+        parser.finish()
 
 
 @given(ROWS)

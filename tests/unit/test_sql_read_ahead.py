@@ -1,0 +1,94 @@
+"""Reading a COPY one block ahead: every row once and in order, bounded memory, errors end it."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import pytest
+
+from broker.upstream.pgcopy import CopyFormatError
+from broker.upstream.pgstream import Copy, Sink, read_ahead
+
+ROWS = [f"{i}\tuser{i}@example.com\n".encode() for i in range(1000)]
+
+
+def fake_copy(pieces: Sequence[bytes], sent: list[int]) -> Copy:
+    async def copy(sink: Sink) -> None:
+        for piece in pieces:
+            await sink(piece)
+            sent.append(len(piece))
+
+    return copy
+
+
+def test_every_row_arrives_once_in_order() -> None:
+    got: list[tuple[str | None, ...]] = []
+
+    async def on_page(columns: Sequence[Sequence[str | None]]) -> None:
+        got.extend(zip(*columns, strict=True))
+
+    count = asyncio.run(read_ahead(fake_copy(ROWS, []), 2, on_page, block=300))
+    assert count == 1000
+    assert got == [(str(i), f"user{i}@example.com") for i in range(1000)]
+
+
+def test_a_slow_consumer_holds_the_copy_back() -> None:
+    """The sink waits once a block is queued and one is being handed on: the server is not
+    read further ahead than that, whatever the result's size."""
+    sent: list[int] = []
+    ahead: list[int] = []
+    handed = 0
+
+    async def on_page(columns: Sequence[Sequence[str | None]]) -> None:
+        nonlocal handed
+        handed += sum(len(c or "") + 1 for col in columns for c in col)
+        await asyncio.sleep(0)
+        ahead.append(sum(sent) - handed)
+
+    asyncio.run(read_ahead(fake_copy(ROWS, sent), 2, on_page, block=1000))
+    assert len(ahead) > 10
+    assert max(ahead) <= 3 * 1000 + max(len(r) for r in ROWS)
+
+
+def test_an_error_of_the_consumer_ends_the_copy() -> None:
+    sent: list[int] = []
+
+    class Gone(Exception):
+        pass
+
+    async def on_page(columns: Sequence[Sequence[str | None]]) -> None:
+        raise Gone
+
+    with pytest.raises(Gone):
+        asyncio.run(read_ahead(fake_copy(ROWS, sent), 2, on_page, block=100))
+    assert sum(sent) < 1000  # not read to the end
+
+
+def test_a_bad_row_is_an_error() -> None:
+    async def on_page(columns: Sequence[Sequence[str | None]]) -> None:
+        return None
+
+    with pytest.raises(CopyFormatError):
+        asyncio.run(read_ahead(fake_copy([b"a\tb\n", b"c\n"], []), 2, on_page, block=1))
+    with pytest.raises(CopyFormatError):
+        asyncio.run(read_ahead(fake_copy([b"a\tb\n", b"c\td"], []), 2, on_page, block=1))
+
+
+def test_a_cancelled_read_leaves_no_task_behind() -> None:
+    async def main() -> None:
+        started = asyncio.Event()
+
+        async def on_page(columns: Sequence[Sequence[str | None]]) -> None:
+            started.set()
+            await asyncio.sleep(3600)
+
+        task = asyncio.ensure_future(read_ahead(fake_copy(ROWS, []), 2, on_page, block=100))
+        await asyncio.wait_for(started.wait(), 10)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        assert others == []
+
+    asyncio.run(main())
