@@ -23,6 +23,7 @@ from broker.frontdoor.connection import ClientConnection
 from broker.frontdoor.listener import Listener, ThrottledLog
 from broker.frontdoor.refusals import (
     Refusal,
+    SubsystemProcess,
     exec_refusal,
     subsystem_refusal,
 )
@@ -176,6 +177,8 @@ class FrontDoor:
         """Own everything one session starts; whatever goes wrong ends this session only."""
         open_session_stamp()  # every record of this session will carry its IdP identity
         channel = TerminalChannel(process, self._principal(process))
+        if isinstance(process, SubsystemProcess):
+            process.on_resize = channel.resized
         info: ClientConnection = process.get_extra_info("gatehouse")
         info.channels.append(channel)
         info.flush_notices()
