@@ -159,8 +159,9 @@ EVENTS_PER_SECOND = 400.0
 """Parsed events (keys, mouse reports, pastes) a user's TUI sessions may dispatch per second."""
 SLICE = 512
 """Bytes parsed at a time: the events of one slice are dispatched before the next is parsed."""
-RESIZE_COST = 20.0
-"""Events one applied window size costs (a resize lays out and repaints the whole screen)."""
+RESIZE_COST = 100.0
+"""Events one applied window size costs: a resize lays out and repaints the whole screen
+(~0.1 s at 500x300), so a user's sessions get 4 sizes a second, the last one always."""
 
 
 class InputBudget:
