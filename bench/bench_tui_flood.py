@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -104,6 +105,11 @@ async def _main(args: argparse.Namespace) -> None:
         for _ in range(3):
             await _probe(broker, rows, "before")
         conns: list[object] = []
+        spy = None
+        if args.py_spy:  # a profile of the broker while the flood lasts
+            spy = subprocess.Popen(
+                [args.py_spy, "record", "-p", str(pid), "-d", "10", "-f", "raw", "-o", args.out]
+            )
         flood = asyncio.ensure_future(_flood(broker, args, conns))
         while not flood.done():
             await _probe(broker, rows, "during the flood")
@@ -117,6 +123,13 @@ async def _main(args: argparse.Namespace) -> None:
         for _ in range(3):
             await _probe(broker, rows, "after alice left")
         hwm = _hwm_kib(pid)
+        blocked = [
+            int(m) for m in re.findall(r"event loop blocked for more than (\d+) ms", broker.log())
+        ]
+        if args.verbose:
+            print(broker.log()[-20000:])
+        if spy is not None:
+            spy.wait(timeout=60)
     out = []
     for phase, samples in rows.items():
         pickers = [p for p, _ in samples]
@@ -133,6 +146,11 @@ async def _main(args: argparse.Namespace) -> None:
         )
     )
     print(f"broker peak RSS (VmHWM): {hwm / 1024:.0f} MiB")
+    longest = max(blocked, default=0)
+    print(f"loop stalls > 100 ms (broker watchdog): {len(blocked)}, longest {longest} ms")
+    if args.verbose:
+        for phase, samples in rows.items():
+            print(phase, " ".join(f"{p:.2f}/{ls:.2f}" for p, ls in samples))
 
 
 def main() -> None:
@@ -140,6 +158,9 @@ def main() -> None:
     parser.add_argument("--channels", type=int, default=3)
     parser.add_argument("--resizes", type=int, default=10_000)
     parser.add_argument("--writes", type=int, default=1_000)
+    parser.add_argument("-v", "--verbose", action="store_true", help="every probe's waits")
+    parser.add_argument("--py-spy", default="", help="py-spy binary: profile the broker")
+    parser.add_argument("--out", default="flood-profile.txt", help="where py-spy writes")
     asyncio.run(_main(parser.parse_args()))
 
 

@@ -14,7 +14,7 @@ from textual.driver import Driver
 from textual.geometry import Size
 from textual.message import Message
 
-from tui.input_guard import RESIZE_COST, SLICE, EscapeLimiter, InputBudget
+from tui.input_guard import SLICE, EscapeLimiter, InputBudget, resize_cost
 
 if TYPE_CHECKING:
     from textual.app import App
@@ -249,9 +249,10 @@ class ChannelDriver(Driver):
         self._pump = None
         now = time.monotonic()
         budget = self.budget
-        if self._size_wanted and budget.events.refill(now) >= RESIZE_COST:
+        size_cost = resize_cost(self.channel.cols, self.channel.rows)
+        if self._size_wanted and budget.affords(now, size_cost):
             self._size_wanted = False
-            budget.charge(now, 0, RESIZE_COST)
+            budget.charge(now, 0, size_cost)
             self._send_size()
         if self._pending and self._app.message_queue_size <= QUEUE_HIGH:
             allowed = budget.allowance(now, len(self._pending))
@@ -268,7 +269,7 @@ class ChannelDriver(Driver):
             elif self._pending:
                 wait = budget.wait(now, min(len(self._pending), SLICE))
             else:
-                wait = budget.wait(now, 0, RESIZE_COST)
+                wait = budget.wait(now, 0, size_cost)
             self._schedule_pump(wait)
         self._schedule_tick()
 

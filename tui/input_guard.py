@@ -160,8 +160,15 @@ EVENTS_PER_SECOND = 400.0
 SLICE = 512
 """Bytes parsed at a time: the events of one slice are dispatched before the next is parsed."""
 RESIZE_COST = 100.0
-"""Events one applied window size costs: a resize lays out and repaints the whole screen
-(~0.1 s at 500x300), so a user's sessions get 4 sizes a second, the last one always."""
+"""Events one applied window size costs up to :data:`LARGE_SCREEN` cells: a resize lays out
+and repaints the whole screen, so a user's sessions get 4 sizes a second, the last one always."""
+LARGE_SCREEN = 240 * 60
+"""Cells beyond which a size costs more, in proportion (500x300 repaints in ~0.2 s)."""
+
+
+def resize_cost(cols: int, rows: int) -> float:
+    """What applying a window of ``cols`` x ``rows`` costs in events."""
+    return RESIZE_COST * max(1.0, cols * rows / LARGE_SCREEN)
 
 
 class InputBudget:
@@ -186,6 +193,10 @@ class InputBudget:
         if self.events.refill(now) < 1:
             return 0
         return max(0, min(pending, most, int(self.bytes.refill(now))))
+
+    def affords(self, now: float, events: float) -> bool:
+        """Whether ``events`` may be spent now (a cost above the burst: once it is full)."""
+        return self.events.refill(now) >= min(events, self.events.burst)
 
     def charge(self, now: float, nbytes: int, events: float) -> None:
         self.bytes.refill(now)

@@ -9,7 +9,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tui.input_guard import MAX_SEQUENCE, Bucket, EscapeLimiter, InputBudget
+from tui.input_guard import (
+    MAX_SEQUENCE,
+    RESIZE_COST,
+    Bucket,
+    EscapeLimiter,
+    InputBudget,
+    resize_cost,
+)
 
 ESC = 0x1B
 
@@ -167,3 +174,13 @@ def test_a_paste_goes_at_the_byte_rate_not_the_event_rate() -> None:
             break
         now += budget.wait(now, min(512, 3000 - sent))
     assert now == pytest.approx(2.0, abs=0.05)  # 1000 at once, then 1000 a second
+
+
+def test_a_larger_screen_costs_more_to_resize() -> None:
+    assert resize_cost(80, 24) == resize_cost(240, 60) == RESIZE_COST
+    assert resize_cost(500, 300) == pytest.approx(RESIZE_COST * 500 * 300 / (240 * 60))
+    budget = InputBudget(events_per_second=400)
+    assert budget.affords(0.0, resize_cost(500, 300))  # above the burst: once it is full
+    budget.charge(0.0, 0, resize_cost(500, 300))
+    assert not budget.affords(1.0, RESIZE_COST)
+    assert budget.wait(1.0, 0, RESIZE_COST) == pytest.approx(0.854, abs=0.001)
