@@ -233,8 +233,8 @@ class ChannelDriver(Driver):
         if len(self._pending) >= PENDING_HIGH and not self._paused:
             self._paused = True
             self.channel.pause_input()
-        self._schedule_pump()
-        self._schedule_tick()
+        if self._pump is None:  # nothing waits for the budget: a key goes to the app now
+            self._pump_input()
 
     def _schedule_pump(self, delay: float = 0.0) -> None:
         if self._pump is not None or self._gone:
@@ -276,6 +276,8 @@ class ChannelDriver(Driver):
     def _parse(self, data: bytes) -> int:
         """Feed ``data`` to the parser and dispatch what it yields; returns how many events."""
         text = self._decode(data)
+        if not text:  # the start of a character split across reads (empty means EOF to it)
+            return 0
         count = 0
         try:
             for event in self._parser.feed(text):
