@@ -138,9 +138,10 @@ async def test_a_user_who_leaves_takes_their_queued_input_along() -> None:
 
 
 async def test_characters_split_between_reads_and_slices_arrive_whole() -> None:
-    driver, app, _channel = _driver()
+    driver, app, _channel = _driver(InputBudget(events_per_second=1e6))
     text = "é€" * 700  # 3,500 bytes: slices of 512 cut characters in two
     driver.data_received(text.encode())
+    await app.wait_until(lambda: len(app.typed()) >= len(text))
     for byte in "ü€".encode():  # a read inside a character: nothing to parse yet
         driver.data_received(bytes([byte]))
     text += "ü€"
