@@ -93,7 +93,7 @@ class ChannelDriver(Driver):
         super().__init__(app, debug=debug, mouse=mouse, size=size)
         self.channel = channel
         self.budget = budget if budget is not None else InputBudget()
-        """Shared by the TUI sessions of one user (see :class:`tui.runner.InProcessRunner`)."""
+        """This session's, within its user's (see :class:`tui.runner.InProcessRunner`)."""
         self._limiter = EscapeLimiter()
         self._pending = bytearray()
         """Input read from the channel, not parsed yet."""

@@ -151,17 +151,17 @@ class Bucket:
 
 
 BYTES_PER_SECOND = 32 << 10
-"""Input bytes a user's TUI sessions may hand to the parser per second, together.
+"""Input bytes a TUI session may hand to the parser per second (its user's: four times that).
 
 Parsing costs ~6 µs a byte: 32 KiB/s is ~0.2 s of the loop per second at most. A person types
 tens of bytes a second, a mouse sends ~1.5 KiB/s, a bracketed paste of 32 KiB goes at once."""
 EVENTS_PER_SECOND = 400.0
-"""Parsed events (keys, mouse reports, pastes) a user's TUI sessions may dispatch per second."""
+"""Parsed events (keys, mouse reports, pastes) a TUI session may dispatch per second."""
 SLICE = 512
 """Bytes parsed at a time: the events of one slice are dispatched before the next is parsed."""
 RESIZE_COST = 100.0
 """Events one applied window size costs up to :data:`LARGE_SCREEN` cells: a resize lays out
-and repaints the whole screen, so a user's sessions get 4 sizes a second, the last one always."""
+and repaints the whole screen, so a session gets 4 sizes a second, the last one always."""
 LARGE_SCREEN = 240 * 60
 """Cells beyond which a size costs more, in proportion (500x300 repaints in ~0.2 s)."""
 
@@ -171,39 +171,57 @@ def resize_cost(cols: int, rows: int) -> float:
     return RESIZE_COST * max(1.0, cols * rows / LARGE_SCREEN)
 
 
+USER_SHARE = 4
+"""A user's TUI sessions together get this many times one session's budget."""
+
+
 class InputBudget:
-    """What the TUI sessions of one user may hand to Textual, shared by those sessions.
+    """What one TUI session may hand to Textual, within what its user's sessions may together.
 
     The caller asks how many bytes it may parse now (:meth:`allowance`), parses them, then
     charges what that cost (:meth:`charge`); when nothing is allowed, :meth:`wait` says for
     how long. Input not yet allowed stays unread in the SSH channel: the window closes and
-    the client waits, so a flood costs the sender, not the broker's memory.
+    the client waits, so a flood costs the sender, not the broker's memory. With a ``user``
+    budget (shared by the user's sessions, see :meth:`for_user`) both must allow, and both are
+    charged: one flooding session cannot starve the user's others, many cannot add up.
     """
 
     def __init__(
         self,
         bytes_per_second: float = BYTES_PER_SECOND,
         events_per_second: float = EVENTS_PER_SECOND,
+        user: InputBudget | None = None,
     ) -> None:
         self.bytes = Bucket(bytes_per_second, bytes_per_second)
         self.events = Bucket(events_per_second, events_per_second)
+        self.user = user
+
+    @classmethod
+    def for_user(cls) -> InputBudget:
+        """The budget a user's sessions share (:data:`USER_SHARE` sessions' worth)."""
+        return cls(BYTES_PER_SECOND * USER_SHARE, EVENTS_PER_SECOND * USER_SHARE)
 
     def allowance(self, now: float, pending: int, most: int = SLICE) -> int:
         """Bytes of ``pending`` that may be parsed now, at most ``most`` (0: wait)."""
         if self.events.refill(now) < 1:
             return 0
-        return max(0, min(pending, most, int(self.bytes.refill(now))))
+        allowed = max(0, min(pending, most, int(self.bytes.refill(now))))
+        return allowed if self.user is None else self.user.allowance(now, allowed, most)
 
     def affords(self, now: float, events: float) -> bool:
         """Whether ``events`` may be spent now (a cost above the burst: once it is full)."""
-        return self.events.refill(now) >= min(events, self.events.burst)
+        mine = self.events.refill(now) >= min(events, self.events.burst)
+        return mine and (self.user is None or self.user.affords(now, events))
 
     def charge(self, now: float, nbytes: int, events: float) -> None:
         self.bytes.refill(now)
         self.events.refill(now)
         self.bytes.tokens -= nbytes
         self.events.tokens -= events
+        if self.user is not None:
+            self.user.charge(now, nbytes, events)
 
     def wait(self, now: float, nbytes: int = 1, events: float = 1.0) -> float:
         """Seconds until ``nbytes`` bytes and ``events`` events are allowed."""
-        return max(self.bytes.wait(now, nbytes), self.events.wait(now, events))
+        mine = max(self.bytes.wait(now, nbytes), self.events.wait(now, events))
+        return mine if self.user is None else max(mine, self.user.wait(now, nbytes, events))

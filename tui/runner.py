@@ -27,14 +27,16 @@ class InProcessRunner:
     def __init__(self) -> None:
         apply_textual_patches()
         self._budgets: dict[str, tuple[InputBudget, int]] = {}
-        """User name → the input budget their TUI sessions share, and how many use it."""
+        """User name → the input budget their TUI sessions share, and how many use it
+        (each session also has its own, within it)."""
 
     async def run(self, channel: Terminal, services: Services) -> None:
         from tui.app import GatehouseApp
 
         user = channel.principal.name
-        budget, users = self._budgets.get(user, (InputBudget(), 0))
-        self._budgets[user] = (budget, users + 1)
+        shared, users = self._budgets.get(user) or (InputBudget.for_user(), 0)
+        self._budgets[user] = (shared, users + 1)
+        budget = InputBudget(user=shared)
         app = GatehouseApp(
             services,
             channel,
@@ -44,8 +46,8 @@ class InProcessRunner:
             await app.run_async(size=(channel.cols, channel.rows))
         finally:
             channel.set_consumer(None)
-            budget, users = self._budgets[user]
+            shared, users = self._budgets[user]
             if users > 1:
-                self._budgets[user] = (budget, users - 1)
+                self._budgets[user] = (shared, users - 1)
             else:
                 del self._budgets[user]

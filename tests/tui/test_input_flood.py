@@ -97,14 +97,26 @@ async def test_keys_beyond_the_budget_wait_in_the_channel() -> None:
     await app.wait_until(lambda: len(app.typed()) == 12 << 10)  # nothing was lost
 
 
-async def test_sessions_of_one_user_share_the_budget() -> None:
-    budget = InputBudget(bytes_per_second=64 << 10, events_per_second=1000)
-    first, app1, _ = _driver(budget)
-    second, app2, _ = _driver(budget)
+async def test_sessions_of_one_user_add_up_to_the_user_budget_only() -> None:
+    user = InputBudget(bytes_per_second=64 << 10, events_per_second=1000)
+    each = InputBudget(bytes_per_second=64 << 10, events_per_second=1000, user=user)
+    other = InputBudget(bytes_per_second=64 << 10, events_per_second=1000, user=user)
+    first, app1, _ = _driver(each)
+    second, app2, _ = _driver(other)
     first.data_received(b"a" * 4096)
     second.data_received(b"b" * 4096)
     await app1.wait_until(lambda: len(app1.typed()) + len(app2.typed()) >= 1000)
     assert len(app1.typed()) + len(app2.typed()) <= 1000 + 2 * SLICE
+
+
+async def test_one_flooding_session_leaves_the_users_others_their_keys() -> None:
+    user = InputBudget.for_user()
+    flooding, app1, _ = _driver(InputBudget(user=user))
+    typing, app2, _ = _driver(InputBudget(user=user))
+    flooding.data_received(b"z\x7f" * 2000)  # far past its own budget
+    await app1.wait_until(lambda: len(app1.typed()) >= 400)
+    typing.data_received(b"q")
+    assert app2.typed() == ["q"]  # at once: the user's budget has room for it
 
 
 async def test_window_sizes_are_coalesced_to_the_last() -> None:

@@ -184,3 +184,16 @@ def test_a_larger_screen_costs_more_to_resize() -> None:
     budget.charge(0.0, 0, resize_cost(500, 300))
     assert not budget.affords(1.0, RESIZE_COST)
     assert budget.wait(1.0, 0, RESIZE_COST) == pytest.approx(0.854, abs=0.001)
+
+
+def test_a_session_budget_is_held_within_its_users() -> None:
+    user = InputBudget(bytes_per_second=1000, events_per_second=100)
+    first = InputBudget(bytes_per_second=800, events_per_second=80, user=user)
+    second = InputBudget(bytes_per_second=800, events_per_second=80, user=user)
+    assert first.allowance(0.0, 5000, most=5000) == 800
+    first.charge(0.0, 800, 80)
+    assert second.allowance(0.0, 5000, most=5000) == 200  # what the user has left
+    second.charge(0.0, 200, 20)
+    assert not second.affords(0.0, 1)
+    assert second.wait(0.0) == pytest.approx(0.01)  # the user's events refill first
+    assert first.wait(0.0, 1, 1) == pytest.approx(0.0125)  # its own: 1 event at 80 a second
