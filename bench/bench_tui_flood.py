@@ -1,6 +1,7 @@
 """How long another user waits while one user floods her TUI sessions with input, and memory.
 
-Usage: .venv/bin/python bench/bench_tui_flood.py [--channels 3] [--resizes 10000] [--writes 1000]
+Usage: .venv/bin/python bench/bench_tui_flood.py [--quick] [--channels 3] [--resizes 10000]
+       [--writes 1000] [-v] [--py-spy BIN --out FILE]
 
 alice opens TUI sessions (asyncssh, pty) on one connection and, on each, sends window
 changes and writes of ``ESC [`` + 4000 × ``9`` + ``A`` as fast as the channel takes them
@@ -158,10 +159,14 @@ def main() -> None:
     parser.add_argument("--channels", type=int, default=3)
     parser.add_argument("--resizes", type=int, default=10_000)
     parser.add_argument("--writes", type=int, default=1_000)
+    parser.add_argument("--quick", action="store_true", help="a fifth of the flood (CI)")
     parser.add_argument("-v", "--verbose", action="store_true", help="every probe's waits")
     parser.add_argument("--py-spy", default="", help="py-spy binary: profile the broker")
     parser.add_argument("--out", default="flood-profile.txt", help="where py-spy writes")
-    asyncio.run(_main(parser.parse_args()))
+    args = parser.parse_args()
+    if args.quick:
+        args.resizes, args.writes = args.resizes // 5, args.writes // 5
+    asyncio.run(_main(args))
 
 
 if __name__ == "__main__":
