@@ -5,8 +5,8 @@ character of it as a key, and whatever it parses lands in the app's unbounded me
 A user who sends megabytes of `ESC [ 9999…` would make one app parse and dispatch millions of
 keys on the loop every other session shares. :class:`EscapeLimiter` drops control sequences
 that no terminal sends for a key (without looking at each byte in Python), and
-:class:`InputBudget` paces what reaches the parser: bytes and events per second, shared by the
-sessions of one user. Both are pure: bytes and times in, bytes and numbers out.
+:class:`InputBudget` paces what reaches the parser: bytes and events per second for each
+session, within a budget for all of one user's sessions. Both are pure: bytes and times in, bytes and numbers out.
 """
 
 from __future__ import annotations
