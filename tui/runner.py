@@ -7,6 +7,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from tui.driver import ChannelDriver
+from tui.input_guard import InputBudget
 from tui.patches import apply_textual_patches
 
 if TYPE_CHECKING:
@@ -25,16 +26,28 @@ class InProcessRunner:
 
     def __init__(self) -> None:
         apply_textual_patches()
+        self._budgets: dict[str, tuple[InputBudget, int]] = {}
+        """User name → the input budget their TUI sessions share, and how many use it
+        (each session also has its own, within it)."""
 
     async def run(self, channel: Terminal, services: Services) -> None:
         from tui.app import GatehouseApp
 
+        user = channel.principal.name
+        shared, users = self._budgets.get(user) or (InputBudget.for_user(), 0)
+        self._budgets[user] = (shared, users + 1)
+        budget = InputBudget(user=shared)
         app = GatehouseApp(
             services,
             channel,
-            driver_class=functools.partial(ChannelDriver, channel=channel),
+            driver_class=functools.partial(ChannelDriver, channel=channel, budget=budget),
         )
         try:
             await app.run_async(size=(channel.cols, channel.rows))
         finally:
             channel.set_consumer(None)
+            shared, users = self._budgets[user]
+            if users > 1:
+                self._budgets[user] = (shared, users - 1)
+            else:
+                del self._budgets[user]

@@ -19,6 +19,8 @@ SEND_BUFFER_LIMIT = 1 << 20
 DRAIN_HIGH = 2 << 20
 DRAIN_LOW = 1 << 20
 """`drain()` waits from DRAIN_HIGH down to DRAIN_LOW queued bytes: the pipe never runs dry."""
+RESIZE_INTERVAL = 0.05
+"""Seconds between two window sizes passed to the consumer; sizes in between are skipped."""
 
 
 class TerminalChannel:
@@ -52,6 +54,10 @@ class TerminalChannel:
         self._closed = asyncio.Event()
         self._eof = False
         self.on_close: list[Callable[[], None]] = []
+        self._told_size = (self.cols, self.rows)
+        """The size the consumer was last told (or started with)."""
+        self._resize: asyncio.TimerHandle | None = None
+        self._resized_at = -RESIZE_INTERVAL
 
     @property
     def has_pty(self) -> bool:
@@ -79,6 +85,31 @@ class TerminalChannel:
             consumer.data_received(data)
         if self._eof:
             consumer.eof_received()
+
+    def resized(self, cols: int, rows: int) -> None:
+        """The client's window changed: keep the latest size, tell the consumer at a pace.
+
+        A client may send window changes as fast as it likes; the consumer (a TUI that lays
+        out its screen, a target's pty) hears of one every :data:`RESIZE_INTERVAL` at most,
+        and always of the last one.
+        """
+        self.cols, self.rows = clamp_size(cols, rows)
+        if self._resize is not None:
+            return
+        loop = asyncio.get_running_loop()
+        wait = self._resized_at + RESIZE_INTERVAL - loop.time()
+        if wait > 0:
+            self._resize = loop.call_later(wait, self._tell_size)
+        else:
+            self._tell_size()
+
+    def _tell_size(self) -> None:
+        self._resize = None
+        self._resized_at = asyncio.get_running_loop().time()
+        size = (self.cols, self.rows)
+        if self._consumer is not None and size != self._told_size and not self.closed:
+            self._told_size = size
+            self._consumer.size_changed(*size)
 
     def pause_input(self) -> None:
         """Stop reading the user's input: unread, it closes the SSH window (the client waits)."""
@@ -138,18 +169,34 @@ class TerminalChannel:
     async def wait_closed(self) -> None:
         await self._closed.wait()
 
+    async def _until_open(self, gone: asyncio.Task[None]) -> bool:
+        """Wait until a consumer takes input; False if the client went away meanwhile."""
+        for ready in (self._has_consumer, self._input_open):
+            if not ready.is_set():
+                waiter = asyncio.ensure_future(ready.wait())
+                try:
+                    await asyncio.wait((waiter, gone), return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    waiter.cancel()
+                if not ready.is_set():
+                    return False
+        return not gone.done()
+
     async def read_loop(self) -> None:
-        """Read the channel until EOF, dispatching to the consumer. Run as one task."""
+        """Read the channel until EOF, dispatching to the consumer. Run as one task.
+
+        While input waits (no consumer, or it paused input) the channel is not read, but a
+        client that goes away still ends the loop (and the consumer hears EOF).
+        """
+        gone = asyncio.ensure_future(self.process.channel.wait_closed())
         try:
             while True:
-                await self._has_consumer.wait()
-                await self._input_open.wait()
+                if not await self._until_open(gone):
+                    break
                 try:
                     data = await self.process.stdin.read(READ_SIZE)
                 except asyncssh.TerminalSizeChanged as change:
-                    self.cols, self.rows = clamp_size(change.width, change.height)
-                    if self._consumer is not None:
-                        self._consumer.size_changed(self.cols, self.rows)
+                    self.resized(change.width, change.height)
                     continue
                 except (asyncssh.BreakReceived, asyncssh.SignalReceived):
                     continue
@@ -168,6 +215,10 @@ class TerminalChannel:
         except (asyncssh.Error, OSError, ConnectionError) as exc:
             log.info("[%s] channel read ended: %s", self.principal.name, exc)
         finally:
+            gone.cancel()
+            if self._resize is not None:
+                self._resize.cancel()
+                self._resize = None
             self._closed.set()
             if self._consumer is not None and not self._eof:
                 self._consumer.eof_received()

@@ -14,6 +14,7 @@ from broker.auditchain.events import Action
 from broker.config.model import Config
 from broker.frontdoor.channel import TerminalChannel
 from broker.frontdoor.listener import ThrottledLog
+from broker.frontdoor.pacing import LoopShare, PacedConnection
 from broker.frontdoor.refusals import Refusal, SubsystemProcess, refuse_agent_and_x11
 from broker.frontdoor.startups import StartupGate
 from broker.identity.claims import Identity
@@ -41,6 +42,8 @@ class Front(Protocol):
     def note_event(self, actor: str, action: Action, details: dict[str, str]) -> None: ...
 
     def start_session(self, process: asyncssh.SSHServerProcess[bytes]) -> None: ...
+
+    def share_of(self, user: str) -> LoopShare: ...
 
 
 log = logging.getLogger("broker.frontdoor.ssh_server")
@@ -90,8 +93,10 @@ class ClientConnection(asyncssh.SSHServer):
         self.identity: list[Identity] = []
         """Who the IdP said this connection is (once established, for every channel)."""
         self.signing_in = asyncio.Lock()
+        self._conn: asyncssh.SSHServerConnection | None = None
 
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
+        self._conn = conn
         peer = conn.get_extra_info("peername") or ("?", 0)
         self.peer = f"{peer[0]}:{peer[1]}"
         sock = conn.get_extra_info("socket")
@@ -217,6 +222,8 @@ class ClientConnection(asyncssh.SSHServer):
     def auth_completed(self) -> None:
         self._authed = True
         self._release()
+        if isinstance(self._conn, PacedConnection):  # more connections buy no more of the loop
+            self._conn.share = self._front.share_of(self.user)
         details = {"client": self.peer, "key_fingerprint": self.fingerprint}
         if self.provisional:
             details["identity"] = "pending"  # the IdP decides at the first session

@@ -83,6 +83,16 @@ class SubsystemProcess(asyncssh.SSHServerProcess[bytes]):
 
     def __init__(self, process_factory: Callable[[asyncssh.SSHServerProcess[bytes]], None]):
         super().__init__(process_factory, None, MIN_SFTP_VERSION, False)
+        self.on_resize: Callable[[int, int], None] | None = None
+        """Told of window changes directly; unset, they queue in the input stream."""
+
+    def terminal_size_changed(self, width: int, height: int, pixwidth: int, pixheight: int) -> None:
+        # asyncssh queues each change in the input stream, behind unread input and with no
+        # bound: a client that sends thousands while its input waits would grow that queue
+        if self.on_resize is not None:
+            self.on_resize(width, height)
+        else:
+            super().terminal_size_changed(width, height, pixwidth, pixheight)
 
     def subsystem_requested(self, subsystem: str) -> bool:
         return True

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import socket
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,8 +22,10 @@ from broker.frontdoor.channel import TerminalChannel
 from broker.frontdoor.commands import USAGE, ExecRequest, UsageError, parse_exec
 from broker.frontdoor.connection import ClientConnection
 from broker.frontdoor.listener import Listener, ThrottledLog
+from broker.frontdoor.pacing import LoopShare, PacedConnection
 from broker.frontdoor.refusals import (
     Refusal,
+    SubsystemProcess,
     exec_refusal,
     subsystem_refusal,
 )
@@ -75,6 +78,15 @@ class FrontDoor:
         self.closing_reason = ""
         self.on_session_closed = on_session_closed
         """Told how many sessions are still live each time one closes (the runtime frees memory)."""
+        self._shares: weakref.WeakValueDictionary[str, LoopShare] = weakref.WeakValueDictionary()
+        """User → the loop share their logged-in connections hold (gone with the last one)."""
+
+    def share_of(self, user: str) -> LoopShare:
+        """The share of the loop that ``user``'s connections spend together (see pacing.py)."""
+        share = self._shares.get(user)
+        if share is None:
+            share = self._shares[user] = LoopShare()
+        return share
 
     def note_event(self, actor: str, action: Action, details: dict[str, str]) -> None:
         """Record an event from a synchronous asyncssh callback (kept, reaped, logged)."""
@@ -120,7 +132,7 @@ class FrontDoor:
         self.admissions[fd] = source
 
         def protocol() -> asyncssh.SSHServerConnection:
-            return asyncssh.SSHServerConnection(loop, options)
+            return PacedConnection(loop, options)
 
         task = loop.create_task(self._connect(loop, protocol, sock, fd, source))
         self._starting.add(task)
@@ -176,6 +188,8 @@ class FrontDoor:
         """Own everything one session starts; whatever goes wrong ends this session only."""
         open_session_stamp()  # every record of this session will carry its IdP identity
         channel = TerminalChannel(process, self._principal(process))
+        if isinstance(process, SubsystemProcess):
+            process.on_resize = channel.resized
         info: ClientConnection = process.get_extra_info("gatehouse")
         info.channels.append(channel)
         info.flush_notices()

@@ -117,6 +117,8 @@ async def test_app_console_ignores_broker_environment(monkeypatch: pytest.Monkey
 
 
 class _FakeApp:
+    message_queue_size = 0
+
     def __init__(self) -> None:
         self.messages: list[Any] = []
         self._arrived = asyncio.Event()
@@ -142,9 +144,16 @@ class _StallingChannel(FakeChannel):
         self.closed = False
         self.drained = asyncio.Event()
         self.consumer: Any = None
+        self.paused = False
 
     def set_consumer(self, consumer: Any) -> None:
         self.consumer = consumer
+
+    def pause_input(self) -> None:
+        self.paused = True
+
+    def resume_input(self) -> None:
+        self.paused = False
 
     async def drain(self) -> None:
         await self.drained.wait()
