@@ -318,7 +318,7 @@ class MaskingFilter:
                 f"the target's {masker.stream} is binary output (not text), and binary "
                 "output is refused on this connection (masking policy: binary: refuse)"
             )
-        held = masker.flush(end=True)  # all of it: nothing held may come after the bytes
+        held = masker.flush(end=True, verbatim=True)  # all of it, nothing dropped: the bytes follow
         masker.passed(len(piece))
         seen.add(piece)
         return held + piece

@@ -9,7 +9,8 @@ Release rule (what ``feed`` returns at once and what it holds back):
      when it is at least two bytes long and is not a pure-letter word of one to three letters
      standing on its own (so ``l``, ``ls``, ``cd`` echo at once, but ``KIA`` after a released
      ``A`` is held: it may continue a token);
-  3. an open quoted value after a password-like key (``password="my secr``);
+  3. an open quoted value after a password-like key (``password="my secr``) or a password
+     option (``mysql -p'my secr``);
   4. an incomplete escape sequence in the last ``STRAY_AFTER`` bytes, even past a hold-back
      timeout (it displays nothing until it is finished); an ESC further back that starts no
      complete sequence (malformed, or overlong) is dropped, as it is at the end of the stream;
@@ -62,8 +63,11 @@ _REV_TAIL = re.compile(
 """(Reversed) separators: ASCII space, and the Unicode spaces and dashes numbers are written
 with (:mod:`broker.masking.unisep`), in reverse byte order."""
 _OPEN_QUOTE = re.compile(
-    rb"(?i:pass|secret|pwd|key|token)[^\r\n]*?[=:][ \t]*[\"']([^\"'\r\n]*)\Z",
+    rb"(?:(?i:pass|secret|pwd|key|token)[^\r\n]*?[=:][ \t]*|(?<![A-Za-z0-9_./\-])-p[ \t]*)"
+    rb"[\"']([^\"'\r\n]*)\Z",
 )
+"""An open quoted value after a password-like key (``password="my secr``) or a password
+option (``mysql -p'my secr``, ``sshpass -p "my secr``): held until the quote closes."""
 
 
 def _merge(spans: list[Hit]) -> list[Hit]:
@@ -187,13 +191,15 @@ class StreamMasker:
             out.append(self._step(final=False))
         return b"".join(out)
 
-    def flush(self, *, end: bool = False) -> bytes:
+    def flush(self, *, end: bool = False, verbatim: bool = False) -> bytes:
         """Release everything held (hold-back timeout, or ``end`` of the stream), masked.
 
         An unterminated string sequence stays held until its terminator comes, unless
-        ``end``: then its introducer is dropped and the rest is released as text.
+        ``end``: then its introducer is dropped and the rest is released as text. With
+        ``verbatim`` (binary output follows, passed byte-exact) nothing is dropped: an
+        unfinished escape is released as it came, as the bytes after it will be.
         """
-        return self._step(final=True, end=end)
+        return self._step(final=True, end=end, verbatim=verbatim)
 
     @property
     def at_rest(self) -> bool:
@@ -237,12 +243,12 @@ class StreamMasker:
         failures, self._failures = self._failures, []
         return failures
 
-    def _step(self, *, final: bool, end: bool = False) -> bytes:
+    def _step(self, *, final: bool, end: bool = False, verbatim: bool = False) -> bytes:
         if not self._buf:
             self.pending_since = None
             return b""
         try:
-            out = self._process(final=final, closing=end)
+            out = self._process(final=final, closing=end, verbatim=verbatim)
         except Exception as exc:
             return self._fail(exc)
         if not self._buf:
@@ -296,11 +302,11 @@ class StreamMasker:
         scan = b"".join(parts)
         return scan, strip_ansi(scan)
 
-    def _process(self, *, final: bool, closing: bool = False) -> bytes:
+    def _process(self, *, final: bool, closing: bool = False, verbatim: bool = False) -> bytes:
         scan = self._ctx + self._buf
         base = len(self._ctx)
         held = b""
-        at = open_string(scan, base)
+        at = -1 if verbatim else open_string(scan, base)
         if at >= 0:
             if closing or len(scan) - at > self.max_string:
                 scan = scan[:at] + scan[at + 2 :]
@@ -311,7 +317,7 @@ class StreamMasker:
                     self._buf = held
                     return b""
         smap = strip_ansi(scan)
-        if b"\x1b" in smap.text:
+        if b"\x1b" in smap.text and not verbatim:
             scan, smap = self._drop_stray_escapes(scan, smap, base, closing)
         text = smap.text
         size = len(text)

@@ -6,7 +6,7 @@ import itertools
 import re
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from masking_samples import VALID
 
@@ -185,6 +185,13 @@ _text = st.lists(
     plant=st.sampled_from(PLANTS),
     cuts=st.lists(st.integers(min_value=0, max_value=4000), max_size=8),
     ansi=st.booleans(),
+)
+@example(  # a cut inside a quoted option value: the quote is open at the end of the chunk
+    before=b"hello \x1b[KQ",
+    after=b"",
+    plant=(b"mariadb -p'quoted pw' db", b"quoted pw"),
+    cuts=[31],
+    ansi=False,
 )
 def test_planted_secret_never_survives_any_chunking(
     before: bytes, after: bytes, plant: tuple[bytes, bytes], cuts: list[int], ansi: bool
