@@ -44,14 +44,20 @@ def _written_with(value: str, seps: list[str]) -> str:
     return "".join(out)
 
 
-@pytest.mark.parametrize("sep", list(SEPARATORS))
-@pytest.mark.parametrize(("detector", "value"), [(d, v) for d, vs in VALUES.items() for v in vs])
+@pytest.mark.parametrize(
+    ("detector", "value", "sep"),
+    [
+        (d, v, sep)
+        for d, vs in VALUES.items()
+        for v in vs
+        for sep in SEPARATORS
+        if _written_with(v, [sep]) != v  # the value has a separator of that kind
+    ],
+)
 def test_each_unicode_separator_is_read_as_an_ascii_one(
     detector: str, value: str, sep: str
 ) -> None:
     written = _written_with(value, [sep])
-    if written == value:
-        pytest.skip("the value has no separator of that kind")
     text = f"value: {written} end"
     masked, events = ENGINE.mask_text(text)
     assert masked == f"value: [MASKED:{detector}] end", (detector, hex(ord(sep)))
