@@ -20,14 +20,7 @@ PROMPT = re.compile(r"gh-target@\S+:~\$\s*$", re.M)
 @pytest.fixture(scope="module")
 def broker(sshd_target: SshdTarget) -> Iterator[BrokerProcess]:
     sshd_target.write_home_file("secret.txt", SECRET + "\n", mode=0o600)
-    conn = {
-        "type": "ssh",
-        "host": "127.0.0.1",
-        "port": sshd_target.port,
-        "user": sshd_target.user,
-        "credential": "web-1",
-        "host_key": sshd_target.host_key_line,
-    }
+    conn = sshd_target.connection("web-1")
     proc = BrokerProcess({"alice": ["engineers"]}, {"web-1": conn}, POLICY)
     proc.set_secret("web-1", sshd_target.client_key.read_bytes())
     with proc:

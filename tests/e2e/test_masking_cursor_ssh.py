@@ -81,14 +81,7 @@ def card_shown(text: str) -> str | None:
 
 @pytest.fixture(scope="module")
 def broker(sshd_target: SshdTarget) -> Iterator[BrokerProcess]:
-    conn = {
-        "type": "ssh",
-        "host": "127.0.0.1",
-        "port": sshd_target.port,
-        "user": sshd_target.user,
-        "credential": "web",
-        "host_key": sshd_target.host_key_line,
-    }
+    conn = sshd_target.connection()
     proc = BrokerProcess({"alice": ["engineers"]}, {"web": conn}, POLICY)
     proc.set_secret("web", sshd_target.client_key.read_bytes())
     with proc:

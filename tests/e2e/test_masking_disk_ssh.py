@@ -90,14 +90,7 @@ def pieces(value: str) -> set[bytes]:
 
 @pytest.fixture(scope="module")
 def broker(sshd_target: SshdTarget) -> Iterator[BrokerProcess]:
-    conn = {
-        "type": "ssh",
-        "host": "127.0.0.1",
-        "port": sshd_target.port,
-        "user": sshd_target.user,
-        "credential": "web",
-        "host_key": sshd_target.host_key_line,
-    }
+    conn = sshd_target.connection()
     proc = BrokerProcess({"alice": ["engineers"]}, {"web": conn}, POLICY)
     proc.set_secret("web", sshd_target.client_key.read_bytes())
     with proc:

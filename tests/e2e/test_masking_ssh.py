@@ -47,14 +47,7 @@ TYPED_PASSWORD = "no-echo-Pa55word-77"
 def broker(sshd_target: SshdTarget) -> Iterator[BrokerProcess]:
     body = "".join(f"{name}: {value}\n" for name, value in SECRETS.items())
     sshd_target.write_home_file("planted.txt", "some log line\n" + body + "plain tail\n")
-    conn = {
-        "type": "ssh",
-        "host": "127.0.0.1",
-        "port": sshd_target.port,
-        "user": sshd_target.user,
-        "credential": "web",
-        "host_key": sshd_target.host_key_line,
-    }
+    conn = sshd_target.connection()
     proc = BrokerProcess({"alice": ["engineers"]}, {"web": conn}, POLICY)
     proc.set_secret("web", sshd_target.client_key.read_bytes())
     with proc:

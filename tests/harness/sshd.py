@@ -122,6 +122,17 @@ class SshdTarget:
         """The sshd log (``-e`` output) in the work dir."""
         return self.workdir / "sshd.log"
 
+    def connection(self, credential: str = "web") -> dict[str, object]:
+        """A broker ``type: ssh`` connection to this target, its key stored as ``credential``."""
+        return {
+            "type": "ssh",
+            "host": LOOPBACK,
+            "port": self.port,
+            "user": self.user,
+            "credential": credential,
+            "host_key": self.host_key_line,
+        }
+
     @property
     def known_hosts_line(self) -> str:
         """A known_hosts line pinning the host key for ``[127.0.0.1]:PORT``."""

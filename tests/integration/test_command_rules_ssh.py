@@ -22,14 +22,7 @@ SECRET = f"planted-{secrets.token_hex(8)}"
 @pytest.fixture(scope="module")
 def broker(sshd_target: SshdTarget) -> Iterator[BrokerProcess]:
     sshd_target.write_home_file("secret.txt", SECRET + "\n", mode=0o600)
-    conn = {
-        "type": "ssh",
-        "host": "127.0.0.1",
-        "port": sshd_target.port,
-        "user": sshd_target.user,
-        "credential": "web-1",
-        "host_key": sshd_target.host_key_line,
-    }
+    conn = sshd_target.connection("web-1")
     proc = BrokerProcess({"alice": ["engineers"]}, {"web-1": conn}, POLICY)
     proc.set_secret("web-1", sshd_target.client_key.read_bytes())
     with proc:
@@ -47,14 +40,7 @@ def test_control_reads_the_file_without_rules(sshd_target: SshdTarget, tmp_path:
     """Without command rules the same broker setup hands the file over: the plant works."""
     sshd_target.write_home_file("secret.txt", SECRET + "\n", mode=0o600)
     policy = "access:\n  - {name: all, groups: [engineers], connections: ['*'], action: allow}\n"
-    conn = {
-        "type": "ssh",
-        "host": "127.0.0.1",
-        "port": sshd_target.port,
-        "user": sshd_target.user,
-        "credential": "web-1",
-        "host_key": sshd_target.host_key_line,
-    }
+    conn = sshd_target.connection("web-1")
     proc = BrokerProcess({"alice": ["engineers"]}, {"web-1": conn}, policy)
     proc.set_secret("web-1", sshd_target.client_key.read_bytes())
     with proc:

@@ -27,14 +27,7 @@ def broker(sshd_target: SshdTarget) -> Iterator[BrokerProcess]:
     proc = BrokerProcess(
         {"alice": ["eng"]},
         {
-            "web-1": {
-                "type": "ssh",
-                "host": "127.0.0.1",
-                "port": sshd_target.port,
-                "user": sshd_target.user,
-                "credential": "web-1",
-                "host_key": sshd_target.host_key_line,
-            },
+            "web-1": sshd_target.connection("web-1"),
             "shell": local_connection(["bash", "--norc"]),
         },
         POLICY,
