@@ -20,7 +20,12 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 
 from broker.approvals.asks import Ask
-from broker.common.errors import ApprovalRequired, GatehouseError, RecordingError
+from broker.common.errors import (
+    ApprovalRequired,
+    GatehouseError,
+    PolicyDenied,
+    RecordingError,
+)
 from broker.config.model import Connection
 from broker.masking.engine import MaskingEngine
 from broker.masking.lines import LineMask
@@ -132,7 +137,7 @@ class SqlConsole(ResultPages):
             prompt = ""
             try:
                 audit.approval = await self.approvals.clear(text, decision.rule, ask, self._note)
-            except ApprovalRequired as exc:  # refused, denied, cancelled or expired
+            except (ApprovalRequired, PolicyDenied) as exc:  # not asked, denied, cancelled …
                 await audit.refused()
                 return self._not_approved(str(exc))
             except BaseException:
