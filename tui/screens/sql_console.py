@@ -37,10 +37,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_HISTORY = 500
-WAIT_HINT = (
-    "The statement runs by itself, exactly as asked, when approved · "
-    "Esc or F8 withdraws the request · the editor stays yours meanwhile"
-)
+WAIT_HINT = "Runs by itself, exactly as asked, once approved · Esc or F8 withdraws the request"
 TRANSACTION_NOTES = {
     "idle": "",
     "open": " · transaction open (COMMIT or ROLLBACK)",

@@ -34,9 +34,6 @@ class ApprovalWait(Vertical):
     ApprovalWait {
         height: auto;
     }
-    ApprovalWait #waiting-title {
-        text-style: bold;
-    }
     """
 
     def __init__(self, request: Request, hint: str, *, id: str | None = None) -> None:  # noqa: A002
