@@ -30,9 +30,9 @@ ALICE = Principal("alice", ("engineers",), client_addr="127.0.0.1:5000")
 
 @asynccontextmanager
 async def pane(
-    tmp_path: Path, server: PostgresServer
+    tmp_path: Path, server: PostgresServer, policy: str = APPROVAL_POLICY
 ) -> AsyncIterator[tuple[Pilot[None], SqlConsoleScreen, Services, list[Any]]]:
-    services, events = console_services(tmp_path / "state", server, APPROVAL_POLICY)
+    services, events = console_services(tmp_path / "state", server, policy)
     app = GatehouseApp(services, FakeChannel(principal=ALICE))  # type: ignore[arg-type]
     try:
         async with app.run_test(size=(120, 40)) as pilot:
@@ -177,3 +177,18 @@ async def test_no_justification_no_request(tmp_path: Path, postgres_server: Post
         await finished(pilot, screen)
         assert status(screen) == "No request made: the statement did not run."
     assert not [a for _, a, _, _ in events if a.startswith("approval.")]
+
+
+async def test_a_rule_without_justification_asks_at_once(
+    tmp_path: Path, postgres_server: PostgresServer
+) -> None:
+    policy = APPROVAL_POLICY.replace("grant: 1h}", "grant: 1h, reason_required: false}")
+    async with pane(tmp_path, postgres_server, policy) as (pilot, screen, services, _):
+        type_in(screen, UPDATE)
+        await pilot.press("f5")
+        request = await async_wait_until(lambda: screen.waiting, 15, "the wait")
+        assert not isinstance(pilot.app.screen, CommentModal)
+        assert request.reason == ""
+        await decide(services, request, approved=True, comment="")
+        await finished(pilot, screen)
+        assert status(screen).startswith("UPDATE 1 · ")

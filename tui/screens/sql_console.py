@@ -21,7 +21,7 @@ from textual.widgets import Footer, Header, Static, Tree
 from broker.approvals.asks import Ask
 from broker.common.errors import GatehouseError, RecordingError
 from broker.session.sqlresult import Held, StatementResult
-from broker.sql.locate import line_col, statement_at
+from broker.sql.locate import line_col, offset_of, statement_at
 from broker.upstream.pgschema import Relation
 from tui.screens.approvals import CommentModal
 from tui.text import plain
@@ -153,9 +153,9 @@ class SqlConsoleScreen(Screen[str | None]):
         editor = self.query_one(SqlEditor)
         if editor.selected_text.strip():
             start = min(editor.selection.start, editor.selection.end)
-            return editor.selected_text, _index(editor.text, start)
+            return editor.selected_text, offset_of(editor.text, start)
         text = editor.text
-        span = statement_at(text, _index(text, editor.cursor_location))
+        span = statement_at(text, offset_of(text, editor.cursor_location))
         if span is None:
             return "", 0
         return text[span[0] : span[1]], span[0]
@@ -396,10 +396,3 @@ class SqlConsoleScreen(Screen[str | None]):
         console, self.console = self.console, None
         if console is not None:  # the user left (or the connection ended) without Esc
             self.gh_app.services.spawn(console.close())
-
-
-def _index(text: str, location: tuple[int, int]) -> int:
-    """The character offset of an editor location (line, column)."""
-    lines = text.split("\n")
-    row = min(location[0], len(lines) - 1)
-    return sum(len(line) + 1 for line in lines[:row]) + min(location[1], len(lines[row]))
