@@ -19,13 +19,20 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 
-from broker.common.errors import GatehouseError
+from broker.approvals.asks import Ask
+from broker.common.errors import (
+    ApprovalRequired,
+    GatehouseError,
+    PolicyDenied,
+    RecordingError,
+)
 from broker.config.model import Connection
 from broker.masking.engine import MaskingEngine
 from broker.masking.lines import LineMask
 from broker.policy.sql import SqlDecision, SqlRule, decide_sql
 from broker.session.ports import EventSink, Recording
 from broker.session.sql import NUMERIC_TYPES, SqlRequest, StatementAudit
+from broker.session.sqlheld import StatementApprovals
 from broker.session.sqlpages import PAGE_ROWS, ResultPages
 from broker.session.sqlresult import (
     Current,
@@ -85,23 +92,64 @@ class SqlConsole(ResultPages):
         self.closed = False
         self.after_close: Callable[[], Awaitable[None]] | None = None
         """Closes the recording and audits the session's end (set by whoever opened it)."""
+        self.approvals: StatementApprovals | None = None
+        """Asks for the approvals `approval` rules want (set by whoever opened it; without,
+        a held statement is refused)."""
 
     # -- statements ------------------------------------------------------------
 
-    async def execute(self, text: str) -> StatementResult:
+    async def execute(self, text: str, ask: Ask | None = None) -> StatementResult:
         """Decide and run ``text`` (one statement or several, in order; the first error stops).
 
-        A running statement is stopped by :meth:`cancel` (a PostgreSQL cancel request).
+        A running statement is stopped by :meth:`cancel` (a PostgreSQL cancel request). A text
+        an `approval` rule holds runs under a grant for exactly that text; without one, the
+        result says what asking takes (``held``) unless ``ask`` is given, when the approval is
+        requested and waited for (:mod:`broker.session.sqlheld`); the console is not locked
+        meanwhile (pages, counts and the schema are read as usual).
 
         Raises:
             UpstreamError: the database connection broke (the pane is then done).
             RecordingError: the recording failed (strict: nothing runs unrecorded).
         """
+        if self.closed:
+            raise GatehouseError("the SQL console is closed")
+        classification = await asyncio.to_thread(classify, text)
+        decision = decide_sql(
+            self.rules,
+            classification,
+            groups=self.principal.groups,
+            connection=self.conn.name,
+            read_only=self.conn.read_only,
+        )
+        audit = StatementAudit(
+            SqlRequest(self.principal, self.conn, text, "console"),
+            self.events,
+            self.audit_mask,
+            classification,
+            decision,
+        )
+        prompt = transcript.statement(self.conn.name, self._masked_text(text))
+        if decision.action == "approval" and self.approvals is not None:
+            held = None if ask is not None else await self.approvals.held(text, decision.rule)
+            if held is not None:  # nothing recorded or audited: the pane asks first
+                return StatementResult(status="HELD", held=held, transaction=self.transaction)
+            self._record(prompt)
+            prompt = ""
+            try:
+                audit.approval = await self.approvals.clear(text, decision.rule, ask, self._note)
+            except (ApprovalRequired, PolicyDenied) as exc:  # not asked, denied, cancelled …
+                await audit.refused()
+                return self._not_approved(str(exc))
+            except BaseException:
+                await audit.refused()
+                raise
         async with self._lock:
             if self.closed:
                 raise GatehouseError("the SQL console is closed")
             await self._end_current()
-            running = self._running = asyncio.ensure_future(self._execute(text))
+            if prompt:
+                self._record(prompt)
+            running = self._running = asyncio.ensure_future(self._execute(text, audit))
             try:
                 return await asyncio.shield(running)
             except asyncio.CancelledError:
@@ -110,7 +158,7 @@ class SqlConsole(ResultPages):
                     with contextlib.suppress(BaseException):
                         await running
                     raise
-                # cancelled before a statement ran (classifying, auditing): nothing to undo
+                # cancelled before a statement ran (auditing): nothing to undo
                 return StatementResult(
                     status="ERROR", error=CANCELLED, transaction=self.transaction
                 )
@@ -129,21 +177,10 @@ class SqlConsole(ResultPages):
         running.cancel()
         return True
 
-    async def _execute(self, text: str) -> StatementResult:
-        classification = await asyncio.to_thread(classify, text)
-        decision = decide_sql(
-            self.rules,
-            classification,
-            groups=self.principal.groups,
-            connection=self.conn.name,
-            read_only=self.conn.read_only,
-        )
-        request = SqlRequest(self.principal, self.conn, text, "console")
-        audit = StatementAudit(request, self.events, self.audit_mask, classification, decision)
-        self._record(transcript.statement(self.conn.name, self._masked_text(text)))
-        if not decision.allowed:
-            for index, statement in enumerate(classification.statements or (None,)):
-                await audit.statement(index, statement)
+    async def _execute(self, text: str, audit: StatementAudit) -> StatementResult:
+        classification, decision = audit.classification, audit.decision
+        if not decision.allowed and not audit.approval:
+            await audit.refused()
             return self._refused(decision, classification.error)
         result = StatementResult()
         searched = 0
@@ -160,6 +197,7 @@ class SqlConsole(ResultPages):
                 result.position += offset
             if result.error:
                 break
+        result.approval = audit.approval
         return result
 
     async def _one(
@@ -252,6 +290,24 @@ class SqlConsole(ResultPages):
             elapsed=elapsed,
             transaction=self.transaction,
         )
+
+    def _not_approved(self, why: str) -> StatementResult:
+        asked = self.approvals.asked if self.approvals is not None else None
+        message = self._masked_value(why)
+        self._record(transcript.note(f"not run: {message}"))
+        return StatementResult(
+            status="NOT APPROVED",
+            error=message,
+            refused=True,
+            transaction=self.transaction,
+            approval=asked.id if asked is not None else "",
+        )
+
+    def _note(self, text: str) -> None:
+        """A line in the transcript while no statement runs (a failed recording is raised by
+        the next statement's)."""
+        with contextlib.suppress(RecordingError):
+            self._record(transcript.note(self._masked_value(text)))
 
     def _refused(self, decision: SqlDecision, parse_error: str) -> StatementResult:
         why = f"{decision.reason}: " if decision.reason else ""

@@ -15,6 +15,7 @@ from broker.session.masks import SessionMasking
 from broker.session.ports import EventSink
 from broker.session.sql import SqlOutput, SqlRequest, run_sql
 from broker.session.sqlconsole import SqlConsole
+from broker.session.sqlheld import StatementApprovals
 from broker.session.sqlopen import open_console
 from broker.session.terminal import Principal
 from broker.vault import Vault
@@ -90,6 +91,8 @@ class SqlEntry(BackgroundWork):
     ) -> SqlConsole:
         """Authorize and open a SQL console on the postgres connection ``name`` (recorded).
 
+        Statements an `approval` SQL rule holds are asked for and waited for as `sql` does.
+
         Raises:
             PolicyDenied, ApprovalRequired, UpstreamError, VaultError, GatehouseError.
         """
@@ -109,4 +112,5 @@ class SqlEntry(BackgroundWork):
             start_recorder=self.sessions.start_recorder,
             strict_recording=self.config.recording.strict,
             size=size,
+            approvals=StatementApprovals(self.approvals, self.policies, principal.name, conn.name),
         )

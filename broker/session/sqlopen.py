@@ -17,6 +17,7 @@ from broker.recording.recorder import build_index_detached, new_session_id
 from broker.session.factory import RecorderStarter
 from broker.session.ports import EventSink, Recording, Spawner
 from broker.session.sqlconsole import SqlConsole
+from broker.session.sqlheld import StatementApprovals
 from broker.session.terminal import Principal
 from broker.upstream.postgres import PgSession
 from broker.vault import Secret
@@ -38,6 +39,7 @@ async def open_console(
     start_recorder: RecorderStarter | None,
     strict_recording: bool,
     size: tuple[int, int],
+    approvals: StatementApprovals | None = None,
 ) -> SqlConsole:
     """Start the recording, connect with the vault credential, audit the start.
 
@@ -71,6 +73,7 @@ async def open_console(
         recorder=recorder,
         session_id=session_id,
     )
+    console.approvals = approvals
     started = time.monotonic()
 
     async def finished() -> None:

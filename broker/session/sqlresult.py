@@ -24,6 +24,20 @@ class Page:
     marks: list[tuple[bool, ...]]
 
 
+@dataclass(frozen=True)
+class Held:
+    """A statement an `approval` SQL rule holds and no grant covers: what asking takes."""
+
+    rule: str
+    """The rule that holds it."""
+    approvers: tuple[str, ...]
+    """Groups whose members may approve."""
+    needed: int
+    """Distinct approvals needed."""
+    reason_required: bool
+    """Whether the request needs a justification."""
+
+
 @dataclass
 class StatementResult:
     """What the pane shows after a statement (the last one run of what was sent)."""
@@ -48,6 +62,10 @@ class StatementResult:
     """Values masked in the rows read so far."""
     statements: int = 0
     """Statements run (several when the text held several)."""
+    held: Held | None = None
+    """Nothing ran: an approval is needed (run it again with an ``Ask``)."""
+    approval: str = ""
+    """The request the statements ran under, or the one that was not approved."""
 
 
 Report = Callable[[float, "Outcome | None", Counter[str], str, int], Awaitable[None]]

@@ -55,3 +55,10 @@ def line_col(text: str, offset: int) -> tuple[int, int]:
     offset = max(0, min(offset, len(text)))
     line = text.count("\n", 0, offset)
     return line, offset - (text.rfind("\n", 0, offset) + 1)
+
+
+def offset_of(text: str, location: tuple[int, int]) -> int:
+    """The character offset of an editor location (0-based line, column) in ``text``."""
+    lines = text.split("\n")
+    row = min(location[0], len(lines) - 1)
+    return sum(len(line) + 1 for line in lines[:row]) + min(location[1], len(lines[row]))

@@ -24,10 +24,12 @@ roles: {unmasked: [dba]}
 """
 
 
-def console_services(state: Path, server: PostgresServer) -> tuple[Services, LogEvents]:
+def console_services(
+    state: Path, server: PostgresServer, policy: str = POLICY
+) -> tuple[Services, LogEvents]:
     """Services with connections ``shop`` (writable) and ``shop-ro`` (read-only) on ``server``."""
     state.mkdir(parents=True, exist_ok=True)
-    (state / "p.yaml").write_text(POLICY)
+    (state / "p.yaml").write_text(policy)
     conn = (
         f"{{type: postgres, host: {server.host}, port: {server.port}, user: {server.user}, "
         f"database: {server.database}, credential: shop"

@@ -29,6 +29,8 @@ class FakeChannel:
     written: list[bytes] = field(default_factory=list)
     given_back: list[bytes] = field(default_factory=list)
     """What the TUI gave back with :meth:`unread` (keys typed ahead of a session)."""
+    closed: bool = False
+    """Whether the client has gone."""
 
     def write(self, data: bytes) -> None:
         self.written.append(data)

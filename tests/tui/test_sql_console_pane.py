@@ -17,8 +17,9 @@ from tests.support.sql_console import console_services
 from tests.support.waiting import async_wait_until
 from tests.tui.fakes import FakeChannel
 from tui.app import GatehouseApp
-from tui.screens.sql_console import SqlConsoleScreen, SqlEditor
+from tui.screens.sql_console import SqlConsoleScreen
 from tui.widgets.results_table import ResultsTable
+from tui.widgets.sql_editor import SqlEditor
 
 ALICE = Principal("alice", ("engineers",), client_addr="127.0.0.1:5000")
 

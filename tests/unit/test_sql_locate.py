@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from broker.sql import transcript
-from broker.sql.locate import line_col, statement_at, statement_spans
+from broker.sql.locate import line_col, offset_of, statement_at, statement_spans
 
 
 def pieces(text: str) -> list[str]:
@@ -65,6 +65,19 @@ def test_spans_never_raise_and_stay_in_order(text: str) -> None:
 )
 def test_line_col(offset: int, expected: tuple[int, int]) -> None:
     assert line_col("abc\nde\nfg", offset) == expected
+
+
+@given(st.text(alphabet="ab;\n ", max_size=40), st.integers(min_value=0, max_value=45))
+def test_offset_of_undoes_line_col(text: str, offset: int) -> None:
+    offset = min(offset, len(text))
+    assert offset_of(text, line_col(text, offset)) == offset
+
+
+@pytest.mark.parametrize(
+    ("location", "expected"), [((0, 0), 0), ((1, 2), 6), ((1, 99), 8), ((9, 0), 9), ((2, 5), 10)]
+)
+def test_offset_of_clamps_to_the_text(location: tuple[int, int], expected: int) -> None:
+    assert offset_of("abc\nxyzw\nq", location) == expected
 
 
 def test_transcript_escapes_controls_and_cuts_wide_cells() -> None:

@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING
 
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Static
 
 from broker.common.errors import GatehouseError
-from tui.screens.approvals import age
-from tui.text import plain
+from tui.widgets.approval_wait import ApprovalWait
 
 if TYPE_CHECKING:
     from broker.approvals.core import Request
     from tui.app import GatehouseApp
+
+HINT = "The session starts by itself when approved · Esc cancels the request"
 
 
 class WaitingScreen(ModalScreen[None]):
@@ -29,32 +27,9 @@ class WaitingScreen(ModalScreen[None]):
     def __init__(self, request: Request) -> None:
         super().__init__()
         self.request = request
-        self.started = time.monotonic()
 
     def compose(self) -> ComposeResult:
-        request = self.request
-        with Vertical(id="waiting-box"):
-            yield Static(plain(f"Waiting for approval · {request.id}"), id="waiting-title")
-            yield Static(
-                plain(
-                    f"{request.describe()}\n"
-                    f"needs {request.needed} approval{'s' if request.needed != 1 else ''} "
-                    f"from {', '.join(request.approvers)} (rule {request.rule})\n"
-                    f"justification: {request.reason or '(none)'}",
-                    multiline=True,
-                ),
-                id="waiting-detail",
-            )
-            yield Static("", id="waiting-elapsed")
-            yield Static("The session starts by itself when approved · Esc cancels the request")
-
-    def on_mount(self) -> None:
-        self.tick()
-        self.set_interval(1.0, self.tick)
-
-    def tick(self) -> None:
-        elapsed = age(time.monotonic() - self.started)
-        self.query_one("#waiting-elapsed", Static).update(plain(f"waiting {elapsed}"))
+        yield ApprovalWait(self.request, HINT, id="waiting-box")
 
     def action_cancel_request(self) -> None:
         self.cancel_request()
@@ -68,7 +43,7 @@ class WaitingScreen(ModalScreen[None]):
         try:
             await app.services.approvals.cancel(app.principal.name, self.request.id)
         except GatehouseError as exc:
-            self.query_one("#waiting-elapsed", Static).update(plain(str(exc)))
+            self.query_one(ApprovalWait).say(str(exc))
 
 
 def is_waiting_for(app: GatehouseApp, request_id: str) -> bool:

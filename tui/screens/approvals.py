@@ -16,6 +16,7 @@ from textual.widgets import Footer, Header, Input, Static
 from broker.common.errors import GatehouseError
 from tui.text import plain
 from tui.widgets.approval_table import ApprovalTable, widths_of
+from tui.widgets.approval_wait import age
 
 if TYPE_CHECKING:
     from broker.approvals.core import Request
@@ -23,14 +24,6 @@ if TYPE_CHECKING:
 
 HISTORY_SECONDS = 2.0
 """How often the history list is read again while shown (it changes slowly and is longer)."""
-
-
-def age(seconds: float) -> str:
-    """``42s``, ``12m``, ``3h``."""
-    seconds = max(0, int(seconds))
-    if seconds < 120:
-        return f"{seconds}s"
-    return f"{seconds // 60}m" if seconds < 7200 else f"{seconds // 3600}h"
 
 
 def detail(request: Request, now: float) -> str:

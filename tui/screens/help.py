@@ -45,10 +45,11 @@ SECTIONS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
         "SQL console (Enter on a postgres connection)",
         (
             ("F5", "run the selection or the statement under the cursor (Ctrl+Enter too)"),
-            ("F8", "cancel the running statement"),
+            ("F8", "cancel the running statement, or withdraw the approval it waits for"),
             ("↑ ↓", "history, on the first or last line of the editor"),
             ("F6", "next pane: schema, editor, results;  F7  count the rows"),
             ("F9", "reload the schema;  Ctrl+L  clear the editor;  Esc  close"),
+            ("", "a statement a rule holds for approval is asked for and waits in the pane"),
         ),
     ),
     (

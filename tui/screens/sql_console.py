@@ -11,66 +11,38 @@ import logging
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.text import Text
-from textual import events, work
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static, TextArea, Tree
+from textual.widgets import Footer, Header, Static, Tree
 
+from broker.approvals.asks import Ask
 from broker.common.errors import GatehouseError, RecordingError
-from broker.session.sqlresult import StatementResult
-from broker.sql.locate import line_col, statement_at
+from broker.session.sqlresult import Held, StatementResult
+from broker.sql.locate import line_col, offset_of, statement_at
 from broker.upstream.pgschema import Relation
+from tui.screens.approvals import CommentModal
 from tui.text import plain
+from tui.widgets.approval_wait import ApprovalWait
 from tui.widgets.results_table import ResultsTable
+from tui.widgets.sql_editor import SqlEditor, sql_editor
 
 if TYPE_CHECKING:
+    from broker.approvals.core import Request
     from broker.session.sqlconsole import SqlConsole
     from tui.app import GatehouseApp
 
 log = logging.getLogger(__name__)
 
 MAX_HISTORY = 500
+WAIT_HINT = "Runs by itself, exactly as asked, once approved · Esc or F8 withdraws the request"
 TRANSACTION_NOTES = {
     "idle": "",
     "open": " · transaction open (COMMIT or ROLLBACK)",
     "aborted": " · transaction ABORTED: ROLLBACK to go on",
 }
-
-
-class SqlEditor(TextArea):
-    """The statement editor: SQL highlighting; up on the first line and down on the last walk
-    the history."""
-
-    class HistoryWalked(Message):
-        """Up on the first line (-1) or down on the last (+1)."""
-
-        def __init__(self, step: int) -> None:
-            super().__init__()
-            self.step = step
-
-    async def _on_key(self, event: events.Key) -> None:
-        row = self.cursor_location[0]
-        if (event.key == "up" and row == 0) or (
-            event.key == "down" and row == self.document.line_count - 1
-        ):
-            event.stop()
-            event.prevent_default()
-            self.post_message(self.HistoryWalked(-1 if event.key == "up" else 1))
-            return
-        await super()._on_key(event)
-
-
-def sql_editor() -> SqlEditor:
-    """The editor, highlighted with tree-sitter's SQL grammar when it is installed."""
-    editor = SqlEditor(
-        "", id="sql-editor", soft_wrap=False, show_line_numbers=True, tab_behavior="indent"
-    )
-    if "sql" in editor.available_languages:
-        editor.language = "sql"
-    return editor
 
 
 class SqlConsoleScreen(Screen[str | None]):
@@ -101,6 +73,8 @@ class SqlConsoleScreen(Screen[str | None]):
         """Where the text last sent starts in the editor (error positions are relative)."""
         self.result: StatementResult | None = None
         self.running = False
+        self.waiting: Request | None = None
+        """The request a statement waits for (the editor stays usable meanwhile)."""
 
     @property
     def gh_app(self) -> GatehouseApp:
@@ -179,9 +153,9 @@ class SqlConsoleScreen(Screen[str | None]):
         editor = self.query_one(SqlEditor)
         if editor.selected_text.strip():
             start = min(editor.selection.start, editor.selection.end)
-            return editor.selected_text, _index(editor.text, start)
+            return editor.selected_text, offset_of(editor.text, start)
         text = editor.text
-        span = statement_at(text, _index(text, editor.cursor_location))
+        span = statement_at(text, offset_of(text, editor.cursor_location))
         if span is None:
             return "", 0
         return text[span[0] : span[1]], span[0]
@@ -194,6 +168,13 @@ class SqlConsoleScreen(Screen[str | None]):
     def _run_now(self) -> None:
         if self.console is None:
             self._status("Not connected.", error=True)
+            return
+        if self.waiting is not None:
+            self._status(
+                f"{self.waiting.id} is waiting for approval: one statement at a time "
+                "(Esc or F8 withdraws the request).",
+                error=True,
+            )
             return
         if self.running:
             self._status("A statement is running (F8 cancels it).", error=True)
@@ -216,13 +197,82 @@ class SqlConsoleScreen(Screen[str | None]):
         assert console is not None
         try:
             console.mark(text)
-            result = await console.execute(text)
+            result: StatementResult | None = await console.execute(text)
+            if result is not None and result.held is not None:
+                result = await self._ask_approval(console, text, result.held)
         except (GatehouseError, RecordingError) as exc:
             self._status(f"{self.connection}: {exc}", error=True)
             return
         finally:
             self.running = False
-        self.show_result(result)
+            self._end_wait()
+        if result is not None:
+            self.show_result(result)
+
+    async def _ask_approval(
+        self, console: SqlConsole, text: str, held: Held
+    ) -> StatementResult | None:
+        """Ask for the approval ``held`` says is needed, wait for it, run ``text`` if approved.
+
+        Returns:
+            What ran or why not; None if the user gave no justification (nothing was asked).
+        """
+        reason = ""
+        if held.reason_required:
+            answer = await self.app.push_screen_wait(
+                CommentModal(
+                    f"This statement needs an approval (rule {held.rule}, {held.needed} of "
+                    f"{', '.join(held.approvers)}): why do you need it?",
+                    required=True,
+                    placeholder="justification (e.g. the ticket)",
+                )
+            )
+            if answer is None:
+                self._status("No request made: the statement did not run.")
+                return None
+            reason = answer
+        self._status("Asking for an approval…")
+        channel = self.gh_app.channel
+        ask = Ask(
+            reason=reason,
+            waiting=self._waiting,
+            decided=self._decided,
+            gone=lambda: channel.closed,
+        )
+        return await console.execute(text, ask)
+
+    def _waiting(self, request: Request) -> None:
+        """The request is pending: show it above the status line; the editor stays usable."""
+        self.waiting = request
+        self.query_one("#sql-main").mount(
+            ApprovalWait(request, WAIT_HINT, id="sql-waiting"), before="#sql-status"
+        )
+        self._status(f"Waiting for approval {request.id}…")
+
+    def _decided(self, request: Request) -> None:
+        self._end_wait()
+        if request.status == "approved":
+            self._status(f"{request.id} approved: running… (F8 cancels)")
+
+    def _end_wait(self) -> None:
+        self.waiting = None
+        for shown in self.query("#sql-waiting"):
+            shown.remove()
+
+    def action_withdraw(self) -> None:
+        self.withdraw_request()
+
+    @work(exclusive=True, group="sql-withdraw", exit_on_error=False)
+    async def withdraw_request(self) -> None:
+        console = self.console
+        if console is None or console.approvals is None:
+            return
+        self._status("Withdrawing the request…")
+        try:
+            await console.approvals.withdraw()
+        except GatehouseError as exc:  # decided in the meantime: its outcome follows
+            for shown in self.query(ApprovalWait):
+                shown.say(str(exc))
 
     def show_result(self, result: StatementResult) -> None:
         self.result = result
@@ -234,7 +284,9 @@ class SqlConsoleScreen(Screen[str | None]):
                 line, column = line_col(editor.text, self._sent_at + result.position)
                 editor.cursor_location = (line, column)
                 where = f" (line {line + 1}, column {column + 1})"
-            word = "Refused" if result.refused else "ERROR"
+            word = "ERROR"
+            if result.refused:
+                word = "Not approved" if result.status == "NOT APPROVED" else "Refused"
             self._status(
                 f"{word}{where}: {result.error}{TRANSACTION_NOTES[result.transaction]}",
                 error=True,
@@ -251,7 +303,8 @@ class SqlConsoleScreen(Screen[str | None]):
         else:
             what = f"{result.status} · {ms}"
         masked = f" · {result.masked} masked" if result.masked else ""
-        return f"{what}{masked}{TRANSACTION_NOTES[result.transaction]}"
+        approved = f" · approved as {result.approval}" if result.approval else ""
+        return f"{what}{masked}{approved}{TRANSACTION_NOTES[result.transaction]}"
 
     def action_clear(self) -> None:
         editor = self.query_one(SqlEditor)
@@ -260,7 +313,9 @@ class SqlConsoleScreen(Screen[str | None]):
         editor.focus()
 
     def action_cancel(self) -> None:
-        if self.console is not None and self.console.cancel():
+        if self.waiting is not None:
+            self.action_withdraw()
+        elif self.console is not None and self.console.cancel():
             self._status("Cancel request sent…")
         else:
             self._status("Nothing is running.")
@@ -329,6 +384,9 @@ class SqlConsoleScreen(Screen[str | None]):
     # -- closing ------------------------------------------------------------------
 
     async def action_close(self) -> None:
+        if self.waiting is not None:  # Esc withdraws the request first, as on a waiting screen
+            self.action_withdraw()
+            return
         console, self.console = self.console, None
         if console is not None:
             await console.close()
@@ -338,10 +396,3 @@ class SqlConsoleScreen(Screen[str | None]):
         console, self.console = self.console, None
         if console is not None:  # the user left (or the connection ended) without Esc
             self.gh_app.services.spawn(console.close())
-
-
-def _index(text: str, location: tuple[int, int]) -> int:
-    """The character offset of an editor location (line, column)."""
-    lines = text.split("\n")
-    row = min(location[0], len(lines) - 1)
-    return sum(len(line) + 1 for line in lines[:row]) + min(location[1], len(lines[row]))
