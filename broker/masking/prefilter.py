@@ -283,6 +283,8 @@ class FixedWindows:
 
     def __init__(self, windows: dict[int, list[Window]]) -> None:
         self._windows = windows
+        self.active = windows.keys()
+        """Ranks of the covered detectors with at least one window."""
 
     def windows(self, rank: int, reach: Mapping[int, int]) -> list[Window] | None:
         """Merged windows of the detector at ``rank``, or None when it has no candidate."""
