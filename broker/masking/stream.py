@@ -155,6 +155,8 @@ class StreamMasker:
         self._failures: list[MaskFailure] = []
         self._proofs = ProofCache()
         self._guard = CursorGuard(engine.find_hits, self._prove, width=width, crlf=crlf)
+        self._on_screen = bool(engine.policy.detectors)
+        """Whether a value can show on screen at all (a policy without detectors finds none)."""
         """What the user's line shows: values drawn with cursor moves are masked there."""
 
     def _prove(self, hit: Hit, value: bytes) -> tuple[Strategy, str, bytes]:
@@ -380,7 +382,8 @@ class StreamMasker:
             events=events,
             proofs=self._proofs,
         )
-        out = self._guard.apply(out, self._offset, self.stream, events)
+        if self._on_screen:
+            out = self._guard.apply(out, self._offset, self.stream, events)
         self._record(events)
         self._offset += hi - base
         self._ctx = scan[max(0, hi - CONTEXT_BYTES) : hi]
