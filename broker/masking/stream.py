@@ -60,10 +60,10 @@ _end = itemgetter(1)
 # Reversed text: a token, then groups of digits or capitals (card, IBAN, NINO groups), each
 # preceded (in reverse) by one space.
 _REV_TAIL = re.compile(
-    rb"[!-~]*(?:(?: |\xa0\xc2|[\x80-\x8a\xaf\x90-\x95]\x80\xe2|\x92\x88\xe2|\x80\x80\xe3)"
+    rb"[!-~]*(?:(?:  ?|\xa0\xc2|[\x80-\x8a\xaf\x90-\x95]\x80\xe2|\x92\x88\xe2|\x80\x80\xe3)"
     rb"[0-9A-Z()+.\-]+)*"
 )
-"""(Reversed) separators: ASCII space, and the Unicode spaces and dashes numbers are written
+"""(Reversed) separators: one or two ASCII spaces (a card's groups may be apart by two), and the Unicode spaces and dashes numbers are written
 with (:mod:`broker.masking.unisep`), in reverse byte order."""
 _OPEN_QUOTE = re.compile(
     rb"(?:(?i:pass|secret|pwd|key|token)[^\r\n]*?[=:][ \t]*|(?<![A-Za-z0-9_./\-])-p[ \t]*)"
