@@ -7,7 +7,7 @@ a pty whose width is not known, is far simpler: each piece after a CR overwrites
 its first column, a tab moves the cursor to the next multiple of eight without writing, and
 other controls show nothing. :func:`overlay_rows` renders each such line as the emulation
 (:class:`~broker.masking.lineview.LineView`) would, so the guard can run one detection over all
-of them and emulate nothing when none shows a value (docs/decisions/038).
+of them and emulate nothing when none shows a value (docs/decisions/039).
 """
 
 from __future__ import annotations
