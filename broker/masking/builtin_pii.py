@@ -59,6 +59,9 @@ _CARD = (
     rb"(?<![A-Za-z0-9])(?<![0-9][\-.])"
     # 13 to 19 digits in groups of four (a 19-digit card ends in a group of three)
     rb"(?:[0-9]{4}([ \-]?)[0-9]{4}\1[0-9]{4}\1(?:[0-9]{4}\1[0-9]{3}|[0-9]{1,7})(?!\1[0-9])"
+    # 16 digits in groups of four apart by one or two spaces, two at least once
+    # (``4111  1111 1111  1111``); what follows after spaces is another column
+    rb"|(?=[0-9]{4}(?: {1,2}[0-9]{4}){0,2}  [0-9])[0-9]{4}(?: {1,2}[0-9]{4}){3}"
     rb"|3[47][0-9]{2}([ \-]?)[0-9]{6}\2[0-9]{5}(?!\2[0-9])"
     rb"|3[0-9]{3}([ \-]?)[0-9]{6}\3[0-9]{4}(?!\3[0-9]))"
     rb"(?![A-Za-z0-9])(?![\-.][0-9])"

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from broker.masking.ansi import ByteFinder
 from broker.masking.events import MaskEvent, new_event
 from broker.masking.lineview import LineView
+from broker.masking.overlay import overlay_rows, simple
 from broker.masking.scan import Hit
 
 _IN_LINE = rb"[\x08\x0b\x0c]|\r(?!\n)|\x1b(?:\[[0-?]*[ -/]*[@-HJ-LPSTXZ`a-fhlsu]|[78DEMc])"
@@ -136,6 +137,8 @@ class CursorGuard:
         if not self._needs_view(out):
             self.note(out)
             return out
+        if self._crlf and not self._view.width and simple(out) and self._drawn_plainly(out):
+            return out
         self._apply_raw()
         text = out.decode("utf-8", "surrogateescape")
         moves = _TEXT_MOVES_TAB if self._view.width and not self._crlf else _TEXT_MOVES
@@ -172,6 +175,25 @@ class CursorGuard:
                 assert row.view is not None
                 row.text = self._mask_line(row.text, row.view, offset, stream, events)
         return "".join(row.text for row in rows).encode("utf-8", "surrogateescape")
+
+    def _drawn_plainly(self, out: bytes) -> bool:
+        """For output whose only moves are bare CRs (:func:`~broker.masking.overlay.simple`):
+        True when no line it draws shows a value; the view is then left as the emulation
+        would leave it. False: nothing changed but the noted output applied, emulate it."""
+        view = self._view
+        self._apply_raw()
+        line = "".join(view.cells).encode("utf-8", "surrogateescape")
+        if len(line) != len(view.cells):  # a wide, combining or non-ASCII character on it
+            return False
+        rows = overlay_rows(out, line, view.col, first=view.edited or view.behind)
+        if rows and self._find(b"\n".join(rows)):
+            return False
+        ends = max(out.rfind(b"\n"), out.rfind(b"\x0b"), out.rfind(b"\x0c"))
+        if ends >= 0:
+            view.new_row(0)
+        view.feed(out[ends + 1 :].decode("ascii"))
+        self._last_cr = out[-1:] == b"\r"
+        return True
 
     def _any_value(self, checks: list[_Row]) -> bool:
         """Whether any of the rows shows a value (one detection over all of them)."""

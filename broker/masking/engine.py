@@ -125,8 +125,11 @@ class MaskingEngine:
         reach: Reach = {}
         covered = self._prefilter.covered
         candidates = self._prefilter.candidates(text)
+        active = candidates.active
         for rank, det in self._scan_order:
             if rank in covered:
+                if rank not in active:
+                    continue
                 windows = candidates.windows(rank, reach)
                 if windows is None:
                     continue
@@ -236,7 +239,7 @@ class MaskingEngine:
         ``proofs`` carries the proofs of values already masked on the same stream (see
         ``ProofCache``); without it, proofs are cached for this call only.
         """
-        digests = {} if proofs is None else proofs.reset_if_full()
+        digests = ({}, {}) if proofs is None else proofs.reset_if_full()
         if not smap.positions:
             return render_plain(
                 data,
@@ -266,14 +269,15 @@ class MaskingEngine:
                 continue
             value = text[span_start:span_end]
             strategy, fixed, numeric = self._look(det)
-            proved = (
-                without_separators(value).translate(None, _NORMALISE_SEPARATORS)
-                if numeric
-                else value
-            )
-            digest = digests.get(hash(proved))
+            cache = digests[numeric]
+            digest = cache.get(hash(value))
             if digest is None:
-                digest = digests[hash(proved)] = self.value_hmac(proved)
+                proved = (
+                    without_separators(value).translate(None, _NORMALISE_SEPARATORS)
+                    if numeric
+                    else value
+                )
+                digest = cache[hash(value)] = self.value_hmac(proved)
             put(data[cursor:start])
             put(fixed or self.replacement(det.name, strategy, value, digest))
             put(escapes_in(data, start, end))

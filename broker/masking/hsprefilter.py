@@ -113,10 +113,10 @@ HS_PROBES: dict[str, tuple[HsProbe, ...]] = {
     "password_option": (_ci(rb"mysql|mariadb|sshpass", 7, 607),),
     "credit_card": (
         HsProbe(
-            _B + rb"(?:[0-9]{4}[ \-]?[0-9]{4}[ \-]?[0-9]{4}[ \-]?[0-9]"
+            _B + rb"(?:[0-9]{4}[ \-]? ?[0-9]{4}[ \-]? ?[0-9]{4}[ \-]? ?[0-9]"
             rb"|3[0-9]{3}[ \-]?[0-9]{6}[ \-]?[0-9]{4})",
             20,
-            10,
+            11,
         ),
     ),
     "iban": (
@@ -201,6 +201,11 @@ class HsPrefilter:
         """Ranks of the detectors whose windows come from this prefilter."""
         self._by_rank = {rank: tuple(targets) for rank, targets in by_rank.items()}
         self._probes = len(ids)
+        ranks_of: list[list[int]] = [[] for _ in ids]
+        for rank, targets in by_rank.items():
+            for ident, *_ in targets:
+                ranks_of[ident].append(rank)
+        self._ranks_of = tuple(tuple(ranks) for ranks in ranks_of)
         self._dbs = _databases(tuple(ids))
         self._local = threading.local()
 
@@ -228,17 +233,27 @@ class HsPrefilter:
 
             for db, scratch in zip(self._dbs, self._scratches(), strict=True):
                 db.scan(text, match_event_handler=on_match, scratch=scratch)
-        return HsCandidates(text, ends, self._by_rank)
+        ranks_of = self._ranks_of
+        active = {rank for ident, found in enumerate(ends) if found for rank in ranks_of[ident]}
+        return HsCandidates(text, ends, self._by_rank, active)
 
 
 class HsCandidates:
     """The probe matches in one text, turned into windows per detector when asked."""
 
-    def __init__(self, text: bytes, ends: list[list[int]], by_rank: dict[int, tuple[Target, ...]]):
+    def __init__(
+        self,
+        text: bytes,
+        ends: list[list[int]],
+        by_rank: dict[int, tuple[Target, ...]],
+        active: set[int],
+    ) -> None:
         self._text = text
         self._size = len(text)
         self._ends = ends
         self._by_rank = by_rank
+        self.active = active
+        """Ranks of the covered detectors with at least one candidate (the others: no window)."""
 
     def windows(self, rank: int, reach: Mapping[int, int]) -> list[Window] | None:
         """Merged windows of the detector at ``rank``, or None when it has no candidate.
@@ -260,9 +275,9 @@ class HsCandidates:
                 parts.append([(max(found[0] - before, 0), size)])
                 continue
             if exact:
-                found = _ended(self._text, found)
                 if reach:
                     found = [e for e in found if reach.get(e, e) >= e - exact]
+                found = _ended(self._text, found)
                 if not found:
                     continue
             parts.append(_windows(found, before, after, size))

@@ -66,15 +66,19 @@ _NUM_LONG = rb"(?=(?:[ \-.]?0){7})"
 _NA = rb"(?![a-z0])(?![ \-.]0)"
 
 
-def _num(rest: bytes, hi: int, guard: bytes = _NUM_GUARD, after: bytes = _NA) -> Probe:
+def _num(
+    rest: bytes, hi: int, guard: bytes = _NUM_GUARD, after: bytes = _NA, long: bytes = _NUM_LONG
+) -> Probe:
     """A value of digit groups starting at the pivot (the run's first two digits)."""
-    return Probe("fold", b"00", b"(?=" + rest + after + b")", -3, hi, guard + _NUM_LONG)
+    return Probe("fold", b"00", b"(?=" + rest + after + b")", -3, hi, guard + long)
 
 
 # Card numbers may follow one another, separated by a space: only a letter, or a digit and a
 # dash or dot, before the pivot rule one out; only a letter or digit after.
 _CARD_GUARD = rb"(?<![a-z]00)(?<!0[\-.]00)"
 _CARD_AFTER = rb"(?![a-z0])"
+_CARD_LONG = rb"(?=(?:[ \-.]? ?0){7})"
+"""``_NUM_LONG`` for cards, whose groups may also be apart by two spaces."""
 _NATIONAL_AFTER = 48
 """Bytes after a context word (``SSN``, ``SIN`` …) that its number may end within."""
 
@@ -151,10 +155,11 @@ BUILTIN_PROBES: dict[str, tuple[Probe, ...]] = {
     ),
     "credit_card": (
         _num(
-            rb"(?:00[ \-]?0000[ \-]?0000[ \-]?0{1,7}|00[ \-]?000000[ \-]?0{4,5})",
-            25,
+            rb"(?:00[ \-]? ?0000[ \-]? ?0000[ \-]? ?0{1,7}|00[ \-]?000000[ \-]?0{4,5})",
+            30,
             _CARD_GUARD,
             _CARD_AFTER,
+            _CARD_LONG,
         ),
     ),
     "iban": (
@@ -283,6 +288,8 @@ class FixedWindows:
 
     def __init__(self, windows: dict[int, list[Window]]) -> None:
         self._windows = windows
+        self.active = windows.keys()
+        """Ranks of the covered detectors with at least one window."""
 
     def windows(self, rank: int, reach: Mapping[int, int]) -> list[Window] | None:
         """Merged windows of the detector at ``rank``, or None when it has no candidate."""

@@ -6,7 +6,9 @@ tuples (they sort in precedence order in C, without a key function) until they a
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from functools import lru_cache
 
 from broker.masking.detector import Detector, Window
 
@@ -74,9 +76,32 @@ def _scan_extending(
     validator = det.validator
     left_match = det.extend_left.match
     size = len(text)
-    rev = text[::-1]
     finditer = det.regex.finditer
     get = reach.get
+    run = _left_run(det.extend_left.pattern)
+    if group == 0 and validator is None and run is not None:
+        # One class repeated: the run of its bytes before each value, found with ``rfind``
+        # on the text mapped to members (NUL) and others (0x01), instead of a regex each.
+        table, most = run
+        rfind = text.translate(table).rfind
+        for a, b in windows:
+            for m in finditer(text, a, b):
+                start, end = m.span()
+                if start >= end:
+                    continue
+                floor = start - most if start > most else 0
+                other = rfind(b"\x01", floor, start)
+                first = other + 1 if other >= 0 else floor
+                if first == start:
+                    continue
+                known = get(end, end)
+                if known < first:
+                    continue
+                add((first, -end, rank))
+                if known > first:
+                    reach[end] = first
+        return
+    rev = text[::-1]
     if group == 0 and validator is None:
         for a, b in windows:
             for m in finditer(text, a, b):
@@ -112,6 +137,21 @@ def _scan_extending(
                 add((start, -end, rank))
                 if get(end, end) > start:
                     reach[end] = start
+
+
+_ONE_CLASS = re.compile(rb"\[([^\[\]]+)\]\{1,([0-9]+)\}")
+
+
+@lru_cache(maxsize=32)
+def _left_run(pattern: bytes) -> tuple[bytes, int] | None:
+    """For an ``extend_left`` that is one class repeated ``{1,N}``: a ``translate`` table
+    mapping its members to NUL and every other byte to 0x01, and N; otherwise None."""
+    m = _ONE_CLASS.fullmatch(pattern)
+    if m is None:
+        return None
+    member = re.compile(b"[" + m.group(1) + b"]")
+    table = bytes(0 if member.fullmatch(bytes([b])) else 1 for b in range(256))
+    return table, int(m.group(2))
 
 
 def merge_found(found: Found, detectors: Sequence[Detector]) -> list[Hit]:

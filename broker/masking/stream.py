@@ -32,8 +32,9 @@ from __future__ import annotations
 
 import re
 import time
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable
+from operator import itemgetter
 
 from broker.masking.ansi import StripMap, open_string, strip_ansi
 from broker.masking.cursor import CursorGuard
@@ -53,14 +54,16 @@ STRAY_AFTER = 64
 """An ESC still in the text this far from its end starts no sequence that can finish."""
 """Most bytes of an unterminated string sequence held back waiting for its terminator."""
 CHUNK_BYTES = 65536
+_start = itemgetter(0)
+_end = itemgetter(1)
 
 # Reversed text: a token, then groups of digits or capitals (card, IBAN, NINO groups), each
 # preceded (in reverse) by one space.
 _REV_TAIL = re.compile(
-    rb"[!-~]*(?:(?: |\xa0\xc2|[\x80-\x8a\xaf\x90-\x95]\x80\xe2|\x92\x88\xe2|\x80\x80\xe3)"
+    rb"[!-~]*(?:(?:  ?|\xa0\xc2|[\x80-\x8a\xaf\x90-\x95]\x80\xe2|\x92\x88\xe2|\x80\x80\xe3)"
     rb"[0-9A-Z()+.\-]+)*"
 )
-"""(Reversed) separators: ASCII space, and the Unicode spaces and dashes numbers are written
+"""(Reversed) separators: one or two ASCII spaces (a card's groups may be apart by two), and the Unicode spaces and dashes numbers are written
 with (:mod:`broker.masking.unisep`), in reverse byte order."""
 _OPEN_QUOTE = re.compile(
     rb"(?:(?i:pass|secret|pwd|key|token)[^\r\n]*?[=:][ \t]*|(?<![A-Za-z0-9_./\-])-p[ \t]*)"
@@ -152,6 +155,8 @@ class StreamMasker:
         self._failures: list[MaskFailure] = []
         self._proofs = ProofCache()
         self._guard = CursorGuard(engine.find_hits, self._prove, width=width, crlf=crlf)
+        self._on_screen = bool(engine.policy.detectors)
+        """Whether a value can show on screen at all (a policy without detectors finds none)."""
         """What the user's line shows: values drawn with cursor moves are masked there."""
 
     def _prove(self, hit: Hit, value: bytes) -> tuple[Strategy, str, bytes]:
@@ -328,8 +333,9 @@ class StreamMasker:
             cont = opened.continuation.match(text, sbase)
             if cont is not None and cont.end() > sbase:
                 spans = _merge([*spans, (sbase, cont.end(), opened)])
+        # Spans are sorted and do not overlap: their starts and ends both ascend.
         if spans and spans[0][1] <= sbase:
-            spans = [s for s in spans if s[1] > sbase]
+            spans = spans[bisect_right(spans, sbase, key=_end) :]
 
         hold = size
         if final and not closing:
@@ -339,25 +345,32 @@ class StreamMasker:
                 hold = esc
         if not final:
             hold = tail_start(text, sbase)
-            for start, end, _ in spans:
-                if end >= size and start >= sbase:
-                    hold = min(hold, start)
+            if spans and spans[-1][1] >= size and spans[-1][0] >= sbase:
+                hold = min(hold, spans[-1][0])  # only the last span can reach the end
             floor = max(sbase, size - self.max_holdback)
             hold = max(hold, floor)
-            for start, end, _ in reversed(spans):
-                if start < hold < end and start >= floor:
+            for start, end, _ in reversed(spans):  # the one span around ``hold``, if any
+                if end <= hold:
+                    break
+                if start < hold and start >= floor:
                     hold = start
 
         new_open: Detector | None = opened if hold <= sbase else None
-        for start, end, det in spans:
-            cut = end > hold or (final and end >= size)
-            if det.continuation is not None and start < hold and cut:
+        for start, end, det in reversed(spans):  # the last value cut at ``hold`` or the end
+            if not (end > hold or (final and end >= size)):
+                break
+            if det.continuation is not None and start < hold:
                 new_open = det
+                break
         self._open = new_open
 
         hi = smap.orig(hold) if hold < size else len(scan)
         events: list[MaskEvent] = []
-        live = spans if not spans or spans[-1][0] < hold else [s for s in spans if s[0] < hold]
+        live = (
+            spans
+            if not spans or spans[-1][0] < hold
+            else spans[: bisect_left(spans, hold, key=_start)]
+        )
         out = self.engine.render_hits(
             scan,
             smap,
@@ -369,7 +382,8 @@ class StreamMasker:
             events=events,
             proofs=self._proofs,
         )
-        out = self._guard.apply(out, self._offset, self.stream, events)
+        if self._on_screen:
+            out = self._guard.apply(out, self._offset, self.stream, events)
         self._record(events)
         self._offset += hi - base
         self._ctx = scan[max(0, hi - CONTEXT_BYTES) : hi]
