@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from broker.common.errors import RecordingError
 from broker.masking.engine import MaskingEngine
-from broker.masking.sqlcells import mask_page
+from broker.masking.sqlcells import mask_page, shown_names
 from broker.session.ports import Recording
 from broker.session.sqlresult import Current, Page, affected
 from broker.sql import transcript
@@ -68,7 +68,9 @@ class ResultPages:
             current.seen.add(number)
             current.masked.update(counts)
             if rows:
-                self._record(transcript.page(current.columns, start, rows))
+                self._record(
+                    transcript.page(shown_names(self.engine, current.columns), start, rows)
+                )
                 await self._drain()
         marks = [
             tuple(a != b for a, b in zip(r, m, strict=True)) for r, m in zip(raw, rows, strict=True)
