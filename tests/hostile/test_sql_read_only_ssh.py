@@ -53,7 +53,7 @@ ATTEMPTS = [
     "select 1 where exists (select set_config('default_transaction_read_only', 'off', false))",
     "select U&\"set_\\0063onfig\"('default_transaction_read_only', 'off', false)",
     "select U&\"set_!0063onfig\" UESCAPE '!' ('default_transaction_read_only', 'off', false)",
-    'select "set_config"(\'default_transaction_read_only\', \'off\', false)',
+    "select \"set_config\"('default_transaction_read_only', 'off', false)",
     "select hostile_ro.lift()",
     "select nextval('hostile_ro.seq')",
     "select setval('hostile_ro.seq', 100)",
