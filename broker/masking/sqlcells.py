@@ -31,6 +31,7 @@ from typing import cast
 from broker.masking.builtin import BUILTIN_DETECTORS
 from broker.masking.engine import MaskingEngine
 from broker.masking.sqlshapes import email_applies, mask_emails
+from broker.sql.provenance import source_names
 
 Cell = str | None
 UNSCANNED_TYPES = frozenset(
@@ -59,6 +60,16 @@ def scanned_columns(engine: MaskingEngine, types: Sequence[str]) -> tuple[bool, 
     if not all(id(d) in _BUILTIN for d in engine.policy.detectors):
         return tuple(True for _ in types)
     return tuple(t not in UNSCANNED_TYPES for t in types)
+
+
+def rule_names(engine: MaskingEngine | None, sql: str, names: Sequence[str]) -> tuple[str, ...]:
+    """The names column-name rules match for the result of ``sql``: a column renamed from a
+    protected one (``SELECT ssn AS x``, ``upper(ssn)``, a subquery's alias) gets that one's
+    name (``broker/sql/provenance.py``)."""
+    if engine is None or not engine.policy.columns:
+        return tuple(names)
+    rules = engine.policy.columns
+    return source_names(sql, names, lambda name: any(r.match.search(name) for r in rules))
 
 
 def shown_names(engine: MaskingEngine | None, names: Sequence[str]) -> tuple[str, ...]:
