@@ -157,9 +157,7 @@ def test_many_requests_at_once_are_served_and_leave_nothing(
         thread.join(timeout=120)
     assert len(results) == 24
     assert [r.stderr for r in results if r.returncode] == []
-    assert sorted(int(r.stdout.split(b"\n")[1].split(b",")[0]) for r in results) == list(
-        range(24)
-    )
+    assert sorted(int(r.stdout.split(b"\n")[1].split(b",")[0]) for r in results) == list(range(24))
     wait_until(lambda: backends(postgres_server) == 0, 15, "every backend to end")
     assert other_user_is_served(broker) < 5
 
