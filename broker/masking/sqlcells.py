@@ -18,11 +18,12 @@ intervals, smallints: at most five digits in a row, or a fixed shape no detector
 UUIDs, whose digit groups can read as an Aadhaar number) are not scanned when the policy has
 only built-in detectors; a custom detector's regex could match anything, so with one every
 column is scanned. Column-name rules apply to
-every column whatever its type.
+every column whatever its type. The names themselves are shown masked (:func:`shown_names`).
 """
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Sequence
 from typing import cast
@@ -30,6 +31,7 @@ from typing import cast
 from broker.masking.builtin import BUILTIN_DETECTORS
 from broker.masking.engine import MaskingEngine
 from broker.masking.sqlshapes import email_applies, mask_emails
+from broker.sql.provenance import source_names
 
 Cell = str | None
 UNSCANNED_TYPES = frozenset(
@@ -48,6 +50,9 @@ UNSCANNED_TYPES = frozenset(
 An int4 or a float8 prints up to ten digits alone, a bare routing number's or card's shape; a
 UUID's groups can be an Aadhaar number (found by the property test)."""
 _BUILTIN = frozenset(id(d) for d in BUILTIN_DETECTORS)
+_EMBEDDED_HEX = re.compile(r"\\+x((?:[0-9a-fA-F]{2}){4,})")
+"""A bytea inside a composite row, an array or JSON: ``\\x7373…`` (its backslash doubled)."""
+_SHOWN = re.compile(r"[^A-Za-z0-9 :_\[\]@.+=-]")
 
 
 def scanned_columns(engine: MaskingEngine, types: Sequence[str]) -> tuple[bool, ...]:
@@ -55,6 +60,24 @@ def scanned_columns(engine: MaskingEngine, types: Sequence[str]) -> tuple[bool, 
     if not all(id(d) in _BUILTIN for d in engine.policy.detectors):
         return tuple(True for _ in types)
     return tuple(t not in UNSCANNED_TYPES for t in types)
+
+
+def rule_names(engine: MaskingEngine | None, sql: str, names: Sequence[str]) -> tuple[str, ...]:
+    """The names column-name rules match for the result of ``sql``: a column renamed from a
+    protected one (``SELECT ssn AS x``, ``upper(ssn)``, a subquery's alias) gets that one's
+    name (``broker/sql/provenance.py``)."""
+    if engine is None or not engine.policy.columns:
+        return tuple(names)
+    rules = engine.policy.columns
+    return source_names(sql, names, lambda name: any(r.match.search(name) for r in rules))
+
+
+def shown_names(engine: MaskingEngine | None, names: Sequence[str]) -> tuple[str, ...]:
+    """Column names as shown: a name is the user's text too (``SELECT 1 AS "4111 …"``), so it
+    goes through the detectors; column-name rules still match the names as the server gave them."""
+    if engine is None:
+        return tuple(names)
+    return tuple(engine.mask_text(name, stream="column-name")[0] for name in names)
 
 
 def mask_page(
@@ -126,6 +149,28 @@ def _column(
         return _one_by_one(engine, name, cells, counts)
     if not scan:
         return cells
+    return _scanned(engine, name, cells, counts)
+
+
+def _embedded(engine: MaskingEngine, name: str, cell: Cell, counts: Counter[str]) -> Cell:
+    """``cell`` with each bytea it holds (in a row, array or JSON) whose bytes have a finding
+    replaced by its masked bytes, printable characters only so the container stays readable."""
+    if cell is None or "\\x" not in cell or _EMBEDDED_HEX.fullmatch(cell):
+        return cell  # a bytea column's own cell: its bytes are read by _bytea_column
+
+    def one(found: re.Match[str]) -> str:
+        masked, events = engine.mask_bytes(bytes.fromhex(found[1]), stream=f"column:{name}")
+        if not events:
+            return found[0]
+        counts.update(event.detector for event in events)
+        return _SHOWN.sub(".", masked.decode("utf-8", "replace"))
+
+    return _EMBEDDED_HEX.sub(one, cell)
+
+
+def _scanned(
+    engine: MaskingEngine, name: str, cells: Sequence[Cell], counts: Counter[str]
+) -> Sequence[Cell]:
     present = cast("Sequence[str]", [c for c in cells if c is not None] if None in cells else cells)
     if not present:
         return cells
@@ -167,12 +212,14 @@ def _joined(
     if text.count("\n") != len(present) - 1:  # a cell holds a newline
         return _one_by_one(engine, name, present, counts)
     masked, events = engine.mask_text(text, stream=f"column:{name}")
-    if not events:
-        return present
-    pieces = masked.split("\n")
-    if len(pieces) != len(present):
-        return _one_by_one(engine, name, present, counts)
-    counts.update(event.detector for event in events)
+    pieces: Sequence[Cell] = present
+    if events:
+        pieces = masked.split("\n")
+        if len(pieces) != len(present):
+            return _one_by_one(engine, name, present, counts)
+        counts.update(event.detector for event in events)
+    if "\\x" in text:  # a bytea in a row, an array or JSON (or a bytea column's own form)
+        pieces = [_embedded(engine, name, c, counts) for c in pieces]
     return pieces
 
 
@@ -183,5 +230,5 @@ def _one_by_one(
     for cell in cells:
         value, events = engine.mask_value(name, cell)
         counts.update(event.detector for event in events)
-        out.append(None if value is None else str(value))
+        out.append(None if value is None else _embedded(engine, name, str(value), counts))
     return out

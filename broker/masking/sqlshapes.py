@@ -62,7 +62,7 @@ def mask_emails(engine: MaskingEngine, cells: Sequence[str]) -> tuple[list[str |
     joined = "\n".join(cells)
     if "@" not in joined:
         return [None] * len(cells), 0
-    if EMAIL_COLUMN.fullmatch(joined):
+    if joined.count("\n") == len(cells) - 1 and EMAIL_COLUMN.fullmatch(joined):
         shaped: Sequence[bool] = [True] * len(cells)
     else:
         shaped = [m is not None for m in map(EMAIL_CELL.fullmatch, cells)]

@@ -21,7 +21,7 @@ from broker.common.errors import ApprovalRequired, PolicyDenied, UpstreamError
 from broker.config.model import Connection
 from broker.masking.engine import MaskingEngine
 from broker.masking.lines import LineMask, mask_details
-from broker.masking.sqlcells import mask_columns, scanned_columns
+from broker.masking.sqlcells import mask_columns, rule_names, scanned_columns, shown_names
 from broker.policy.sql import SqlDecision, SqlRule, decide_sql
 from broker.session.ports import EventSink
 from broker.session.terminal import Principal
@@ -172,8 +172,9 @@ async def _one(
     header = [b""]  # written with the first rows, or once the statement succeeded
 
     async def on_columns(names: Sequence[str], types: Sequence[str]) -> None:
-        masker.begin(names, types)
-        header[0] = writer.begin(names, [t in NUMERIC_TYPES for t in types])
+        masker.begin(rule_names(engine, statement.text, names), types)
+        shown = shown_names(engine, names)
+        header[0] = writer.begin(shown, [t in NUMERIC_TYPES for t in types])
 
     async def on_rows(rows: Sequence[Row]) -> None:
         await on_page(list(zip(*rows, strict=True)))

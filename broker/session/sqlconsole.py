@@ -29,6 +29,7 @@ from broker.common.errors import (
 from broker.config.model import Connection
 from broker.masking.engine import MaskingEngine
 from broker.masking.lines import LineMask
+from broker.masking.sqlcells import shown_names
 from broker.policy.sql import SqlDecision, SqlRule, decide_sql
 from broker.session.ports import EventSink, Recording
 from broker.session.sql import NUMERIC_TYPES, SqlRequest, StatementAudit
@@ -208,7 +209,7 @@ class SqlConsole(ResultPages):
         result = StatementResult()
         try:
             current = self._current = await self._run(statement, report, started)
-            result.columns = current.columns
+            result.columns = shown_names(self.engine, current.columns)
             if current.cursor is not None:
                 result.numeric = tuple(t in NUMERIC_TYPES for t in current.cursor.types)
             if current.columns:

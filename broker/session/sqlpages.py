@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from broker.common.errors import RecordingError
 from broker.masking.engine import MaskingEngine
-from broker.masking.sqlcells import mask_page
+from broker.masking.sqlcells import mask_page, rule_names, shown_names
 from broker.session.ports import Recording
 from broker.session.sqlresult import Current, Page, affected
 from broker.sql import transcript
@@ -61,14 +61,17 @@ class ResultPages:
             current.total = current.cursor.total
         else:
             raw = current.kept[start : start + self.page_rows]
-        rows, counts = self._mask(current.columns, raw)
+        names = rule_names(self.engine, current.statement.text, current.columns)
+        rows, counts = self._mask(names, raw)
         number = start // self.page_rows
         current.furthest = max(current.furthest, start + len(rows))
         if number not in current.seen:
             current.seen.add(number)
             current.masked.update(counts)
             if rows:
-                self._record(transcript.page(current.columns, start, rows))
+                self._record(
+                    transcript.page(shown_names(self.engine, current.columns), start, rows)
+                )
                 await self._drain()
         marks = [
             tuple(a != b for a, b in zip(r, m, strict=True)) for r, m in zip(raw, rows, strict=True)

@@ -37,11 +37,31 @@ WRITING_FUNCTIONS = frozenset(
         "lo_truncate",
         "nextval",
         "setval",
+        "lowrite",
+        "pg_notify",
         "pg_advisory_lock",
         "pg_advisory_xact_lock",
+        "pg_advisory_lock_shared",
+        "pg_advisory_xact_lock_shared",
+        "pg_try_advisory_lock",
+        "pg_try_advisory_xact_lock",
+        "pg_try_advisory_lock_shared",
+        "pg_try_advisory_xact_lock_shared",
+        "pg_advisory_unlock",
+        "pg_advisory_unlock_shared",
+        "pg_advisory_unlock_all",
+        "pg_log_backend_memory_contexts",
+        "pg_logical_emit_message",
+        "pg_create_logical_replication_slot",
+        "pg_create_physical_replication_slot",
+        "pg_drop_replication_slot",
+        "pg_import_system_collations",
     }
 )
-"""Functions that change state although they may be called from a SELECT."""
+"""Functions that change state although they may be called from a SELECT (session-level
+advisory locks outlive the statement's transaction; ``pg_stat_reset*`` and replication
+origin functions are matched by prefix)."""
+_WRITING_PREFIXES = ("pg_stat_reset", "pg_replication_origin_", "pg_replication_slot_")
 
 ESCAPING_FUNCTIONS = frozenset(
     {
@@ -63,9 +83,12 @@ ESCAPING_FUNCTIONS = frozenset(
         "query_to_xml_and_xmlschema",
         "query_to_xmlschema",
         "cursor_to_xml",
+        "ts_stat",
+        "ts_rewrite",
     }
 )
-"""Functions that reach the server's files or run SQL text the classifier cannot see."""
+"""Functions that reach the server's files or run SQL text the classifier cannot see
+(``ts_stat`` and ``ts_rewrite`` run a query given as a string)."""
 _ESCAPING_PREFIXES = ("dblink",)
 
 _DML = {
@@ -278,7 +301,11 @@ def _statement(node: Any, text: str) -> Statement:
     walk(node)
     name = type(node).__name__
     kind, verb, refusal = _top(node, name, walk)
-    writing = tuple(dict.fromkeys(f for f in walk.functions if f in WRITING_FUNCTIONS))
+    writing = tuple(
+        dict.fromkeys(
+            f for f in walk.functions if f in WRITING_FUNCTIONS or f.startswith(_WRITING_PREFIXES)
+        )
+    )
     escaping = tuple(
         dict.fromkeys(
             f for f in walk.functions if f in ESCAPING_FUNCTIONS or f.startswith(_ESCAPING_PREFIXES)
