@@ -25,7 +25,6 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from typing import cast
 
 from broker.masking.builtin import BUILTIN_DETECTORS
 from broker.masking.engine import MaskingEngine
@@ -124,46 +123,53 @@ def _column(
 ) -> Sequence[Cell]:
     if _by_name(engine, name):
         return _one_by_one(engine, name, cells, counts)
-    if not scan:
+    if not scan or not cells:
         return cells
-    present = cast("Sequence[str]", [c for c in cells if c is not None] if None in cells else cells)
+    try:
+        text = "\n".join(cells)  # type: ignore[arg-type]  # a None raises
+    except TypeError:
+        return _with_nulls(engine, name, cells, counts)
+    return _present(engine, name, cells, text, counts)  # type: ignore[arg-type]  # no None
+
+
+def _with_nulls(
+    engine: MaskingEngine, name: str, cells: Sequence[Cell], counts: Counter[str]
+) -> Sequence[Cell]:
+    """``cells`` masked with their NULLs left out and put back."""
+    present = [c for c in cells if c is not None]
     if not present:
         return cells
-    masked: Sequence[Cell]
-    if email_applies(engine):
-        masked = _emails_first(engine, name, present, counts)
-    else:
-        masked = _joined(engine, name, present, counts)
-    if present is cells:
-        return masked
+    masked = _present(engine, name, present, "\n".join(present), counts)
     if masked is present:
         return cells
     it = iter(masked)
     return [None if c is None else next(it) for c in cells]
 
 
-def _emails_first(
-    engine: MaskingEngine, name: str, present: Sequence[str], counts: Counter[str]
+def _present(
+    engine: MaskingEngine, name: str, present: Sequence[str], text: str, counts: Counter[str]
 ) -> Sequence[Cell]:
-    """``present`` (no NULLs) masked: cells that are one e-mail address by ``mask_emails``
-    (``broker/masking/sqlshapes.py``), the others by the engine."""
-    shaped, found = mask_emails(engine, present)
+    """``present`` (no NULLs; ``text`` is them joined by newlines) masked: cells that are one
+    e-mail address by ``mask_emails`` (``broker/masking/sqlshapes.py``), the others by the
+    engine. Returns ``present`` itself when nothing was masked."""
+    if not email_applies(engine):
+        return _joined(engine, name, present, text, counts)
+    shaped, found = mask_emails(engine, present, text)
     if not found:
-        return _joined(engine, name, present, counts)
+        return _joined(engine, name, present, text, counts)
     counts["email"] += found
+    if found == len(present):
+        return shaped
     rest = [c for c, m in zip(present, shaped, strict=True) if m is None]
-    if not rest:
-        return shaped  # no None left
-    it = iter(_joined(engine, name, rest, counts))
+    it = iter(_joined(engine, name, rest, "\n".join(rest), counts))
     return [next(it) if m is None else m for m in shaped]
 
 
 def _joined(
-    engine: MaskingEngine, name: str, present: Sequence[str], counts: Counter[str]
+    engine: MaskingEngine, name: str, present: Sequence[str], text: str, counts: Counter[str]
 ) -> Sequence[Cell]:
-    """``present`` (no NULLs) masked as one text joined by newlines, or cell by cell when a
-    cell holds a newline or the pieces do not line up."""
-    text = "\n".join(present)
+    """``present`` (no NULLs) masked as ``text``, the cells joined by newlines, or cell by cell
+    when a cell holds a newline or the pieces do not line up."""
     if text.count("\n") != len(present) - 1:  # a cell holds a newline
         return _one_by_one(engine, name, present, counts)
     masked, events = engine.mask_text(text, stream=f"column:{name}")
