@@ -17,12 +17,16 @@ Columns whose type's text form no built-in detector can match (booleans, dates a
 intervals, smallints: at most five digits in a row, or a fixed shape no detector wants; not
 UUIDs, whose digit groups can read as an Aadhaar number) are not scanned when the policy has
 only built-in detectors; a custom detector's regex could match anything, so with one every
-column is scanned. Column-name rules apply to
-every column whatever its type.
+column is scanned. Other numbers (int4, int8, oid, numeric, float4, float8) can hold one
+(a nine-digit int4 is a bare routing number, an int8 a card number): a page of such a column
+is scanned unless every cell is at most ``SHORT_NUMBER`` characters long, which leaves no
+room for nine digits in a row, and one ``.`` at most (decision 038). Column-name rules apply
+to every column whatever its type.
 """
 
 from __future__ import annotations
 
+import enum
 from collections import Counter
 from collections.abc import Sequence
 
@@ -43,24 +47,43 @@ UNSCANNED_TYPES = frozenset(
         "interval",
     }
 )
-"""Types whose text no built-in detector matches (tests/unit/masking/test_sqlcells_types.py).
+"""Types whose text no built-in detector matches (tests/unit/test_sql_cells.py).
 An int4 or a float8 prints up to ten digits alone, a bare routing number's or card's shape; a
 UUID's groups can be an Aadhaar number (found by the property test)."""
+NUMBER_TYPES = frozenset({"int4", "int8", "oid", "numeric", "float4", "float8"})
+"""Types whose text is a number: digits, a sign, one ``.``, an exponent, ``NaN``, ``Infinity``."""
+SHORT_NUMBER = 8
+"""A number this long or shorter holds nothing a built-in detector masks (the shortest values
+of digits are nine: a bare routing number; an IPv4 address needs three dots; a US SSN and
+the like need two separators; tests/unit/test_sql_cells.py)."""
 _BUILTIN = frozenset(id(d) for d in BUILTIN_DETECTORS)
 
 
-def scanned_columns(engine: MaskingEngine, types: Sequence[str]) -> tuple[bool, ...]:
-    """Per column, whether the detectors read its cells (column-name rules apply to all)."""
+class Scan(enum.Enum):
+    """Whether the detectors read a column's cells (column-name rules apply to all)."""
+
+    ALL = "all"
+    NONE = "none"
+    """Its type's text holds nothing a built-in detector masks."""
+    LONG = "long"
+    """A number: a page is read when one of its cells is longer than ``SHORT_NUMBER``."""
+
+
+def scanned_columns(engine: MaskingEngine, types: Sequence[str]) -> tuple[Scan, ...]:
+    """Per column, how the detectors read its cells (column-name rules apply to all)."""
     if not all(id(d) in _BUILTIN for d in engine.policy.detectors):
-        return tuple(True for _ in types)
-    return tuple(t not in UNSCANNED_TYPES for t in types)
+        return tuple(Scan.ALL for _ in types)
+    return tuple(
+        Scan.NONE if t in UNSCANNED_TYPES else Scan.LONG if t in NUMBER_TYPES else Scan.ALL
+        for t in types
+    )
 
 
 def mask_page(
     engine: MaskingEngine,
     columns: Sequence[str],
     rows: Sequence[Sequence[Cell]],
-    scanned: Sequence[bool] | None = None,
+    scanned: Sequence[Scan] | None = None,
 ) -> tuple[list[tuple[Cell, ...]], Counter[str]]:
     """The page with every cell masked, and how many values each detector masked."""
     cells = [list(c) for c in zip(*rows, strict=True)] if rows else [[] for _ in columns]
@@ -72,7 +95,7 @@ def mask_columns(
     engine: MaskingEngine,
     columns: Sequence[str],
     cells: Sequence[Sequence[Cell]],
-    scanned: Sequence[bool] | None = None,
+    scanned: Sequence[Scan] | None = None,
     binary: Sequence[bool] | None = None,
 ) -> tuple[list[Sequence[Cell]], Counter[str]]:
     """Each column's cells (``cells[i]`` for ``columns[i]``) masked; counts per detector.
@@ -83,7 +106,8 @@ def mask_columns(
     counts: Counter[str] = Counter()
     out = []
     for i, (name, col) in enumerate(zip(columns, cells, strict=True)):
-        done = _column(engine, name, col, counts, scan=scanned[i] if scanned is not None else True)
+        scan = scanned[i] if scanned is not None else Scan.ALL
+        done = _column(engine, name, col, counts, scan=scan)
         if binary is not None and binary[i] and not _by_name(engine, name):
             done = _bytea_column(engine, name, col, done, counts)
         out.append(done)
@@ -119,17 +143,25 @@ def _bytea_column(
 
 
 def _column(
-    engine: MaskingEngine, name: str, cells: Sequence[Cell], counts: Counter[str], *, scan: bool
+    engine: MaskingEngine, name: str, cells: Sequence[Cell], counts: Counter[str], *, scan: Scan
 ) -> Sequence[Cell]:
     if _by_name(engine, name):
         return _one_by_one(engine, name, cells, counts)
-    if not scan or not cells:
+    if scan is Scan.NONE or not cells or (scan is Scan.LONG and _short(cells)):
         return cells
     try:
         text = "\n".join(cells)  # type: ignore[arg-type]  # a None raises
     except TypeError:
         return _with_nulls(engine, name, cells, counts)
     return _present(engine, name, cells, text, counts)  # type: ignore[arg-type]  # no None
+
+
+def _short(cells: Sequence[Cell]) -> bool:
+    """Whether every cell is at most ``SHORT_NUMBER`` characters long (NULLs are)."""
+    try:
+        return max(map(len, cells)) <= SHORT_NUMBER  # type: ignore[arg-type]  # a None raises
+    except TypeError:
+        return all(len(c) <= SHORT_NUMBER for c in cells if c is not None)
 
 
 def _with_nulls(

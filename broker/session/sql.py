@@ -21,7 +21,7 @@ from broker.common.errors import ApprovalRequired, PolicyDenied, UpstreamError
 from broker.config.model import Connection
 from broker.masking.engine import MaskingEngine
 from broker.masking.lines import LineMask, mask_details
-from broker.masking.sqlcells import mask_columns, scanned_columns
+from broker.masking.sqlcells import Scan, mask_columns, scanned_columns
 from broker.policy.sql import SqlDecision, SqlRule, decide_sql
 from broker.session.ports import EventSink
 from broker.session.terminal import Principal
@@ -79,7 +79,7 @@ class _Masker:
         self.writer = writer
         self.counts: Counter[str] = Counter()
         self.columns: tuple[str, ...] = ()
-        self.scanned: tuple[bool, ...] = ()
+        self.scanned: tuple[Scan, ...] = ()
         self.binary: tuple[bool, ...] = ()
 
     def begin(self, names: Sequence[str], types: Sequence[str]) -> None:
