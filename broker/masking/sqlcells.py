@@ -32,6 +32,7 @@ from collections.abc import Sequence
 
 from broker.masking.builtin import BUILTIN_DETECTORS
 from broker.masking.engine import MaskingEngine
+from broker.masking.hsfind import HsFinder
 from broker.masking.sqlshapes import email_applies, mask_emails
 
 Cell = str | None
@@ -57,6 +58,12 @@ SHORT_NUMBER = 8
 of digits are nine: a bare routing number; an IPv4 address needs three dots; a US SSN and
 the like need two separators; tests/unit/test_sql_cells.py)."""
 _BUILTIN = frozenset(id(d) for d in BUILTIN_DETECTORS)
+has_long_line = HsFinder(
+    b"[^\\n]{%d}" % (SHORT_NUMBER + 1),
+    lambda text: max(map(len, text.split(b"\n"))) > SHORT_NUMBER,
+)
+"""Whether cells joined by newlines hold one longer than ``SHORT_NUMBER`` (UTF-8 bytes: a
+number's characters are ASCII)."""
 
 
 class Scan(enum.Enum):
@@ -147,31 +154,28 @@ def _column(
 ) -> Sequence[Cell]:
     if _by_name(engine, name):
         return _one_by_one(engine, name, cells, counts)
-    if scan is Scan.NONE or not cells or (scan is Scan.LONG and _short(cells)):
+    if scan is Scan.NONE or not cells:
         return cells
     try:
         text = "\n".join(cells)  # type: ignore[arg-type]  # a None raises
     except TypeError:
-        return _with_nulls(engine, name, cells, counts)
+        return _with_nulls(engine, name, cells, counts, scan)
+    if scan is Scan.LONG and not has_long_line(text.encode()):
+        return cells
     return _present(engine, name, cells, text, counts)  # type: ignore[arg-type]  # no None
 
 
-def _short(cells: Sequence[Cell]) -> bool:
-    """Whether every cell is at most ``SHORT_NUMBER`` characters long (NULLs are)."""
-    try:
-        return max(map(len, cells)) <= SHORT_NUMBER  # type: ignore[arg-type]  # a None raises
-    except TypeError:
-        return all(len(c) <= SHORT_NUMBER for c in cells if c is not None)
-
-
 def _with_nulls(
-    engine: MaskingEngine, name: str, cells: Sequence[Cell], counts: Counter[str]
+    engine: MaskingEngine, name: str, cells: Sequence[Cell], counts: Counter[str], scan: Scan
 ) -> Sequence[Cell]:
     """``cells`` masked with their NULLs left out and put back."""
     present = [c for c in cells if c is not None]
     if not present:
         return cells
-    masked = _present(engine, name, present, "\n".join(present), counts)
+    text = "\n".join(present)
+    if scan is Scan.LONG and not has_long_line(text.encode()):
+        return cells
+    masked = _present(engine, name, present, text, counts)
     if masked is present:
         return cells
     it = iter(masked)

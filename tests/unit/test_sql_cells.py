@@ -15,6 +15,7 @@ from broker.masking.policy import ColumnRule, MaskingPolicy
 from broker.masking.sqlcells import (
     SHORT_NUMBER,
     Scan,
+    has_long_line,
     mask_columns,
     mask_page,
     scanned_columns,
@@ -177,3 +178,10 @@ def test_a_long_number_in_a_number_column_is_masked() -> None:
     assert masked[1] == ["42", "[MASKED:credit_card]", None, "-3"]
     assert masked[2] == ["1", "22", None, "4"]
     assert counts == {"aba_routing": 1, "credit_card": 1}
+
+
+@given(st.lists(st.text(alphabet="0123456789.-e+\u00e9", max_size=12), min_size=1, max_size=6))
+def test_the_long_line_finder_agrees_with_splitting(cells: list[str]) -> None:
+    """The Hyperscan pass that tells a page of short numbers answers as splitting does."""
+    data = "\n".join(cells).encode()
+    assert has_long_line(data) == any(len(line) > SHORT_NUMBER for line in data.split(b"\n"))
