@@ -20,7 +20,7 @@ only built-in detectors; a custom detector's regex could match anything, so with
 column is scanned. Other numbers (int4, int8, oid, numeric, float4, float8) can hold one
 (a nine-digit int4 is a bare routing number, an int8 a card number): a page of such a column
 is scanned unless every cell is at most ``SHORT_NUMBER`` characters long, which leaves no
-room for nine digits in a row, and one ``.`` at most (decision 038). Column-name rules apply
+room for nine digits in a row, and one ``.`` at most (decision 040). Column-name rules apply
 to every column whatever its type.
 """
 
