@@ -17,19 +17,23 @@ Columns whose type's text form no built-in detector can match (booleans, dates a
 intervals, smallints: at most five digits in a row, or a fixed shape no detector wants; not
 UUIDs, whose digit groups can read as an Aadhaar number) are not scanned when the policy has
 only built-in detectors; a custom detector's regex could match anything, so with one every
-column is scanned. Column-name rules apply to
-every column whatever its type. The names themselves are shown masked (:func:`shown_names`).
+column is scanned. Other numbers (int4, int8, oid, numeric, float4, float8) can hold one
+(a nine-digit int4 is a bare routing number, an int8 a card number): a page of such a column
+is scanned unless every cell is at most ``SHORT_NUMBER`` characters long, which leaves no
+room for nine digits in a row, and one ``.`` at most (decision 041). Column-name rules apply
+to every column whatever its type. The names themselves are shown masked (:func:`shown_names`).
 """
 
 from __future__ import annotations
 
+import enum
 import re
 from collections import Counter
 from collections.abc import Sequence
-from typing import cast
 
 from broker.masking.builtin import BUILTIN_DETECTORS
 from broker.masking.engine import MaskingEngine
+from broker.masking.hsfind import HsFinder
 from broker.masking.sqlshapes import email_applies, mask_emails
 from broker.sql.provenance import source_names
 
@@ -46,20 +50,45 @@ UNSCANNED_TYPES = frozenset(
         "interval",
     }
 )
-"""Types whose text no built-in detector matches (tests/unit/masking/test_sqlcells_types.py).
+"""Types whose text no built-in detector matches (tests/unit/test_sql_cells.py).
 An int4 or a float8 prints up to ten digits alone, a bare routing number's or card's shape; a
 UUID's groups can be an Aadhaar number (found by the property test)."""
+NUMBER_TYPES = frozenset({"int4", "int8", "oid", "numeric", "float4", "float8"})
+"""Types whose text is a number: digits, a sign, one ``.``, an exponent, ``NaN``, ``Infinity``."""
+SHORT_NUMBER = 8
+"""A number this long or shorter holds nothing a built-in detector masks (the shortest values
+of digits are nine: a bare routing number; an IPv4 address needs three dots; a US SSN and
+the like need two separators; tests/unit/test_sql_cells.py)."""
 _BUILTIN = frozenset(id(d) for d in BUILTIN_DETECTORS)
 _EMBEDDED_HEX = re.compile(r"\\+x((?:[0-9a-fA-F]{2}){4,})")
 """A bytea inside a composite row, an array or JSON: ``\\x7373…`` (its backslash doubled)."""
 _SHOWN = re.compile(r"[^A-Za-z0-9 :_\[\]@.+=-]")
+has_long_line = HsFinder(
+    b"[^\\n]{%d}" % (SHORT_NUMBER + 1),
+    lambda text: max(map(len, text.split(b"\n"))) > SHORT_NUMBER,
+)
+"""Whether cells joined by newlines hold one longer than ``SHORT_NUMBER`` (UTF-8 bytes: a
+number's characters are ASCII)."""
 
 
-def scanned_columns(engine: MaskingEngine, types: Sequence[str]) -> tuple[bool, ...]:
-    """Per column, whether the detectors read its cells (column-name rules apply to all)."""
+class Scan(enum.Enum):
+    """Whether the detectors read a column's cells (column-name rules apply to all)."""
+
+    ALL = "all"
+    NONE = "none"
+    """Its type's text holds nothing a built-in detector masks."""
+    LONG = "long"
+    """A number: a page is read when one of its cells is longer than ``SHORT_NUMBER``."""
+
+
+def scanned_columns(engine: MaskingEngine, types: Sequence[str]) -> tuple[Scan, ...]:
+    """Per column, how the detectors read its cells (column-name rules apply to all)."""
     if not all(id(d) in _BUILTIN for d in engine.policy.detectors):
-        return tuple(True for _ in types)
-    return tuple(t not in UNSCANNED_TYPES for t in types)
+        return tuple(Scan.ALL for _ in types)
+    return tuple(
+        Scan.NONE if t in UNSCANNED_TYPES else Scan.LONG if t in NUMBER_TYPES else Scan.ALL
+        for t in types
+    )
 
 
 def rule_names(engine: MaskingEngine | None, sql: str, names: Sequence[str]) -> tuple[str, ...]:
@@ -84,7 +113,7 @@ def mask_page(
     engine: MaskingEngine,
     columns: Sequence[str],
     rows: Sequence[Sequence[Cell]],
-    scanned: Sequence[bool] | None = None,
+    scanned: Sequence[Scan] | None = None,
 ) -> tuple[list[tuple[Cell, ...]], Counter[str]]:
     """The page with every cell masked, and how many values each detector masked."""
     cells = [list(c) for c in zip(*rows, strict=True)] if rows else [[] for _ in columns]
@@ -96,7 +125,7 @@ def mask_columns(
     engine: MaskingEngine,
     columns: Sequence[str],
     cells: Sequence[Sequence[Cell]],
-    scanned: Sequence[bool] | None = None,
+    scanned: Sequence[Scan] | None = None,
     binary: Sequence[bool] | None = None,
 ) -> tuple[list[Sequence[Cell]], Counter[str]]:
     """Each column's cells (``cells[i]`` for ``columns[i]``) masked; counts per detector.
@@ -107,7 +136,8 @@ def mask_columns(
     counts: Counter[str] = Counter()
     out = []
     for i, (name, col) in enumerate(zip(columns, cells, strict=True)):
-        done = _column(engine, name, col, counts, scan=scanned[i] if scanned is not None else True)
+        scan = scanned[i] if scanned is not None else Scan.ALL
+        done = _column(engine, name, col, counts, scan=scan)
         if binary is not None and binary[i] and not _by_name(engine, name):
             done = _bytea_column(engine, name, col, done, counts)
         out.append(done)
@@ -143,13 +173,19 @@ def _bytea_column(
 
 
 def _column(
-    engine: MaskingEngine, name: str, cells: Sequence[Cell], counts: Counter[str], *, scan: bool
+    engine: MaskingEngine, name: str, cells: Sequence[Cell], counts: Counter[str], *, scan: Scan
 ) -> Sequence[Cell]:
     if _by_name(engine, name):
         return _one_by_one(engine, name, cells, counts)
-    if not scan:
+    if scan is Scan.NONE or not cells:
         return cells
-    return _scanned(engine, name, cells, counts)
+    try:
+        text = "\n".join(cells)  # type: ignore[arg-type]  # a None raises
+    except TypeError:
+        return _with_nulls(engine, name, cells, counts, scan)
+    if scan is Scan.LONG and not has_long_line(text.encode()):
+        return cells
+    return _present(engine, name, cells, text, counts)  # type: ignore[arg-type]  # no None
 
 
 def _embedded(engine: MaskingEngine, name: str, cell: Cell, counts: Counter[str]) -> Cell:
@@ -168,47 +204,47 @@ def _embedded(engine: MaskingEngine, name: str, cell: Cell, counts: Counter[str]
     return _EMBEDDED_HEX.sub(one, cell)
 
 
-def _scanned(
-    engine: MaskingEngine, name: str, cells: Sequence[Cell], counts: Counter[str]
+def _with_nulls(
+    engine: MaskingEngine, name: str, cells: Sequence[Cell], counts: Counter[str], scan: Scan
 ) -> Sequence[Cell]:
-    present = cast("Sequence[str]", [c for c in cells if c is not None] if None in cells else cells)
+    """``cells`` masked with their NULLs left out and put back."""
+    present = [c for c in cells if c is not None]
     if not present:
         return cells
-    masked: Sequence[Cell]
-    if email_applies(engine):
-        masked = _emails_first(engine, name, present, counts)
-    else:
-        masked = _joined(engine, name, present, counts)
-    if present is cells:
-        return masked
+    text = "\n".join(present)
+    if scan is Scan.LONG and not has_long_line(text.encode()):
+        return cells
+    masked = _present(engine, name, present, text, counts)
     if masked is present:
         return cells
     it = iter(masked)
     return [None if c is None else next(it) for c in cells]
 
 
-def _emails_first(
-    engine: MaskingEngine, name: str, present: Sequence[str], counts: Counter[str]
+def _present(
+    engine: MaskingEngine, name: str, present: Sequence[str], text: str, counts: Counter[str]
 ) -> Sequence[Cell]:
-    """``present`` (no NULLs) masked: cells that are one e-mail address by ``mask_emails``
-    (``broker/masking/sqlshapes.py``), the others by the engine."""
-    shaped, found = mask_emails(engine, present)
+    """``present`` (no NULLs; ``text`` is them joined by newlines) masked: cells that are one
+    e-mail address by ``mask_emails`` (``broker/masking/sqlshapes.py``), the others by the
+    engine. Returns ``present`` itself when nothing was masked."""
+    if not email_applies(engine):
+        return _joined(engine, name, present, text, counts)
+    shaped, found = mask_emails(engine, present, text)
     if not found:
-        return _joined(engine, name, present, counts)
+        return _joined(engine, name, present, text, counts)
     counts["email"] += found
+    if found == len(present):
+        return shaped
     rest = [c for c, m in zip(present, shaped, strict=True) if m is None]
-    if not rest:
-        return shaped  # no None left
-    it = iter(_joined(engine, name, rest, counts))
+    it = iter(_joined(engine, name, rest, "\n".join(rest), counts))
     return [next(it) if m is None else m for m in shaped]
 
 
 def _joined(
-    engine: MaskingEngine, name: str, present: Sequence[str], counts: Counter[str]
+    engine: MaskingEngine, name: str, present: Sequence[str], text: str, counts: Counter[str]
 ) -> Sequence[Cell]:
-    """``present`` (no NULLs) masked as one text joined by newlines, or cell by cell when a
-    cell holds a newline or the pieces do not line up."""
-    text = "\n".join(present)
+    """``present`` (no NULLs) masked as ``text``, the cells joined by newlines, or cell by cell
+    when a cell holds a newline or the pieces do not line up."""
     if text.count("\n") != len(present) - 1:  # a cell holds a newline
         return _one_by_one(engine, name, present, counts)
     masked, events = engine.mask_text(text, stream=f"column:{name}")

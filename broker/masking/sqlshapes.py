@@ -53,23 +53,28 @@ def email_applies(engine: MaskingEngine) -> bool:
     return False
 
 
-def mask_emails(engine: MaskingEngine, cells: Sequence[str]) -> tuple[list[str | None], int]:
+def mask_emails(
+    engine: MaskingEngine, cells: Sequence[str], joined: str | None = None
+) -> tuple[list[str | None], int]:
     """Each cell that is one e-mail address masked as the engine masks it; ``None`` for the
     cells the engine must read. Returns them and how many addresses were masked.
 
-    The caller checks ``email_applies(engine)`` first.
+    ``joined`` is the cells joined by newlines, when the caller has it. The caller checks
+    ``email_applies(engine)`` first.
     """
-    joined = "\n".join(cells)
+    if joined is None:
+        joined = "\n".join(cells)
     if "@" not in joined:
         return [None] * len(cells), 0
-    if joined.count("\n") == len(cells) - 1 and EMAIL_COLUMN.fullmatch(joined):
-        shaped: Sequence[bool] = [True] * len(cells)
-    else:
-        shaped = [m is not None for m in map(EMAIL_CELL.fullmatch, cells)]
     strategy = engine.policy.strategy_for("email")
+    fixed = engine.replacement("email", "redact", b"", "").decode() if strategy == "redact" else ""
+    if joined.count("\n") == len(cells) - 1 and EMAIL_COLUMN.fullmatch(joined):
+        if fixed:
+            return [fixed] * len(cells), len(cells)
+        return [_one(engine, strategy, cell) for cell in cells], len(cells)
+    shaped = [m is not None for m in map(EMAIL_CELL.fullmatch, cells)]
     out: list[str | None]
-    if strategy == "redact":
-        fixed = engine.replacement("email", "redact", b"", "").decode()
+    if fixed:
         out = [fixed if s else None for s in shaped]
     else:
         out = [

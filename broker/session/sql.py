@@ -21,12 +21,13 @@ from broker.common.errors import ApprovalRequired, PolicyDenied, UpstreamError
 from broker.config.model import Connection
 from broker.masking.engine import MaskingEngine
 from broker.masking.lines import LineMask, mask_details
-from broker.masking.sqlcells import mask_columns, rule_names, scanned_columns, shown_names
+from broker.masking.sqlcells import Scan, mask_columns, rule_names, scanned_columns, shown_names
 from broker.policy.sql import SqlDecision, SqlRule, decide_sql
 from broker.session.ports import EventSink
 from broker.session.terminal import Principal
 from broker.sql.classify import Classification, Statement, classify
 from broker.sql.output import ResultWriter
+from broker.upstream.pgstream import PageHandler
 from broker.upstream.postgres import Outcome, PgSession, Row, SqlError
 from broker.vault import Secret
 
@@ -78,7 +79,7 @@ class _Masker:
         self.writer = writer
         self.counts: Counter[str] = Counter()
         self.columns: tuple[str, ...] = ()
-        self.scanned: tuple[bool, ...] = ()
+        self.scanned: tuple[Scan, ...] = ()
         self.binary: tuple[bool, ...] = ()
 
     def begin(self, names: Sequence[str], types: Sequence[str]) -> None:
@@ -177,13 +178,16 @@ async def _one(
         header[0] = writer.begin(shown, [t in NUMERIC_TYPES for t in types])
 
     async def on_rows(rows: Sequence[Row]) -> None:
-        await on_page(list(zip(*rows, strict=True)))
-
-    async def on_page(cells: Sequence[Sequence[str | None]]) -> None:
         if out.closed:
             raise ClientGone("the client went away")
-        sent[0] += len(cells[0])
-        data = header[0] + await asyncio.to_thread(masker.page, cells)
+        cells = list(zip(*rows, strict=True))
+        await emit(await asyncio.to_thread(masker.page, cells), len(rows))
+
+    async def emit(data: bytes, rows: int) -> None:
+        if out.closed:
+            raise ClientGone("the client went away")
+        sent[0] += rows
+        data = header[0] + data
         header[0] = b""
         if data:
             out.write(data)
@@ -202,7 +206,7 @@ async def _one(
                 on_columns=on_columns,
                 on_rows=on_rows,
                 stream=True,
-                on_page=on_page,
+                on_page=PageHandler(masker.page, emit),
             ),
         )
     except SqlError as exc:

@@ -17,6 +17,9 @@ Cell = str | None
 FORMATS = ("aligned", "csv", "json")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _CSV_QUOTE = re.compile(r'[,\r\n"]')
+_CSV_SPECIAL = (",", "\r", "\n", '"', "\\.")
+"""What makes psql quote a field (``\\.`` only when it is the whole field: a column holding it
+anywhere is written cell by cell)."""
 
 
 def csv_field(cell: Cell) -> str:
@@ -37,13 +40,18 @@ def csv_column(cells: Sequence[Cell]) -> Sequence[str]:
     cell is NULL or needs quotes."""
     if None not in cells:
         joined = "\t".join(cells)  # type: ignore[arg-type]  # no None
-        if not _CSV_QUOTE.search(joined) and "\\." not in joined:
+        if not any(c in joined for c in _CSV_SPECIAL):
             return cells  # type: ignore[return-value]
     return [csv_field(c) for c in cells]
 
 
 def csv_page(columns: Sequence[Sequence[Cell]]) -> str:
-    """The rows whose cells are ``columns[i][row]`` as CSV lines (as ``csv_line`` writes each)."""
+    """The rows whose cells are ``columns[i][row]`` as CSV lines (as ``csv_line`` writes each).
+
+    The cells are written as they are and the page looked at once: no NULL (the join fails), no
+    quote, carriage return or backslash, and exactly the commas and newlines of the separators
+    means no cell needed quotes. Otherwise each column is written again by ``csv_column``.
+    """
     if not columns or not columns[0]:
         return ""
     width = len(columns)
@@ -51,11 +59,26 @@ def csv_page(columns: Sequence[Sequence[Cell]]) -> str:
     if any(len(c) != rows for c in columns):
         raise ValueError("columns of different lengths")
     # Fields and separators interleaved by slice assignment, joined once: no call per row.
-    parts = [","] * (2 * width * rows)
+    parts: list[Cell] = [","] * (2 * width * rows)
+    for i, cells in enumerate(columns):
+        parts[2 * i :: 2 * width] = cells
+    parts[2 * width - 1 :: 2 * width] = ["\n"] * rows
+    try:
+        text = "".join(parts)  # type: ignore[arg-type]  # a None raises
+    except TypeError:
+        pass
+    else:
+        if (
+            '"' not in text
+            and "\r" not in text
+            and "\\" not in text
+            and text.count(",") == (width - 1) * rows
+            and text.count("\n") == rows
+        ):
+            return text
     for i, cells in enumerate(columns):
         parts[2 * i :: 2 * width] = csv_column(cells)
-    parts[2 * width - 1 :: 2 * width] = ["\n"] * rows
-    return "".join(parts)
+    return "".join(parts)  # type: ignore[arg-type]  # every field is text now
 
 
 def json_line(columns: Sequence[str], cells: Sequence[Cell]) -> str:

@@ -10,7 +10,6 @@ text can turn it into anything else. Pure: no I/O.
 from __future__ import annotations
 
 import re
-from itertools import repeat
 from typing import Any
 
 from pglast import parse_sql
@@ -20,6 +19,7 @@ Cell = str | None
 COPY_SUFFIX = " TO STDOUT (FORMAT 'text')"
 """What asyncpg's ``copy_from_query`` appends to ``COPY (query)`` with ``format='text'``."""
 _ESCAPE = re.compile(r"\\(.)", re.DOTALL)
+_NOT_SEPARATORS = bytes(b for b in range(256) if b not in b"\t\n")
 _UNESCAPE = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v", "\\": "\\"}
 
 
@@ -67,7 +67,7 @@ class CopyRows:
     at a time (``columns[i][row]``).
 
     A page is split with a handful of C-level calls whatever its size (no Python call per row):
-    the lines' tab counts are checked, the text is split on tabs and newlines at once, and each
+    the order of its tabs and newlines is checked, the text is split on both at once, and each
     column is a slice of that; escapes are undone only in the cells that hold a backslash.
     """
 
@@ -101,15 +101,15 @@ class CopyRows:
         except UnicodeDecodeError:
             raise CopyFormatError("the COPY stream is not UTF-8") from None
         width = self.columns
-        lines = text.split("\n")
-        if width == 1:
-            cells: list[Cell] = lines  # type: ignore[assignment]  # list is invariant
-        else:
-            # Every line has width - 1 tabs (the server escapes tabs and newlines in data), so
-            # the cells of the split are row after row and column i is every width-th from i.
-            if set(map(str.count, lines, repeat("\t"))) != {width - 1}:
-                raise CopyFormatError("a COPY row has the wrong number of fields")
-            cells = "\t".join(lines).split("\t")  # type: ignore[assignment]
+        # The server escapes tabs and newlines in data, so the separators alone, in order, are
+        # width - 1 tabs and a newline, row after row (tab and newline bytes are never part of
+        # a longer UTF-8 character). Then the cells of the split are row after row and column
+        # i is every width-th from i.
+        rows = block.count(b"\n") + 1
+        row = b"\t" * (width - 1) + b"\n"
+        if block.translate(None, _NOT_SEPARATORS) != (row * rows)[:-1]:
+            raise CopyFormatError("a COPY row has the wrong number of fields")
+        cells: list[Cell] = text.replace("\n", "\t").split("\t")  # type: ignore[assignment]
         if "\\" in text:  # NULL (\N) and escapes: only the cells that hold a backslash
             cells = [_unescape(c) if c and "\\" in c else c for c in cells]
         return [cells[i::width] for i in range(width)]

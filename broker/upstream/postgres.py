@@ -23,7 +23,7 @@ from broker.common.errors import UpstreamError
 from broker.config.model import Connection
 from broker.sql.classify import classify
 from broker.upstream.pgcopy import CopyFormatError, copy_query
-from broker.upstream.pgstream import Sink, read_ahead
+from broker.upstream.pgstream import PageHandler, Sink, read_ahead
 from broker.vault import Secret
 
 CONNECT_TIMEOUT = 10.0
@@ -37,8 +37,6 @@ Row = tuple[Cell, ...]
 OnColumns = Callable[[Sequence[str], Sequence[str]], Awaitable[None]]
 """Called with the column names and their type names before the first page."""
 OnRows = Callable[[Sequence[Row]], Awaitable[None]]
-OnPage = Callable[[Sequence[Sequence[Cell]]], Awaitable[None]]
-"""Called with a page of rows a column at a time (``columns[i][row]``), never empty."""
 
 
 @dataclass(frozen=True)
@@ -120,7 +118,7 @@ class PgSession:
         on_rows: OnRows,
         page_rows: int = PAGE_ROWS,
         stream: bool = False,
-        on_page: OnPage | None = None,
+        on_page: PageHandler[Any] | None = None,
     ) -> Outcome:
         """Run one statement, handing its rows over page by page as text.
 
@@ -129,8 +127,8 @@ class PgSession:
         ``stream``, a plain read is sent as ``COPY (…) TO STDOUT`` and its rows handed over in
         pages of about STREAM_CHUNK bytes as they arrive (the whole result is read: for output
         that goes out as fast as the client takes it, not for paging on demand); those pages go
-        to ``on_page`` a column at a time when it is given (no rows are built), else to
-        ``on_rows``.
+        to ``on_page`` a column at a time when it is given (its ``work`` in a worker thread, no
+        rows are built), else to ``on_rows``.
 
         Raises:
             SqlError: the server refused or failed it (its message, with the position if any).
@@ -170,7 +168,7 @@ class PgSession:
         on_rows: OnRows,
         page_rows: int,
         stream: bool,
-        on_page: OnPage | None = None,
+        on_page: PageHandler[Any] | None = None,
     ) -> Outcome:
         stmt = await self.db.prepare(text)
         attributes = stmt.get_attributes()
@@ -199,7 +197,7 @@ class PgSession:
         verb = "SELECT" if verb in ("VALUES", "TABLE", "WITH") else verb
         return Outcome(status=f"{verb} {count}", rows=count, columns=names)
 
-    async def _copy(self, query: str, columns: int, on_page: OnPage) -> int:
+    async def _copy(self, query: str, columns: int, on_page: PageHandler[Any]) -> int:
         async def copy(sink: Sink) -> object:
             return await self.db.copy_from_query(query, output=sink, format="text")
 
@@ -226,11 +224,16 @@ class PgSession:
             await on_rows(page)
 
 
-def _as_rows(on_rows: OnRows) -> OnPage:
-    async def on_page(columns: Sequence[Sequence[Cell]]) -> None:
-        await on_rows(list(zip(*columns, strict=True)))
+def _as_rows(on_rows: OnRows) -> PageHandler[list[Row]]:
+    """Pages handed to ``on_rows`` as rows (turned in the worker thread)."""
 
-    return on_page
+    def rows(columns: Sequence[Sequence[Cell]]) -> list[Row]:
+        return list(zip(*columns, strict=True))
+
+    async def emit(page: list[Row], _count: int) -> None:
+        await on_rows(page)
+
+    return PageHandler(rows, emit)
 
 
 def text_query(text: str, composite: Sequence[bool]) -> str:

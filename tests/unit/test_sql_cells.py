@@ -12,7 +12,14 @@ from broker.masking.builtin import BUILTIN_DETECTORS
 from broker.masking.detector import Detector
 from broker.masking.engine import MaskingEngine
 from broker.masking.policy import ColumnRule, MaskingPolicy
-from broker.masking.sqlcells import mask_page, scanned_columns
+from broker.masking.sqlcells import (
+    SHORT_NUMBER,
+    Scan,
+    has_long_line,
+    mask_columns,
+    mask_page,
+    scanned_columns,
+)
 from tests.harness.pii import fake_customers
 
 ENGINE = MaskingEngine(
@@ -121,12 +128,60 @@ def test_types_left_unscanned_hold_nothing_a_builtin_detector_masks(value: str) 
 def test_a_custom_detector_scans_every_type() -> None:
     custom = Detector(name="dob", regex=re.compile(rb"\b19\d\d-\d\d-\d\d\b"), category="pii")
     engine = MaskingEngine(MaskingPolicy(detectors=(*BUILTIN_DETECTORS, custom)), key=KEY)
-    assert scanned_columns(engine, ("date", "text")) == (True, True)
+    assert scanned_columns(engine, ("date", "text", "int4")) == (Scan.ALL,) * 3
     builtin = MaskingEngine(MaskingPolicy(detectors=BUILTIN_DETECTORS), key=KEY)
-    assert scanned_columns(builtin, ("date", "text", "int4")) == (False, True, True)
+    assert scanned_columns(builtin, ("date", "text", "int4", "uuid")) == (
+        Scan.NONE,
+        Scan.ALL,
+        Scan.LONG,
+        Scan.ALL,
+    )
     rows = [("1970-01-02", "x")]
     masked, counts = mask_page(
         engine, ("born", "note"), rows, scanned_columns(engine, ("date", "text"))
     )
     assert masked[0][0] != "1970-01-02"
     assert counts["dob"] == 1
+
+
+# Numbers as PostgreSQL prints int4, int8, oid, numeric, float4 and float8 (shortest float text,
+# exponent with a sign and at least two digits).
+NUMBER_TEXT = st.one_of(
+    st.integers(min_value=-(10**7) + 1, max_value=10**8 - 1).map(str),
+    st.from_regex(r"-?[0-9]{1,8}\.[0-9]{1,7}", fullmatch=True),
+    st.from_regex(r"-?[0-9](\.[0-9]{1,3})?e[+-][0-9]{2,3}", fullmatch=True),
+    st.sampled_from(["NaN", "Infinity", "-0", "0.00"]),
+).filter(lambda text: len(text) <= SHORT_NUMBER)
+
+
+@settings(max_examples=500)
+@given(st.lists(NUMBER_TEXT, min_size=1, max_size=8))
+def test_short_numbers_hold_nothing_a_builtin_detector_masks(cells: list[str]) -> None:
+    """Why a page of a number column whose cells are all short is not scanned."""
+    engine = MaskingEngine(MaskingPolicy(detectors=BUILTIN_DETECTORS), key=KEY)
+    assert engine.mask_text("\n".join(cells))[1] == []
+
+
+def test_a_long_number_in_a_number_column_is_masked() -> None:
+    """One cell longer than SHORT_NUMBER and the page of the int4 column is scanned: a bare
+    routing number among short ids, a card number in an int8 column."""
+    engine = MaskingEngine(MaskingPolicy(detectors=BUILTIN_DETECTORS), key=KEY)
+    assert len("111000025") == SHORT_NUMBER + 1  # the bound is tight
+    card = CUSTOMERS[0].card_number.replace(" ", "").replace("-", "")
+    ids = ["1", None, "111000025", "7"]
+    cards = ["42", card, None, "-3"]
+    scanned = scanned_columns(engine, ("int4", "int8", "int4"))
+    masked, counts = mask_columns(
+        engine, ("id", "card", "small"), [ids, cards, ["1", "22", None, "4"]], scanned
+    )
+    assert masked[0] == ["1", None, "[MASKED:aba_routing]", "7"]
+    assert masked[1] == ["42", "[MASKED:credit_card]", None, "-3"]
+    assert masked[2] == ["1", "22", None, "4"]
+    assert counts == {"aba_routing": 1, "credit_card": 1}
+
+
+@given(st.lists(st.text(alphabet="0123456789.-e+\u00e9", max_size=12), min_size=1, max_size=6))
+def test_the_long_line_finder_agrees_with_splitting(cells: list[str]) -> None:
+    """The Hyperscan pass that tells a page of short numbers answers as splitting does."""
+    data = "\n".join(cells).encode()
+    assert has_long_line(data) == any(len(line) > SHORT_NUMBER for line in data.split(b"\n"))

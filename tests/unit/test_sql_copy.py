@@ -100,11 +100,33 @@ def test_a_row_of_the_wrong_width_is_an_error(data: bytes) -> None:
         CopyRows(2).feed(data)
 
 
+@given(st.lists(st.integers(min_value=1, max_value=5), min_size=1, max_size=12))
+def test_rows_parse_only_when_every_row_has_the_width(widths: list[int]) -> None:
+    """Fields per row drawn at random: the block parses only when each row has three, however
+    the others add up (a row short and one long are as many fields as two good rows)."""
+    data = "".join("\t".join("x" * n) + "\n" for n in widths).encode()
+    if all(n == 3 for n in widths):
+        assert CopyRows(3).feed(data) == [["x"] * len(widths)] * 3
+    else:
+        with pytest.raises(CopyFormatError):
+            CopyRows(3).feed(data)
+
+
 def test_a_stream_cut_inside_a_row_is_an_error() -> None:
     parser = CopyRows(2)
     assert parser.feed(b"a\tb\nc") == [["a"], ["b"]]
     with pytest.raises(CopyFormatError):
         parser.finish()
+
+
+@pytest.mark.parametrize(
+    "cell",
+    [None, "", "a,b", 'say "hi"', "two\nlines", "cr\r", "\\.", "\\.x", "back\\slash", "plain"],
+)
+def test_csv_page_quotes_one_odd_cell_among_plain_ones(cell: str | None) -> None:
+    rows: list[list[str | None]] = [["1", "a", "x"], ["2", cell, "y"], ["3", "c", "z"]]
+    columns = [list(c) for c in zip(*rows, strict=True)]
+    assert csv_page(columns) == "".join(csv_line(r) for r in rows)
 
 
 @given(ROWS)
