@@ -35,7 +35,7 @@ from broker.masking.builtin import BUILTIN_DETECTORS
 from broker.masking.engine import MaskingEngine
 from broker.masking.hsfind import HsFinder
 from broker.masking.sqlshapes import email_applies, mask_emails
-from broker.sql.provenance import source_names
+from broker.sql.provenance import WHOLE_ROW, source_names
 
 Cell = str | None
 UNSCANNED_TYPES = frozenset(
@@ -145,7 +145,15 @@ def mask_columns(
 
 
 def _by_name(engine: MaskingEngine, name: str) -> bool:
-    return any(rule.match.search(name) for rule in engine.policy.columns)
+    return name == WHOLE_ROW or any(rule.match.search(name) for rule in engine.policy.columns)
+
+
+def _whole_rows(cells: Sequence[Cell], engine: MaskingEngine, counts: Counter[str]) -> list[Cell]:
+    """A column that reads whole rows (``row_to_json(t)``) on a policy with column-name rules:
+    which of its values a rule protects cannot be told, so each is replaced whole."""
+    shown = engine.replacement("column", "redact", b"", "").decode()
+    counts["column"] += sum(c is not None for c in cells)
+    return [None if c is None else shown for c in cells]
 
 
 def _bytea_column(
@@ -175,6 +183,8 @@ def _bytea_column(
 def _column(
     engine: MaskingEngine, name: str, cells: Sequence[Cell], counts: Counter[str], *, scan: Scan
 ) -> Sequence[Cell]:
+    if name == WHOLE_ROW:
+        return _whole_rows(cells, engine, counts)
     if _by_name(engine, name):
         return _one_by_one(engine, name, cells, counts)
     if scan is Scan.NONE or not cells:

@@ -7,8 +7,11 @@ the column after something else. :func:`source_names` follows such names through
 parse tree (pglast) and gives, for each result column, the name the rules should look at: its
 own, or the protected column its values come from. It over-approximates (a name derived from a
 protected column anywhere in the statement is masked wherever it appears); it does not see what
-a function or a view computes, nor whole-row values (``row_to_json(t)``, ``SELECT t FROM t``),
-whose text shows the values without their names.
+a function or a view computes. A whole-row value (``row_to_json(t)``, ``SELECT t FROM t``,
+``to_jsonb(t.*)``) shows a row's values without their names and the parse tree cannot say
+which columns the row has, so a result column that reads one is named :data:`WHOLE_ROW`: fail
+closed, the caller masks it whole (``SELECT t.*`` as a target is expanded by the server into
+named columns and is not one).
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from pglast.visitors import Visitor
 
 Protected = Callable[[str], bool]
 """Whether a column name is one a column-name rule matches."""
+WHOLE_ROW = "\x00whole-row"
+"""The source name of a result column that reads a whole row of a table or subquery."""
 _MAX_ROUNDS = 32
 """Renames followed through at most this many levels of nesting."""
 
@@ -36,6 +41,10 @@ def source_names(sql: str, names: Sequence[str], protected: Protected) -> tuple[
     return tuple(n if protected(n) else derived.get(n, n) for n in names)
 
 
+def _is_protected(protected: Protected) -> Protected:
+    return lambda name: name == WHOLE_ROW or protected(name)
+
+
 def _derived(sql: str, protected: Protected) -> dict[str, str]:
     """Names in ``sql`` whose values come from a protected column → that column's name."""
     try:
@@ -46,6 +55,8 @@ def _derived(sql: str, protected: Protected) -> dict[str, str]:
     for raw in raws:
         if raw.stmt is not None:
             nodes(raw.stmt)
+    protected = _is_protected(protected)
+    rows = frozenset(nodes.ranges)
     derived: dict[str, str] = {}
     for _ in range(_MAX_ROUNDS):
         before = len(derived)
@@ -56,7 +67,7 @@ def _derived(sql: str, protected: Protected) -> dict[str, str]:
                         s
                         for b in branches
                         if i < len(b)
-                        for s in _sources(b[i].val, protected, derived)
+                        for s in _sources(b[i].val, protected, derived, rows)
                     ),
                     "",
                 )
@@ -81,6 +92,8 @@ class _Nodes(Visitor):
         """Per query: its branches' target lists (one, or one per UNION/INTERSECT branch)."""
         self.renamed: list[tuple[Any, list[str]]] = []
         """Subqueries and CTEs with column aliases: the query, the aliases."""
+        self.ranges: set[str] = set()
+        """Names a whole row can be referred to by: tables, their aliases, subqueries, CTEs."""
 
     def visit(self, ancestors: Any, node: Any) -> None:
         name = type(node).__name__
@@ -92,10 +105,18 @@ class _Nodes(Visitor):
                 self.outputs.append([tuple(node.targetList)])
         elif name == "ReturningClause" and node.exprs:
             self.outputs.append([tuple(node.exprs)])
-        elif name == "RangeSubselect" and node.alias is not None and node.alias.colnames:
+        elif name == "RangeVar":
+            self.ranges.add(str(node.relname))
+            if node.alias is not None:
+                self.ranges.add(str(node.alias.aliasname))
+        elif name in ("RangeSubselect", "RangeFunction") and node.alias is not None:
+            self.ranges.add(str(node.alias.aliasname))
+        if name == "RangeSubselect" and node.alias is not None and node.alias.colnames:
             self.renamed.append((node.subquery, [c.sval for c in node.alias.colnames]))
-        elif name == "CommonTableExpr" and node.aliascolnames:
-            self.renamed.append((node.ctequery, [c.sval for c in node.aliascolnames]))
+        elif name == "CommonTableExpr":
+            self.ranges.add(str(node.ctename))
+            if node.aliascolnames:
+                self.renamed.append((node.ctequery, [c.sval for c in node.aliascolnames]))
 
 
 def _branches(select: Any) -> Iterator[tuple[Any, ...]]:
@@ -110,10 +131,17 @@ def _first_branch(query: Any) -> tuple[Any, ...]:
     return next(iter(_branches(query)), ())
 
 
-def _sources(expr: Any, protected: Protected, derived: dict[str, str]) -> Iterator[str]:
-    """The protected columns ``expr`` reads (directly, or through a derived name)."""
-    refs = _Refs()
+def _sources(
+    expr: Any, protected: Protected, derived: dict[str, str], rows: frozenset[str]
+) -> Iterator[str]:
+    """The protected columns ``expr`` reads (directly, or through a derived name); a whole
+    row as :data:`WHOLE_ROW`."""
+    if _star(expr):
+        return  # ``SELECT t.*``: expanded into named columns by the server
+    refs = _Refs(rows)
     refs(expr)
+    if refs.whole_row:
+        yield WHOLE_ROW
     for name in refs.names:
         if protected(name):
             yield name
@@ -121,13 +149,24 @@ def _sources(expr: Any, protected: Protected, derived: dict[str, str]) -> Iterat
             yield derived[name]
 
 
+def _star(expr: Any) -> bool:
+    if type(expr).__name__ != "ColumnRef" or not expr.fields:
+        return False
+    return type(expr.fields[-1]).__name__ == "A_Star"
+
+
 class _Refs(Visitor):
-    def __init__(self) -> None:
+    def __init__(self, rows: frozenset[str]) -> None:
         super().__init__()
+        self.rows = rows
         self.names: list[str] = []
+        self.whole_row = False
 
     def visit_ColumnRef(self, ancestors: Any, node: Any) -> None:
-        last = node.fields[-1] if node.fields else None
+        fields = node.fields or ()
+        last = fields[-1] if fields else None
+        if _star(node) or (len(fields) == 1 and str(getattr(last, "sval", "")) in self.rows):
+            self.whole_row = True  # ``f(t.*)``, ``SELECT t``: a row's values, unnamed
         if last is not None and hasattr(last, "sval"):
             self.names.append(str(last.sval))
 

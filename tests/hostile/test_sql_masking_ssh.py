@@ -94,7 +94,7 @@ ERRORS = [
 
 def planted(server: PostgresServer, *, diagnosis: bool = True) -> dict[str, str]:
     """The values planted; ``diagnosis=False`` leaves out the one only a column rule masks
-    (that rule is dodged by whole-row values: the xfail test below)."""
+    (a whole-row value is masked whole: the test below)."""
     found = {"card": CARD, "card2": CARD2, "mail": MAIL, "aws": AWS, "ssn": SSN}
     found["card split by NULs, as bytea hex"] = NUL_CARD_HEX
     if diagnosis:
@@ -212,12 +212,6 @@ def test_a_column_rule_follows_the_column_through_renames(
         assert piece.encode() not in result.stdout, piece
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a whole-row value (row_to_json(t), to_jsonb(t), SELECT t FROM t, hstore(t)) shows a "
-    "protected column's value without its column name; the classifier cannot know the row's "
-    "columns without the catalog (broker/sql/provenance.py)",
-)
 @pytest.mark.parametrize(
     "query",
     [

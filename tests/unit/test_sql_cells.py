@@ -18,6 +18,7 @@ from broker.masking.sqlcells import (
     has_long_line,
     mask_columns,
     mask_page,
+    rule_names,
     scanned_columns,
 )
 from tests.harness.pii import fake_customers
@@ -185,3 +186,15 @@ def test_the_long_line_finder_agrees_with_splitting(cells: list[str]) -> None:
     """The Hyperscan pass that tells a page of short numbers answers as splitting does."""
     data = "\n".join(cells).encode()
     assert has_long_line(data) == any(len(line) > SHORT_NUMBER for line in data.split(b"\n"))
+
+
+def test_a_whole_row_column_is_masked_whole_under_column_rules() -> None:
+    """``row_to_json(t)`` shows the ssn without its name: with column rules the cell goes whole."""
+    sql = "select id, row_to_json(t)::text from t"
+    names = rule_names(ENGINE, sql, ["id", "row_to_json"])
+    row = '{"id":1,"ssn":"not-a-detectable-value"}'
+    masked, counts = mask_columns(ENGINE, names, [["1", "2"], [row, None]])
+    assert masked == [["1", "2"], ["[MASKED:column]", None]]
+    assert counts["column"] == 1
+    plain = MaskingEngine(MaskingPolicy(), key=KEY)
+    assert rule_names(plain, sql, ["id", "row_to_json"]) == ("id", "row_to_json")

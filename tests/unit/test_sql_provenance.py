@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from broker.sql.provenance import source_names
+from broker.sql.provenance import WHOLE_ROW, source_names
 
 RULE = re.compile(r"(?i)diagnosis|ssn")
 
@@ -47,3 +47,26 @@ def test_renamed_columns_keep_their_source(sql: str, names: list[str], expected:
 @given(st.text(max_size=200), st.lists(st.text(max_size=10), max_size=4))
 def test_any_text_gives_names_and_never_raises(sql: str, names: list[str]) -> None:
     assert len(source_names(sql, names, protected)) == len(names)
+
+
+@pytest.mark.parametrize(
+    ("sql", "names", "expected"),
+    [
+        ("select row_to_json(m)::text from s.t m", ["row_to_json"], [WHOLE_ROW]),
+        ("select m from s.t m", ["m"], [WHOLE_ROW]),
+        ("select t from t", ["t"], [WHOLE_ROW]),
+        ("select to_jsonb(m.*), id from t m", ["to_jsonb", "id"], [WHOLE_ROW, "id"]),
+        ("select j as k from (select row_to_json(t) j from t) s", ["k"], [WHOLE_ROW]),
+        ("with w as (select 1 a) select w::text from w", ["w"], [WHOLE_ROW]),
+        ("select (select t from t limit 1) as r", ["r"], [WHOLE_ROW]),
+        ("select m.* from t m", ["id", "name"], ["id", "name"]),
+        ("select * from t", ["id", "name"], ["id", "name"]),
+        ("select count(*) from t", ["count"], ["count"]),
+    ],
+)
+def test_whole_row_values_are_named_whole_row(
+    sql: str, names: list[str], expected: list[str]
+) -> None:
+    """A row's values shown without their names: which a rule protects cannot be told, so the
+    column is named WHOLE_ROW and masked whole (fail closed)."""
+    assert source_names(sql, names, protected) == tuple(expected)
