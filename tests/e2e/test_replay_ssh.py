@@ -64,15 +64,18 @@ def test_reviewer_searches_replays_seeks_and_searches_inside(
     client = tmux_client(broker.ssh("rita", tty=True), cols=120, rows=36)
     client.wait_for("No connection is open to you", timeout=15)
     client.send_keys("r")
-    screen = client.wait_for("2 of 2 recordings", timeout=15)
+    client.wait_for("2 of 2 recordings", timeout=15)
+    # The table sizes its columns when idle, a frame after the status line: wait for the rows.
+    screen = client.wait_for(re.compile(r"\s+alice\s+shell\s+terminal"), timeout=10)
     assert re.search(started(NOW - DAY) + r"\s+bob\s+web-1\s+terminal", screen), screen
     assert re.search(started(NOW - 2 * DAY) + r"\s+alice\s+shell\s+terminal", screen), screen
 
     # Search across recordings: sessions and moments; Enter opens the player there.
     client.send_text("needle")
     client.send_keys("Enter")
-    screen = client.wait_for("6 moments in 2 sessions", timeout=10)
-    assert re.search(r"s-alice\s+0:40\s+alice\s+shell\s+ran\s+echo needle-42", screen), screen
+    client.wait_for("6 moments in 2 sessions", timeout=10)
+    row = re.compile(r"s-alice\s+0:40\s+alice\s+shell\s+ran\s+echo needle-42")
+    client.wait_for(row, timeout=10)  # the columns are sized a frame after the status line
     client.send_keys("Enter")
     screen = client.wait_for("/ 0:45", timeout=10)
     assert "Replay s-bob" in screen  # the first row: the newest session
@@ -129,8 +132,8 @@ def test_engineer_sees_only_their_own(
     client = tmux_client(broker.ssh("alice", tty=True), cols=120, rows=36)
     client.wait_for("type to filter connections", timeout=15)
     client.send_keys("r")
-    screen = client.wait_for("1 of 1 recordings", timeout=15)
-    assert "s-alice" in screen
+    client.wait_for("1 of 1 recordings", timeout=15)
+    screen = client.wait_for(re.compile(r"terminal\s+\d+ B\s+s-alice"), timeout=10)
     assert "s-bob" not in screen
     client.send_keys("Enter")
     client.wait_for("0:00 / 0:45", timeout=10)
