@@ -10,6 +10,18 @@ from broker.masking.detector import Detector, Trigger, build, value_groups
 _NB = rb"(?<![A-Za-z0-9])(?<![0-9][ \-.])"
 # Not followed by a letter or digit, nor by a separator and a digit.
 _NA = rb"(?![A-Za-z0-9])(?![ \-.][0-9])"
+# Before a value of fixed groups: a digit and a space start a new number when the value is
+# written with dashes or dots (``row 5 219-09-9999``), not when it may be its first group.
+_NB_SEP = rb"(?<![A-Za-z0-9])(?<![0-9][\-.])(?:(?<![0-9] )|(?=[0-9]+[\-.]))"
+
+
+def _na(last: int) -> bytes:
+    """After a value of fixed groups whose last group has ``last`` digits: not a letter or
+    digit, nor a separator and a digit; but a space and a digit after a value written with
+    dashes or dots is the next column (``219-09-9999 7``), not more of the number."""
+    return rb"(?![A-Za-z0-9])(?![\-.][0-9])(?:(?! [0-9])|(?<=[\-.][0-9]{%d}))" % last
+
+
 # Digit groups with the separators numbers are written with; at least 4 digits in 7 bytes.
 DIGITS = Trigger("digits", b"0123456789 -.()+", 7, b"0123456789", 4)
 # Hex digits with colon or dash separators (IPv6, MAC); at least two separators.
@@ -67,15 +79,15 @@ _CARD = (
     rb"(?![A-Za-z0-9])(?![\-.][0-9])"
 )
 _SSN = (
-    _NB + rb"(?P<v1>[0-9]{3}([ \-.])[0-9]{2}\2[0-9]{4})" + _NA
+    _NB_SEP + rb"(?P<v1>[0-9]{3}([ \-.])[0-9]{2}\2[0-9]{4})" + _na(4)
     + rb"|" + _US_WORDS + rb"(?P<v2>[0-9]{9})(?![0-9A-Za-z])"
 )  # fmt: skip
 _ITIN = (
-    _NB + rb"(?P<v1>9[0-9]{2}([ \-.])[0-9]{2}\2[0-9]{4})" + _NA
+    _NB_SEP + rb"(?P<v1>9[0-9]{2}([ \-.])[0-9]{2}\2[0-9]{4})" + _na(4)
     + rb"|" + _US_WORDS + rb"(?P<v2>9[0-9]{8})(?![0-9A-Za-z])"
 )  # fmt: skip
 _SIN = (
-    _NB + rb"(?P<v1>[0-9]{3}([ \-])[0-9]{3}\2[0-9]{3})" + _NA
+    _NB_SEP + rb"(?P<v1>[0-9]{3}([ \-])[0-9]{3}\2[0-9]{3})" + _na(3)
     + rb"|" + _CA_WORDS + rb"(?P<v2>[0-9]{9})(?![0-9A-Za-z])"
 )  # fmt: skip
 _ABA = (
@@ -170,7 +182,7 @@ PII_DETECTORS: tuple[Detector, ...] = (
     build(
         "br_cpf",
         "pii",
-        _NB + rb"[0-9]{3}(?:\.[0-9]{3}\.[0-9]{3}-|[0-9]{6})[0-9]{2}" + _NA,
+        _NB_SEP + rb"[0-9]{3}(?:\.[0-9]{3}\.[0-9]{3}-|[0-9]{6})[0-9]{2}" + _na(2),
         ck.cpf_ok,
         trigger=DIGITS,
         marks=(11, 11),
@@ -179,7 +191,7 @@ PII_DETECTORS: tuple[Detector, ...] = (
     build(
         "in_aadhaar",
         "pii",
-        _NB + rb"[2-9][0-9]{3}([ \-]?)[0-9]{4}\1[0-9]{4}" + _NA,
+        _NB_SEP + rb"[2-9][0-9]{3}([ \-]?)[0-9]{4}\1[0-9]{4}" + _na(4),
         ck.aadhaar_ok,
         trigger=DIGITS,
         marks=(12, 12),
@@ -189,8 +201,8 @@ PII_DETECTORS: tuple[Detector, ...] = (
         "imei",
         "pii",
         # AA-BBBBBB-CCCCCC-D (TAC, serial, check digit) and the older NNXXXX-YY-ZZZZZZ-A.
-        _NB + rb"(?:[0-9]{2}([ \-]?)[0-9]{6}\1[0-9]{6}\1[0-9]"
-        rb"|[0-9]{6}([ \-])[0-9]{2}\2[0-9]{6}\2[0-9])" + _NA,
+        _NB_SEP + rb"(?:[0-9]{2}([ \-]?)[0-9]{6}\1[0-9]{6}\1[0-9]"
+        rb"|[0-9]{6}([ \-])[0-9]{2}\2[0-9]{6}\2[0-9])" + _na(1),
         ck.imei_ok,
         trigger=DIGITS,
         marks=(15, 15),

@@ -289,10 +289,12 @@ class HsCandidates:
 
 
 # Bytes after which an exact probe's value cannot end: every detector with an exact probe
-# asserts ``(?![A-Za-z0-9])(?![ \-.][0-9])`` after its value.
+# asserts ``(?![A-Za-z0-9])(?![ \-.][0-9])`` after its value, except that a space and a digit
+# may follow a value written with dashes or dots (its last separator within the last 5 bytes).
 _GOES_ON = frozenset(b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
 _SEPARATORS = frozenset(b" -.")
 _DIGITS = frozenset(b"0123456789")
+_DASHED = frozenset(b"-.")
 
 
 def _ended(text: bytes, ends: list[int]) -> list[int]:
@@ -305,7 +307,12 @@ def _ended(text: bytes, ends: list[int]) -> list[int]:
             nxt = text[e]
             if nxt in _GOES_ON:
                 continue
-            if nxt in _SEPARATORS and e + 1 < size and text[e + 1] in _DIGITS:
+            if (
+                nxt in _SEPARATORS
+                and e + 1 < size
+                and text[e + 1] in _DIGITS
+                and (nxt != 32 or not _DASHED.intersection(text[max(e - 5, 0) : e]))
+            ):
                 continue
         out.append(e)
     return out

@@ -79,6 +79,10 @@ _CARD_GUARD = rb"(?<![a-z]00)(?<!0[\-.]00)"
 _CARD_AFTER = rb"(?![a-z0])"
 _CARD_LONG = rb"(?=(?:[ \-.]? ?0){7})"
 """``_NUM_LONG`` for cards, whose groups may also be apart by two spaces."""
+# Values of fixed groups (SSN, SIN, Aadhaar, IMEI, CPF): a space and a digit after one written
+# with dashes is the next column, so only a letter, a digit, or a dash or dot and a digit rule
+# one out here; before, as for cards.
+_SEP_AFTER = rb"(?![a-z0])(?![\-.]0)"
 _NATIONAL_AFTER = 48
 """Bytes after a context word (``SSN``, ``SIN`` …) that its number may end within."""
 
@@ -173,9 +177,12 @@ BUILTIN_PROBES: dict[str, tuple[Probe, ...]] = {
             rb"(?<=[a-z]00)",
         ),
     ),
-    "us_ssn": (_num(rb"0[ \-.]00[ \-.]0000", 14), *_national(b"ssn", b"itin", b"tax")),
+    "us_ssn": (
+        _num(rb"0[ \-.]00[ \-.]0000", 14, _CARD_GUARD, _SEP_AFTER),
+        *_national(b"ssn", b"itin", b"tax"),
+    ),
     "us_itin": (
-        _num(rb"0[ \-.]00[ \-.]0000", 14),
+        _num(rb"0[ \-.]00[ \-.]0000", 14, _CARD_GUARD, _SEP_AFTER),
         *_national(b"ssn", b"itin", b"tax"),
     ),
     "aba_routing": (
@@ -186,14 +193,24 @@ BUILTIN_PROBES: dict[str, tuple[Probe, ...]] = {
         _num(rb"00-0000-0", 14),
         _p("fold", b"00", rb"(?<![^\n]00)(?=0{7}(?![^\r\n]))", -2, 10),
     ),
-    "ca_sin": (_num(rb"0[ \-]000[ \-]000", 14), *_national(b"sin", b"nas")),
+    "ca_sin": (
+        _num(rb"0[ \-]000[ \-]000", 14, _CARD_GUARD, _SEP_AFTER),
+        *_national(b"sin", b"nas"),
+    ),
     "uk_nino": (
         _p("fold", b"00", rb"(?<=[a-z][a-z]00)(?= ?00 ?00 ?[a-d])", -5, 16, rb"(?<=[a-z]00)"),
         _p("fold", b"00", rb"(?<=[a-z][a-z] 00)(?= ?00 ?00 ?[a-d])", -6, 16, rb"(?<= 00)"),
     ),
-    "br_cpf": (_num(rb"0(?:\.000\.000-|000000)00", 17),),
-    "in_aadhaar": (_num(rb"00[ \-]?0000[ \-]?0000", 17),),
-    "imei": (_num(rb"(?:[ \-]?000000[ \-]?000000[ \-]?0|0000[ \-]00[ \-]000000[ \-]0)", 21),),
+    "br_cpf": (_num(rb"0(?:\.000\.000-|000000)00", 17, _CARD_GUARD, _SEP_AFTER),),
+    "in_aadhaar": (_num(rb"00[ \-]?0000[ \-]?0000", 17, _CARD_GUARD, _SEP_AFTER),),
+    "imei": (
+        _num(
+            rb"(?:[ \-]?000000[ \-]?000000[ \-]?0|0000[ \-]00[ \-]000000[ \-]0)",
+            21,
+            _CARD_GUARD,
+            _SEP_AFTER,
+        ),
+    ),
     "email": (_p("raw", b"@", b"", 0, 1 + 256),),
     "phone_e164": (_p("fold", b"+", rb"(?=0(?:[ \-.]?\(?0\)?){6})", -3, 61),),
     "ipv4": (_p("fold", b".", rb"(?<=0\.)(?=0{1,3}\.0{1,3}\.0)", -6, 15),),

@@ -222,6 +222,9 @@ def _too_complex(sql: str) -> str:
 
 def classify(sql: str) -> Classification:
     """Classify every statement in ``sql``; never raises."""
+    if "\x00" in sql:  # the parser reads a C string: it would see only the text before the NUL
+        at = sql.index("\x00") + 1
+        return Classification(error=f"the statement holds a NUL character (at character {at})")
     try:
         deep = _too_complex(sql)
         if deep:

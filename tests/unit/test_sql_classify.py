@@ -128,6 +128,14 @@ def test_the_cap_counts_per_statement() -> None:
     assert len(c.statements) == 3000
 
 
+@pytest.mark.parametrize("sql", ["select 1\x00; drop table t", "\x00", "select '\x00'"])
+def test_a_nul_is_refused_before_the_parser_cuts_the_text_at_it(sql: str) -> None:
+    c = classify(sql)
+    assert c.statements == ()
+    assert c.refusal.startswith("the statement does not parse: the statement holds a NUL")
+    assert f"(at character {sql.index(chr(0)) + 1})" in c.error
+
+
 def test_empty_string_is_refused() -> None:
     assert classify("  -- nothing\n").refusal == "no statement given"
 

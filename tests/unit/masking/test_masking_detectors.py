@@ -112,3 +112,41 @@ def test_a_bare_routing_number_is_masked_only_alone_on_its_line(text: str, maske
     engine = MaskingEngine(MaskingPolicy(detectors=BUILTIN_DETECTORS), key=KEY)
     _, events = engine.mask_text(text)
     assert [e.detector for e in events] == (["aba_routing"] if masked else [])
+
+
+# Numbers of fixed groups written with dashes or dots, beside another column's number: a space
+# and a digit before or after them start or end another value (``awk '{print $1, $2}'``).
+NEXT_COLUMN = [
+    ("us_ssn", "{} 7 orders", "219-09-9999"),
+    ("us_ssn", "row 5 {}", "219.09.9999"),
+    ("us_itin", "itin {} 3", "912-70-1234"),
+    ("ca_sin", "2 {} 5", "130-692-544"),
+    ("in_aadhaar", "{} 1", "2341-2341-2346"),
+    ("imei", "phone 3 {} 42", "49-015420-323751-8"),
+    ("br_cpf", "cpf {} 2", "111.444.777-35"),
+]
+
+
+@pytest.mark.parametrize(("name", "shape", "value"), NEXT_COLUMN)
+def test_a_dashed_value_beside_a_number_in_the_next_column_is_masked(
+    name: str, shape: str, value: str
+) -> None:
+    out, events = _only(name).mask_text(shape.format(value))
+    assert out == shape.format(f"[MASKED:{name}]")
+    assert [e.detector for e in events] == [name]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "219 09 9999 7",  # spaced groups: the 7 may be more of the same number
+        "5 219 09 9999",
+        "219-09-9999-1",  # the same separator and a digit: a longer number
+        "1-219-09-9999",
+        "2341 2341 2346 5",
+        "234123412346 5",
+    ],
+)
+def test_a_value_that_may_be_part_of_a_longer_number_is_not_masked(text: str) -> None:
+    engine = MaskingEngine(MaskingPolicy(detectors=BUILTIN_DETECTORS), key=KEY)
+    assert engine.mask_text(text)[0] == text
