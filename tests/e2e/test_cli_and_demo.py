@@ -43,6 +43,7 @@ def test_init_then_check(tmp_path: Path) -> None:
     assert (keys / "audit_ed25519.pub").exists()
     checked = gatehouse("check", "-c", str(tmp_path / "gh" / "gatehouse.yaml"))
     assert checked.returncode == 0, checked.stderr
+    assert "Warning" not in checked.stderr  # no library warnings (asyncssh's DSA key types)
     assert "ok:" in checked.stdout
     assert re.search(r"^roles \(\S+default.yaml\):$", checked.stdout, re.M), checked.stdout
     assert "  reviewers: reviewers\n" in checked.stdout
