@@ -4,7 +4,6 @@ pane; or alice withdraws. The statement runs only once approved; the audit log s
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -28,25 +27,11 @@ WAITING = re.compile(r"Waiting for approval · (REQ-[A-Z0-9]{10})")
 
 @pytest.fixture(scope="module")
 def broker(postgres_server: PostgresServer) -> Iterator[BrokerProcess]:
-    conn = {
-        "type": "postgres",
-        "host": postgres_server.host,
-        "port": postgres_server.port,
-        "user": postgres_server.user,
-        "database": postgres_server.database,
-        "credential": "shop",
-    }
+    conn = postgres_server.connection()
     proc = BrokerProcess({"alice": ["engineers"], "bob": ["approvers"]}, {"shop": conn}, POLICY)
     proc.set_secret("shop", postgres_server.password.encode())
     with proc:
         yield proc
-
-
-def audit(broker: BrokerProcess) -> list[dict[str, Any]]:
-    out = []
-    for seg in sorted((broker.dir / "state" / "audit").glob("audit-*.jsonl")):
-        out += [json.loads(line) for line in seg.read_text().splitlines() if line.strip()]
-    return out
 
 
 def run(client: TmuxClient, text: str) -> None:
@@ -90,7 +75,7 @@ def ask(alice: TmuxClient, statement: str, reason: str) -> str:
 
 
 def records(broker: BrokerProcess, action: str) -> list[dict[str, Any]]:
-    return [r["details"] for r in audit(broker) if r["action"] == action]
+    return [r["details"] for r in broker.audit_records() if r["action"] == action]
 
 
 def quit_console(alice: TmuxClient) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import pytest
 
@@ -27,26 +26,11 @@ masking:
 
 @pytest.fixture(scope="module")
 def broker(postgres_server: PostgresServer) -> Iterator[BrokerProcess]:
-    conn = {
-        "type": "postgres",
-        "host": postgres_server.host,
-        "port": postgres_server.port,
-        "user": postgres_server.user,
-        "database": postgres_server.database,
-        "credential": "shop",
-        "read_only": True,
-    }
+    conn = postgres_server.connection(read_only=True)
     proc = BrokerProcess({"alice": ["engineers"]}, {"shop-db": conn}, POLICY)
     proc.set_secret("shop-db", postgres_server.password.encode())
     with proc:
         yield proc
-
-
-def audit(broker: BrokerProcess) -> list[dict[str, Any]]:
-    out = []
-    for seg in sorted((broker.dir / "state" / "audit").glob("audit-*.jsonl")):
-        out += [json.loads(line) for line in seg.read_text().splitlines() if line.strip()]
-    return out
 
 
 def test_pick_postgres_run_a_query_see_masked_rows(
@@ -86,7 +70,7 @@ def test_pick_postgres_run_a_query_see_masked_rows(
     client.wait_for("SQL console on shop-db closed.", timeout=10)  # back in the picker
     client.send_keys("C-q")
     assert client.wait_exit(timeout=10) == 0
-    records = audit(broker)
+    records = broker.audit_records()
     actions = [r["action"] for r in records]
     assert actions.count("sql.statement") == 3
     assert "recording.closed" in actions

@@ -59,6 +59,21 @@ class PostgresServer:
         self.startup_seconds = 0.0
         self._pid = 0
 
+    def connection(self, credential: str = "shop", *, read_only: bool = False) -> dict[str, object]:
+        """A broker ``type: postgres`` connection to this server as ``app``, its password stored
+        as ``credential`` (``BrokerProcess.set_secret``)."""
+        conn: dict[str, object] = {
+            "type": "postgres",
+            "host": self.host,
+            "port": self.port,
+            "user": self.user,
+            "database": self.database,
+            "credential": credential,
+        }
+        if read_only:
+            conn["read_only"] = True
+        return conn
+
     @property
     def dsn(self) -> str:
         """``postgresql://app:PASSWORD@127.0.0.1:PORT/shop``."""

@@ -22,14 +22,7 @@ STATEMENT = "create temp table approved_one (id int)"
 
 @pytest.fixture(scope="module")
 def broker(postgres_server: PostgresServer) -> Iterator[BrokerProcess]:
-    conn = {
-        "type": "postgres",
-        "host": postgres_server.host,
-        "port": postgres_server.port,
-        "user": postgres_server.user,
-        "database": postgres_server.database,
-        "credential": "shop",
-    }
+    conn = postgres_server.connection()
     proc = BrokerProcess(
         {"alice": ["engineers"], "bob": ["approvers"], "carol": ["engineers", "approvers"]},
         {"shop": conn, "shop-2": conn},

@@ -32,15 +32,7 @@ WRONG = "Wr0ng-planted-Passw0rd-7Qx"
 
 @pytest.fixture(scope="module")
 def broker(postgres_server: PostgresServer) -> Iterator[BrokerProcess]:
-    conn = {
-        "type": "postgres",
-        "host": postgres_server.host,
-        "port": postgres_server.port,
-        "user": postgres_server.user,
-        "database": postgres_server.database,
-        "credential": "shop",
-        "read_only": True,
-    }
+    conn = postgres_server.connection(read_only=True)
     proc = BrokerProcess(
         {"alice": ["engineers"], "bob": ["engineers"]},
         {

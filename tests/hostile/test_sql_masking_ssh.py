@@ -129,15 +129,7 @@ def database(postgres_server: PostgresServer) -> PostgresServer:
 
 @pytest.fixture(scope="module")
 def broker(database: PostgresServer) -> Iterator[BrokerProcess]:
-    conn = {
-        "type": "postgres",
-        "host": database.host,
-        "port": database.port,
-        "user": database.user,
-        "database": database.database,
-        "credential": "shop",
-        "read_only": True,
-    }
+    conn = database.connection(read_only=True)
     proc = BrokerProcess({"alice": ["engineers"]}, {"shop-ro": conn}, POLICY)
     proc.set_secret("shop-ro", database.password.encode())
     with proc:

@@ -120,15 +120,7 @@ def database(postgres_server: PostgresServer) -> PostgresServer:
 
 @pytest.fixture(scope="module")
 def broker(database: PostgresServer) -> Iterator[BrokerProcess]:
-    conn = {
-        "type": "postgres",
-        "host": database.host,
-        "port": database.port,
-        "user": database.user,
-        "database": database.database,
-        "credential": "shop",
-        "read_only": True,
-    }
+    conn = database.connection(read_only=True)
     policy = "access:\n  - {name: all, groups: [engineers], connections: ['*'], action: allow}\n"
     proc = BrokerProcess({"alice": ["engineers"]}, {"shop-ro": conn}, policy)
     proc.set_secret("shop-ro", database.password.encode())

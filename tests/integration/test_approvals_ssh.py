@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import os
 import re
 import selectors
@@ -13,7 +12,6 @@ import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -42,13 +40,6 @@ def broker() -> Iterator[BrokerProcess]:
     )
     with proc:
         yield proc
-
-
-def audit(broker: BrokerProcess) -> list[dict[str, Any]]:
-    out = []
-    for seg in sorted((broker.dir / "state" / "audit").glob("audit-*.jsonl")):
-        out += [json.loads(line) for line in seg.read_text().splitlines() if line.strip()]
-    return out
 
 
 def read_until(proc: subprocess.Popen[bytes], pattern: re.Pattern[bytes], timeout: float) -> bytes:
@@ -106,7 +97,7 @@ def test_run_waits_until_bob_approves_over_ssh(broker: BrokerProcess) -> None:
     twice = broker.run_ssh("bob", "approve", request_id)
     assert twice.returncode == 1
     assert b"already approved" in twice.stderr
-    records = audit(broker)
+    records = broker.audit_records()
     approved = [r for r in records if r["action"] == "approval.approved"]
     assert approved[-1]["actor"] == "bob"
     assert approved[-1]["details"]["comment"] == "go-ahead"
@@ -240,7 +231,7 @@ def test_workers_share_requests_and_decisions() -> None:
                     alice.wait()
             assert alice.returncode == 0
             assert out.strip() == f"ran-{n}".encode()
-        records = [r for r in audit(proc) if r["action"] == "approval.approved"]
+        records = [r for r in proc.audit_records() if r["action"] == "approval.approved"]
         assert len(records) == 4
 
 
@@ -264,7 +255,7 @@ def test_a_session_is_warned_and_ended_when_its_grant_ends() -> None:
         assert b"your access grant ends in" in run.stderr
         assert b"your access grant has ended; the session is ended" in run.stderr
         assert run.returncode != 0
-        ends = [r for r in audit(proc) if r["action"] == "session.end"]
+        ends = [r for r in proc.audit_records() if r["action"] == "session.end"]
         assert ends[-1]["details"]["ended_by"] == "grant expired"
 
 
@@ -288,7 +279,7 @@ def test_a_requester_who_disconnects_while_waiting_cancels_the_request(
     while True:
         cancelled = [
             r
-            for r in audit(broker)
+            for r in broker.audit_records()
             if r["action"] == "approval.cancelled" and r["details"]["request"] == request_id
         ]
         if cancelled:
@@ -346,7 +337,7 @@ def test_an_approver_revokes_a_grant_and_the_session_under_it_is_warned_and_ende
     assert b"late" not in out
     assert f"your access grant {request_id} was revoked by bob: incident-over".encode() in err
     assert alice.returncode != 0
-    records = audit(broker)
+    records = broker.audit_records()
     revoked_rec = [r for r in records if r["action"] == "grant.revoked"]
     assert revoked_rec[-1]["actor"] == "bob"
     assert revoked_rec[-1]["details"]["request"] == request_id

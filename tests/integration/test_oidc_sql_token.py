@@ -7,7 +7,6 @@ import os
 import subprocess
 import time
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
@@ -47,26 +46,11 @@ def broker(idp: OidcProvider, postgres_server: PostgresServer) -> Iterator[Broke
         },
         "leeway_seconds": 0,
     }
-    shop = {
-        "type": "postgres",
-        "host": postgres_server.host,
-        "port": postgres_server.port,
-        "user": postgres_server.user,
-        "database": postgres_server.database,
-        "credential": "shop",
-        "read_only": True,
-    }
+    shop = postgres_server.connection(read_only=True)
     proc = BrokerProcess({}, {"shop": shop}, POLICY, extra={"oidc": oidc})
     proc.set_secret("shop", postgres_server.password.encode())
     with proc:
         yield proc
-
-
-def audit(broker: BrokerProcess) -> list[dict[str, Any]]:
-    out = []
-    for seg in sorted((broker.dir / "state" / "audit").glob("audit-*.jsonl")):
-        out += [json.loads(line) for line in seg.read_text().splitlines() if line.strip()]
-    return out
 
 
 def sql_with_token(
@@ -90,7 +74,7 @@ def test_a_ci_token_runs_sql_as_its_service(broker: BrokerProcess, idp: OidcProv
     token = idp.client_credentials().body["access_token"]
     result = sql_with_token(broker, token, "shop", "--csv", "--", "select 6 * 7 as answer")
     assert (result.returncode, result.stdout) == (0, b"answer\n42\n"), result.stderr
-    records = audit(broker)
+    records = broker.audit_records()
     statement = next(r for r in records if r["action"] == "sql.statement" and r["actor"] == "ci")
     assert statement["details"]["idp_subject"] == "ci-deploy"
     assert statement["details"]["idp_issuer"] == idp.issuer
@@ -138,14 +122,14 @@ def test_refused_tokens_are_one_line_and_an_audit_record(
         token = "not-a-token"
     else:
         token, user = idp.client_credentials().body["access_token"], "dora"
-    before = len(audit(broker))
+    before = len(broker.audit_records())
     result = sql_with_token(broker, token, "shop", "--", "select 1", user=user)
     assert (result.returncode, result.stdout) == (1, b""), result.stderr
     err = result.stderr.decode()
     assert err.startswith("gatehouse: sign-in failed: "), err
     assert message in err
     assert len(err.strip().splitlines()) == 1
-    new = audit(broker)[before:]
+    new = broker.audit_records()[before:]
     refused = [r for r in new if r["action"] == "login.idp_failed"]
     assert [r["details"]["reason"] for r in refused] == [reason]
     assert refused[0]["actor"] == user

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
@@ -25,25 +23,11 @@ sql:
 
 @pytest.fixture(scope="module")
 def broker(postgres_server: PostgresServer) -> Iterator[BrokerProcess]:
-    conn = {
-        "type": "postgres",
-        "host": postgres_server.host,
-        "port": postgres_server.port,
-        "user": postgres_server.user,
-        "database": postgres_server.database,
-        "credential": "shop",
-    }
+    conn = postgres_server.connection()
     proc = BrokerProcess({"alice": ["engineers"], "bob": ["approvers"]}, {"shop": conn}, POLICY)
     proc.set_secret("shop", postgres_server.password.encode())
     with proc:
         yield proc
-
-
-def audit(broker: BrokerProcess) -> list[dict[str, Any]]:
-    out = []
-    for seg in sorted((broker.dir / "state" / "audit").glob("audit-*.jsonl")):
-        out += [json.loads(line) for line in seg.read_text().splitlines() if line.strip()]
-    return out
 
 
 def test_sql_waits_until_bob_approves(broker: BrokerProcess) -> None:
@@ -67,7 +51,7 @@ def test_sql_waits_until_bob_approves(broker: BrokerProcess) -> None:
             alice.wait()
     assert alice.returncode == 0, err
     assert out == b"CREATE TABLE\ndone\ncreated\n"
-    records = [r for r in audit(broker) if r["action"] == "sql.statement"]
+    records = [r for r in broker.audit_records() if r["action"] == "sql.statement"]
     mine = [r["details"] for r in records if r["details"].get("approval") == request_id]
     assert [d["classification"] for d in mine] == ["create:ddl", "select:read"]
     assert all(d["decision"] == "approval" for d in mine)
@@ -84,7 +68,7 @@ def test_no_wait_then_request_runs_exactly_the_approved_statement(broker: Broker
     assert b"approval requested" in asked.stderr
     refused = [
         r["details"]
-        for r in audit(broker)
+        for r in broker.audit_records()
         if r["action"] == "sql.statement" and r["details"]["statement"] == statement
     ]
     assert refused[-1]["decision"] == "approval"
@@ -102,7 +86,9 @@ def test_no_wait_then_request_runs_exactly_the_approved_statement(broker: Broker
     ran = broker.run_ssh("alice", "sql", "shop", "--request", request_id, "--", statement)
     assert ran.returncode == 0, ran.stderr
     assert ran.stdout == b"CREATE TABLE\n"
-    kinds = [r["action"] for r in audit(broker) if r["details"].get("request") == request_id]
+    kinds = [
+        r["action"] for r in broker.audit_records() if r["details"].get("request") == request_id
+    ]
     assert kinds[:3] == ["approval.requested", "approval.approved", "grant.created"]
     assert "grant.used" in kinds
 

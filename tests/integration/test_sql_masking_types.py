@@ -51,15 +51,7 @@ def table(postgres_server: PostgresServer) -> PostgresServer:
 @pytest.fixture(scope="module")
 def broker(table: PostgresServer) -> Iterator[BrokerProcess]:
     postgres_server = table
-    conn = {
-        "type": "postgres",
-        "host": postgres_server.host,
-        "port": postgres_server.port,
-        "user": postgres_server.user,
-        "database": postgres_server.database,
-        "credential": "shop",
-        "read_only": True,
-    }
+    conn = postgres_server.connection(read_only=True)
     proc = BrokerProcess({"alice": ["engineers"]}, {"shop": conn}, POLICY)
     proc.set_secret("shop", postgres_server.password.encode())
     with proc:

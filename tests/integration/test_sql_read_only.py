@@ -104,15 +104,7 @@ async def test_a_string_of_several_statements_is_not_run_as_one(session: PgSessi
 
 @pytest.fixture(scope="module")
 def broker(probe: PostgresServer) -> Iterator[BrokerProcess]:
-    conn = {
-        "type": "postgres",
-        "host": probe.host,
-        "port": probe.port,
-        "user": probe.user,
-        "database": probe.database,
-        "credential": "shop",
-        "read_only": True,
-    }
+    conn = probe.connection(read_only=True)
     policy = "access:\n  - {name: all, groups: [engineers], connections: ['*'], action: allow}\n"
     proc = BrokerProcess({"alice": ["engineers"]}, {"shop-ro": conn}, policy)
     proc.set_secret("shop-ro", probe.password.encode())

@@ -31,14 +31,7 @@ roles: {unmasked: [dba]}
 
 @pytest.fixture(scope="module")
 def broker(postgres_server: PostgresServer) -> Iterator[BrokerProcess]:
-    conn = {
-        "type": "postgres",
-        "host": postgres_server.host,
-        "port": postgres_server.port,
-        "user": postgres_server.user,
-        "database": postgres_server.database,
-        "credential": "shop",
-    }
+    conn = postgres_server.connection()
     proc = BrokerProcess(
         {"alice": ["engineers"], "dora": ["dba"]},
         {

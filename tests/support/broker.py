@@ -135,6 +135,13 @@ class BrokerProcess:
             self.ssh(user, *remote), input=stdin, capture_output=True, timeout=timeout, check=False
         )
 
+    def audit_records(self) -> list[dict[str, Any]]:
+        """Every record of the audit log, oldest first (all segments)."""
+        out: list[dict[str, Any]] = []
+        for seg in sorted((self.dir / "state" / "audit").glob("audit-*.jsonl")):
+            out += [json.loads(line) for line in seg.read_text().splitlines() if line.strip()]
+        return out
+
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
