@@ -39,7 +39,7 @@ from broker.recording.recorder import RecorderLink
 from broker.review.services import ReviewServices
 from broker.session.brokered import BrokeredSession, SessionResult
 from broker.session.factory import SessionFactory, recorder_starter
-from broker.session.masks import SessionMasking
+from broker.session.masks import ClaimedNamesMasked, SessionMasking
 from broker.session.ports import BackgroundEvents, CommandPolicy, EventSink
 from broker.session.sqlentry import SqlEntry
 from broker.session.terminal import Principal, Terminal
@@ -102,6 +102,7 @@ class Services(SqlEntry):
         super().__init__()
         self.masks = SessionMasking(masking, policies.roles, config.connections, self.emit_soon)
         """Which masking each session, recording, audit line and message gets."""
+        self.events = ClaimedNamesMasked(self.events, self.masks.strictest_line_mask, config.users)
         self.clock: Callable[[], float] = time.time
         """The time policy decides at (time windows); tests may set another."""
         state = config.state_dir

@@ -103,10 +103,18 @@ class FrontDoor:
             log.error("background task failed: %r", task.exception())
 
     async def start(self, sockets: list[socket.socket]) -> int:
-        """Serve on bound, listening ``sockets`` (see :func:`bind_sockets`); returns the port."""
+        """Serve on bound, listening ``sockets`` (see :func:`bind_sockets`); returns the port.
+
+        Raises:
+            GatehouseError: the host key cannot be read (naming its file).
+        """
+        try:
+            host_key = asyncssh.read_private_key(self.host_key)
+        except (OSError, asyncssh.KeyImportError) as exc:
+            raise GatehouseError(f"cannot read the host key {self.host_key}: {exc}") from None
         self._options = await asyncssh.SSHServerConnectionOptions.construct(
             server_factory=lambda: ClientConnection(self),
-            server_host_keys=[str(self.host_key)],
+            server_host_keys=[host_key],
             # no process_factory: asyncssh would then open sessions without asking
             # `session_requested`, where refusals and the limit per connection are kept
             encoding=None,

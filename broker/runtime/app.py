@@ -28,6 +28,7 @@ from broker.runtime.loop import BrokerEventLoop
 from broker.runtime.provision import ensure_keys, secure_state
 from broker.runtime.watchdog import LoopWatchdog
 from broker.services import Services
+from broker.session.masks import ClaimedNamesMasked
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,10 @@ async def build_services(
 
 class ListenError(GatehouseError):
     """The broker's address cannot be bound (in use, not local, no permission)."""
+
+
+class StartupError(GatehouseError):
+    """Something the broker needs failed before it served (e.g. an unreadable host key)."""
 
 
 def listen(config: Config, port: int | None, worker: int | None) -> list[socket.socket]:
@@ -99,39 +104,56 @@ async def run_broker(
             sock.close()
         raise
     events = services.events
+    if isinstance(events, ClaimedNamesMasked):  # the audit log behind the masking of names
+        events = events.inner
     assert isinstance(events, AuditEvents)
     watchdog = LoopWatchdog()
-    front = FrontDoor(
-        config,
-        services,
-        load_runner(),
-        paths.host_key,
-        on_session_closed=SessionCollector(expect_stall=watchdog.expected).session_closed,
-    )
-    if config.store != "sqlite" and worker in (None, 0):
-        log.warning(
-            "store: postgres is not implemented yet; approval requests and grants are kept in "
-            "%s/approvals.sqlite3, shared by this host's --workers only, not by other hosts",
-            config.state_dir,
+    front: FrontDoor | None = None
+    try:
+        front = FrontDoor(
+            config,
+            services,
+            load_runner(),
+            paths.host_key,
+            on_session_closed=SessionCollector(expect_stall=watchdog.expected).session_closed,
         )
-    try:  # requests that expired while the broker was down are closed before anyone connects
-        await services.approvals.sweep(force=True)
-    except Exception:
-        log.exception("approvals: the startup sweep failed (the running sweep retries)")
-    bound = await front.start(sockets)
-    watchdog.start()
-    with watchdog.expected("startup: masking databases, garbage collection"):
-        if services.masking is not None:
-            services.masking.warm()
-        settle_startup()
-    who = "" if worker is None else f"worker {worker} "
-    print(f"gatehouse: {who}listening on {config.listen_host}:{bound}", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    if ready is not None:
-        ready.set()
+        if config.store != "sqlite" and worker in (None, 0):
+            log.warning(
+                "store: postgres is not implemented yet; approval requests and grants are kept in "
+                "%s/approvals.sqlite3, shared by this host's --workers only, not by other hosts",
+                config.state_dir,
+            )
+        try:  # requests that expired while the broker was down are closed before anyone connects
+            await services.approvals.sweep(force=True)
+        except Exception:
+            log.exception("approvals: the startup sweep failed (the running sweep retries)")
+        bound = await front.start(sockets)
+        watchdog.start()
+        with watchdog.expected("startup: masking databases, garbage collection"):
+            if services.masking is not None:
+                services.masking.warm()
+            settle_startup()
+        who = "" if worker is None else f"worker {worker} "
+        print(f"gatehouse: {who}listening on {config.listen_host}:{bound}", flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        if ready is not None:
+            ready.set()
+    except BaseException as exc:  # a failure before serving: stop what started, say why
+        if isinstance(exc, Exception):
+            log.exception("the broker could not start")
+        if front is not None:
+            await front.close()
+        for sock in sockets:
+            sock.close()
+        await watchdog.stop()
+        await services.recorders.stop()
+        await events.close()
+        if isinstance(exc, Exception):
+            raise StartupError(f"the broker could not start: {exc}") from exc
+        raise
     # one sweeper per state dir: with several workers, worker 0 sweeps
     retention = asyncio.ensure_future(
         retention_loop(services.review.store, config.recording.retention_days, services.events.emit)
@@ -181,7 +203,7 @@ def serve(
     try:
         with asyncio.Runner(loop_factory=BrokerEventLoop) as runner:
             runner.run(run_broker(config, policies, port=port, worker=worker))
-    except ListenError as exc:
+    except (ListenError, StartupError) as exc:
         print(f"gatehouse: {exc}", file=sys.stderr)
         return 1
     finally:

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Container, Mapping, Sequence
 from typing import Any
 
 from broker.auditchain.events import Action
 from broker.config.model import Connection
 from broker.masking import StreamMasker
 from broker.masking.filter import MaskingEngines, MaskingFilter
-from broker.masking.lines import LineMask, line_masker, unmasked
+from broker.masking.lines import LineMask, line_masker, mask_details, unmasked
 from broker.policy.roles import Roles
+from broker.session.ports import EventSink
 from broker.session.recording import StreamMaskers
 from broker.session.terminal import Principal
 
@@ -66,6 +67,10 @@ class SessionMasking:
         _, engine = self.masking.for_session(connection, principal.groups)
         return line_masker(engine)
 
+    def strictest_line_mask(self) -> LineMask:
+        """Masks text tied to no session: every detector any policy enables (fail closed)."""
+        return unmasked if self.masking is None else line_masker(self.masking.strictest)
+
     def record_maskers_for(self, principal: Principal, conn: Connection) -> StreamMaskers | None:
         """Maskers of a session's recording, by stream (None when the session is not masked)."""
         if self.masking is None or self.roles.granting("unmasked", principal.groups):
@@ -89,3 +94,39 @@ class SessionMasking:
             _, engine = self.masking.for_session(connection, groups)
         masked, _ = engine.mask_text(text, stream="message")
         return masked
+
+
+CLAIMED_NAME_ACTIONS = frozenset({Action.LOGIN_FAILURE, Action.IDP_LOGIN_FAILED})
+"""Records whose actor is only the name a client sent, before anyone vouched for it."""
+_CLAIMED = "claimed_user"
+
+
+class ClaimedNamesMasked:
+    """The broker's event sink, with the user names clients only claimed masked.
+
+    A failed login's user name is any text an SSH client sent (``ssh 4111…@gatehouse``): a name
+    the configuration does not list is masked as text, every detector on, with its proof under
+    ``masked`` like any other masked detail. Names of configured users, and every actor of
+    other records (signed in or authenticated), are kept as they are.
+    """
+
+    def __init__(
+        self, inner: EventSink, mask: Callable[[], LineMask], known: Container[str]
+    ) -> None:
+        self.inner = inner
+        self._mask = mask
+        self._known = known
+
+    @property
+    def healthy(self) -> bool:
+        """The inner sink's health (strict mode refuses sessions when it is not)."""
+        return bool(getattr(self.inner, "healthy", True))
+
+    async def emit(
+        self, actor: str, action: Action, target: str, details: Mapping[str, Any]
+    ) -> None:
+        if action in CLAIMED_NAME_ACTIONS and actor not in self._known:
+            masked = mask_details({**details, _CLAIMED: actor}, self._mask())
+            actor = str(masked.pop(_CLAIMED))
+            details = masked
+        await self.inner.emit(actor, action, target, details)

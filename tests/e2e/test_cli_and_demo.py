@@ -53,6 +53,26 @@ def test_init_then_check(tmp_path: Path) -> None:
     assert "already exists" in again.stderr
 
 
+def test_serve_with_an_unreadable_host_key_says_so_and_exits(tmp_path: Path) -> None:
+    """A failure after the audit log and the recorder started stops them and exits (it hung)."""
+    assert gatehouse("init", str(tmp_path / "gh")).returncode == 0
+    key = tmp_path / "gh" / "state" / "keys" / "ssh_host_ed25519"
+    key.write_text("not a key\n")
+    started = time.monotonic()
+    result = gatehouse("serve", "-c", str(tmp_path / "gh" / "gatehouse.yaml"), "--port", "0")
+    assert time.monotonic() - started < 30
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.splitlines()[-1] == (
+        f"gatehouse: the broker could not start: cannot read the host key {key}: "
+        "Invalid private key"
+    )
+    assert "listening" not in result.stdout
+    leftover = subprocess.run(
+        ["pgrep", "-f", f"broker.recording.host.*{tmp_path}"], capture_output=True, check=False
+    )
+    assert leftover.stdout == b"", "the recorder process outlived the broker"
+
+
 def add_connection(config: Path, line: str) -> int:
     """Add ``line`` under `connections:` in an `init` config; returns its line number."""
     text = config.read_text().replace("connections:\n", f"connections:\n  {line}\n", 1)

@@ -16,12 +16,15 @@ import gzip
 import io
 import json
 import re
+import subprocess
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
+from tests.harness.ssh_client import ssh_client_argv
 from tests.harness.sshd import SshdTarget
 from tests.harness.tmux import SESSION, TmuxClient
 from tests.support.broker import BrokerProcess
@@ -46,6 +49,8 @@ DENIED_PW = "Den1edPassw0rd"
 NUL_CARD = "4000 0566 5566 5556"
 DEL_CARD = "5200 8282 8282 8210"
 TITLE_CARD = "3782 822463 10005"
+LOGIN_CARD = "6011000990139424"
+LOGIN_SSN = "219-09-9999"
 LINK_MAIL = "jane.roe@example.org"
 DCS_KEY = "AKIAZ7VRSQ5TJNVX2M4P"
 APC_TOKEN = "ghp_aB3dE6gH9jK2mN5pQ8sT1vW4yZ7bC0eF3hJ6"
@@ -58,6 +63,8 @@ PLANTED = {
     "GitHub token in an APC payload": APC_TOKEN,
     "card on a run command line": CARD,
     "card typed key by key": TYPED_CARD,
+    "card as an ssh user name": LOGIN_CARD,
+    "SSN in an ssh user name": LOGIN_SSN,
     "card printed slowly": SLOW_CARD,
     "e-mail": MAIL,
     "AWS key": AWS,
@@ -223,6 +230,25 @@ def test_commands_are_the_lines_typed_at_a_prompt_masked(broker: BrokerProcess) 
     }
     denied = [r for r in records if r["action"] == "policy.denied"]
     assert denied[-1]["details"]["command"] == "sudo mysql -uroot -p[MASKED:password_option]"
+
+
+def test_a_login_name_holding_a_value_is_audited_masked(broker: BrokerProcess) -> None:
+    """A failed login's user name is any text the client sent; the audit keeps it masked."""
+    for name in (LOGIN_CARD, f"row 5 {LOGIN_SSN} 7"):
+        argv = ssh_client_argv(broker.port, name, broker.keys["alice"], "list")
+        refused = subprocess.run(argv, capture_output=True, timeout=30, check=False)
+        assert refused.returncode == 255, refused.stderr
+    wanted = {"[MASKED:credit_card]": "credit_card", "row 5 [MASKED:us_ssn] 7": "us_ssn"}
+
+    def failures() -> list[dict[str, Any]]:
+        records = [json.loads(line) for line in audit_lines(broker)]
+        return [r for r in records if r["action"] == "login.failure" and r["actor"] in wanted]
+
+    found = wait_until(lambda: len(failures()) == 2 and failures(), 10, "two login.failure records")
+    for record in found:
+        assert set(record["details"]["masked"]) == {wanted[record["actor"]]}, record
+    known = broker.run_ssh("alice", "list")
+    assert known.returncode == 0, known.stderr  # configured names are kept as they are
 
 
 def test_a_sequence_left_open_cannot_forge_the_broker_title(
