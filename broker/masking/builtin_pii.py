@@ -8,8 +8,6 @@ from broker.masking.detector import Detector, Trigger, build, value_groups
 
 # Not preceded by a letter or digit, nor by a digit and one separator (the middle of a group).
 _NB = rb"(?<![A-Za-z0-9])(?<![0-9][ \-.])"
-# Not followed by a letter or digit, nor by a separator and a digit.
-_NA = rb"(?![A-Za-z0-9])(?![ \-.][0-9])"
 # Before a value of fixed groups: a digit and a space start a new number when the value is
 # written with dashes or dots (``row 5 219-09-9999``), not when it may be its first group.
 _NB_SEP = rb"(?<![A-Za-z0-9])(?<![0-9][\-.])(?:(?<![0-9] )|(?=[0-9]+[\-.]))"

@@ -28,15 +28,15 @@ from broker.runtime.loop import BrokerEventLoop
 from broker.runtime.provision import ensure_keys, secure_state
 from broker.runtime.watchdog import LoopWatchdog
 from broker.services import Services
-from broker.session.masks import ClaimedNamesMasked
 
 log = logging.getLogger(__name__)
 
 
 async def build_services(
     config: Config, policies: PolicySet, *, worker: int | None = None
-) -> tuple[Services, StatePaths]:
-    """Everything a session needs, from config (opens and verifies the audit log)."""
+) -> tuple[Services, StatePaths, AuditEvents]:
+    """Everything a session needs, from config, and the audit log it opened and verified (the
+    services see it through the masking of claimed names)."""
     paths = StatePaths(config.state_dir)
     ensure_keys(paths)
     for path in secure_state(paths):
@@ -55,7 +55,7 @@ async def build_services(
     services = Services(config, policies, paths.vault(), events, masking=engine)
     services.review.subscribe = events.audit.add_listener
     await services.recorders.start()
-    return services, paths
+    return services, paths, events
 
 
 class ListenError(GatehouseError):
@@ -98,15 +98,11 @@ async def run_broker(
     """
     sockets = listen(config, port, worker)
     try:
-        services, paths = await build_services(config, policies, worker=worker)
+        services, paths, events = await build_services(config, policies, worker=worker)
     except BaseException:
         for sock in sockets:
             sock.close()
         raise
-    events = services.events
-    if isinstance(events, ClaimedNamesMasked):  # the audit log behind the masking of names
-        events = events.inner
-    assert isinstance(events, AuditEvents)
     watchdog = LoopWatchdog()
     front: FrontDoor | None = None
     try:
